@@ -1,0 +1,138 @@
+"""Finding model files: an explicit path, ``EDGEMATTE_WEIGHTS``, the user cache, or a verified download.
+
+``EDGEMATTE_WEIGHTS=<folder>`` is laid out like the project's shared weights folder
+(``<folder>/<subdir>/<filename>``); when set, it wins over the cache and the network.
+Downloads go to a temporary file, are checked against their sha256 and only then renamed
+into the cache, so an interrupted download never leaves a file that looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import ModelError
+
+__all__ = ["cache_dir", "sha256_of", "download", "resolve_weights"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    """The user cache folder for downloaded and converted models (``EDGEMATTE_CACHE`` overrides)."""
+    override = os.environ.get("EDGEMATTE_CACHE")
+    if override:
+        return Path(override).expanduser()
+    try:
+        from platformdirs import user_cache_dir
+    except ImportError:  # platformdirs is a dependency; keep a sane fallback anyway
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgematte"
+    return Path(user_cache_dir("edgematte", appauthor=False))
+
+
+def sha256_of(path: PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, destination: PathLike, sha256: str, *, progress: bool = True) -> Path:
+    """Download ``url`` to ``destination`` atomically, verifying its sha256.
+
+    Raises ModelError when the network fails or the checksum differs; nothing is left at
+    ``destination`` in either case.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=destination.name + ".", suffix=".part", dir=destination.parent)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = _progress_bar(total, destination.name, enabled=progress)
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+            bar.close()
+        if digest.hexdigest() != sha256:
+            raise ModelError(
+                f"downloaded {url} with sha256 {digest.hexdigest()}; expected {sha256}. "
+                "The file was discarded; the server may have changed it."
+            )
+        os.replace(tmp_name, destination)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelError(
+            f"could not download {url} ({exc}); expected network access to it, or the file supplied "
+            f"by hand: pass its path explicitly, or set EDGEMATTE_WEIGHTS to a folder holding it"
+        ) from exc
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return destination
+
+
+def resolve_weights(
+    filename: str,
+    *,
+    subdir: str,
+    url: Optional[str] = None,
+    sha256: Optional[str] = None,
+    path: Optional[PathLike] = None,
+    progress: bool = True,
+) -> Path:
+    """Locate ``filename``: explicit ``path`` > ``$EDGEMATTE_WEIGHTS/subdir/filename`` > cache > download.
+
+    A file from the cache or the network is checked against ``sha256``; an explicit or
+    ``EDGEMATTE_WEIGHTS`` file is the user's choice and is only checked for existence.
+    """
+    if path is not None:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise ModelError(f"received weights path {str(explicit)!r}, which is not a file; expected an existing file")
+        return explicit
+    folder = os.environ.get("EDGEMATTE_WEIGHTS")
+    if folder:
+        candidate = Path(folder).expanduser() / subdir / filename
+        if not candidate.is_file():
+            raise ModelError(
+                f"EDGEMATTE_WEIGHTS={folder!r} has no {subdir}/{filename}; expected that file there, "
+                "or unset EDGEMATTE_WEIGHTS to use the cache and download"
+            )
+        return candidate
+    cached = cache_dir() / subdir / filename
+    if cached.is_file() and (sha256 is None or sha256_of(cached) == sha256):
+        return cached
+    if url is None or sha256 is None:
+        raise ModelError(
+            f"{subdir}/{filename} is not in the cache {str(cache_dir())!r} and has no download URL; "
+            "expected an explicit path or EDGEMATTE_WEIGHTS"
+        )
+    return download(url, cached, sha256, progress=progress)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: Optional[int], name: str, *, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, leave=False)

@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+import pytest
+
+import edgematte
+from edgematte.errors import BackendUnavailableError, EdgematteError, InputError
+
+
+def test_import_pulls_no_heavy_modules():
+    code = (
+        "import sys, edgematte; "
+        "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'pycuda', 'cv2', 'onnx') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+    assert out == ""
+
+
+def test_error_hierarchy():
+    assert issubclass(InputError, ValueError) and issubclass(InputError, EdgematteError)
+    assert issubclass(BackendUnavailableError, ImportError)
+
+
+def test_version_is_exposed():
+    assert edgematte.__version__.count(".") == 2
+
+
+def test_cli_without_command_is_usage_error():
+    from edgematte.cli.__main__ import main
+
+    assert main([]) == 2
+
+
+def test_cli_version():
+    with pytest.raises(SystemExit) as info:
+        from edgematte.cli.__main__ import main
+
+        main(["--version"])
+    assert info.value.code == 0
