@@ -1,0 +1,166 @@
+/* Bilinear resampling kernels: frame -> model input tensor (preprocess) and model alpha -> frame (upsample).
+ *
+ * Sampling follows OpenCV's INTER_LINEAR: the source coordinate of output x is (x + 0.5) * src/dst - 0.5,
+ * clamped to the first and last pixel. One thread per output pixel.
+ */
+#include "em_cuda.h"
+
+/* source index pair and weight for output coordinate `d` (OpenCV INTER_LINEAR rule) */
+static __device__ __forceinline__ void em_lin_coord(int d, float scale, int src_n, int *i0, int *i1, float *f)
+{
+    float fs = ((float)d + 0.5f) * scale - 0.5f;
+    int s = (int)floorf(fs);
+    float w = fs - (float)s;
+    if (s < 0) {
+        s = 0;
+        w = 0.f;
+    }
+    if (s >= src_n - 1) {
+        s = src_n - 1;
+        w = 0.f;
+    }
+    *i0 = s;
+    *i1 = s + 1 < src_n ? s + 1 : s;
+    *f = w;
+}
+
+template <typename Out> static __device__ __forceinline__ void em_store(Out *p, float v);
+template <> __device__ __forceinline__ void em_store<float>(float *p, float v) { *p = v; }
+template <> __device__ __forceinline__ void em_store<unsigned short>(unsigned short *p, float v) { *p = em_f2h(v); }
+
+template <typename Out>
+static __device__ void em_preprocess_impl(const unsigned char *__restrict__ src, int src_w, int src_h,
+                                          long long src_pitch, int src_bgr, Out *__restrict__ dst, int dst_w,
+                                          int dst_h, float scale_x, float scale_y, float s0, float s1, float s2,
+                                          float b0, float b1, float b2)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x;
+    int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= dst_w || y >= dst_h)
+        return;
+    int x0, x1, y0, y1;
+    float fx, fy;
+    em_lin_coord(x, scale_x, src_w, &x0, &x1, &fx);
+    em_lin_coord(y, scale_y, src_h, &y0, &y1, &fy);
+    const unsigned char *r0 = em_row(src, src_pitch, y0);
+    const unsigned char *r1 = em_row(src, src_pitch, y1);
+    float v[3];
+    for (int c = 0; c < 3; ++c) {
+        float top = (float)__ldg(r0 + 3 * x0 + c) * (1.f - fx) + (float)__ldg(r0 + 3 * x1 + c) * fx;
+        float bot = (float)__ldg(r1 + 3 * x0 + c) * (1.f - fx) + (float)__ldg(r1 + 3 * x1 + c) * fx;
+        v[c] = top * (1.f - fy) + bot * fy;
+    }
+    float r = src_bgr ? v[2] : v[0], b = src_bgr ? v[0] : v[2];
+    long long plane = (long long)dst_w * dst_h, at = (long long)y * dst_w + x;
+    em_store(dst + at, r * s0 + b0);
+    em_store(dst + plane + at, v[1] * s1 + b1);
+    em_store(dst + 2 * plane + at, b * s2 + b2);
+}
+
+extern "C" __global__ void em_k_preprocess_f32(const unsigned char *src, int src_w, int src_h, long long src_pitch,
+                                               int src_bgr, float *dst, int dst_w, int dst_h, float scale_x,
+                                               float scale_y, float s0, float s1, float s2, float b0, float b1,
+                                               float b2)
+{
+    em_preprocess_impl<float>(src, src_w, src_h, src_pitch, src_bgr, dst, dst_w, dst_h, scale_x, scale_y, s0, s1,
+                              s2, b0, b1, b2);
+}
+
+extern "C" __global__ void em_k_preprocess_f16(const unsigned char *src, int src_w, int src_h, long long src_pitch,
+                                               int src_bgr, unsigned short *dst, int dst_w, int dst_h,
+                                               float scale_x, float scale_y, float s0, float s1, float s2, float b0,
+                                               float b1, float b2)
+{
+    em_preprocess_impl<unsigned short>(src, src_w, src_h, src_pitch, src_bgr, dst, dst_w, dst_h, scale_x, scale_y,
+                                       s0, s1, s2, b0, b1, b2);
+}
+
+template <typename In> static __device__ __forceinline__ float em_load(const In *p);
+template <> __device__ __forceinline__ float em_load<float>(const float *p) { return __ldg(p); }
+template <> __device__ __forceinline__ float em_load<unsigned short>(const unsigned short *p)
+{
+    return em_h2f(__ldg(p));
+}
+
+template <typename In>
+static __device__ void em_upsample_impl(const In *__restrict__ src, int src_w, int src_h, long long src_pitch,
+                                        unsigned char *__restrict__ dst, int dst_w, int dst_h, long long dst_pitch,
+                                        float scale_x, float scale_y)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x;
+    int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= dst_w || y >= dst_h)
+        return;
+    int x0, x1, y0, y1;
+    float fx, fy;
+    em_lin_coord(x, scale_x, src_w, &x0, &x1, &fx);
+    em_lin_coord(y, scale_y, src_h, &y0, &y1, &fy);
+    const In *r0 = (const In *)em_row(src, src_pitch, y0);
+    const In *r1 = (const In *)em_row(src, src_pitch, y1);
+    float top = em_load(r0 + x0) * (1.f - fx) + em_load(r0 + x1) * fx;
+    float bot = em_load(r1 + x0) * (1.f - fx) + em_load(r1 + x1) * fx;
+    float a = top * (1.f - fy) + bot * fy;
+    a = fminf(fmaxf(a, 0.f), 1.f); /* NaN -> 0: fmaxf returns the non-NaN operand */
+    dst[(long long)y * dst_pitch + x] = (unsigned char)__float2int_rn(a * 255.f);
+}
+
+extern "C" __global__ void em_k_upsample_alpha_f32(const float *src, int src_w, int src_h, long long src_pitch,
+                                                   unsigned char *dst, int dst_w, int dst_h, long long dst_pitch,
+                                                   float scale_x, float scale_y)
+{
+    em_upsample_impl<float>(src, src_w, src_h, src_pitch, dst, dst_w, dst_h, dst_pitch, scale_x, scale_y);
+}
+
+extern "C" __global__ void em_k_upsample_alpha_f16(const unsigned short *src, int src_w, int src_h,
+                                                   long long src_pitch, unsigned char *dst, int dst_w, int dst_h,
+                                                   long long dst_pitch, float scale_x, float scale_y)
+{
+    em_upsample_impl<unsigned short>(src, src_w, src_h, src_pitch, dst, dst_w, dst_h, dst_pitch, scale_x, scale_y);
+}
+
+#ifndef __CUDACC_RTC__
+static dim3 em_grid(int w, int h)
+{
+    return dim3((unsigned)((w + EM_BLOCK_X - 1) / EM_BLOCK_X), (unsigned)((h + EM_BLOCK_Y - 1) / EM_BLOCK_Y));
+}
+
+extern "C" cudaError_t em_preprocess(const unsigned char *src, int src_w, int src_h, size_t src_pitch, int src_bgr,
+                                     void *dst, int dst_w, int dst_h, int dst_fp16, const float scale[3],
+                                     const float bias[3], cudaStream_t stream)
+{
+    if (!src || !dst || !scale || !bias || src_w <= 0 || src_h <= 0 || dst_w <= 0 || dst_h <= 0 ||
+        src_pitch < (size_t)src_w * 3)
+        return cudaErrorInvalidValue;
+    float sx = (float)src_w / (float)dst_w, sy = (float)src_h / (float)dst_h;
+    dim3 block(EM_BLOCK_X, EM_BLOCK_Y), grid = em_grid(dst_w, dst_h);
+    if (dst_fp16)
+        em_k_preprocess_f16<<<grid, block, 0, stream>>>(src, src_w, src_h, (long long)src_pitch, src_bgr,
+                                                        (unsigned short *)dst, dst_w, dst_h, sx, sy, scale[0],
+                                                        scale[1], scale[2], bias[0], bias[1], bias[2]);
+    else
+        em_k_preprocess_f32<<<grid, block, 0, stream>>>(src, src_w, src_h, (long long)src_pitch, src_bgr,
+                                                        (float *)dst, dst_w, dst_h, sx, sy, scale[0], scale[1],
+                                                        scale[2], bias[0], bias[1], bias[2]);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t em_upsample_alpha(const void *src, int src_w, int src_h, size_t src_pitch, int src_fp16,
+                                         unsigned char *dst, int dst_w, int dst_h, size_t dst_pitch,
+                                         cudaStream_t stream)
+{
+    size_t elem = src_fp16 ? 2 : 4;
+    if (!src || !dst || src_w <= 0 || src_h <= 0 || dst_w <= 0 || dst_h <= 0 || src_pitch < (size_t)src_w * elem ||
+        src_pitch % elem != 0 || dst_pitch < (size_t)dst_w)
+        return cudaErrorInvalidValue;
+    float sx = (float)src_w / (float)dst_w, sy = (float)src_h / (float)dst_h;
+    dim3 block(EM_BLOCK_X, EM_BLOCK_Y), grid = em_grid(dst_w, dst_h);
+    if (src_fp16)
+        em_k_upsample_alpha_f16<<<grid, block, 0, stream>>>((const unsigned short *)src, src_w, src_h,
+                                                            (long long)src_pitch, dst, dst_w, dst_h,
+                                                            (long long)dst_pitch, sx, sy);
+    else
+        em_k_upsample_alpha_f32<<<grid, block, 0, stream>>>((const float *)src, src_w, src_h, (long long)src_pitch,
+                                                            dst, dst_w, dst_h, (long long)dst_pitch, sx, sy);
+    return cudaGetLastError();
+}
+#endif
