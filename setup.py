@@ -3,15 +3,24 @@
 Every ``edgematte/kernels/*.pyx`` becomes ``edgematte.kernels.<name>``, compiled with the
 plain C99 kernels in ``csrc/``. OpenMP is used when the compiler accepts it; the build
 succeeds without it (kernels then run on one thread).
+
+CUDA: ``csrc/cuda/*.cu`` and ``em_cuda.h`` are copied into ``edgematte/kernels/cuda/`` (for
+run-time NVRTC), and when nvcc is found each ``.cu`` becomes a fatbin there with SASS for
+sm_75/86/87/89/90 (those the nvcc supports) plus compute_75 PTX. EDGEMATTE_CUDA=0 skips the
+fatbins, EDGEMATTE_CUDA=1 makes a missing or failing nvcc an error (otherwise a warning),
+EDGEMATTE_CUDA_ARCHS="87" (comma- or space-separated) picks other SASS targets.
 """
 
 import glob
 import os
+import re
+import shutil
+import subprocess
 import sys
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Distribution, Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,6 +41,33 @@ class BuildExtWithOptionalOpenMP(build_ext):
             sys.stderr.write("edgematte: building without OpenMP; kernels will run on one thread\n")
         super().build_extensions()
 
+    def run(self):
+        super().run()
+        self._build_cuda()
+
+    def _build_cuda(self):
+        if self.inplace:
+            dest = self.get_finalized_command("build_py").get_package_dir("edgematte.kernels")
+        else:
+            dest = os.path.join(self.build_lib, "edgematte", "kernels")
+        dest = os.path.join(dest, "cuda")
+        os.makedirs(dest, exist_ok=True)
+        sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
+        for src in sources + [os.path.join("csrc", "cuda", "em_cuda.h")]:
+            shutil.copyfile(src, os.path.join(dest, os.path.basename(src)))
+        mode = os.environ.get("EDGEMATTE_CUDA", "auto")
+        if mode == "0":
+            return
+        try:
+            nvcc, flags = cuda_flags()
+            for src in sources:
+                out = os.path.join(dest, os.path.splitext(os.path.basename(src))[0] + ".fatbin")
+                self.spawn([nvcc, "-O3", "-fatbin", *flags, "-o", out, src])
+        except Exception as exc:  # nvcc absent or failing must not break the install unless asked for
+            if mode == "1":
+                raise
+            sys.stderr.write(f"edgematte: CUDA fatbins not built ({exc}); kernels will compile at run time\n")
+
     def _compiles_with(self, flags):
         import tempfile
 
@@ -45,6 +81,29 @@ class BuildExtWithOptionalOpenMP(build_ext):
             except Exception:  # any compiler or linker failure means "no OpenMP"
                 return False
         return True
+
+
+# SASS targets and the CUDA release that first supports each
+CUDA_ARCHS = {"75": (10, 0), "86": (11, 1), "87": (11, 4), "89": (11, 8), "90": (11, 8)}
+PTX_ARCH = "75"
+
+
+def cuda_flags():
+    """(nvcc path, -gencode flags for the archs this nvcc supports); raises OSError without nvcc."""
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+    nvcc = shutil.which("nvcc") or shutil.which("nvcc", path=os.path.join(home, "bin"))
+    if not nvcc:
+        raise OSError("nvcc not found on PATH or in $CUDA_HOME/bin")
+    version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"release (\d+)\.(\d+)", version)
+    if not found:
+        raise OSError(f"cannot read the CUDA release from {nvcc} --version")
+    release = (int(found.group(1)), int(found.group(2)))
+    wanted = re.split(r"[,\s]+", os.environ.get("EDGEMATTE_CUDA_ARCHS", "").strip()) or []
+    archs = [a for a in wanted if a] or [a for a, since in CUDA_ARCHS.items() if release >= since]
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+    ptx = PTX_ARCH if PTX_ARCH in archs or not archs else archs[0]
+    return nvcc, flags + [f"-gencode=arch=compute_{ptx},code=compute_{ptx}"]
 
 
 def extensions():
@@ -64,4 +123,11 @@ def extensions():
     return cythonize(exts, compiler_directives={"language_level": "3"})
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExtWithOptionalOpenMP})
+class BinaryDistribution(Distribution):
+    """Always run build_ext: it also builds the CUDA fatbins, which are not extension modules."""
+
+    def has_ext_modules(self):
+        return True
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExtWithOptionalOpenMP}, distclass=BinaryDistribution)

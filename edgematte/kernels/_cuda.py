@@ -1,0 +1,373 @@
+"""CUDA implementations for device arrays (``__cuda_array_interface__``: CuPy, pycuda GPUArray, torch).
+
+Same signatures, semantics and errors as the CPU kernels; results come back as a device array
+of the input's library (CuPy -> CuPy, torch -> torch on the same device, else pycuda GPUArray).
+Arrays must have packed pixels within a row (any row pitch works: views of a larger frame are
+fine); other layouts are refused with InputError, since there is no library-neutral copy.
+
+Launches are asynchronous on ``stream`` (see ``_cuda_runtime.resolve_stream``), except where a
+float input must be checked for NaN: those calls synchronise to read the kernel's status word.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from . import _cuda_runtime as cr
+
+EM_STATUS_NAN = 1  # em_cuda.h
+EM_TRIMAP_THRESHOLD, EM_TRIMAP_FINAL = 1, 2
+EM_TRIMAP_TILE_MAX_RADIUS = 64
+EM_BG_IMAGE, EM_BG_COLOR, EM_BG_NONE = 0, 1, 2
+
+
+def is_cuda_array(x: Any) -> bool:
+    """True for objects exporting ``__cuda_array_interface__`` (torch CPU tensors raise, hence False)."""
+    try:
+        return getattr(x, "__cuda_array_interface__", None) is not None
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class DeviceArray:
+    """What the CUDA array interface says about one argument. ``strides`` in bytes, always filled."""
+
+    obj: Any
+    name: str
+    ptr: int
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    strides: Tuple[int, ...]
+    readonly: bool
+    stream: Optional[int]
+
+    @property
+    def nbytes_span(self) -> int:
+        """Bytes from the first to one past the last element."""
+        if 0 in self.shape:
+            return 0
+        return sum((n - 1) * s for n, s in zip(self.shape, self.strides)) + self.dtype.itemsize
+
+    def pitch(self, pixel_bytes: int) -> int:
+        """Row pitch in bytes; pixels within a row must be packed (the kernels' layout)."""
+        h, w = self.shape[0], self.shape[1]
+        item = self.dtype.itemsize
+        inner_ok = all(
+            n == 1 or s == want
+            for n, s, want in zip(self.shape[1:], self.strides[1:], _packed_strides(self.shape[1:], item))
+        )
+        pitch = self.strides[0] if h > 1 else w * pixel_bytes
+        if not inner_ok or pitch < w * pixel_bytes or pitch % item:
+            raise InputError(
+                f"{self.name}: received strides {self.strides} for shape {self.shape}; expected packed pixels "
+                "within each row and a positive row pitch (make it contiguous on the device first)"
+            )
+        return pitch
+
+
+def _packed_strides(shape: Sequence[int], item: int) -> Tuple[int, ...]:
+    strides, acc = [], item
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= n
+    return tuple(reversed(strides))
+
+
+def describe(x: Any, name: str) -> DeviceArray:
+    """Parse ``x.__cuda_array_interface__`` (versions 0..3), refusing masked arrays."""
+    cai = x.__cuda_array_interface__
+    shape = tuple(int(d) for d in cai["shape"])
+    dtype = np.dtype(cai["typestr"])
+    if cai.get("mask") is not None:
+        raise InputError(f"{name}: received a masked CUDA array; expected an unmasked one")
+    ptr, readonly = cai["data"]
+    strides = cai.get("strides")
+    strides = _packed_strides(shape, dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
+    return DeviceArray(x, name, int(ptr or 0), shape, dtype, strides, bool(readonly), cai.get("stream"))
+
+
+def _check(arr: DeviceArray, ndim: int, dtypes: Tuple[str, ...], channels: Optional[int] = None) -> None:
+    layout = "HxW" if ndim == 2 else f"HxWx{channels}"
+    if len(arr.shape) != ndim or (channels is not None and arr.shape[2] != channels):
+        raise InputError(f"{arr.name}: received shape {arr.shape}; expected {layout}")
+    if arr.dtype.name not in dtypes:
+        raise InputError(f"{arr.name}: received dtype {arr.dtype}; expected {' or '.join(dtypes)}")
+    if 0 in arr.shape:
+        raise InputError(f"{arr.name}: received an empty array of shape {arr.shape}; expected at least 1x1")
+
+
+def _check_int(value: Any, name: str, lo: int, hi: Optional[int] = None, odd: bool = False) -> int:
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = ok and value >= lo and (hi is None or value <= hi) and (not odd or value % 2 == 1)
+    if not ok:
+        want = f"an {'odd ' if odd else ''}integer >= {lo}" + (f" and <= {hi}" if hi is not None else "")
+        raise InputError(f"{name}: received {value!r}; expected {want}")
+    return int(value)
+
+
+def _output(
+    out: Any, like: DeviceArray, shape: Tuple[int, ...], dtype: Any, rt: cr.Runtime, inputs: Sequence[DeviceArray]
+) -> Tuple[Any, DeviceArray]:
+    """The output array (given or allocated in the input's library) and its description."""
+    dtype = np.dtype(dtype)
+    if out is None:
+        out = _empty(like, shape, dtype, rt)
+    elif not is_cuda_array(out):
+        raise InputError(f"out: received a {type(out).__name__}; expected a device array like the inputs")
+    desc = describe(out, "out")
+    if desc.shape != shape or desc.dtype != dtype:
+        raise InputError(f"out: received {desc.dtype} {desc.shape}; expected {dtype} {shape}")
+    if desc.readonly:
+        raise InputError("out: received a read-only device array; expected a writable one")
+    for src in inputs:
+        if desc.ptr < src.ptr + src.nbytes_span and src.ptr < desc.ptr + desc.nbytes_span:
+            raise InputError(f"out: received memory that overlaps {src.name}; expected a separate buffer")
+    return out, desc
+
+
+def _empty(like: DeviceArray, shape: Tuple[int, ...], dtype: np.dtype, rt: cr.Runtime) -> Any:
+    lib = type(like.obj).__module__.split(".")[0]
+    if lib == "cupy":
+        import cupy
+
+        return cupy.empty(shape, dtype)
+    if lib == "torch":
+        import torch
+
+        return torch.empty(shape, dtype=getattr(torch, dtype.name), device=like.obj.device)
+    if rt.name == "pycuda":
+        from pycuda import gpuarray
+
+        return gpuarray.empty(shape, dtype)
+    import cupy
+
+    return cupy.empty(shape, dtype)
+
+
+def _runtime_for(arr: DeviceArray) -> cr.Runtime:
+    return cr.runtime(prefer="cupy" if type(arr.obj).__module__.startswith("cupy") else None)
+
+
+def _raise_on_status(status: int, name: str) -> None:
+    if status & EM_STATUS_NAN:
+        raise InputError(f"{name}: received NaN values; expected finite values in [0, 1]")
+
+
+def make_trimap_cuda(
+    mask: Any,
+    kernel_size: int = 7,
+    iterations: int = 3,
+    fg_threshold: int = 254,
+    bg_threshold: int = 1,
+    *,
+    out: Any = None,
+    threads: Optional[int] = None,
+    stream: Any = None,
+) -> Any:
+    """Trimap [H,W] uint8 {0,128,255} of a device mask (uint8 0..255 or float32 0..1, read as round(x*255)).
+
+    Bit-identical to the CPU ``make_trimap``. ``threads`` is accepted for the shared signature and
+    ignored. Float masks synchronise ``stream`` to check for NaN.
+    """
+    m = describe(mask, "mask")
+    _check(m, 2, ("uint8", "float32"))
+    k = _check_int(kernel_size, "kernel_size", 1, odd=True)
+    it = _check_int(iterations, "iterations", 0)
+    fg = _check_int(fg_threshold, "fg_threshold", 0, 255)
+    bg = _check_int(bg_threshold, "bg_threshold", 0, 255)
+    f32 = m.dtype == np.float32
+    h, w = m.shape
+    mask_pitch = m.pitch(m.dtype.itemsize)
+    rt = _runtime_for(m)
+    with rt.context():
+        s = cr.resolve_stream(rt, stream, m.stream)
+        out, o = _output(out, m, (h, w), np.uint8, rt, [m])
+        out_pitch = o.pitch(1)
+        r = k // 2 if it > 0 else 0
+        passes = max(it, 1)
+        tiled = r <= EM_TRIMAP_TILE_MAX_RADIUS
+        shared = (2 * r + 1) * 4 + ((cr.BLOCK[0] + 2 * r) * (cr.BLOCK[1] + 2 * r) if tiled else 0)
+        work_ptr, _work = rt.alloc(w * h) if passes > 1 else (0, None)
+        status_ptr, _status = rt.alloc(4) if f32 else (0, None)
+        if f32:
+            rt.zero_int(status_ptr, s)
+        src, src_pitch = m.ptr, mask_pitch
+        for p in range(1, passes + 1):
+            to_out = (passes - p) % 2 == 0  # the last pass writes `out`
+            dst, dst_pitch = (o.ptr, out_pitch) if to_out else (work_ptr, w)
+            flags = (EM_TRIMAP_THRESHOLD if p == 1 else 0) | (EM_TRIMAP_FINAL if p == passes else 0)
+            kernel = "em_k_trimap_pass_f32" if (p == 1 and f32) else "em_k_trimap_pass_u8"
+            args = (src, src_pitch, dst, dst_pitch, w, h, r, flags, fg, bg, int(tiled), status_ptr)
+            rt.launch(kernel, cr.grid_for(w, h), args, s, shared)
+            src, src_pitch = dst, dst_pitch
+        if f32:
+            _raise_on_status(rt.read_int(status_ptr, s), "mask")
+        elif passes > 1:
+            rt.synchronize(s)  # the work buffer is freed on return
+    return out
+
+
+def _colour(background: Any) -> Tuple[int, int, int]:
+    vals = tuple(background)
+    if len(vals) != 3 or not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in vals):
+        raise InputError(f"background: received colour {background!r}; expected 3 integers in 0..255")
+    return tuple(int(v) for v in vals)  # type: ignore[return-value]
+
+
+def composite_cuda(
+    image: Any,
+    alpha: Any,
+    background: Any = None,
+    *,
+    out: Any = None,
+    threads: Optional[int] = None,
+    stream: Any = None,
+) -> Any:
+    """round(image*a + background*(1-a)) on the device, a = alpha/255 (uint8) or alpha (float32 0..1).
+
+    image uint8 [H,W,3] (channel order passed through); background a device uint8 [H,W,3], a colour
+    3-tuple, or None for an [H,W,4] result = image + alpha channel. Float alpha synchronises to
+    check for NaN; values outside [0,1] are clamped.
+    """
+    im = describe(image, "image")
+    _check(im, 3, ("uint8",), 3)
+    al = describe(alpha, "alpha")
+    _check(al, 2, ("uint8", "float32"))
+    h, w = im.shape[:2]
+    if al.shape != (h, w):
+        raise InputError(f"alpha: received shape {al.shape}; expected {(h, w)} to match image")
+    bg, colour, mode = None, (0, 0, 0), EM_BG_NONE
+    if background is not None:
+        if is_cuda_array(background):
+            bg = describe(background, "background")
+            _check(bg, 3, ("uint8",), 3)
+            if bg.shape != im.shape:
+                raise InputError(f"background: received shape {bg.shape}; expected {im.shape} to match image")
+            mode = EM_BG_IMAGE
+        elif isinstance(background, np.ndarray) and background.ndim == 3:
+            raise InputError("background: received a host numpy image with device inputs; expected a device array")
+        else:
+            colour, mode = _colour(background), EM_BG_COLOR
+    f32 = al.dtype == np.float32
+    rt = _runtime_for(im)
+    with rt.context():
+        s = cr.resolve_stream(rt, stream, im.stream)
+        channels = 4 if mode == EM_BG_NONE else 3
+        inputs = [im, al] + ([bg] if bg is not None else [])
+        out, o = _output(out, im, (h, w, channels), np.uint8, rt, inputs)
+        status_ptr, _status = rt.alloc(4) if f32 else (0, None)
+        if f32:
+            rt.zero_int(status_ptr, s)
+        args = (
+            im.ptr, im.pitch(3), al.ptr, al.pitch(al.dtype.itemsize),
+            bg.ptr if bg else 0, bg.pitch(3) if bg else 0, colour[0], colour[1], colour[2], mode,
+            o.ptr, o.pitch(channels), w, h, status_ptr,
+        )  # fmt: skip
+        rt.launch("em_k_composite_f32" if f32 else "em_k_composite_u8", cr.grid_for(w, h), args, s)
+        if f32:
+            _raise_on_status(rt.read_int(status_ptr, s), "alpha")
+    return out
+
+
+def blur_taps(kernel_size: int, sigma: Optional[float] = None) -> np.ndarray:
+    """1-D float32 taps: a box (cv2.blur) when sigma is None, else cv2.getGaussianKernel(kernel_size, sigma)."""
+    k = _check_int(kernel_size, "kernel_size", 1, odd=True)
+    if sigma is None:
+        return np.full(k, 1.0 / k, np.float32)
+    import cv2
+
+    return cv2.getGaussianKernel(k, float(sigma)).astype(np.float32).ravel()
+
+
+def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, out: Any = None, stream: Any = None):
+    """Separable blur of a device uint8 [H,W,3] image (background for compositing), reflect-101 borders.
+
+    Box filter like cv2.blur when ``sigma`` is None, else Gaussian like cv2.GaussianBlur; within 1 of
+    OpenCV. Synchronises ``stream`` before returning (the scratch buffers are freed).
+    """
+    im = describe(image, "image")
+    _check(im, 3, ("uint8",), 3)
+    taps = blur_taps(kernel_size, sigma)
+    h, w = im.shape[:2]
+    rt = _runtime_for(im)
+    with rt.context():
+        s = cr.resolve_stream(rt, stream, im.stream)
+        out, o = _output(out, im, (h, w, 3), np.uint8, rt, [im])
+        taps_ptr, _taps = rt.upload(taps)
+        tmp_ptr, _tmp = rt.alloc(h * w * 3 * 4)
+        radius = len(taps) // 2
+        rt.launch("em_k_blur_h", cr.grid_for(w, h), (im.ptr, im.pitch(3), tmp_ptr, w, h, taps_ptr, radius), s)
+        rt.launch("em_k_blur_v", cr.grid_for(w, h), (tmp_ptr, o.ptr, o.pitch(3), w, h, taps_ptr, radius), s)
+        rt.synchronize(s)
+    return out
+
+
+def preprocess_cuda(
+    image: Any,
+    height: int,
+    width: int,
+    *,
+    dtype: Any = np.float16,
+    mean: Sequence[float] = (0.0, 0.0, 0.0),
+    std: Sequence[float] = (1.0, 1.0, 1.0),
+    bgr: bool = True,
+    out: Any = None,
+    stream: Any = None,
+) -> Any:
+    """Device uint8 [H,W,3] frame -> [1,3,height,width] float16/float32 RGB, (pixel/255 - mean) / std.
+
+    Bilinear resize with OpenCV's INTER_LINEAR sampling, colour swap and normalisation in one
+    kernel. ``bgr`` says the frame is BGR (OpenCV order); mean/std are in RGB order.
+    """
+    im = describe(image, "image")
+    _check(im, 3, ("uint8",), 3)
+    oh = _check_int(height, "height", 1)
+    ow = _check_int(width, "width", 1)
+    dt = np.dtype(dtype)
+    if dt not in (np.float16, np.float32):
+        raise InputError(f"dtype: received {dt}; expected float16 or float32")
+    mean = np.asarray(mean, np.float64)
+    std = np.asarray(std, np.float64)
+    if mean.shape != (3,) or std.shape != (3,) or not np.all(std > 0):
+        raise InputError(f"mean/std: received {mean.tolist()} / {std.tolist()}; expected 3 values each, std > 0")
+    scale = (1.0 / (255.0 * std)).tolist()
+    bias = (-mean / std).tolist()
+    h, w = im.shape[:2]
+    rt = _runtime_for(im)
+    with rt.context():
+        s = cr.resolve_stream(rt, stream, im.stream)
+        out, o = _output(out, im, (1, 3, oh, ow), dt, rt, [im])
+        if o.strides != _packed_strides(o.shape, dt.itemsize):
+            raise InputError(f"out: received strides {o.strides}; expected a C-contiguous [1,3,H,W] tensor")
+        kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
+        args = (im.ptr, w, h, im.pitch(3), int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
+        rt.launch(kernel, cr.grid_for(ow, oh), args, s)
+    return out
+
+
+def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None, stream: Any = None) -> Any:
+    """Model alpha float16/float32 0..1 ([h,w], [1,h,w] or [1,1,h,w]) -> uint8 [height,width].
+
+    Bilinear (OpenCV INTER_LINEAR sampling), then round(clamp(a, 0, 1) * 255); NaN gives 0.
+    """
+    al = describe(alpha, "alpha")
+    if len(al.shape) in (3, 4) and all(d == 1 for d in al.shape[:-2]):
+        al = DeviceArray(al.obj, al.name, al.ptr, al.shape[-2:], al.dtype, al.strides[-2:], al.readonly, al.stream)
+    _check(al, 2, ("float16", "float32"))
+    oh = _check_int(height, "height", 1)
+    ow = _check_int(width, "width", 1)
+    h, w = al.shape
+    rt = _runtime_for(al)
+    with rt.context():
+        s = cr.resolve_stream(rt, stream, al.stream)
+        out, o = _output(out, al, (oh, ow), np.uint8, rt, [al])
+        kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
+        args = (al.ptr, w, h, al.pitch(al.dtype.itemsize), o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
+        rt.launch(kernel, cr.grid_for(ow, oh), args, s)
+    return out
