@@ -193,8 +193,8 @@ def make_trimap_cuda(
         passes = max(it, 1)
         tiled = r <= EM_TRIMAP_TILE_MAX_RADIUS
         shared = (2 * r + 1) * 4 + ((cr.BLOCK[0] + 2 * r) * (cr.BLOCK[1] + 2 * r) if tiled else 0)
-        work_ptr, _work = rt.alloc(w * h) if passes > 1 else (0, None)
-        status_ptr, _status = rt.alloc(4) if f32 else (0, None)
+        work_ptr = rt.scratch("trimap", w * h, s) if passes > 1 else 0
+        status_ptr = rt.scratch("status", 4, s) if f32 else 0
         if f32:
             rt.zero_int(status_ptr, s)
         src, src_pitch = m.ptr, mask_pitch
@@ -208,8 +208,6 @@ def make_trimap_cuda(
             src, src_pitch = dst, dst_pitch
         if f32:
             _raise_on_status(rt.read_int(status_ptr, s), "mask")
-        elif passes > 1:
-            rt.synchronize(s)  # the work buffer is freed on return
     return out
 
 
@@ -261,7 +259,7 @@ def composite_cuda(
         channels = 4 if mode == EM_BG_NONE else 3
         inputs = [im, al] + ([bg] if bg is not None else [])
         out, o = _output(out, im, (h, w, channels), np.uint8, rt, inputs)
-        status_ptr, _status = rt.alloc(4) if f32 else (0, None)
+        status_ptr = rt.scratch("status", 4, s) if f32 else 0
         if f32:
             rt.zero_int(status_ptr, s)
         args = (
@@ -289,7 +287,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     """Separable blur of a device uint8 [H,W,3] image (background for compositing), reflect-101 borders.
 
     Box filter like cv2.blur when ``sigma`` is None, else Gaussian like cv2.GaussianBlur; within 1 of
-    OpenCV. Synchronises ``stream`` before returning (the scratch buffers are freed).
+    OpenCV.
     """
     im = describe(image, "image")
     _check(im, 3, ("uint8",), 3)
@@ -299,12 +297,11 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     with rt.context():
         s = cr.resolve_stream(rt, stream, im.stream)
         out, o = _output(out, im, (h, w, 3), np.uint8, rt, [im])
-        taps_ptr, _taps = rt.upload(taps)
-        tmp_ptr, _tmp = rt.alloc(h * w * 3 * 4)
+        taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
+        tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
         radius = len(taps) // 2
         rt.launch("em_k_blur_h", cr.grid_for(w, h), (im.ptr, im.pitch(3), tmp_ptr, w, h, taps_ptr, radius), s)
         rt.launch("em_k_blur_v", cr.grid_for(w, h), (tmp_ptr, o.ptr, o.pitch(3), w, h, taps_ptr, radius), s)
-        rt.synchronize(s)
     return out
 
 

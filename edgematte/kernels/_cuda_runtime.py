@@ -125,10 +125,29 @@ class Runtime:
     name = "?"
 
     def __init__(self) -> None:
-        self._functions: Dict[str, Any] = {}
+        self._scratch: Dict[Tuple[Any, ...], Tuple[int, int, Any]] = {}
 
     def context(self) -> Any:  # a context manager making the right CUDA context current
         return contextlib.nullcontext()
+
+    def context_key(self) -> Any:
+        raise NotImplementedError
+
+    def scratch(self, purpose: Any, nbytes: int, stream: Any) -> int:
+        """A device buffer of at least ``nbytes`` kept per (context, stream, purpose).
+
+        Reuse is ordered by the stream, so callers need not synchronise; a buffer that grows is
+        replaced only after the stream is idle.
+        """
+        handle = getattr(stream, "handle", stream)
+        key = (self.context_key(), handle, purpose)
+        held = self._scratch.get(key)
+        if held is None or held[1] < nbytes:
+            if held is not None:
+                self.synchronize(stream)
+            ptr, owner = self.alloc(nbytes)
+            self._scratch[key] = held = (ptr, nbytes, owner)
+        return held[0]
 
     def launch(self, kernel: str, grid, args: Sequence[Any], stream: Any, shared: int = 0) -> None:
         raise NotImplementedError
@@ -138,7 +157,16 @@ class Runtime:
         raise NotImplementedError
 
     def upload(self, host: np.ndarray) -> Tuple[int, Any]:
+        """(device pointer, owner) of a synchronous copy of ``host``."""
         raise NotImplementedError
+
+    def constant(self, key: Any, host: np.ndarray) -> int:
+        """Device copy of an immutable host array, uploaded once per context."""
+        full = (self.context_key(), "constant", key)
+        if full not in self._scratch:
+            ptr, owner = self.upload(host)
+            self._scratch[full] = (ptr, host.nbytes, owner)
+        return self._scratch[full][0]
 
     def zero_int(self, ptr: int, stream: Any) -> None:
         raise NotImplementedError
@@ -180,6 +208,9 @@ class PycudaRuntime(Runtime):
             yield self._primary
         finally:
             cuda.Context.pop()
+
+    def context_key(self):
+        return int(self.cuda.Context.get_current().handle)
 
     def _module(self, module: str) -> Any:
         cuda = self.cuda
@@ -246,6 +277,9 @@ class CupyRuntime(Runtime):
         if cupy.cuda.runtime.getDeviceCount() == 0:
             raise BackendUnavailableError("CuPy found no CUDA device; expected an NVIDIA GPU and driver")
         self._modules: Dict[Tuple[int, str], Any] = {}
+
+    def context_key(self):
+        return self.cp.cuda.Device().id
 
     def _module(self, module: str) -> Any:
         cp = self.cp

@@ -1,0 +1,200 @@
+"""Dispatch and validation of the CUDA path, on the CPU.
+
+``FakeDeviceArray`` only exposes ``__cuda_array_interface__`` metadata (it points at host memory
+nothing dereferences): it checks how we read the interface, validate and route, and that the
+error is clear when pycuda/CuPy or a GPU is missing. No kernel runs here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgematte.errors import BackendUnavailableError, InputError
+from edgematte.kernels import _cuda
+from edgematte.kernels import _cuda_runtime as cr
+
+
+class FakeDeviceArray:
+    def __init__(self, shape, dtype="uint8", strides=None, readonly=False, stream=None, mask=None, ptr=0x1000):
+        self.__cuda_array_interface__ = {
+            "shape": tuple(shape),
+            "typestr": np.dtype(dtype).str,
+            "data": (ptr, readonly),
+            "strides": strides,
+            "version": 3,
+            "stream": stream,
+            "mask": mask,
+        }
+
+
+class CpuTensorLike:
+    """torch CPU tensors raise AttributeError from the property."""
+
+    @property
+    def __cuda_array_interface__(self):
+        raise AttributeError("Can't get __cuda_array_interface__ on non-CUDA tensor")
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    """Neither pycuda nor CuPy importable, whatever this machine has."""
+    monkeypatch.setattr(cr, "_importable", lambda name: False)
+    monkeypatch.setattr(cr, "_RUNTIMES", {})
+
+
+def test_is_cuda_array():
+    assert _cuda.is_cuda_array(FakeDeviceArray((2, 2)))
+    assert not _cuda.is_cuda_array(np.zeros((2, 2), np.uint8))
+    assert not _cuda.is_cuda_array(CpuTensorLike())
+    assert not _cuda.is_cuda_array([1, 2])
+
+
+def test_describe_fills_packed_strides_and_pitch():
+    d = _cuda.describe(FakeDeviceArray((4, 5, 3)), "image")
+    assert d.strides == (15, 3, 1) and d.pitch(3) == 15 and d.nbytes_span == 60
+    f = _cuda.describe(FakeDeviceArray((4, 5), "float32"), "alpha")
+    assert f.strides == (20, 4) and f.pitch(4) == 20
+
+
+def test_row_pitch_of_a_view_is_accepted():
+    # a 4x5 crop of a 4x8 frame: rows 24 bytes apart
+    d = _cuda.describe(FakeDeviceArray((4, 5, 3), strides=(24, 3, 1)), "image")
+    assert d.pitch(3) == 24
+
+
+@pytest.mark.parametrize(
+    "shape,strides",
+    [((4, 5, 3), (15, 1, 5)), ((4, 5), (5, 2)), ((4, 5), (-5, 1)), ((4, 5, 3), (8, 3, 1))],
+    ids=["planar", "column-step", "negative-row", "overlapping-rows"],
+)
+def test_unpacked_layouts_are_refused(shape, strides):
+    d = _cuda.describe(FakeDeviceArray(shape, strides=strides), "image")
+    with pytest.raises(InputError, match="received strides"):
+        d.pitch(shape[-1] if len(shape) == 3 else 1)
+
+
+def test_masked_array_is_refused():
+    with pytest.raises(InputError, match="masked"):
+        _cuda.describe(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
+
+
+@pytest.mark.parametrize(
+    "mask,kwargs,match",
+    [
+        (FakeDeviceArray((4, 4, 1)), {}, r"received shape \(4, 4, 1\); expected HxW"),
+        (FakeDeviceArray((4, 4), "int16"), {}, "received dtype int16; expected uint8 or float32"),
+        (FakeDeviceArray((0, 4)), {}, "empty"),
+        (FakeDeviceArray((4, 4)), {"kernel_size": 4}, "kernel_size: received 4; expected an odd integer"),
+        (FakeDeviceArray((4, 4)), {"kernel_size": -1}, "kernel_size"),
+        (FakeDeviceArray((4, 4)), {"kernel_size": 3.0}, "kernel_size"),
+        (FakeDeviceArray((4, 4)), {"iterations": -1}, "iterations"),
+        (FakeDeviceArray((4, 4)), {"fg_threshold": 256}, "fg_threshold: received 256"),
+        (FakeDeviceArray((4, 4)), {"bg_threshold": True}, "bg_threshold"),
+    ],
+)
+def test_make_trimap_input_errors(no_cuda, mask, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        _cuda.make_trimap_cuda(mask, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "image,alpha,background,match",
+    [
+        (FakeDeviceArray((4, 4, 4)), FakeDeviceArray((4, 4)), None, r"image: received shape \(4, 4, 4\)"),
+        (FakeDeviceArray((4, 4, 3), "float32"), FakeDeviceArray((4, 4)), None, "image: received dtype float32"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 5)), None, "alpha: received shape"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4), "float64"), None, "alpha: received dtype float64"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), (0, 300, 0), "colour"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), (0, 0), "colour"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), FakeDeviceArray((4, 5, 3)), "background: received"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), np.zeros((4, 4, 3), np.uint8), "host numpy image"),
+    ],
+)
+def test_composite_input_errors(no_cuda, image, alpha, background, match):
+    with pytest.raises(InputError, match=match):
+        _cuda.composite_cuda(image, alpha, background)
+
+
+def test_valid_input_without_pycuda_or_cupy_says_what_to_install(no_cuda):
+    with pytest.raises(BackendUnavailableError, match="pycuda is not installed; cupy is not installed") as info:
+        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
+    assert "edgematte[trt]" in str(info.value)
+    with pytest.raises(BackendUnavailableError):
+        _cuda.composite_cuda(FakeDeviceArray((8, 8, 3)), FakeDeviceArray((8, 8)), (1, 2, 3))
+    with pytest.raises(BackendUnavailableError):
+        _cuda.preprocess_cuda(FakeDeviceArray((8, 8, 3)), 4, 4)
+    with pytest.raises(BackendUnavailableError):
+        _cuda.upsample_alpha_cuda(FakeDeviceArray((1, 1, 4, 4), "float16"), 8, 8)
+
+
+def test_driver_failure_is_reported_not_raised_raw(monkeypatch):
+    """pycuda installed but no GPU/driver: cuInit fails inside the runtime constructor."""
+
+    class NoDriver:
+        def __init__(self):
+            raise RuntimeError("cuInit failed: no CUDA-capable device is detected")
+
+    monkeypatch.setattr(cr, "_RUNTIMES", {})
+    monkeypatch.setattr(cr, "_importable", lambda name: name == "pycuda")
+    monkeypatch.setattr(cr, "PycudaRuntime", NoDriver)
+    with pytest.raises(BackendUnavailableError, match="pycuda could not start CUDA .*no CUDA-capable device"):
+        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
+
+
+class FakeRuntime:
+    def __init__(self, name):
+        self.name = name
+
+
+class Handle:
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+
+@pytest.mark.parametrize(
+    "stream,cai_stream,expected",
+    [
+        (None, None, None),
+        (None, 1, None),  # legacy default stream
+        (0, None, None),
+        (Handle(ptr=0xAB), None, 0xAB),  # CuPy
+        (Handle(cuda_stream=0xCD), None, 0xCD),  # torch
+        (None, 0xEF, 0xEF),  # producer's stream from the array interface
+        (np.int64(0x12), None, 0x12),
+    ],
+)
+def test_cupy_runtime_launches_on_any_stream(stream, cai_stream, expected):
+    assert cr.resolve_stream(FakeRuntime("cupy"), stream, cai_stream) == expected
+
+
+def test_pycuda_runtime_refuses_foreign_streams():
+    assert cr.resolve_stream(FakeRuntime("pycuda"), None, None) is None
+    with pytest.raises(InputError, match="pycuda.driver.Stream"):
+        cr.resolve_stream(FakeRuntime("pycuda"), Handle(ptr=0xAB), None)
+    with pytest.raises(InputError, match="received stream of type str"):
+        cr.resolve_stream(FakeRuntime("cupy"), "fast", None)
+
+
+def test_pack_args_uses_the_c_types():
+    args = cr.pack_args("em_k_blur_h", (0x1000, 24, None, 8, 4, 0x2000, 2))
+    assert [a.dtype for a in args] == [np.uintp, np.int64, np.uintp, np.int32, np.int32, np.uintp, np.int32]
+    assert int(args[2]) == 0
+
+
+def test_grid_covers_the_image():
+    assert cr.grid_for(1, 1) == (1, 1, 1)
+    assert cr.grid_for(33, 9) == (2, 2, 1)
+    assert cr.grid_for(1920, 1080) == (60, 135, 1)
+
+
+def test_blur_taps():
+    assert np.allclose(_cuda.blur_taps(5), 0.2) and _cuda.blur_taps(5).dtype == np.float32
+    g = _cuda.blur_taps(7, 1.5)
+    assert g.shape == (7,) and abs(g.sum() - 1) < 1e-6 and g[3] == g.max()
+    with pytest.raises(InputError):
+        _cuda.blur_taps(4)
+
+
+def test_source_dir_is_found():
+    assert (cr.source_dir() / "trimap.cu").is_file()
