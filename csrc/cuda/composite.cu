@@ -1,60 +1,46 @@
-/* Compositing on the GPU with the CPU kernel's rounding:
- *   uint8 alpha:   out = (I*a + B*(255 - a) + 127) / 255   (integer; exact round(I*a/255 + B*(1 - a/255)))
- *   float32 alpha: out = round(I*a + B*(1 - a)), a clamped to [0,1], NaN reported and read as 0
- * Backgrounds: an image, a constant colour, or none (BGRA-style output: the image channels + alpha).
+/* Compositing on the GPU, bit-identical to the CPU kernel (csrc/composite.c):
+ *   a8 = alpha (uint8) or rint(alpha * 255) in float32, ties to even (float32 alpha in [0,1])
+ *   t = I*a8 + B*(255 - a8) + 128;  out = (t + (t >> 8)) >> 8   (= round(t' / 255) exactly)
+ * so every value is within 1 of round(I*a + B*(1 - a)). NaN or out-of-range float alpha sets a
+ * status bit (the caller raises) and reads as 0. Backgrounds: an image, a constant colour, or none
+ * (output [H,W,4] = image channels + a8). `out` may be exactly `image` or `background` (in place):
+ * each thread reads its pixel before writing it, and no pointer is declared __restrict__.
  * A blurred background comes from em_blur (separable, reflect-101 borders) feeding the image mode.
  */
 #include "em_cuda.h"
 
-static __device__ __forceinline__ unsigned char em_blend_u8(int i, int b, int a)
+static __device__ __forceinline__ unsigned char em_blend(int i, int b, int a)
 {
-    return (unsigned char)((i * a + b * (255 - a) + 127) / 255);
+    int t = i * a + b * (255 - a) + 128;
+    return (unsigned char)((t + (t >> 8)) >> 8);
 }
 
-static __device__ __forceinline__ unsigned char em_blend_f32(int i, int b, float a)
+/* float alpha -> a8 = rint(a * 255); NaN or outside [0,1] is reported and read as 0 */
+static __device__ __forceinline__ int em_alpha_u8(const float *p, int *status)
 {
-    /* explicit _rn operations: no FMA contraction, so the float rounding matches the C kernel */
-    return (unsigned char)__float2int_rn(__fadd_rn(__fmul_rn((float)i, a), __fmul_rn((float)b, __fsub_rn(1.f, a))));
-}
-
-/* alpha as uint8 for the 4th channel and as the blend weight */
-static __device__ __forceinline__ float em_alpha_f32(const float *p, int *status)
-{
-    float a = __ldg(p);
-    if (a != a) {
+    float a = *p;
+    if (!(a >= 0.f && a <= 1.f)) {
         if (status)
-            atomicOr(status, EM_STATUS_NAN);
-        return 0.f;
+            atomicOr(status, a != a ? EM_STATUS_NAN : EM_STATUS_RANGE);
+        return 0;
     }
-    if (a < 0.f || a > 1.f) {
-        if (status)
-            atomicOr(status, EM_STATUS_RANGE);
-        a = fminf(fmaxf(a, 0.f), 1.f);
-    }
-    return a;
+    return __float2int_rn(a * 255.f);
 }
 
 template <int AlphaF32>
-static __device__ void em_composite_impl(const unsigned char *__restrict__ image, long long image_pitch,
-                                         const void *__restrict__ alpha, long long alpha_pitch,
-                                         const unsigned char *__restrict__ bg, long long bg_pitch, int c0, int c1,
-                                         int c2, int bg_mode, unsigned char *__restrict__ out, long long out_pitch,
-                                         int w, int h, int *status)
+static __device__ void em_composite_impl(const unsigned char *image, long long image_pitch, const void *alpha,
+                                         long long alpha_pitch, const unsigned char *bg, long long bg_pitch, int c0,
+                                         int c1, int c2, int bg_mode, unsigned char *out, long long out_pitch, int w,
+                                         int h, int *status)
 {
     int x = blockIdx.x * blockDim.x + threadIdx.x;
     int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= w || y >= h)
         return;
     const unsigned char *ip = em_row(image, image_pitch, y) + 3 * x;
-    int i0 = __ldg(ip), i1 = __ldg(ip + 1), i2 = __ldg(ip + 2);
-    float af = 0.f;
-    int a8;
-    if (AlphaF32) {
-        af = em_alpha_f32((const float *)em_row(alpha, alpha_pitch, y) + x, status);
-        a8 = __float2int_rn(af * 255.f);
-    } else {
-        a8 = __ldg(em_row(alpha, alpha_pitch, y) + x);
-    }
+    int i0 = ip[0], i1 = ip[1], i2 = ip[2];
+    int a8 = AlphaF32 ? em_alpha_u8((const float *)em_row(alpha, alpha_pitch, y) + x, status)
+                      : (int)em_row(alpha, alpha_pitch, y)[x];
     unsigned char *op = out + (long long)y * out_pitch + (bg_mode == EM_BG_NONE ? 4 : 3) * x;
     if (bg_mode == EM_BG_NONE) {
         op[0] = (unsigned char)i0;
@@ -66,19 +52,13 @@ static __device__ void em_composite_impl(const unsigned char *__restrict__ image
     int b0 = c0, b1 = c1, b2 = c2;
     if (bg_mode == EM_BG_IMAGE) {
         const unsigned char *bp = em_row(bg, bg_pitch, y) + 3 * x;
-        b0 = __ldg(bp);
-        b1 = __ldg(bp + 1);
-        b2 = __ldg(bp + 2);
+        b0 = bp[0];
+        b1 = bp[1];
+        b2 = bp[2];
     }
-    if (AlphaF32) {
-        op[0] = em_blend_f32(i0, b0, af);
-        op[1] = em_blend_f32(i1, b1, af);
-        op[2] = em_blend_f32(i2, b2, af);
-    } else {
-        op[0] = em_blend_u8(i0, b0, a8);
-        op[1] = em_blend_u8(i1, b1, a8);
-        op[2] = em_blend_u8(i2, b2, a8);
-    }
+    op[0] = em_blend(i0, b0, a8);
+    op[1] = em_blend(i1, b1, a8);
+    op[2] = em_blend(i2, b2, a8);
 }
 
 extern "C" __global__ void em_k_composite_u8(const unsigned char *image, long long image_pitch,

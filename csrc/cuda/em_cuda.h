@@ -23,7 +23,7 @@
 
 /* status bits written by value-checking kernels */
 #define EM_STATUS_NAN 1   /* a float input held NaN */
-#define EM_STATUS_RANGE 2 /* a float input lay outside [0,1] (clamped) */
+#define EM_STATUS_RANGE 2 /* a float input lay outside [0,1] */
 
 /* make_trimap pass flags */
 #define EM_TRIMAP_THRESHOLD 1 /* the source is a mask: threshold it while loading */
@@ -83,14 +83,15 @@ cudaError_t em_upsample_alpha(const void *src, int src_w, int src_h, size_t src_
 /* trimap [h,w] {0,128,255} from a uint8 (mask_f32 = 0) or float32 (1) mask: 255 where
  * erode(mask, ellipse(kernel_size), iterations) >= fg_threshold, 0 where dilate(...) <= bg_threshold,
  * else 128, with OpenCV's default borders. `work` is a uint8 buffer of w*h bytes, used when
- * iterations > 1. Status: EM_STATUS_NAN for a NaN in a float mask. */
+ * iterations > 1. Status: EM_STATUS_NAN / EM_STATUS_RANGE for NaN / values outside [0,1] in a float mask. */
 cudaError_t em_make_trimap(const void *mask, size_t mask_pitch, int mask_f32, unsigned char *out, size_t out_pitch,
                            unsigned char *work, int w, int h, int kernel_size, int iterations, int fg_threshold,
                            int bg_threshold, int *status, cudaStream_t stream);
 
-/* out = round(image * a + background * (1 - a)), a = alpha / 255 (alpha_f32 = 0) or alpha (1).
- * bg_mode EM_BG_IMAGE reads `background` (uint8 [h,w,3]), EM_BG_COLOR uses color[0..2],
- * EM_BG_NONE writes [h,w,4] = image channels + alpha. */
+/* out = round(image * a + background * (1 - a)), a = alpha / 255 (alpha_f32 = 0) or alpha (1),
+ * with the CPU kernel's integer rounding. bg_mode EM_BG_IMAGE reads `background` (uint8 [h,w,3]),
+ * EM_BG_COLOR uses color[0..2], EM_BG_NONE writes [h,w,4] = image channels + alpha. `out` may be
+ * exactly `image` or `background`. Status: EM_STATUS_NAN / EM_STATUS_RANGE for a float alpha. */
 cudaError_t em_composite(const unsigned char *image, size_t image_pitch, const void *alpha, size_t alpha_pitch,
                          int alpha_f32, const unsigned char *background, size_t background_pitch,
                          const unsigned char color[3], int bg_mode, unsigned char *out, size_t out_pitch, int w,

@@ -36,20 +36,19 @@ __device__ __forceinline__ unsigned char em_load_state<unsigned char>(const unsi
     return (flags & EM_TRIMAP_THRESHOLD) ? em_state_u8(v, fg_t, bg_t) : v;
 }
 
-/* float mask 0..1 read as round(x * 255) (half to even, clamped); NaN is reported and read as 0 */
+/* float mask 0..1 read as rint(x * 255) in float32 (ties to even), as the CPU kernel;
+ * NaN or a value outside [0,1] is reported and read as 0 */
 template <>
 __device__ __forceinline__ unsigned char em_load_state<float>(const float *p, int flags, int fg_t, int bg_t,
                                                               int *status)
 {
     float x = __ldg(p);
-    if (x != x) {
+    if (!(x >= 0.f && x <= 1.f)) {
         if (status)
-            atomicOr(status, EM_STATUS_NAN);
+            atomicOr(status, x != x ? EM_STATUS_NAN : EM_STATUS_RANGE);
         x = 0.f;
     }
-    int v = __float2int_rn(x * 255.f);
-    v = v < 0 ? 0 : (v > 255 ? 255 : v);
-    return em_state_u8((unsigned char)v, fg_t, bg_t);
+    return em_state_u8((unsigned char)__float2int_rn(x * 255.f), fg_t, bg_t);
 }
 
 static __device__ __forceinline__ unsigned char em_trimap_value(unsigned char s)

@@ -20,10 +20,11 @@ import numpy as np
 from ..errors import InputError
 from . import _cuda_runtime as cr
 
-EM_STATUS_NAN = 1  # em_cuda.h
+EM_STATUS_NAN, EM_STATUS_RANGE = 1, 2  # em_cuda.h
 EM_TRIMAP_THRESHOLD, EM_TRIMAP_FINAL = 1, 2
 EM_TRIMAP_TILE_MAX_RADIUS = 64
 EM_BG_IMAGE, EM_BG_COLOR, EM_BG_NONE = 0, 1, 2
+MAX_TRIMAP_RADIUS = 128  # the CPU kernel's bound on (kernel_size // 2) * iterations
 
 
 def is_cuda_array(x: Any) -> bool:
@@ -111,14 +112,19 @@ def _check_int(value: Any, name: str, lo: int, hi: Optional[int] = None, odd: bo
     return int(value)
 
 
-def _output(
-    out: Any, like: DeviceArray, shape: Tuple[int, ...], dtype: Any, rt: cr.Runtime, inputs: Sequence[DeviceArray]
-) -> Tuple[Any, DeviceArray]:
-    """The output array (given or allocated in the input's library) and its description."""
-    dtype = np.dtype(dtype)
+def _check_out(
+    out: Any,
+    shape: Tuple[int, ...],
+    dtype: Any,
+    inputs: Sequence[DeviceArray],
+    exact_alias_ok: Sequence[DeviceArray] = (),
+) -> Optional[DeviceArray]:
+    """Description of a caller's ``out`` (None when absent): a writable device array of ``shape``
+    and ``dtype`` not overlapping an input, except by being exactly one of ``exact_alias_ok``."""
     if out is None:
-        out = _empty(like, shape, dtype, rt)
-    elif not is_cuda_array(out):
+        return None
+    dtype = np.dtype(dtype)
+    if not is_cuda_array(out):
         raise InputError(f"out: received a {type(out).__name__}; expected a device array like the inputs")
     desc = describe(out, "out")
     if desc.shape != shape or desc.dtype != dtype:
@@ -126,9 +132,22 @@ def _output(
     if desc.readonly:
         raise InputError("out: received a read-only device array; expected a writable one")
     for src in inputs:
+        same = (desc.ptr, desc.shape, desc.strides) == (src.ptr, src.shape, src.strides)
+        if same and any(src is a for a in exact_alias_ok):
+            continue
         if desc.ptr < src.ptr + src.nbytes_span and src.ptr < desc.ptr + desc.nbytes_span:
             raise InputError(f"out: received memory that overlaps {src.name}; expected a separate buffer")
-    return out, desc
+    return desc
+
+
+def _output(
+    out: Any, checked: Optional[DeviceArray], like: DeviceArray, shape: Tuple[int, ...], dtype: Any, rt: cr.Runtime
+) -> Tuple[Any, DeviceArray]:
+    """(out, description): the checked ``out``, or a new array in the input's library."""
+    if checked is not None:
+        return out, checked
+    out = _empty(like, shape, np.dtype(dtype), rt)
+    return out, describe(out, "out")
 
 
 def _empty(like: DeviceArray, shape: Tuple[int, ...], dtype: np.dtype, rt: cr.Runtime) -> Any:
@@ -154,9 +173,14 @@ def _runtime_for(arr: DeviceArray) -> cr.Runtime:
     return cr.runtime(prefer="cupy" if type(arr.obj).__module__.startswith("cupy") else None)
 
 
-def _raise_on_status(status: int, name: str) -> None:
-    if status & EM_STATUS_NAN:
-        raise InputError(f"{name}: received NaN values; expected finite values in [0, 1]")
+def _raise_on_status(status: int, arr: DeviceArray) -> None:
+    if status:
+        got = " and ".join(
+            what for bit, what in ((EM_STATUS_NAN, "NaN values"), (EM_STATUS_RANGE, "values outside [0, 1]")) if status & bit
+        )
+        raise InputError(
+            f"{arr.name} (float32 device array of shape {arr.shape}) holds {got}; expected float32 values in [0, 1]"
+        )
 
 
 def make_trimap_cuda(
@@ -172,25 +196,34 @@ def make_trimap_cuda(
 ) -> Any:
     """Trimap [H,W] uint8 {0,128,255} of a device mask (uint8 0..255 or float32 0..1, read as round(x*255)).
 
-    Bit-identical to the CPU ``make_trimap``. ``threads`` is accepted for the shared signature and
-    ignored. Float masks synchronise ``stream`` to check for NaN.
+    Bit-identical to the CPU ``make_trimap``, with its limits: odd kernel_size, iterations >= 1,
+    (kernel_size // 2) * iterations <= 128, 0 <= bg_threshold < fg_threshold <= 255. ``threads``
+    is accepted for the shared signature and ignored. Float masks synchronise ``stream`` to check
+    for NaN and values outside [0, 1].
     """
     m = describe(mask, "mask")
     _check(m, 2, ("uint8", "float32"))
-    k = _check_int(kernel_size, "kernel_size", 1, odd=True)
-    it = _check_int(iterations, "iterations", 0)
-    fg = _check_int(fg_threshold, "fg_threshold", 0, 255)
-    bg = _check_int(bg_threshold, "bg_threshold", 0, 255)
+    k = _check_int(kernel_size, "kernel_size", 1, 2 * MAX_TRIMAP_RADIUS + 1, odd=True)
+    it = _check_int(iterations, "iterations", 1, MAX_TRIMAP_RADIUS)
+    if (k // 2) * it > MAX_TRIMAP_RADIUS:
+        raise InputError(
+            f"kernel_size={k}, iterations={it} reach a radius of {(k // 2) * it}; "
+            f"expected (kernel_size // 2) * iterations <= {MAX_TRIMAP_RADIUS}"
+        )
+    fg = _check_int(fg_threshold, "fg_threshold", 1, 255)
+    bg = _check_int(bg_threshold, "bg_threshold", 0, 254)
+    if bg >= fg:
+        raise InputError(f"bg_threshold={bg} >= fg_threshold={fg}; expected bg_threshold < fg_threshold")
     f32 = m.dtype == np.float32
     h, w = m.shape
     mask_pitch = m.pitch(m.dtype.itemsize)
+    given = _check_out(out, (h, w), np.uint8, [m])
     rt = _runtime_for(m)
     with rt.context():
         s = cr.resolve_stream(rt, stream, m.stream)
-        out, o = _output(out, m, (h, w), np.uint8, rt, [m])
+        out, o = _output(out, given, m, (h, w), np.uint8, rt)
         out_pitch = o.pitch(1)
-        r = k // 2 if it > 0 else 0
-        passes = max(it, 1)
+        r, passes = k // 2, it
         tiled = r <= EM_TRIMAP_TILE_MAX_RADIUS
         shared = (2 * r + 1) * 4 + ((cr.BLOCK[0] + 2 * r) * (cr.BLOCK[1] + 2 * r) if tiled else 0)
         work_ptr = rt.scratch("trimap", w * h, s) if passes > 1 else 0
@@ -207,7 +240,7 @@ def make_trimap_cuda(
             rt.launch(kernel, cr.grid_for(w, h), args, s, shared)
             src, src_pitch = dst, dst_pitch
         if f32:
-            _raise_on_status(rt.read_int(status_ptr, s), "mask")
+            _raise_on_status(rt.read_int(status_ptr, s), m)
     return out
 
 
@@ -230,8 +263,9 @@ def composite_cuda(
     """round(image*a + background*(1-a)) on the device, a = alpha/255 (uint8) or alpha (float32 0..1).
 
     image uint8 [H,W,3] (channel order passed through); background a device uint8 [H,W,3], a colour
-    3-tuple, or None for an [H,W,4] result = image + alpha channel. Float alpha synchronises to
-    check for NaN; values outside [0,1] are clamped.
+    3-tuple, or None for an [H,W,4] result = image + alpha channel. Bit-identical to the CPU kernel.
+    ``out`` may be exactly ``image`` or ``background``. Float alpha synchronises to check for NaN
+    and values outside [0, 1].
     """
     im = describe(image, "image")
     _check(im, 3, ("uint8",), 3)
@@ -253,12 +287,13 @@ def composite_cuda(
         else:
             colour, mode = _colour(background), EM_BG_COLOR
     f32 = al.dtype == np.float32
+    channels = 4 if mode == EM_BG_NONE else 3
+    blended = [im] + ([bg] if bg is not None else [])
+    given = _check_out(out, (h, w, channels), np.uint8, blended + [al], exact_alias_ok=blended)
     rt = _runtime_for(im)
     with rt.context():
         s = cr.resolve_stream(rt, stream, im.stream)
-        channels = 4 if mode == EM_BG_NONE else 3
-        inputs = [im, al] + ([bg] if bg is not None else [])
-        out, o = _output(out, im, (h, w, channels), np.uint8, rt, inputs)
+        out, o = _output(out, given, im, (h, w, channels), np.uint8, rt)
         status_ptr = rt.scratch("status", 4, s) if f32 else 0
         if f32:
             rt.zero_int(status_ptr, s)
@@ -269,7 +304,7 @@ def composite_cuda(
         )  # fmt: skip
         rt.launch("em_k_composite_f32" if f32 else "em_k_composite_u8", cr.grid_for(w, h), args, s)
         if f32:
-            _raise_on_status(rt.read_int(status_ptr, s), "alpha")
+            _raise_on_status(rt.read_int(status_ptr, s), al)
     return out
 
 
@@ -293,10 +328,11 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     _check(im, 3, ("uint8",), 3)
     taps = blur_taps(kernel_size, sigma)
     h, w = im.shape[:2]
+    given = _check_out(out, (h, w, 3), np.uint8, [im])
     rt = _runtime_for(im)
     with rt.context():
         s = cr.resolve_stream(rt, stream, im.stream)
-        out, o = _output(out, im, (h, w, 3), np.uint8, rt, [im])
+        out, o = _output(out, given, im, (h, w, 3), np.uint8, rt)
         taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
         tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
         radius = len(taps) // 2
@@ -336,12 +372,13 @@ def preprocess_cuda(
     scale = (1.0 / (255.0 * std)).tolist()
     bias = (-mean / std).tolist()
     h, w = im.shape[:2]
+    given = _check_out(out, (1, 3, oh, ow), dt, [im])
+    if given is not None and given.strides != _packed_strides(given.shape, dt.itemsize):
+        raise InputError(f"out: received strides {given.strides}; expected a C-contiguous [1,3,H,W] tensor")
     rt = _runtime_for(im)
     with rt.context():
         s = cr.resolve_stream(rt, stream, im.stream)
-        out, o = _output(out, im, (1, 3, oh, ow), dt, rt, [im])
-        if o.strides != _packed_strides(o.shape, dt.itemsize):
-            raise InputError(f"out: received strides {o.strides}; expected a C-contiguous [1,3,H,W] tensor")
+        out, o = _output(out, given, im, (1, 3, oh, ow), dt, rt)
         kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
         args = (im.ptr, w, h, im.pitch(3), int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
@@ -360,10 +397,11 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     oh = _check_int(height, "height", 1)
     ow = _check_int(width, "width", 1)
     h, w = al.shape
+    given = _check_out(out, (oh, ow), np.uint8, [al])
     rt = _runtime_for(al)
     with rt.context():
         s = cr.resolve_stream(rt, stream, al.stream)
-        out, o = _output(out, al, (oh, ow), np.uint8, rt, [al])
+        out, o = _output(out, given, al, (oh, ow), np.uint8, rt)
         kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
         args = (al.ptr, w, h, al.pitch(al.dtype.itemsize), o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)

@@ -88,9 +88,17 @@ def test_masked_array_is_refused():
         (FakeDeviceArray((4, 4)), {"kernel_size": 4}, "kernel_size: received 4; expected an odd integer"),
         (FakeDeviceArray((4, 4)), {"kernel_size": -1}, "kernel_size"),
         (FakeDeviceArray((4, 4)), {"kernel_size": 3.0}, "kernel_size"),
-        (FakeDeviceArray((4, 4)), {"iterations": -1}, "iterations"),
+        (FakeDeviceArray((4, 4)), {"kernel_size": 259}, "kernel_size"),
+        (FakeDeviceArray((4, 4)), {"iterations": 0}, "iterations"),
+        (FakeDeviceArray((4, 4)), {"kernel_size": 65, "iterations": 5}, "radius of 160"),
         (FakeDeviceArray((4, 4)), {"fg_threshold": 256}, "fg_threshold: received 256"),
         (FakeDeviceArray((4, 4)), {"bg_threshold": True}, "bg_threshold"),
+        (FakeDeviceArray((4, 4)), {"fg_threshold": 10, "bg_threshold": 10}, "bg_threshold=10 >= fg_threshold=10"),
+        (FakeDeviceArray((4, 4)), {"out": np.zeros((4, 4), np.uint8)}, "expected a device array"),
+        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 5), ptr=0x9000)}, r"expected uint8 \(4, 4\)"),
+        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4), readonly=True, ptr=0x9000)}, "read-only"),
+        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4), ptr=0x1008)}, "overlaps mask"),
+        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4))}, "overlaps mask"),
     ],
 )
 def test_make_trimap_input_errors(no_cuda, mask, kwargs, match):
@@ -116,6 +124,17 @@ def test_composite_input_errors(no_cuda, image, alpha, background, match):
         _cuda.composite_cuda(image, alpha, background)
 
 
+def test_composite_out_may_be_exactly_image_or_background(no_cuda):
+    image, alpha, bg = FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4), ptr=0x5000), FakeDeviceArray((4, 4, 3), ptr=0x7000)
+    for out in (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4, 3), ptr=0x7000)):
+        with pytest.raises(BackendUnavailableError):  # validation passed; no runtime here
+            _cuda.composite_cuda(image, alpha, bg, out=out)
+    with pytest.raises(InputError, match="overlaps alpha"):
+        _cuda.composite_cuda(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x5000))
+    with pytest.raises(InputError, match="overlaps image"):  # shifted by one pixel: not in place
+        _cuda.composite_cuda(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x1003))
+
+
 def test_valid_input_without_pycuda_or_cupy_says_what_to_install(no_cuda):
     with pytest.raises(BackendUnavailableError, match="pycuda is not installed; cupy is not installed") as info:
         _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
@@ -126,6 +145,20 @@ def test_valid_input_without_pycuda_or_cupy_says_what_to_install(no_cuda):
         _cuda.preprocess_cuda(FakeDeviceArray((8, 8, 3)), 4, 4)
     with pytest.raises(BackendUnavailableError):
         _cuda.upsample_alpha_cuda(FakeDeviceArray((1, 1, 4, 4), "float16"), 8, 8)
+
+
+def test_installed_cupy_without_a_gpu_is_reported(monkeypatch):
+    """Real CuPy on a machine without a driver (skips where CuPy is absent or a GPU is present)."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("a GPU is present")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pass
+    monkeypatch.setattr(cr, "_RUNTIMES", {})
+    monkeypatch.setattr(cr, "_importable", lambda name: name == "cupy")
+    with pytest.raises(BackendUnavailableError, match="cupy could not start CUDA"):
+        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
 
 
 def test_driver_failure_is_reported_not_raised_raw(monkeypatch):

@@ -79,7 +79,7 @@ def dev():
 def trimap_reference(mask, k, it, fg, bg):
     """The specification: OpenCV erode/dilate with an ellipse and default borders."""
     if mask.dtype == np.float32:
-        mask = np.clip(np.rint(mask * np.float32(255)), 0, 255).astype(np.uint8)
+        mask = np.rint(mask * np.float32(255)).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     eroded = cv2.erode(mask, kernel, iterations=it)
     dilated = cv2.dilate(mask, kernel, iterations=it)
@@ -90,7 +90,8 @@ def trimap_reference(mask, k, it, fg, bg):
 
 
 def composite_reference(image, alpha, background):
-    a = alpha.astype(np.float64) / 255 if alpha.dtype == np.uint8 else np.clip(alpha.astype(np.float64), 0, 1)
+    """round(I*a + B*(1-a)) in float64; None -> image + round(alpha*255) as a 4th channel."""
+    a = alpha.astype(np.float64) / 255 if alpha.dtype == np.uint8 else alpha.astype(np.float64)
     a = a[..., None]
     if background is None:
         a8 = alpha if alpha.dtype == np.uint8 else np.rint(a[..., 0] * 255).astype(np.uint8)
@@ -108,7 +109,7 @@ def random_mask(rng, h, w, soft):
 
 
 SHAPES = [(1, 1), (1, 17), (23, 1), (37, 53), (64, 64), (241, 319)]
-KERNELS = [(1, 1), (3, 1), (7, 3), (9, 0), (15, 2), (31, 5), (161, 1)]  # 161: the untiled path (r > 64)
+KERNELS = [(1, 1), (3, 1), (7, 3), (9, 1), (15, 2), (31, 5), (161, 1)]  # 161: the untiled path (r > 64)
 CASES = [(s, k, it) for s in SHAPES for k, it in KERNELS] + [((1080, 1920), 7, 3), ((1080, 1920), 15, 2)]
 
 
@@ -124,7 +125,7 @@ def test_trimap_is_bit_exact(dev, shape, k, it, soft):
         np.testing.assert_array_equal(got, cpu(mask, k, it))
 
 
-@pytest.mark.parametrize("fg,bg", [(128, 127), (200, 50), (255, 0), (1, 254)])
+@pytest.mark.parametrize("fg,bg", [(128, 127), (200, 50), (255, 0), (2, 1)])
 def test_trimap_thresholds_and_float_masks(dev, fg, bg):
     rng = np.random.default_rng(fg)
     soft = random_mask(rng, 97, 131, True).astype(np.float32) / 255
@@ -132,10 +133,11 @@ def test_trimap_thresholds_and_float_masks(dev, fg, bg):
     np.testing.assert_array_equal(dev.get(_cuda.make_trimap_cuda(dev.put(soft), 5, 2, fg, bg)), want)
 
 
-def test_trimap_nan_mask_raises(dev):
+@pytest.mark.parametrize("bad,match", [(np.nan, "NaN values"), (1.5, "values outside"), (-0.1, "values outside")])
+def test_trimap_bad_float_mask_raises(dev, bad, match):
     mask = np.zeros((8, 8), np.float32)
-    mask[3, 4] = np.nan
-    with pytest.raises(edgematte.InputError, match="NaN"):
+    mask[3, 4] = bad
+    with pytest.raises(edgematte.InputError, match=match):
         _cuda.make_trimap_cuda(dev.put(mask))
 
 
@@ -182,11 +184,23 @@ def test_composite_on_real_image(dev, shared_data):
     assert np.abs(got.astype(int) - composite_reference(image, alpha, (0, 255, 0))).max() <= 1
 
 
-def test_composite_nan_alpha_raises(dev):
+@pytest.mark.parametrize("bad,match", [(np.nan, "NaN values"), (2.0, "values outside")])
+def test_composite_bad_float_alpha_raises(dev, bad, match):
     alpha = np.zeros((4, 4), np.float32)
-    alpha[1, 1] = np.nan
-    with pytest.raises(edgematte.InputError, match="NaN"):
+    alpha[1, 1] = bad
+    with pytest.raises(edgematte.InputError, match=match):
         _cuda.composite_cuda(dev.put(np.zeros((4, 4, 3), np.uint8)), dev.put(alpha), (1, 2, 3))
+
+
+def test_composite_in_place(dev):
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (9, 13), dtype=np.uint8)
+    want = composite_reference(image, alpha, bg)
+    d_image = dev.put(image)
+    _cuda.composite_cuda(d_image, dev.put(alpha), dev.put(bg), out=d_image)
+    assert np.abs(dev.get(d_image).astype(int) - want).max() <= 1
 
 
 def preprocess_reference(image, h, w, mean, std, bgr=True):
