@@ -24,6 +24,32 @@ static __device__ __forceinline__ void em_lin_coord(int d, float scale, int src_
     *f = w;
 }
 
+/* the four source rows/columns and weights of output pixel (x, y) */
+struct EmBilinear {
+    const unsigned char *r0, *r1; /* source rows y0, y1 */
+    int x0, x1;
+    float fx, fy;
+};
+
+static __device__ __forceinline__ EmBilinear em_bilinear(const void *src, long long pitch, int src_w, int src_h,
+                                                         int x, int y, float scale_x, float scale_y)
+{
+    EmBilinear b;
+    int y0, y1;
+    em_lin_coord(x, scale_x, src_w, &b.x0, &b.x1, &b.fx);
+    em_lin_coord(y, scale_y, src_h, &y0, &y1, &b.fy);
+    b.r0 = em_row(src, pitch, y0);
+    b.r1 = em_row(src, pitch, y1);
+    return b;
+}
+
+static __device__ __forceinline__ float em_mix(float p00, float p01, float p10, float p11, float fx, float fy)
+{
+    float top = p00 * (1.f - fx) + p01 * fx;
+    float bot = p10 * (1.f - fx) + p11 * fx;
+    return top * (1.f - fy) + bot * fy;
+}
+
 template <typename Out> static __device__ __forceinline__ void em_store(Out *p, float v);
 template <> __device__ __forceinline__ void em_store<float>(float *p, float v) { *p = v; }
 template <> __device__ __forceinline__ void em_store<unsigned short>(unsigned short *p, float v) { *p = em_f2h(v); }
@@ -38,23 +64,16 @@ static __device__ void em_preprocess_impl(const unsigned char *__restrict__ src,
     int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= dst_w || y >= dst_h)
         return;
-    int x0, x1, y0, y1;
-    float fx, fy;
-    em_lin_coord(x, scale_x, src_w, &x0, &x1, &fx);
-    em_lin_coord(y, scale_y, src_h, &y0, &y1, &fy);
-    const unsigned char *r0 = em_row(src, src_pitch, y0);
-    const unsigned char *r1 = em_row(src, src_pitch, y1);
+    EmBilinear b = em_bilinear(src, src_pitch, src_w, src_h, x, y, scale_x, scale_y);
     float v[3];
-    for (int c = 0; c < 3; ++c) {
-        float top = (float)__ldg(r0 + 3 * x0 + c) * (1.f - fx) + (float)__ldg(r0 + 3 * x1 + c) * fx;
-        float bot = (float)__ldg(r1 + 3 * x0 + c) * (1.f - fx) + (float)__ldg(r1 + 3 * x1 + c) * fx;
-        v[c] = top * (1.f - fy) + bot * fy;
-    }
-    float r = src_bgr ? v[2] : v[0], b = src_bgr ? v[0] : v[2];
+    for (int c = 0; c < 3; ++c)
+        v[c] = em_mix(__ldg(b.r0 + 3 * b.x0 + c), __ldg(b.r0 + 3 * b.x1 + c), __ldg(b.r1 + 3 * b.x0 + c),
+                      __ldg(b.r1 + 3 * b.x1 + c), b.fx, b.fy);
+    float red = src_bgr ? v[2] : v[0], blue = src_bgr ? v[0] : v[2];
     long long plane = (long long)dst_w * dst_h, at = (long long)y * dst_w + x;
-    em_store(dst + at, r * s0 + b0);
+    em_store(dst + at, red * s0 + b0);
     em_store(dst + plane + at, v[1] * s1 + b1);
-    em_store(dst + 2 * plane + at, b * s2 + b2);
+    em_store(dst + 2 * plane + at, blue * s2 + b2);
 }
 
 extern "C" __global__ void em_k_preprocess_f32(const unsigned char *src, int src_w, int src_h, long long src_pitch,
@@ -91,15 +110,9 @@ static __device__ void em_upsample_impl(const In *__restrict__ src, int src_w, i
     int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= dst_w || y >= dst_h)
         return;
-    int x0, x1, y0, y1;
-    float fx, fy;
-    em_lin_coord(x, scale_x, src_w, &x0, &x1, &fx);
-    em_lin_coord(y, scale_y, src_h, &y0, &y1, &fy);
-    const In *r0 = (const In *)em_row(src, src_pitch, y0);
-    const In *r1 = (const In *)em_row(src, src_pitch, y1);
-    float top = em_load(r0 + x0) * (1.f - fx) + em_load(r0 + x1) * fx;
-    float bot = em_load(r1 + x0) * (1.f - fx) + em_load(r1 + x1) * fx;
-    float a = top * (1.f - fy) + bot * fy;
+    EmBilinear b = em_bilinear(src, src_pitch, src_w, src_h, x, y, scale_x, scale_y);
+    const In *r0 = (const In *)b.r0, *r1 = (const In *)b.r1;
+    float a = em_mix(em_load(r0 + b.x0), em_load(r0 + b.x1), em_load(r1 + b.x0), em_load(r1 + b.x1), b.fx, b.fy);
     a = fminf(fmaxf(a, 0.f), 1.f); /* NaN -> 0: fmaxf returns the non-NaN operand */
     dst[(long long)y * dst_pitch + x] = (unsigned char)__float2int_rn(a * 255.f);
 }
