@@ -51,8 +51,11 @@ class BuildExtWithOptionalOpenMP(build_ext):
         else:
             dest = os.path.join(self.build_lib, "edgematte", "kernels")
         dest = os.path.join(dest, "cuda")
-        os.makedirs(dest, exist_ok=True)
         sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
+        if not sources:
+            sys.stderr.write("edgematte: no csrc/cuda sources; CUDA kernels not installed\n")
+            return
+        os.makedirs(dest, exist_ok=True)
         for src in sources + [os.path.join("csrc", "cuda", "em_cuda.h")]:
             shutil.copyfile(src, os.path.join(dest, os.path.basename(src)))
         mode = os.environ.get("EDGEMATTE_CUDA", "auto")
