@@ -176,7 +176,9 @@ def _runtime_for(arr: DeviceArray) -> cr.Runtime:
 def _raise_on_status(status: int, arr: DeviceArray) -> None:
     if status:
         got = " and ".join(
-            what for bit, what in ((EM_STATUS_NAN, "NaN values"), (EM_STATUS_RANGE, "values outside [0, 1]")) if status & bit
+            what
+            for bit, what in ((EM_STATUS_NAN, "NaN values"), (EM_STATUS_RANGE, "values outside [0, 1]"))
+            if status & bit
         )
         raise InputError(
             f"{arr.name} (float32 device array of shape {arr.shape}) holds {got}; expected float32 values in [0, 1]"

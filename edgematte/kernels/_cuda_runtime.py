@@ -110,7 +110,9 @@ def nvrtc_ptx(module: str, arch: str) -> bytes:
             size = check(nvrtc.nvrtcGetProgramLogSize(prog))
             buf = b" " * size
             check(nvrtc.nvrtcGetProgramLog(prog, buf))
-            raise KernelError(f"NVRTC could not compile {module}.cu for compute_{arch}:\n{buf.decode(errors='replace')}")
+            raise KernelError(
+                f"NVRTC could not compile {module}.cu for compute_{arch}:\n{buf.decode(errors='replace')}"
+            )
         size = check(nvrtc.nvrtcGetPTXSize(prog))
         ptx = b" " * size
         check(nvrtc.nvrtcGetPTX(prog, ptx))
@@ -224,7 +226,9 @@ class PycudaRuntime(Runtime):
             try:
                 mod = cuda.module_from_file(str(path))
             except cuda.Error as exc:
-                log.warning("edgematte: %s does not load on this GPU (%s); compiling %s.cu at run time", path, exc, module)
+                log.warning(
+                    "edgematte: %s does not load on this GPU (%s); compiling %s.cu at run time", path, exc, module
+                )
         else:
             log.warning("edgematte: %s is missing (built without nvcc); compiling %s.cu at run time", path, module)
         if mod is None:

@@ -21,7 +21,9 @@ SOURCES = sorted(CUDA_DIR.glob("*.cu"))
 SASS = ("75", "86", "87", "89", "90")
 PTX = "75"
 NVCC = shutil.which("nvcc")
-needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH (install the CUDA toolkit to compile the kernels)")
+needs_nvcc = pytest.mark.skipif(
+    NVCC is None, reason="nvcc is not on PATH (install the CUDA toolkit to compile the kernels)"
+)
 
 
 def fatbin_entries(blob: bytes):
@@ -50,7 +52,9 @@ def test_nvcc_supports_every_target():
 @needs_nvcc
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_fatbin_holds_sass_for_every_arch_and_ptx(source, tmp_path):
-    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in SASS] + [f"-gencode=arch=compute_{PTX},code=compute_{PTX}"]
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in SASS] + [
+        f"-gencode=arch=compute_{PTX},code=compute_{PTX}"
+    ]
     out = tmp_path / (source.stem + ".fatbin")
     run = subprocess.run(
         [NVCC, "-O3", "-fatbin", "-Werror", "all-warnings", *flags, "-o", str(out), str(source)],
@@ -86,7 +90,9 @@ def test_header_is_valid_c_for_host_callers(tmp_path):
     main = tmp_path / "main.c"
     launchers = "em_preprocess, em_upsample_alpha, em_make_trimap, em_composite, em_blur"
     fns = ", ".join(f"(void (*)(void)){name}" for name in launchers.split(", "))
-    main.write_text(f'#include "em_cuda.h"\nint main(void) {{ void (*fns[])(void) = {{{fns}}}; return (int)(sizeof fns) == 0; }}\n')
+    main.write_text(
+        f'#include "em_cuda.h"\nint main(void) {{ void (*fns[])(void) = {{{fns}}}; return (int)(sizeof fns) == 0; }}\n'
+    )
     run = subprocess.run(
         [cc, "-std=c99", "-Wall", "-Werror", "-fsyntax-only", f"-I{CUDA_DIR}", f"-I{include}", str(main)],
         capture_output=True,

@@ -125,7 +125,11 @@ def test_composite_input_errors(no_cuda, image, alpha, background, match):
 
 
 def test_composite_out_may_be_exactly_image_or_background(no_cuda):
-    image, alpha, bg = FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4), ptr=0x5000), FakeDeviceArray((4, 4, 3), ptr=0x7000)
+    image, alpha, bg = (
+        FakeDeviceArray((4, 4, 3)),
+        FakeDeviceArray((4, 4), ptr=0x5000),
+        FakeDeviceArray((4, 4, 3), ptr=0x7000),
+    )
     for out in (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4, 3), ptr=0x7000)):
         with pytest.raises(BackendUnavailableError):  # validation passed; no runtime here
             _cuda.composite_cuda(image, alpha, bg, out=out)

@@ -215,7 +215,9 @@ def test_preprocess_matches_opencv_resize(dev, src, dst, dtype, atol):
     image = np.random.default_rng(5).integers(0, 256, (*src, 3), dtype=np.uint8)
     got = dev.get(_cuda.preprocess_cuda(dev.put(image), *dst, dtype=dtype))
     assert got.dtype == dtype and got.shape == (1, 3, *dst)
-    np.testing.assert_allclose(got.astype(np.float32), preprocess_reference(image, *dst, (0, 0, 0), (1, 1, 1)), atol=atol)
+    np.testing.assert_allclose(
+        got.astype(np.float32), preprocess_reference(image, *dst, (0, 0, 0), (1, 1, 1)), atol=atol
+    )
 
 
 def test_preprocess_normalises_per_channel(dev):
