@@ -221,8 +221,7 @@ def make_trimap_cuda(
     mask_pitch = m.pitch(m.dtype.itemsize)
     given = _check_out(out, (h, w), np.uint8, [m])
     rt = _runtime_for(m)
-    with rt.context():
-        s = cr.resolve_stream(rt, stream, m.stream)
+    with cr.session(rt, stream, m.stream) as s:
         out, o = _output(out, given, m, (h, w), np.uint8, rt)
         out_pitch = o.pitch(1)
         r, passes = k // 2, it
@@ -293,8 +292,7 @@ def composite_cuda(
     blended = [im] + ([bg] if bg is not None else [])
     given = _check_out(out, (h, w, channels), np.uint8, blended + [al], exact_alias_ok=blended)
     rt = _runtime_for(im)
-    with rt.context():
-        s = cr.resolve_stream(rt, stream, im.stream)
+    with cr.session(rt, stream, im.stream) as s:
         out, o = _output(out, given, im, (h, w, channels), np.uint8, rt)
         status_ptr = rt.scratch("status", 4, s) if f32 else 0
         if f32:
@@ -332,8 +330,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     h, w = im.shape[:2]
     given = _check_out(out, (h, w, 3), np.uint8, [im])
     rt = _runtime_for(im)
-    with rt.context():
-        s = cr.resolve_stream(rt, stream, im.stream)
+    with cr.session(rt, stream, im.stream) as s:
         out, o = _output(out, given, im, (h, w, 3), np.uint8, rt)
         taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
         tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
@@ -378,8 +375,7 @@ def preprocess_cuda(
     if given is not None and given.strides != _packed_strides(given.shape, dt.itemsize):
         raise InputError(f"out: received strides {given.strides}; expected a C-contiguous [1,3,H,W] tensor")
     rt = _runtime_for(im)
-    with rt.context():
-        s = cr.resolve_stream(rt, stream, im.stream)
+    with cr.session(rt, stream, im.stream) as s:
         out, o = _output(out, given, im, (1, 3, oh, ow), dt, rt)
         kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
         args = (im.ptr, w, h, im.pitch(3), int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
@@ -401,8 +397,7 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     h, w = al.shape
     given = _check_out(out, (oh, ow), np.uint8, [al])
     rt = _runtime_for(al)
-    with rt.context():
-        s = cr.resolve_stream(rt, stream, al.stream)
+    with cr.session(rt, stream, al.stream) as s:
         out, o = _output(out, given, al, (oh, ow), np.uint8, rt)
         kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
         args = (al.ptr, w, h, al.pitch(al.dtype.itemsize), o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)

@@ -376,17 +376,19 @@ def runtime(prefer: Optional[str] = None) -> Runtime:
     raise BackendUnavailableError(f"received CUDA arrays but {'; '.join(reasons)}. {_MISSING}")
 
 
-def resolve_stream(rt: Runtime, stream: Any, cai_stream: Optional[int]) -> Any:
-    """The stream object ``rt`` launches on.
+def resolve_stream(rt: Runtime, stream: Any, cai_stream: Optional[int]) -> Tuple[Any, bool]:
+    """(stream object ``rt`` launches on, whether the producer's stream must be synchronised around it).
 
     ``stream``: None, a pycuda Stream, a CuPy or torch stream, or an int handle. With None the
-    producer's ``__cuda_array_interface__`` stream is used where the runtime can (CuPy), else the
-    legacy default stream, which orders after work on blocking streams.
+    producer's ``__cuda_array_interface__`` stream is used: CuPy launches on it; pycuda cannot wrap
+    a foreign handle, so it launches on the legacy default stream after a context synchronise (as
+    the TensorRT backend does), and synchronises again after. An explicit foreign stream with
+    pycuda is refused: the caller asked for ordering pycuda cannot give.
     """
     handle = None
     if stream is not None:
         if rt.name == "pycuda" and type(stream).__module__.startswith("pycuda"):
-            return stream
+            return stream, False
         for attr in ("ptr", "cuda_stream", "handle"):  # CuPy, torch, pycuda
             if hasattr(stream, attr):
                 handle = int(getattr(stream, attr))
@@ -399,13 +401,27 @@ def resolve_stream(rt: Runtime, stream: Any, cai_stream: Optional[int]) -> Any:
                     f"received stream of type {type(stream).__name__}; expected None, an int handle, "
                     "or a pycuda, CuPy or torch stream"
                 )
+        if rt.name == "pycuda" and handle not in (0, 1):
+            raise InputError(
+                f"received stream handle {handle:#x} with the pycuda runtime; expected a pycuda.driver.Stream "
+                "or None (pycuda cannot launch on a foreign stream: install CuPy to use one)"
+            )
     elif cai_stream not in (None, 1):
         handle = int(cai_stream)
     if handle in (None, 0, 1):
-        return None
+        return None, False
     if rt.name == "pycuda":
-        raise InputError(
-            f"received stream handle {handle:#x} with the pycuda runtime; expected a pycuda.driver.Stream "
-            "or None (pycuda cannot launch on a foreign stream: install CuPy to use one)"
-        )
-    return handle
+        return None, True
+    return handle, False
+
+
+@contextlib.contextmanager
+def session(rt: Runtime, stream: Any, cai_stream: Optional[int]) -> Iterator[Any]:
+    """Context current and the launch stream resolved (see resolve_stream) for one public call."""
+    with rt.context():
+        s, fence = resolve_stream(rt, stream, cai_stream)
+        if fence:
+            rt.synchronize(None)  # the producer's work is done before ours starts
+        yield s
+        if fence:
+            rt.synchronize(None)  # and ours before its stream goes on

@@ -7,6 +7,8 @@ error is clear when pycuda/CuPy or a GPU is missing. No kernel runs here.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -202,15 +204,36 @@ class Handle:
     ],
 )
 def test_cupy_runtime_launches_on_any_stream(stream, cai_stream, expected):
-    assert cr.resolve_stream(FakeRuntime("cupy"), stream, cai_stream) == expected
+    assert cr.resolve_stream(FakeRuntime("cupy"), stream, cai_stream) == (expected, False)
 
 
-def test_pycuda_runtime_refuses_foreign_streams():
-    assert cr.resolve_stream(FakeRuntime("pycuda"), None, None) is None
+def test_pycuda_runtime_fences_producer_streams_and_refuses_explicit_foreign_ones():
+    assert cr.resolve_stream(FakeRuntime("pycuda"), None, None) == (None, False)
+    assert cr.resolve_stream(FakeRuntime("pycuda"), None, 1) == (None, False)
+    assert cr.resolve_stream(FakeRuntime("pycuda"), None, 0xEF) == (None, True)
     with pytest.raises(InputError, match="pycuda.driver.Stream"):
         cr.resolve_stream(FakeRuntime("pycuda"), Handle(ptr=0xAB), None)
     with pytest.raises(InputError, match="received stream of type str"):
         cr.resolve_stream(FakeRuntime("cupy"), "fast", None)
+
+
+def test_session_synchronises_around_a_fenced_launch():
+    calls = []
+
+    class Recording(FakeRuntime):
+        def context(self):
+            return contextlib.nullcontext()
+
+        def synchronize(self, stream):
+            calls.append(("sync", stream))
+
+    with cr.session(Recording("pycuda"), None, 0xEF) as s:
+        calls.append(("launch", s))
+    assert calls == [("sync", None), ("launch", None), ("sync", None)]
+    calls.clear()
+    with cr.session(Recording("cupy"), None, 0xEF) as s:
+        calls.append(("launch", s))
+    assert calls == [("launch", 0xEF)]
 
 
 def test_pack_args_uses_the_c_types():
