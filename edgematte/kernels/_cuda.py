@@ -93,23 +93,30 @@ def describe(x: Any, name: str) -> DeviceArray:
     return DeviceArray(x, name, int(ptr or 0), shape, dtype, strides, bool(readonly), cai.get("stream"))
 
 
-def _check(arr: DeviceArray, ndim: int, dtypes: Tuple[str, ...], channels: Optional[int] = None) -> None:
-    layout = "HxW" if ndim == 2 else f"HxWx{channels}"
-    if len(arr.shape) != ndim or (channels is not None and arr.shape[2] != channels):
-        raise InputError(f"{arr.name}: received shape {arr.shape}; expected {layout}")
+def _check(arr: DeviceArray, ndim: int, dtypes: Tuple[str, ...], layout: str, channels: Optional[int] = None) -> None:
+    """Rank, channels, dtype and non-emptiness, with the CPU kernels' messages."""
+    if len(arr.shape) != ndim:
+        raise InputError(f"{arr.name} has shape {arr.shape} ({len(arr.shape)} dims); expected {layout}")
+    if channels is not None and arr.shape[-1] != channels:
+        raise InputError(f"{arr.name} has shape {arr.shape} ({arr.shape[-1]} channels); expected {layout}")
     if arr.dtype.name not in dtypes:
-        raise InputError(f"{arr.name}: received dtype {arr.dtype}; expected {' or '.join(dtypes)}")
+        raise InputError(f"{arr.name} has dtype {arr.dtype}; expected {layout}")
     if 0 in arr.shape:
-        raise InputError(f"{arr.name}: received an empty array of shape {arr.shape}; expected at least 1x1")
+        raise InputError(f"{arr.name} is empty (shape {arr.shape}); expected {layout} with H, W >= 1")
 
 
-def _check_int(value: Any, name: str, lo: int, hi: Optional[int] = None, odd: bool = False) -> int:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    ok = ok and value >= lo and (hi is None or value <= hi) and (not odd or value % 2 == 1)
-    if not ok:
-        want = f"an {'odd ' if odd else ''}integer >= {lo}" + (f" and <= {hi}" if hi is not None else "")
-        raise InputError(f"{name}: received {value!r}; expected {want}")
+def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    """An integer (not bool) in [lo, hi]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise InputError(f"{name} is {value!r}; expected an int in [{lo}, {hi}]")
     return int(value)
+
+
+def _check_odd(name: str, value: Any, hi: int) -> int:
+    value = _check_int(name, value, 1, hi)
+    if value % 2 == 0:
+        raise InputError(f"{name} is {value}; expected an odd int >= 1")
+    return value
 
 
 def _check_out(
@@ -204,16 +211,16 @@ def make_trimap_cuda(
     for NaN and values outside [0, 1].
     """
     m = describe(mask, "mask")
-    _check(m, 2, ("uint8", "float32"))
-    k = _check_int(kernel_size, "kernel_size", 1, 2 * MAX_TRIMAP_RADIUS + 1, odd=True)
-    it = _check_int(iterations, "iterations", 1, MAX_TRIMAP_RADIUS)
+    _check(m, 2, ("uint8", "float32"), "HxW uint8 (0..255) or float32 (0..1)")
+    k = _check_odd("kernel_size", kernel_size, 2 * MAX_TRIMAP_RADIUS + 1)
+    it = _check_int("iterations", iterations, 1, MAX_TRIMAP_RADIUS)
     if (k // 2) * it > MAX_TRIMAP_RADIUS:
         raise InputError(
             f"kernel_size={k}, iterations={it} reach a radius of {(k // 2) * it}; "
             f"expected (kernel_size // 2) * iterations <= {MAX_TRIMAP_RADIUS}"
         )
-    fg = _check_int(fg_threshold, "fg_threshold", 1, 255)
-    bg = _check_int(bg_threshold, "bg_threshold", 0, 254)
+    fg = _check_int("fg_threshold", fg_threshold, 1, 255)
+    bg = _check_int("bg_threshold", bg_threshold, 0, 254)
     if bg >= fg:
         raise InputError(f"bg_threshold={bg} >= fg_threshold={fg}; expected bg_threshold < fg_threshold")
     f32 = m.dtype == np.float32
@@ -245,11 +252,17 @@ def make_trimap_cuda(
     return out
 
 
-def _colour(background: Any) -> Tuple[int, int, int]:
-    vals = tuple(background)
-    if len(vals) != 3 or not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in vals):
-        raise InputError(f"background: received colour {background!r}; expected 3 integers in 0..255")
-    return tuple(int(v) for v in vals)  # type: ignore[return-value]
+def _colour(background: Any) -> Tuple[int, ...]:
+    """A background colour: 3 ints in 0..255."""
+    try:
+        items = list(background)
+    except TypeError:
+        raise InputError(
+            f"background is {type(background).__name__}; expected a device HxWx3 uint8 array, 3 ints or None"
+        ) from None
+    if len(items) != 3:
+        raise InputError(f"background colour has {len(items)} values; expected 3 ints in 0..255")
+    return tuple(_check_int("background colour value", c, 0, 255) for c in items)
 
 
 def composite_cuda(
@@ -269,22 +282,25 @@ def composite_cuda(
     and values outside [0, 1].
     """
     im = describe(image, "image")
-    _check(im, 3, ("uint8",), 3)
+    _check(im, 3, ("uint8",), "HxWx3 uint8", 3)
     al = describe(alpha, "alpha")
-    _check(al, 2, ("uint8", "float32"))
+    _check(al, 2, ("uint8", "float32"), "HxW uint8 (0..255) or float32 (0..1)")
     h, w = im.shape[:2]
     if al.shape != (h, w):
-        raise InputError(f"alpha: received shape {al.shape}; expected {(h, w)} to match image")
+        raise InputError(f"alpha has shape {al.shape} but image {im.shape}; expected alpha of shape {(h, w)}")
     bg, colour, mode = None, (0, 0, 0), EM_BG_NONE
     if background is not None:
         if is_cuda_array(background):
             bg = describe(background, "background")
-            _check(bg, 3, ("uint8",), 3)
+            _check(bg, 3, ("uint8",), "HxWx3 uint8", 3)
             if bg.shape != im.shape:
-                raise InputError(f"background: received shape {bg.shape}; expected {im.shape} to match image")
+                raise InputError(f"background has shape {bg.shape} but image {im.shape}; expected the image's shape")
             mode = EM_BG_IMAGE
-        elif isinstance(background, np.ndarray) and background.ndim == 3:
-            raise InputError("background: received a host numpy image with device inputs; expected a device array")
+        elif isinstance(background, np.ndarray) and background.ndim != 1:
+            raise InputError(
+                f"background is a host {background.dtype} array of shape {background.shape} with device inputs; "
+                "expected a device HxWx3 uint8 array, 3 ints or None"
+            )
         else:
             colour, mode = _colour(background), EM_BG_COLOR
     f32 = al.dtype == np.float32
@@ -310,7 +326,7 @@ def composite_cuda(
 
 def blur_taps(kernel_size: int, sigma: Optional[float] = None) -> np.ndarray:
     """1-D float32 taps: a box (cv2.blur) when sigma is None, else cv2.getGaussianKernel(kernel_size, sigma)."""
-    k = _check_int(kernel_size, "kernel_size", 1, odd=True)
+    k = _check_odd("kernel_size", kernel_size, 1 << 16)
     if sigma is None:
         return np.full(k, 1.0 / k, np.float32)
     import cv2
@@ -325,7 +341,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     OpenCV.
     """
     im = describe(image, "image")
-    _check(im, 3, ("uint8",), 3)
+    _check(im, 3, ("uint8",), "HxWx3 uint8", 3)
     taps = blur_taps(kernel_size, sigma)
     h, w = im.shape[:2]
     given = _check_out(out, (h, w, 3), np.uint8, [im])
@@ -358,9 +374,9 @@ def preprocess_cuda(
     kernel. ``bgr`` says the frame is BGR (OpenCV order); mean/std are in RGB order.
     """
     im = describe(image, "image")
-    _check(im, 3, ("uint8",), 3)
-    oh = _check_int(height, "height", 1)
-    ow = _check_int(width, "width", 1)
+    _check(im, 3, ("uint8",), "HxWx3 uint8", 3)
+    oh = _check_int("height", height, 1, 1 << 16)
+    ow = _check_int("width", width, 1, 1 << 16)
     dt = np.dtype(dtype)
     if dt not in (np.float16, np.float32):
         raise InputError(f"dtype: received {dt}; expected float16 or float32")
@@ -391,9 +407,9 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     al = describe(alpha, "alpha")
     if len(al.shape) in (3, 4) and all(d == 1 for d in al.shape[:-2]):
         al = DeviceArray(al.obj, al.name, al.ptr, al.shape[-2:], al.dtype, al.strides[-2:], al.readonly, al.stream)
-    _check(al, 2, ("float16", "float32"))
-    oh = _check_int(height, "height", 1)
-    ow = _check_int(width, "width", 1)
+    _check(al, 2, ("float16", "float32"), "HxW float16 or float32 (0..1)")
+    oh = _check_int("height", height, 1, 1 << 16)
+    ow = _check_int("width", width, 1, 1 << 16)
     h, w = al.shape
     given = _check_out(out, (oh, ow), np.uint8, [al])
     rt = _runtime_for(al)
