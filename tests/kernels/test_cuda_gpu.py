@@ -259,3 +259,19 @@ def test_views_with_row_pitch(dev):
     alpha = np.ascontiguousarray(mask[crop])
     got = dev.get(_cuda.composite_cuda(d_frame[crop], dev.put(alpha), (0, 0, 0)))
     assert np.abs(got.astype(int) - composite_reference(frame[crop], alpha, (0, 0, 0))).max() <= 1
+
+
+def test_public_api_dispatches_device_arrays(dev):
+    """edgematte.make_trimap / composite on device arrays run the CUDA kernels and return device arrays."""
+    if not hasattr(edgematte, "make_trimap"):
+        pytest.skip("the public kernels are not in this build")
+    rng = np.random.default_rng(11)
+    mask = random_mask(rng, 90, 160, True)
+    image = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    trimap = edgematte.make_trimap(dev.put(mask))
+    assert not isinstance(trimap, np.ndarray)
+    np.testing.assert_array_equal(dev.get(trimap), edgematte.make_trimap(mask))
+    np.testing.assert_array_equal(
+        dev.get(edgematte.composite(dev.put(image), dev.put(mask), (0, 0, 255))),
+        edgematte.composite(image, mask, (0, 0, 255)),
+    )
