@@ -244,7 +244,10 @@ class PycudaRuntime(Runtime):
 
     def launch(self, kernel, grid, args, stream, shared=0):
         fn = self._module(KERNELS[kernel][0]).get_function(kernel)
-        fn(*pack_args(kernel, args), block=BLOCK, grid=tuple(grid), stream=stream, shared=int(shared))
+        try:
+            fn(*pack_args(kernel, args), block=BLOCK, grid=tuple(grid), stream=stream, shared=int(shared))
+        except self.cuda.Error as exc:
+            raise KernelError(f"{kernel} failed to launch on grid {tuple(grid)}: {exc}") from exc
 
     def alloc(self, nbytes):
         mem = self.cuda.mem_alloc(max(int(nbytes), 1))
@@ -315,8 +318,11 @@ class CupyRuntime(Runtime):
 
     def launch(self, kernel, grid, args, stream, shared=0):
         fn = self._module(KERNELS[kernel][0]).get_function(kernel)
-        with self._stream(stream):
-            fn(tuple(grid), BLOCK, pack_args(kernel, args), shared_mem=int(shared))
+        try:
+            with self._stream(stream):
+                fn(tuple(grid), BLOCK, pack_args(kernel, args), shared_mem=int(shared))
+        except self.cp.cuda.driver.CUDADriverError as exc:
+            raise KernelError(f"{kernel} failed to launch on grid {tuple(grid)}: {exc}") from exc
 
     def alloc(self, nbytes):
         arr = self.cp.empty(max(int(nbytes), 1), dtype=np.uint8)
