@@ -49,6 +49,11 @@ class DeviceArray:
     stream: Optional[int]
 
     @property
+    def has_rows(self) -> bool:
+        """[H,W] or [H,W,C]: the layouts that have a row pitch."""
+        return len(self.shape) in (2, 3)
+
+    @property
     def nbytes_span(self) -> int:
         """Bytes from the first to one past the last element."""
         if 0 in self.shape:
@@ -138,6 +143,8 @@ def _check_out(
         raise InputError(f"out: received {desc.dtype} {desc.shape}; expected {dtype} {shape}")
     if desc.readonly:
         raise InputError("out: received a read-only device array; expected a writable one")
+    if desc.has_rows:
+        desc.pitch(int(np.prod(shape[2:], dtype=np.int64)) * dtype.itemsize)  # rows of packed pixels
     for src in inputs:
         same = (desc.ptr, desc.shape, desc.strides) == (src.ptr, src.shape, src.strides)
         if same and any(src is a for a in exact_alias_ok):
@@ -305,6 +312,7 @@ def composite_cuda(
             colour, mode = _colour(background), EM_BG_COLOR
     f32 = al.dtype == np.float32
     channels = 4 if mode == EM_BG_NONE else 3
+    pitches = (im.pitch(3), al.pitch(al.dtype.itemsize), bg.pitch(3) if bg is not None else 0)
     blended = [im] + ([bg] if bg is not None else [])
     given = _check_out(out, (h, w, channels), np.uint8, blended + [al], exact_alias_ok=blended)
     rt = _runtime_for(im)
@@ -314,9 +322,8 @@ def composite_cuda(
         if f32:
             rt.zero_int(status_ptr, s)
         args = (
-            im.ptr, im.pitch(3), al.ptr, al.pitch(al.dtype.itemsize),
-            bg.ptr if bg else 0, bg.pitch(3) if bg else 0, colour[0], colour[1], colour[2], mode,
-            o.ptr, o.pitch(channels), w, h, status_ptr,
+            im.ptr, pitches[0], al.ptr, pitches[1], bg.ptr if bg is not None else 0, pitches[2],
+            colour[0], colour[1], colour[2], mode, o.ptr, o.pitch(channels), w, h, status_ptr,
         )  # fmt: skip
         rt.launch("em_k_composite_f32" if f32 else "em_k_composite_u8", cr.grid_for(w, h), args, s)
         if f32:
@@ -344,6 +351,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     _check(im, 3, ("uint8",), "HxWx3 uint8", 3)
     taps = blur_taps(kernel_size, sigma)
     h, w = im.shape[:2]
+    pitch = im.pitch(3)
     given = _check_out(out, (h, w, 3), np.uint8, [im])
     rt = _runtime_for(im)
     with cr.session(rt, stream, im.stream) as s:
@@ -351,7 +359,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
         taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
         tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
         radius = len(taps) // 2
-        rt.launch("em_k_blur_h", cr.grid_for(w, h), (im.ptr, im.pitch(3), tmp_ptr, w, h, taps_ptr, radius), s)
+        rt.launch("em_k_blur_h", cr.grid_for(w, h), (im.ptr, pitch, tmp_ptr, w, h, taps_ptr, radius), s)
         rt.launch("em_k_blur_v", cr.grid_for(w, h), (tmp_ptr, o.ptr, o.pitch(3), w, h, taps_ptr, radius), s)
     return out
 
@@ -387,6 +395,7 @@ def preprocess_cuda(
     scale = (1.0 / (255.0 * std)).tolist()
     bias = (-mean / std).tolist()
     h, w = im.shape[:2]
+    pitch = im.pitch(3)
     given = _check_out(out, (1, 3, oh, ow), dt, [im])
     if given is not None and given.strides != _packed_strides(given.shape, dt.itemsize):
         raise InputError(f"out: received strides {given.strides}; expected a C-contiguous [1,3,H,W] tensor")
@@ -394,7 +403,7 @@ def preprocess_cuda(
     with cr.session(rt, stream, im.stream) as s:
         out, o = _output(out, given, im, (1, 3, oh, ow), dt, rt)
         kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
-        args = (im.ptr, w, h, im.pitch(3), int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
+        args = (im.ptr, w, h, pitch, int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
     return out
 
@@ -411,11 +420,12 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     oh = _check_int("height", height, 1, 1 << 16)
     ow = _check_int("width", width, 1, 1 << 16)
     h, w = al.shape
+    pitch = al.pitch(al.dtype.itemsize)
     given = _check_out(out, (oh, ow), np.uint8, [al])
     rt = _runtime_for(al)
     with cr.session(rt, stream, al.stream) as s:
         out, o = _output(out, given, al, (oh, ow), np.uint8, rt)
         kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
-        args = (al.ptr, w, h, al.pitch(al.dtype.itemsize), o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
+        args = (al.ptr, w, h, pitch, o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
     return out

@@ -76,6 +76,20 @@ def test_unpacked_layouts_are_refused(shape, strides):
         d.pitch(shape[-1] if len(shape) == 3 else 1)
 
 
+def test_layout_errors_surface_before_any_runtime(no_cuda):
+    planar = FakeDeviceArray((4, 5, 3), strides=(15, 1, 5))
+    with pytest.raises(InputError, match="received strides"):
+        _cuda.composite_cuda(planar, FakeDeviceArray((4, 5), ptr=0x9000), (0, 0, 0))
+    with pytest.raises(InputError, match="received strides"):
+        _cuda.preprocess_cuda(planar, 2, 2)
+    with pytest.raises(InputError, match="received strides"):
+        _cuda.blur_cuda(planar, 3)
+    with pytest.raises(InputError, match="received strides"):
+        _cuda.upsample_alpha_cuda(FakeDeviceArray((4, 5), "float32", strides=(20, 8)), 8, 8)
+    with pytest.raises(InputError, match="received strides"):
+        _cuda.make_trimap_cuda(FakeDeviceArray((4, 5)), out=FakeDeviceArray((4, 5), strides=(5, 2), ptr=0x9000))
+
+
 def test_masked_array_is_refused():
     with pytest.raises(InputError, match="masked"):
         _cuda.describe(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
