@@ -14,7 +14,7 @@ module (and of the exported graph).
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -227,8 +227,3 @@ def build_modnet() -> MODNet:
     """MODNet for both official checkpoints (photographic, webcam); 6.5 M parameters."""
     return MODNet()
 
-
-def check_size(height: int, width: int) -> Sequence[str]:
-    """Reasons (empty when fine) why MODNet cannot take an input of height x width."""
-    return [f"{name} {value} is not a positive multiple of 32"
-            for name, value in (("height", height), ("width", width)) if value <= 0 or value % 32]

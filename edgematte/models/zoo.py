@@ -9,6 +9,10 @@ publish no sha256 or other checksum anywhere we could find (READMEs, release pag
 threads), so every ``sha256`` below is ``None``: edgematte does not download a file it cannot
 verify. Download it by hand from the page in ``extra["download_page"]`` and pass its path, or
 pin the sha256 of a copy you trust (see :func:`edgematte.models.checkpoint_path`).
+
+``extra`` keys used here: ``download_page`` and ``upstream`` (links), ``size_multiple`` (height
+and width must be multiples of it), ``key_prefix`` (prefix of every key in the official
+checkpoint file, e.g. nn.DataParallel's ``module.``).
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ def _modnet(name: str, filename: str, notes: str) -> ModelSpec:
         # upstream shares these only as files in a Google Drive folder: no per-file URL, no checksum
         checkpoints=(Checkpoint(filename, url=None, sha256=None),),
         notes=notes + " Checkpoint keys carry nn.DataParallel's 'module.' prefix.",
-        extra={"download_page": _MODNET_DRIVE, "upstream": "https://github.com/ZHKKKe/MODNet"},
+        extra={
+            "download_page": _MODNET_DRIVE,
+            "upstream": "https://github.com/ZHKKKe/MODNet",
+            "size_multiple": "32",
+            "key_prefix": "module.",
+        },
     )
 
 
@@ -71,6 +80,8 @@ def _u2net(name: str, architecture: str, filename: str, file_id: str, notes: str
         extra={
             "download_page": f"https://drive.google.com/file/d/{file_id}/view",
             "upstream": "https://github.com/xuebinqin/U-2-Net",
+            "size_multiple": "1",
+            "key_prefix": "",
         },
     )
 
