@@ -237,19 +237,25 @@ def mismatches(
     built = manifest.target
     problems = []
     if built.tensorrt_version != target.tensorrt_version:
-        problems.append(f"TensorRT {built.tensorrt_version} built it; this machine runs TensorRT {target.tensorrt_version}")
+        problems.append(
+            f"TensorRT {built.tensorrt_version} built it; this machine runs TensorRT {target.tensorrt_version}"
+        )
     if built.compute_capability != target.compute_capability:
         problems.append(f"it was built for {built.sm}; this GPU is {target.sm}")
     if built.gpu_name != target.gpu_name:
         problems.append(f"it was built on {built.gpu_name!r}; this GPU is {target.gpu_name!r}")
     if onnx_sha256 is not None and onnx_sha256 != manifest.onnx_sha256:
-        problems.append(f"it was built from ONNX sha256 {manifest.onnx_sha256[:12]}…; the ONNX given is {onnx_sha256[:12]}…")
+        problems.append(
+            f"it was built from ONNX sha256 {manifest.onnx_sha256[:12]}…; the ONNX given is {onnx_sha256[:12]}…"
+        )
     if plan is not None and sha256_of(plan) != manifest.plan_sha256:
         problems.append("the plan file does not match its manifest's plan_sha256 (replaced or truncated)")
     return problems
 
 
-def check_manifest(manifest: EngineManifest, target: Target, plan: PathLike, *, onnx_sha256: Optional[str] = None) -> None:
+def check_manifest(
+    manifest: EngineManifest, target: Target, plan: PathLike, *, onnx_sha256: Optional[str] = None
+) -> None:
     """Raise EngineCacheMismatch with every reason the engine at ``plan`` cannot run on ``target``."""
     problems = mismatches(manifest, target, onnx_sha256=onnx_sha256, plan=plan)
     if problems:

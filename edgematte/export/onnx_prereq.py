@@ -25,7 +25,17 @@ PathLike = Union[str, "os.PathLike[str]"]
 _OPSET_LIMITS = (((8, 2), 13), ((8, 5), 17), ((10, 0), 20))
 
 #: ONNX TensorProto element type -> dtype name (explicit so bfloat16 needs no ml_dtypes).
-_ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
+_ELEM_TYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+}
 _BINDABLE = {"float32", "float16", "int32", "int8", "uint8", "bool", "int64", "bfloat16"}
 _FLOAT16 = 10
 
@@ -53,7 +63,9 @@ def load_graph(path: PathLike):
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others; report them all the same way
-        raise ModelError(f"could not read {str(path)!r} as ONNX ({type(exc).__name__}: {exc}); expected an ONNX model file") from exc
+        raise ModelError(
+            f"could not read {str(path)!r} as ONNX ({type(exc).__name__}: {exc}); expected an ONNX model file"
+        ) from exc
 
 
 def _dtype_name(elem_type: int) -> str:
@@ -86,7 +98,10 @@ def has_fp16(model) -> bool:
     graph = model.graph
     if any(t.data_type == _FLOAT16 for t in graph.initializer):
         return True
-    if any(v.type.tensor_type.elem_type == _FLOAT16 for v in list(graph.input) + list(graph.output) + list(graph.value_info)):
+    if any(
+        v.type.tensor_type.elem_type == _FLOAT16
+        for v in list(graph.input) + list(graph.output) + list(graph.value_info)
+    ):
         return True
     for node in graph.node:
         if node.op_type == "Cast" and any(a.name == "to" and a.i == _FLOAT16 for a in node.attribute):
@@ -158,15 +173,23 @@ def check_onnx_for_trt(
             problems.append(message + "; TensorRT 8.x cannot parse them: export with dynamo=False")
         else:
             warnings.append(message + "; TensorRT 8.x cannot parse them")
-    custom = [d for d in {n.domain for n in model.graph.node} if d not in ("", "ai.onnx") and not d.startswith("pkg.onnxscript")]
+    custom = [
+        d
+        for d in {n.domain for n in model.graph.node}
+        if d not in ("", "ai.onnx") and not d.startswith("pkg.onnxscript")
+    ]
     if custom:
         warnings.append(f"nodes in domains {sorted(custom)} need TensorRT plugins of the same names")
 
     for spec in inputs + outputs:
         if spec.dtype not in _BINDABLE:
-            problems.append(f"tensor {spec.name!r} has dtype {spec.dtype}; TensorRT binds float32/float16/int32/int8/uint8/bool")
+            problems.append(
+                f"tensor {spec.name!r} has dtype {spec.dtype}; TensorRT binds float32/float16/int32/int8/uint8/bool"
+            )
         elif spec.dtype == "int64" and version is not None and version < (10, 0):
-            problems.append(f"tensor {spec.name!r} is int64; TensorRT {version[0]}.{version[1]} binds int32 (int64 I/O needs 10.0+)")
+            problems.append(
+                f"tensor {spec.name!r} is int64; TensorRT {version[0]}.{version[1]} binds int32 (int64 I/O needs 10.0+)"
+            )
 
     profiles: Dict[str, ShapeRange] = {}
     try:

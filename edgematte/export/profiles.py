@@ -33,7 +33,10 @@ def parse_shape_range(spec: str) -> Tuple[str, ShapeRange]:
     """``"src:1x3x256x256/1x3x512x512/1x3x1088x1920"`` -> ``("src", (min, opt, max))``."""
     name, sep, shapes = spec.rpartition(":")
     if not sep or not name:
-        raise InputError(f"received {spec!r}; expected NAME:MIN/OPT/MAX or NAME:SHAPE, e.g. src:1x3x256x256/1x3x512x512/1x3x1088x1920")
+        raise InputError(
+            f"received {spec!r}; expected NAME:MIN/OPT/MAX or NAME:SHAPE, "
+            "e.g. src:1x3x256x256/1x3x512x512/1x3x1088x1920"
+        )
     parts = [_parse_dims(p, spec) for p in shapes.split("/")]
     if len(parts) == 1:
         parts *= 3
@@ -70,7 +73,9 @@ def check_profiles(inputs: Sequence[TensorSpec], profiles: Mapping[str, ShapeRan
         wanted = "x".join("?" if d is None else str(d) for d in spec.shape)
         if rng is None:
             if spec.is_dynamic:
-                problems.append(f"no shape range for dynamic input {spec.name!r} [{wanted}]; pass --shapes {spec.name}:MIN/OPT/MAX")
+                problems.append(
+                    f"no shape range for dynamic input {spec.name!r} [{wanted}]; pass --shapes {spec.name}:MIN/OPT/MAX"
+                )
             else:
                 fixed = tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
                 result[spec.name] = (fixed, fixed, fixed)

@@ -79,14 +79,16 @@ class EngineConfig:
     @classmethod
     def from_manifest(cls, manifest: EngineManifest) -> "EngineConfig":
         """The config that rebuilds the engine of ``manifest`` (for a new GPU or TensorRT)."""
-        return cls(fp16=manifest.precision == "fp16", workspace_mb=manifest.workspace_mb, shapes=dict(manifest.profiles))
+        return cls(
+            fp16=manifest.precision == "fp16", workspace_mb=manifest.workspace_mb, shapes=dict(manifest.profiles)
+        )
 
 
 # --- feature detection: each takes the tensorrt module ------------------------------------------
 
 
 def typing_mode(trt: Any) -> str:
-    """"weak" where the builder has the FP16 flag (8.x-10.x), "strong" where it does not (11.x)."""
+    """ "weak" where the builder has the FP16 flag (8.x-10.x), "strong" where it does not (11.x)."""
     return "weak" if hasattr(trt.BuilderFlag, "FP16") else "strong"
 
 
@@ -106,17 +108,29 @@ def set_workspace(trt: Any, config: Any, workspace_mb: Optional[int]) -> None:
         config.max_workspace_size = int(workspace_mb or _LEGACY_WORKSPACE_MB) << 20
 
 
-def _is_norm_layer(trt: Any, layer: Any) -> bool:
+#: ONNX ops whose variance overflows in FP16 (reference §6); on 8.5/8.6 InstanceNorm is a plugin layer
+NORM_OPS = ("InstanceNormalization", "LayerNormalization", "GroupNormalization")
+
+
+def _is_norm_layer(trt: Any, layer: Any, norm_nodes: Sequence[str]) -> bool:
     kinds = [getattr(trt.LayerType, name, None) for name in ("NORMALIZATION", "REDUCE")]
     if layer.type in [k for k in kinds if k is not None]:
         return True
     plugin = getattr(trt.LayerType, "PLUGIN_V2", None)
-    return plugin is not None and layer.type == plugin and "instancenorm" in layer.name.lower()
+    # the parser names a node's layer after the ONNX node (reasoned from onnx-tensorrt; unverified on a GPU)
+    return (
+        plugin is not None
+        and layer.type == plugin
+        and (layer.name in norm_nodes or "instancenorm" in layer.name.lower())
+    )
 
 
-def enable_fp16(trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] = ()) -> List[str]:
+def enable_fp16(
+    trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] = (), norm_nodes: Sequence[str] = ()
+) -> List[str]:
     """Weak typing: set the FP16 flag and pin norm/reduce layers (and ``fp32_layers``) to FP32.
 
+    ``norm_nodes``: ONNX names of normalisation nodes, to recognise plugin layers made from them.
     Returns the names of the pinned layers. Layers whose outputs are not float (shape, int,
     bool tensors) are never pinned: pinning them fails the build.
     """
@@ -125,7 +139,7 @@ def enable_fp16(trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] 
     pinned = []
     for i in range(network.num_layers):
         layer = network.get_layer(i)
-        if not (_is_norm_layer(trt, layer) or layer.name in fp32_layers):
+        if not (_is_norm_layer(trt, layer, norm_nodes) or layer.name in fp32_layers):
             continue
         outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
         if any(out.dtype not in floats for out in outputs):
@@ -138,7 +152,9 @@ def enable_fp16(trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] 
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
     missing = sorted(set(fp32_layers) - set(pinned))
     if missing:
-        raise EngineBuildError(f"received fp32_layers {missing}, which are not float layers of the network; expected TensorRT layer names")
+        raise EngineBuildError(
+            f"received fp32_layers {missing}, which are not float layers of the network; expected TensorRT layer names"
+        )
     return pinned
 
 
@@ -164,12 +180,15 @@ def parse_onnx(trt: Any, network: Any, logger: Any, onnx_path: PathLike, node_na
     if not parser.parse_from_file(str(onnx_path)):
         lines = [_parser_error_text(parser.get_error(i), node_names) for i in range(parser.num_errors)]
         raise EngineBuildError(
-            f"TensorRT {trt.__version__} could not parse {str(onnx_path)!r}:\n  " + "\n  ".join(lines or ["(no parser errors reported)"])
+            f"TensorRT {trt.__version__} could not parse {str(onnx_path)!r}:\n  "
+            + "\n  ".join(lines or ["(no parser errors reported)"])
         )
     return parser
 
 
-def add_profile(trt: Any, builder: Any, config: Any, network: Any, profiles: Mapping[str, ShapeRange]) -> Dict[str, ShapeRange]:
+def add_profile(
+    trt: Any, builder: Any, config: Any, network: Any, profiles: Mapping[str, ShapeRange]
+) -> Dict[str, ShapeRange]:
     """Add one optimisation profile covering every dynamic network input; returns what it set."""
     dynamic = [network.get_input(i) for i in range(network.num_inputs)]
     dynamic = [t for t in dynamic if any(int(d) < 0 for d in t.shape)]
@@ -179,7 +198,10 @@ def add_profile(trt: Any, builder: Any, config: Any, network: Any, profiles: Map
     used = {}
     for tensor in dynamic:
         if tensor.name not in profiles:
-            raise EngineBuildError(f"dynamic input {tensor.name!r} {tuple(tensor.shape)} has no shape range; pass --shapes {tensor.name}:MIN/OPT/MAX")
+            raise EngineBuildError(
+                f"dynamic input {tensor.name!r} {tuple(tensor.shape)} has no shape range; "
+                f"pass --shapes {tensor.name}:MIN/OPT/MAX"
+            )
         lo, opt, hi = profiles[tensor.name]
         if profile.set_shape(tensor.name, lo, opt, hi) is False:
             raise EngineBuildError(f"TensorRT rejected the shape range {lo}/{opt}/{hi} for {tensor.name!r}")
@@ -212,27 +234,33 @@ def _network_io(trt: Any, network: Any) -> Tuple[Tuple[TensorSpec, ...], Tuple[T
 # --- the build -----------------------------------------------------------------------------------
 
 
-def _build_plan(trt: Any, onnx_path: Path, config: EngineConfig, report: OnnxReport, cache_file: Path) -> Tuple[bytes, Any, Any]:
+def _build_plan(
+    trt: Any, onnx_path: Path, config: EngineConfig, report: OnnxReport, cache_file: Path
+) -> Tuple[bytes, Any, Any]:
     logger = make_logger(trt)
     if not trt.init_libnvinfer_plugins(logger, ""):
         log.warning("TensorRT plugins could not be initialised; plugin layers (InstanceNorm on 8.5) will fail")
     builder = trt.Builder(logger)
     network = builder.create_network(network_flags(trt))
-    node_names = [node.name for node in load_graph(onnx_path).graph.node]
+    nodes = load_graph(onnx_path).graph.node
+    node_names = [node.name for node in nodes]
+    norm_nodes = [node.name for node in nodes if node.op_type in NORM_OPS]
     parser = parse_onnx(trt, network, logger, onnx_path, node_names)  # noqa: F841 (kept alive)
     build_config = builder.create_builder_config()
     set_workspace(trt, build_config, config.workspace_mb)
     if config.fp16 and typing_mode(trt) == "weak":
         if getattr(builder, "platform_has_fast_fp16", True) is False:
             log.warning("this GPU has no fast FP16; the FP16 engine may be slower than FP32")
-        pinned = enable_fp16(trt, build_config, network, config.fp32_layers)
+        pinned = enable_fp16(trt, build_config, network, config.fp32_layers, norm_nodes)
         log.info("FP16 build, %d layers pinned to FP32", len(pinned))
     add_profile(trt, builder, build_config, network, report.profiles)
     _use_timing_cache(build_config, cache_file)
     plan = builder.build_serialized_network(network, build_config)
     if plan is None:
         detail = "\n  ".join(logger.errors[-10:]) or "no error was logged"
-        raise EngineBuildError(f"TensorRT {trt.__version__} could not build an engine from {str(onnx_path)!r}:\n  {detail}")
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} could not build an engine from {str(onnx_path)!r}:\n  {detail}"
+        )
     write_atomic(cache_file, bytes(build_config.get_timing_cache().serialize()))
     inputs, outputs = _network_io(trt, network)
     return bytes(plan), inputs, outputs

@@ -14,7 +14,15 @@ from typing import Any, Iterator, List
 from ..errors import BackendUnavailableError
 from ..export.cache import Target
 
-__all__ = ["is_jetson", "missing_message", "import_tensorrt", "import_pycuda", "primary_context", "current_target", "make_logger"]
+__all__ = [
+    "is_jetson",
+    "missing_message",
+    "import_tensorrt",
+    "import_pycuda",
+    "primary_context",
+    "current_target",
+    "make_logger",
+]
 
 log = logging.getLogger("edgematte.tensorrt")
 

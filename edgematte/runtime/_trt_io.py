@@ -38,7 +38,9 @@ class NamedIO:
 
     def set_input_shape(self, name: str, shape: Sequence[int]) -> None:
         if not self.context.set_input_shape(name, tuple(int(d) for d in shape)):
-            raise InputError(f"input {name!r}: TensorRT rejected shape {tuple(shape)}; expected a shape inside the engine's profile")
+            raise InputError(
+                f"input {name!r}: TensorRT rejected shape {tuple(shape)}; expected a shape inside the engine's profile"
+            )
 
     def output_shape(self, name: str) -> Tuple[int, ...]:
         return tuple(int(d) for d in self.context.get_tensor_shape(name))
@@ -73,7 +75,9 @@ class BindingIO:
 
     def set_input_shape(self, name: str, shape: Sequence[int]) -> None:
         if self.context.set_binding_shape(self.index[name], tuple(int(d) for d in shape)) is False:
-            raise InputError(f"input {name!r}: TensorRT rejected shape {tuple(shape)}; expected a shape inside the engine's profile")
+            raise InputError(
+                f"input {name!r}: TensorRT rejected shape {tuple(shape)}; expected a shape inside the engine's profile"
+            )
 
     def output_shape(self, name: str) -> Tuple[int, ...]:
         return tuple(int(d) for d in self.context.get_binding_shape(self.index[name]))

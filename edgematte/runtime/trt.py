@@ -46,7 +46,14 @@ class DeviceArray:
 
     @property
     def __cuda_array_interface__(self) -> Dict[str, Any]:
-        return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False), "strides": None, "version": 3, "stream": None}
+        return {
+            "shape": self.shape,
+            "typestr": self.dtype.str,
+            "data": (self.ptr, False),
+            "strides": None,
+            "version": 3,
+            "stream": None,
+        }
 
 
 class _Buffer:
@@ -74,7 +81,9 @@ def _device_pointer(name: str, cai: Mapping[str, Any], dtype: np.dtype) -> int:
             expected.insert(0, step)
             step *= dim
         if tuple(strides) != tuple(expected) and math.prod(shape) > 1:
-            raise InputError(f"input {name!r}: received a device array with strides {tuple(strides)}; expected C-contiguous")
+            raise InputError(
+                f"input {name!r}: received a device array with strides {tuple(strides)}; expected C-contiguous"
+            )
     return int(cai["data"][0])
 
 
@@ -147,7 +156,9 @@ class TrtBackend:
     def infer(self, feed: Mapping[str, Any], *, validate: bool = True) -> Dict[str, Any]:
         """Run the engine on ``feed`` (name -> array); returns name -> array (reused buffers)."""
         if self._ctx is None:
-            raise InputError(f"received infer() on a closed TrtBackend for {str(self.path)!r}; expected open() or a with block first")
+            raise InputError(
+                f"received infer() on a closed TrtBackend for {str(self.path)!r}; expected open() or a with block first"
+            )
         if validate:
             check_feed(feed, self._inputs)
             for spec in self._inputs:
@@ -180,7 +191,9 @@ class TrtBackend:
         """The page-locked host array for input ``name``; fill it and pass it back to skip a host copy."""
         spec = {s.name: s for s in self._inputs}.get(name)
         if spec is None or self._ctx is None:
-            raise InputError(f"received input name {name!r}; expected one of {[s.name for s in self._inputs]} on an open backend")
+            raise InputError(
+                f"received input name {name!r}; expected one of {[s.name for s in self._inputs]} on an open backend"
+            )
         if shape is None:
             if spec.is_dynamic:
                 raise InputError(f"input {name!r} is dynamic {spec.shape}; expected an explicit shape")
@@ -196,7 +209,10 @@ class TrtBackend:
     def _peek_manifest(self) -> EngineManifest:
         if self._manifest is None:
             if self.path.suffix == ".onnx":
-                raise InputError(f"received {str(self.path)!r}: the I/O of an ONNX-built engine is known after open(); expected open() first")
+                raise InputError(
+                    f"received {str(self.path)!r}: the I/O of an engine built from ONNX is known after open(); "
+                    "expected open() first"
+                )
             self._manifest = read_manifest(self.path)
         return self._manifest
 
@@ -213,7 +229,9 @@ class TrtBackend:
             if source is not None:
                 log.warning("engine %s does not fit %s; rebuilding it from %s", self.path, target.describe(), source)
                 config = EngineConfig.from_manifest(manifest)
-                self.path = build_engine(source, self.path.parent.parent, config, model=manifest.model, device=self.device)
+                self.path = build_engine(
+                    source, self.path.parent.parent, config, model=manifest.model, device=self.device
+                )
                 manifest = read_manifest(self.path)
         self._manifest = manifest
 
@@ -224,14 +242,20 @@ class TrtBackend:
         self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self._engine is None:
             raise EngineCacheMismatch(
-                f"TensorRT {trt.__version__} could not deserialise {str(self.path)!r} ({'; '.join(self._logger.errors) or 'see log'}); "
+                f"TensorRT {trt.__version__} could not deserialise {str(self.path)!r} "
+                f"({'; '.join(self._logger.errors) or 'see log'}); "
                 f"expected a plan built by this TensorRT on this GPU: rebuild it with `edgematte build`"
             )
         self._context = self._engine.create_execution_context()
         if self._context is None:
-            raise KernelError(f"TensorRT could not create an execution context for {str(self.path)!r} (out of device memory?)")
+            raise KernelError(
+                f"TensorRT could not create an execution context for {str(self.path)!r} (out of device memory?)"
+            )
         self._io = make_io(trt, self._engine, self._context)
-        specs = [(name, is_in, TensorSpec(name, tuple(None if d < 0 else d for d in shape), dtype.name)) for name, is_in, dtype, shape in self._io.tensors]
+        specs = [
+            (name, is_in, TensorSpec(name, tuple(None if d < 0 else d for d in shape), dtype.name))
+            for name, is_in, dtype, shape in self._io.tensors
+        ]
         self._inputs = tuple(s for _, is_in, s in specs if is_in)
         self._outputs = tuple(s for _, is_in, s in specs if not is_in)
         self._buffers: Dict[str, _Buffer] = {}
@@ -245,11 +269,15 @@ class TrtBackend:
     def _check_graph_support(self, cuda: Any) -> None:
         dynamic = [s.name for s in self._inputs if s.is_dynamic]
         if dynamic:
-            raise InputError(f"received cuda_graph=True for an engine with dynamic inputs {dynamic}; expected static shapes")
+            raise InputError(
+                f"received cuda_graph=True for an engine with dynamic inputs {dynamic}; expected static shapes"
+            )
         if not hasattr(self._context, "execute_async_v3"):
             raise InputError("received cuda_graph=True on TensorRT without execute_async_v3; expected TensorRT >= 8.5")
         if not hasattr(cuda.Stream, "begin_capture"):
-            raise InputError("received cuda_graph=True, but this pycuda has no stream capture; expected pycuda >= 2021.1")
+            raise InputError(
+                "received cuda_graph=True, but this pycuda has no stream capture; expected pycuda >= 2021.1"
+            )
 
     def _release(self) -> None:
         self._graph = None
@@ -302,7 +330,9 @@ class TrtBackend:
             shape = self._io.output_shape(spec.name)
             if any(d < 0 for d in shape):
                 raise KernelError(f"TensorRT left output {spec.name!r} with unresolved shape {shape}")
-            addresses[spec.name] = int(self._buffer(spec.name, shape, np.dtype(spec.dtype), host=not self.device_outputs).device)
+            addresses[spec.name] = int(
+                self._buffer(spec.name, shape, np.dtype(spec.dtype), host=not self.device_outputs).device
+            )
         self._io.bind(addresses)
         if self.cuda_graph:
             self._launch_graph()

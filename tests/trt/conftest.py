@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trt_samples import sample_manifest
 
 from edgematte.export.cache import EngineManifest
@@ -28,7 +27,9 @@ def manifest() -> EngineManifest:
 @pytest.fixture(scope="session")
 def trt_gpu():
     """(tensorrt, pycuda.driver) where both import and a CUDA GPU exists; skip with the reason otherwise."""
-    trt = pytest.importorskip("tensorrt", reason="tensorrt is not installed (pip extra [trt], or JetPack's python3-libnvinfer)")
+    trt = pytest.importorskip(
+        "tensorrt", reason="tensorrt is not installed (pip extra [trt], or JetPack's python3-libnvinfer)"
+    )
     cuda = pytest.importorskip("pycuda.driver", reason="pycuda is not installed (pip extra [trt])")
     try:
         cuda.init()

@@ -18,18 +18,47 @@ def test_build_is_a_subcommand():
 
 def test_arguments_are_parsed():
     args = build_parser().parse_args(
-        ["build", "m.onnx", "-o", "out", "--fp16", "--workspace", "512", "--shapes", RANGE, "--shapes", "rec:1x4x8x8", "--timing-cache", "t.cache"]
+        [
+            "build",
+            "m.onnx",
+            "-o",
+            "out",
+            "--fp16",
+            "--workspace",
+            "512",
+            "--shapes",
+            RANGE,
+            "--shapes",
+            "rec:1x4x8x8",
+            "--timing-cache",
+            "t.cache",
+        ]
     )
-    assert (args.onnx, args.output, args.fp16, args.workspace, args.timing_cache) == ("m.onnx", "out", True, 512, "t.cache")
+    assert (args.onnx, args.output, args.fp16, args.workspace, args.timing_cache) == (
+        "m.onnx",
+        "out",
+        True,
+        512,
+        "t.cache",
+    )
     assert dict(args.shapes) == {"src": ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32)), "rec": ((1, 4, 8, 8),) * 3}
 
 
 def test_defaults():
     args = build_parser().parse_args(["build", "m.onnx"])
-    assert (args.output, args.fp16, args.workspace, args.shapes, args.timing_cache, args.check) == ("engines", False, None, None, None, False)
+    assert (args.output, args.fp16, args.workspace, args.shapes, args.timing_cache, args.check) == (
+        "engines",
+        False,
+        None,
+        None,
+        None,
+        False,
+    )
 
 
-@pytest.mark.parametrize("argv", [["build"], ["build", "m.onnx", "--shapes", "src:1x3/1x3"], ["build", "m.onnx", "--workspace", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["build"], ["build", "m.onnx", "--shapes", "src:1x3/1x3"], ["build", "m.onnx", "--workspace", "0"]]
+)
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)

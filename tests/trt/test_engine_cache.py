@@ -60,7 +60,12 @@ def test_cache_key_is_deterministic_and_readable():
     ],
 )
 def test_cache_key_changes_with_every_field(change):
-    base = {"onnx_sha256": "a" * 64, "target": ORIN, "precision": "fp16", "profiles": {"src": ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32))}}
+    base = {
+        "onnx_sha256": "a" * 64,
+        "target": ORIN,
+        "precision": "fp16",
+        "profiles": {"src": ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32))},
+    }
     assert cache.cache_key(**{**base, **change}) != cache.cache_key(**base)
 
 
@@ -107,7 +112,15 @@ def test_mismatch_names_versions_gpus_and_the_fix(tmp_path, manifest):
     with pytest.raises(EngineCacheMismatch) as info:
         cache.check_manifest(manifest, RTX, plan)
     message = str(info.value)
-    for needle in ("TensorRT 8.6.2 built it", "TensorRT 10.3.0", "sm_87", "sm_86", "'Orin'", "RTX 3090", "edgematte build"):
+    for needle in (
+        "TensorRT 8.6.2 built it",
+        "TensorRT 10.3.0",
+        "sm_87",
+        "sm_86",
+        "'Orin'",
+        "RTX 3090",
+        "edgematte build",
+    ):
         assert needle in message
 
 

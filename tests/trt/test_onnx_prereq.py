@@ -51,7 +51,17 @@ def test_profile_of_a_static_input_must_be_its_shape(make_onnx):
         check_onnx_for_trt(make_onnx(), shapes={"src": ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32))})
 
 
-@pytest.mark.parametrize("version, opset, ok", [("8.5", 17, True), ("8.6", 18, False), ("8.2", 14, False), ("8.2", 13, True), ("10.0", 20, True), ("10.0", 21, False)])
+@pytest.mark.parametrize(
+    "version, opset, ok",
+    [
+        ("8.5", 17, True),
+        ("8.6", 18, False),
+        ("8.2", 14, False),
+        ("8.2", 13, True),
+        ("10.0", 20, True),
+        ("10.0", 21, False),
+    ],
+)
 def test_opset_limit_per_tensorrt_version(make_onnx, version, opset, ok):
     model = make_onnx(opset=opset)
     if ok:

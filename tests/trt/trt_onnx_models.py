@@ -40,8 +40,13 @@ def matte_model(
         nodes.append(helper.make_node("Cast", [x], ["src16"], to=TensorProto.FLOAT16, name="cast_in"))
         x = "src16"
     if instancenorm:
-        inits += [numpy_helper.from_array(np.ones(3, weight_type), "scale"), numpy_helper.from_array(np.zeros(3, weight_type), "bias")]
-        nodes.append(helper.make_node("InstanceNormalization", [x, "scale", "bias"], ["normed"], epsilon=1e-5, name="norm"))
+        inits += [
+            numpy_helper.from_array(np.ones(3, weight_type), "scale"),
+            numpy_helper.from_array(np.zeros(3, weight_type), "bias"),
+        ]
+        nodes.append(
+            helper.make_node("InstanceNormalization", [x, "scale", "bias"], ["normed"], epsilon=1e-5, name="norm")
+        )
         x = "normed"
     nodes.append(helper.make_node("Conv", [x, "w", "b"], ["logits"], name="conv"))
     nodes.append(helper.make_node("Sigmoid", ["logits"], ["alpha16" if fp16 else "alpha"], name="sigmoid"))
