@@ -203,8 +203,12 @@ def add_profile(
                 f"pass --shapes {tensor.name}:MIN/OPT/MAX"
             )
         lo, opt, hi = profiles[tensor.name]
-        if profile.set_shape(tensor.name, lo, opt, hi) is False:
-            raise EngineBuildError(f"TensorRT rejected the shape range {lo}/{opt}/{hi} for {tensor.name!r}")
+        try:  # the binding raises RuntimeError when TensorRT rejects a shape
+            profile.set_shape(tensor.name, lo, opt, hi)
+        except RuntimeError as exc:
+            raise EngineBuildError(
+                f"TensorRT rejected the shape range {lo}/{opt}/{hi} for {tensor.name!r}: {exc}"
+            ) from exc
         used[tensor.name] = (lo, opt, hi)
     if config.add_optimization_profile(profile) < 0:
         raise EngineBuildError(f"TensorRT rejected the optimisation profile {used}")

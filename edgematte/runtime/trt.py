@@ -29,7 +29,7 @@ from ._trt_env import current_target, import_pycuda, import_tensorrt, make_logge
 from ._trt_io import make_io
 from .base import array_shape_dtype, check_feed
 
-__all__ = ["TrtBackend", "DeviceArray"]
+__all__ = ["TrtBackend", "TensorRTBackend", "DeviceArray"]
 
 log = logging.getLogger("edgematte.tensorrt")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -128,11 +128,12 @@ class TrtBackend:
 
     @property
     def inputs(self) -> Tuple[TensorSpec, ...]:
-        return self._inputs if self._ctx is not None else self._peek_manifest().inputs
+        """Engine inputs; before open(), those its manifest records (() when there is none to read)."""
+        return self._inputs if self._ctx is not None else self._recorded_io()[0]
 
     @property
     def outputs(self) -> Tuple[TensorSpec, ...]:
-        return self._outputs if self._ctx is not None else self._peek_manifest().outputs
+        return self._outputs if self._ctx is not None else self._recorded_io()[1]
 
     def open(self) -> "TrtBackend":
         if self._ctx is not None:
@@ -150,7 +151,7 @@ class TrtBackend:
             cuda.Context.pop()
             if not loaded:
                 ctx.detach()
-        self._trt, self._cuda, self._ctx = trt, cuda, ctx
+        self._cuda, self._ctx = cuda, ctx
         return self
 
     def infer(self, feed: Mapping[str, Any], *, validate: bool = True) -> Dict[str, Any]:
@@ -206,15 +207,13 @@ class TrtBackend:
 
     # --- loading ---------------------------------------------------------------------------------
 
-    def _peek_manifest(self) -> EngineManifest:
-        if self._manifest is None:
-            if self.path.suffix == ".onnx":
-                raise InputError(
-                    f"received {str(self.path)!r}: the I/O of an engine built from ONNX is known after open(); "
-                    "expected open() first"
-                )
-            self._manifest = read_manifest(self.path)
-        return self._manifest
+    def _recorded_io(self) -> Tuple[Tuple[TensorSpec, ...], Tuple[TensorSpec, ...]]:
+        if self._manifest is None and self.path.suffix != ".onnx":
+            try:
+                self._manifest = read_manifest(self.path)
+            except EngineCacheMismatch:  # no readable manifest yet: open() reports it
+                return (), ()
+        return (self._manifest.inputs, self._manifest.outputs) if self._manifest else ((), ())
 
     def _load(self, trt: Any, cuda: Any) -> None:
         if self.path.suffix == ".onnx":
@@ -372,3 +371,7 @@ def _wait_for_producer(cuda: Any, cai: Mapping[str, Any], stream: Any) -> None:
     producer = cai.get("stream")
     if producer not in (None, 1, stream.handle):
         cuda.Context.synchronize()
+
+
+#: the name the project's issue uses
+TensorRTBackend = TrtBackend

@@ -63,3 +63,15 @@ def test_io_specs_before_open_come_from_the_manifest(tmp_path, manifest):
     manifest = dataclasses.replace(manifest, plan_sha256=hashlib.sha256(plan).hexdigest())
     backend = TrtBackend(write_engine(tmp_path, manifest, plan))
     assert backend.inputs == manifest.inputs and backend.outputs == manifest.outputs
+
+
+def test_registry_and_protocol(tmp_path):
+    import importlib
+
+    from edgematte.runtime import BACKENDS, Backend
+
+    module, name = BACKENDS["tensorrt"].split(":")
+    assert getattr(importlib.import_module(module), name) is TrtBackend
+    backend = TrtBackend(tmp_path / "absent.plan")
+    assert isinstance(backend, Backend)  # must not read files or raise before open()
+    assert backend.inputs == () and backend.outputs == ()

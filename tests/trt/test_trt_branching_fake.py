@@ -219,7 +219,9 @@ def test_parser_errors_map_node_indices_to_onnx_names_on_tensorrt_8():
 
 
 class FakeProfile(Recorder):
-    def set_shape(self, name, lo, opt, hi):
+    def set_shape(self, name, lo, opt, hi):  # the real binding raises RuntimeError on inconsistent shapes
+        if lo > hi:
+            raise RuntimeError("Shape provided for min is inconsistent with other shapes.")
         self.record(name, lo, opt, hi)
 
 
@@ -243,6 +245,14 @@ def test_profile_errors():
     builder = SimpleNamespace(create_optimization_profile=FakeProfile)
     with pytest.raises(EngineBuildError, match="pass --shapes src:MIN/OPT/MAX"):
         to_trt.add_profile(fake_trt("10.3"), builder, FakeConfig("10.3"), _dynamic_network(), {})
+    with pytest.raises(EngineBuildError, match="rejected the shape range"):
+        to_trt.add_profile(
+            fake_trt("10.3"),
+            builder,
+            FakeConfig("10.3"),
+            _dynamic_network(),
+            {"src": ((1, 3, 9, 9), (1, 3, 8, 8), (1, 3, 8, 8))},
+        )
     config = FakeConfig("10.3")
     config.profile_index = -1
     with pytest.raises(EngineBuildError, match="rejected the optimisation profile"):
