@@ -37,7 +37,7 @@ IR_VERSION = 8  # the IR of opset 17; older ONNX Runtime and TensorRT parsers re
 #: ONNX operators this converter may emit; all are in the TensorRT 8.6 ONNX parser's support matrix.
 TRT86_OPS = frozenset(
     {"Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "ReduceMean", "Resize",
-     "Relu", "Clip", "Tanh", "Sigmoid", "HardSigmoid", "Add", "Mul"}
+     "Relu", "Clip", "Sigmoid", "HardSigmoid", "Add", "Mul"}
 )
 
 _NUMPY_TYPES = {
@@ -216,15 +216,11 @@ def _clip(low: float, high: float):
     return clip
 
 
-def _tanh(g: _Graph, x: str, y: str) -> None:
-    g.add_node("Tanh", [x], [y])
-
-
 _FUSED_ACTIVATIONS: Dict[int, Callable[[_Graph, str, str], None]] = {
     tflite.ActivationFunctionType.RELU: _relu,
     tflite.ActivationFunctionType.RELU6: _clip(0.0, 6.0),
     tflite.ActivationFunctionType.RELU_N1_TO_1: _clip(-1.0, 1.0),
-    tflite.ActivationFunctionType.TANH: _tanh,
+    # TANH is left out: LiteRT's output for a conv with fused TANH did not match tanh(conv) in the op tests.
 }
 
 
@@ -470,7 +466,7 @@ def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
     model.ir_version = IR_VERSION
     try:
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"the ONNX converted from {path.name} fails onnx.checker: {exc}") from exc
     _check_shapes(g, model)
     return model
