@@ -83,7 +83,8 @@ class _Graph:
         self.names: Dict[int, str] = {}
         self.nodes: List[onnx.NodeProto] = []
         self.initializers: List[onnx.TensorProto] = []
-        self._used: Set[str] = set()
+        self._values: Set[str] = set()  # value (tensor) names and node names are separate namespaces
+        self._nodes: Set[str] = set()
 
     # -- TFLite side
     def tensor(self, i: int) -> "tflite.Tensor":
@@ -123,11 +124,13 @@ class _Graph:
         return array
 
     # -- ONNX side
-    def unique(self, hint: str) -> str:
+    def unique(self, hint: str, used: Optional[Set[str]] = None) -> str:
+        """A value name (or, with ``used``, a name in that namespace) not taken yet."""
+        used = self._values if used is None else used
         name, k = hint, 1
-        while name in self._used:
+        while name in used:
             name, k = f"{hint}_{k}", k + 1
-        self._used.add(name)
+        used.add(name)
         return name
 
     def name(self, i: int) -> str:
@@ -163,7 +166,8 @@ class _Graph:
 
     def add_node(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], **attrs) -> None:
         assert op_type in TRT86_OPS, op_type
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=self.unique(outputs[0]), **attrs))
+        name = self.unique(outputs[0], self._nodes)
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs))
 
     def emit(self, op_type: str, inputs: Sequence[str], out: int, activation: int = 0, **attrs) -> None:
         """Add ``op_type`` writing TFLite tensor ``out``, followed by its fused activation."""
@@ -199,7 +203,8 @@ def _pads(padding: int, in_hw: Sequence[int], kernel_hw: Sequence[int], strides:
     if padding != tflite.Padding.SAME:
         raise ExportError(f"received TFLite padding {padding}; expected SAME ({tflite.Padding.SAME}) "
                           f"or VALID ({tflite.Padding.VALID})")
-    (top, bottom), (left, right) = (_same_pads(s, k, st, d) for s, k, st, d in zip(in_hw, kernel_hw, strides, dilations))
+    top, bottom = _same_pads(in_hw[0], kernel_hw[0], strides[0], dilations[0])
+    left, right = _same_pads(in_hw[1], kernel_hw[1], strides[1], dilations[1])
     return [top, left, bottom, right]
 
 
@@ -330,7 +335,8 @@ def _resize_bilinear(g: _Graph, op: _Op) -> None:
     x, out = op.inputs[0], op.outputs[0]
     height, width = (int(v) for v in g.require_constant(op.inputs[1], f"RESIZE_BILINEAR #{op.index} size"))
     if o.AlignCorners() and o.HalfPixelCenters():
-        raise ExportError(f"RESIZE_BILINEAR #{op.index} sets align_corners and half_pixel_centers; expected at most one")
+        raise ExportError(f"RESIZE_BILINEAR #{op.index} sets align_corners and half_pixel_centers; "
+                          "expected at most one")
     mode = "align_corners" if o.AlignCorners() else "half_pixel" if o.HalfPixelCenters() else "asymmetric"
     n, _, _, c = g.shape(x)
     sizes = g.add_initializer(np.array([n, c, height, width], np.int64), g.name(out) + "/sizes")
@@ -350,7 +356,8 @@ def _transpose_conv_bias(g: _Graph, op: _Op) -> None:
                           "expected 12 (padding, stride_width, stride_height)")
     padding, stride_w, stride_h = struct.unpack_from("<iii", options)
     if padding not in _CUSTOM_PADDING:
-        raise ExportError(f"Convolution2DTransposeBias #{op.index} has padding {padding}; expected 1 (SAME) or 2 (VALID)")
+        raise ExportError(f"Convolution2DTransposeBias #{op.index} has padding {padding}; "
+                          "expected 1 (SAME) or 2 (VALID)")
     x, out = op.inputs[0], op.outputs[0]
     w = g.require_constant(op.inputs[1], f"Convolution2DTransposeBias #{op.index} weights")  # OHWI
     pads = [0, 0, 0, 0]
@@ -404,7 +411,8 @@ def _read_model(buf: bytes, source: str) -> "tflite.Model":
 def _graph_io(g: _Graph, source: str) -> Tuple[int, int]:
     sub = g.sub
     if sub.InputsLength() != 1 or sub.OutputsLength() != 1:
-        raise ExportError(f"{source} has {sub.InputsLength()} inputs and {sub.OutputsLength()} outputs; expected 1 and 1")
+        raise ExportError(f"{source} has {sub.InputsLength()} inputs and {sub.OutputsLength()} outputs; "
+                          "expected 1 and 1")
     src, alpha = int(sub.Inputs(0)), int(sub.Outputs(0))
     if len(g.shape(src)) != 4 or g.shape(src)[0] != 1 or g.shape(src)[3] != 3:
         raise ExportError(f"{source} input has shape {list(g.shape(src))}; expected [1,H,W,3] RGB")

@@ -158,7 +158,7 @@ class TinyModel:
 
     @staticmethod
     def _operator(b, op, code_index):
-        O = _fb("Operator")
+        Op = _fb("Operator")
         inputs = b.CreateNumpyVector(np.array(op["inputs"], np.int32))
         outputs = b.CreateNumpyVector(np.array(op["outputs"], np.int32))
         options_off = options_type = None
@@ -170,16 +170,16 @@ class TinyModel:
                 getattr(module, f"{name}Add{field}")(b, value)
             options_off, options_type = getattr(module, f"{name}End")(b), getattr(tflite.BuiltinOptions, name)
         custom = b.CreateNumpyVector(np.frombuffer(op["custom"], np.uint8)) if op["custom"] else None
-        O.OperatorStart(b)
-        O.OperatorAddOpcodeIndex(b, code_index)
-        O.OperatorAddInputs(b, inputs)
-        O.OperatorAddOutputs(b, outputs)
+        Op.OperatorStart(b)
+        Op.OperatorAddOpcodeIndex(b, code_index)
+        Op.OperatorAddInputs(b, inputs)
+        Op.OperatorAddOutputs(b, outputs)
         if options_off is not None:
-            O.OperatorAddBuiltinOptionsType(b, options_type)
-            O.OperatorAddBuiltinOptions(b, options_off)
+            Op.OperatorAddBuiltinOptionsType(b, options_type)
+            Op.OperatorAddBuiltinOptions(b, options_off)
         if custom is not None:
-            O.OperatorAddCustomOptions(b, custom)
-        return O.OperatorEnd(b)
+            Op.OperatorAddCustomOptions(b, custom)
+        return Op.OperatorEnd(b)
 
 
 def _compare(model: TinyModel, tmp_path, atol: float = 2e-5):
@@ -305,7 +305,7 @@ def test_elementwise_with_constants_and_unary_ops(tmp_path):
     nhwc = m.weights("nhwc", (1, 6, 5, 4))
     a = m.op(tflite.BuiltinOperator.ADD, [x, per_channel], (1, 6, 5, 4),
              ("AddOptions", dict(FusedActivationFunction=ACT.RELU6)))
-    b = m.op(tflite.BuiltinOperator.MUL, [nhwc, a], (1, 6, 5, 4), ("MulOptions", dict(FusedActivationFunction=ACT.NONE)))
+    b = m.op(tflite.BuiltinOperator.MUL, [nhwc, a], (1, 6, 5, 4), ("MulOptions", {"FusedActivationFunction": ACT.NONE}))
     c = m.op(tflite.BuiltinOperator.HARD_SWISH, [b], (1, 6, 5, 4))
     d = m.op(tflite.BuiltinOperator.LOGISTIC, [c], (1, 6, 5, 4))
     e = m.op(tflite.BuiltinOperator.RELU, [m.conv(d, 4)], (1, 6, 5, 4))
