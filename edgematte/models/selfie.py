@@ -106,23 +106,24 @@ def fetch_from_archive(checkpoint: Checkpoint, *, subdir: str, progress: bool = 
     assert checkpoint.url and checkpoint.sha256 and checkpoint.member and checkpoint.member_sha256, checkpoint
     folder = cache_dir() / subdir
     target = folder / checkpoint.filename
-    archive = folder / Path(checkpoint.url.rsplit("/", 1)[-1]).name
+    archive = folder / f"{Path(checkpoint.url.rsplit('/', 1)[-1]).name}.{os.getpid()}"  # private to this process
     try:
         download(checkpoint.url, archive, checkpoint.sha256, progress=progress)
     except ModelError as exc:
         raise ModelError(
-            f"{checkpoint.filename} is not in the cache {str(folder)!r} and could not be downloaded: {exc}. "
-            f"Offline? Copy the file to $EDGEMATTE_WEIGHTS/{subdir}/{checkpoint.filename} and set "
-            f"EDGEMATTE_WEIGHTS, or pass its path explicitly (weights=...)"
+            f"{checkpoint.filename} is not in the cache {str(folder)!r} and the download failed: {exc}. "
+            f"Offline: put the file at $EDGEMATTE_WEIGHTS/{subdir}/{checkpoint.filename} and set "
+            f"EDGEMATTE_WEIGHTS, or pass its path (weights=...)"
         ) from exc
     try:
+        extract_member(archive, checkpoint.member, checkpoint.member_sha256, target)
         siblings = [c for spec in MODELS.values() if spec.weights_subdir == subdir for c in spec.checkpoints
                     if c.url == checkpoint.url and c.member and c.member_sha256 and c != checkpoint]
         for other in siblings:
             extract_member(archive, other.member, other.member_sha256, folder / other.filename)
-        return extract_member(archive, checkpoint.member, checkpoint.member_sha256, target)
     finally:
         archive.unlink()
+    return target
 
 
 def fetch_tflite(name: str, *, weights: Optional[PathLike] = None, progress: bool = True) -> Path:
