@@ -187,3 +187,15 @@ def test_export_selfie_writes_model_with_provenance(with_shared_weights, tmp_pat
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert props["edgematte.model"] == "selfie"
     assert props["edgematte.source_sha256"] == get_spec("selfie").checkpoints[0].member_sha256
+
+
+def test_models_and_export_packages_import_no_heavy_module():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edgematte.models, edgematte.export; "
+        "print(','.join(m for m in ('onnx', 'onnxruntime', 'tflite', 'cv2', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+    assert out == ""
