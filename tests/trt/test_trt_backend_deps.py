@@ -75,3 +75,11 @@ def test_registry_and_protocol(tmp_path):
     backend = TrtBackend(tmp_path / "absent.plan")
     assert isinstance(backend, Backend)  # must not read files or raise before open()
     assert backend.inputs == () and backend.outputs == ()
+
+
+def test_export_package_exposes_the_build_functions_lazily():
+    import edgematte.export as export
+    from edgematte.export import onnx_prereq, to_trt
+
+    assert export.build_engine is to_trt.build_engine and export.EngineConfig is to_trt.EngineConfig
+    assert export.check_onnx_for_trt is onnx_prereq.check_onnx_for_trt
