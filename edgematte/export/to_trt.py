@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import EngineBuildError, ModelError
+from ..errors import EngineBuildError, EngineCacheMismatch, ModelError
 from ..runtime._trt_env import current_target, import_pycuda, import_tensorrt, make_logger, primary_context
 from ..types import TensorSpec
 from ..weights import sha256_of
@@ -270,6 +270,14 @@ def _build_plan(
     return bytes(plan), inputs, outputs
 
 
+def _still_valid(plan: Path, target: Any, onnx_sha: str) -> bool:
+    try:
+        return not mismatches(read_manifest(plan), target, onnx_sha256=onnx_sha, plan=plan)
+    except EngineCacheMismatch as exc:  # an unreadable manifest: rebuild over it
+        log.warning("%s", exc)
+        return False
+
+
 def build_engine(
     onnx_path: PathLike,
     out_dir: PathLike = "engines",
@@ -304,10 +312,9 @@ def build_engine(
         target = current_target(trt, cuda, device)
         key = cache_key(onnx_sha, target, precision, report.profiles)
         existing = find_engine(out_dir, model, key)
-        if existing is not None and not force:
-            if not mismatches(read_manifest(existing), target, onnx_sha256=onnx_sha, plan=existing):
-                log.info("reusing %s", existing)
-                return existing
+        if existing is not None and not force and _still_valid(existing, target, onnx_sha):
+            log.info("reusing %s", existing)
+            return existing
         cache_file = Path(config.timing_cache) if config.timing_cache else timing_cache_path(out_dir, target)
         log.info("building %s engine for %s from %s (minutes on Jetson)", precision, target.describe(), onnx_path)
         plan, inputs, outputs = _build_plan(trt, onnx_path, config, report, cache_file)
