@@ -99,7 +99,8 @@ def to_onnx(
     spec = get_spec(name)
     output = Path(output)
     if not is_torch_model(name):
-        return _copy_prebuilt(name, output, height=height, width=width, dynamic=dynamic, fp16=fp16, seed=seed)
+        return _copy_prebuilt(name, output, height=height, width=width, dynamic=dynamic, fp16=fp16,
+                              images=parity_images, seed=seed)
     height, width = _resolve_size(name, height, width, dynamic)
     inputs = _parity_inputs(height, width, dynamic, parity_images, seed)
     model = load(name, checkpoint)
@@ -275,9 +276,21 @@ def _drift(fp32_path: Path, fp16_path: Path, inputs) -> Tuple[Tuple[str, float, 
 
 
 def _copy_prebuilt(
-    name: str, output: Path, *, height: Optional[int], width: Optional[int], dynamic: bool, fp16: bool, seed: int
+    name: str,
+    output: Path,
+    *,
+    height: Optional[int],
+    width: Optional[int],
+    dynamic: bool,
+    fp16: bool,
+    images: Sequence[Image],
+    seed: int,
 ) -> ExportReport:
-    """Models without a PyTorch definition: the ready ONNX of ``edgematte.models.onnx_for``."""
+    """Models without a PyTorch definition: the ready ONNX of ``edgematte.models.onnx_for``.
+
+    There is no PyTorch reference to compare with; with ``fp16`` the drift is measured
+    against the copied FP32 graph on a random input and ``images``.
+    """
     spec = get_spec(name)
     if dynamic or height is not None or width is not None:
         raise InputError(
@@ -302,7 +315,7 @@ def _copy_prebuilt(
             half = Path(tmp, "fp16.onnx")
             make_fp16(final, half)
             check_onnx(half)
-            drift = _drift(final, half, _parity_inputs(*spec.input_size, False, (), seed))
+            drift = _drift(final, half, _parity_inputs(*spec.input_size, False, images, seed))
             final = half
         os.replace(final, output)
     return ExportReport(output, spec.name, (1, 3) + tuple(spec.input_size), fp16, fp16_drift=drift, source=source)
