@@ -79,16 +79,6 @@ def test_modnet_statistics_stay_float32(modnet_fp16):
     assert all(_float32_inputs_of(model, "BatchNormalization"))
 
 
-def test_fp32_export_matches_pytorch_in_ort(weights, tmp_path):
-    report = to_onnx("u2netp", tmp_path / "fp32.onnx", checkpoint=weights["u2netp"], height=64, width=64)
-    assert report.input_shape == (1, 3, 64, 64) and not report.fp16_drift
-    assert "FLOAT16" not in _initializer_types(onnx.load(str(report.path)))
-    src = np.random.default_rng(1).random((1, 3, 64, 64), dtype=np.float32)
-    with torch.no_grad():
-        expected = load("u2netp", weights["u2netp"])(torch.from_numpy(src)).numpy()
-    np.testing.assert_allclose(run_onnx(report.path, src), expected, atol=1e-4, rtol=0)
-
-
 def test_dynamic_height_and_width(weights, tmp_path):
     report = to_onnx("u2netp", tmp_path / "dyn.onnx", checkpoint=weights["u2netp"], dynamic=True)
     assert report.input_shape == (1, 3, None, None)
@@ -122,13 +112,18 @@ def test_size_errors_come_before_any_work(tmp_path, kwargs, message):
         to_onnx("modnet", tmp_path / "x.onnx", checkpoint=tmp_path / "absent.ckpt", **kwargs)
 
 
-def test_cli_export(weights, tmp_path, capsys):
+def test_cli_export_fp32_matches_pytorch(weights, tmp_path, capsys):
     out = tmp_path / "cli.onnx"
     code = main(["export", "u2netp", "--checkpoint", str(weights["u2netp"]), "--output", str(out),
                  "--height", "32", "--width", "64"])
     assert code == 0 and out.is_file()
     printed = capsys.readouterr().out
-    assert "src 1x3x32x64" in printed and "ORT vs PyTorch max abs diff: random" in printed
+    assert "src 1x3x32x64, fp32" in printed and "ORT vs PyTorch max abs diff: random" in printed
+    assert "FLOAT16" not in _initializer_types(onnx.load(str(out)))
+    src = np.random.default_rng(1).random((1, 3, 32, 64), dtype=np.float32)
+    with torch.no_grad():
+        expected = load("u2netp", weights["u2netp"])(torch.from_numpy(src)).numpy()
+    np.testing.assert_allclose(run_onnx(out, src), expected, atol=1e-4, rtol=0)
 
 
 def test_cli_errors_are_one_line(weights, tmp_path, capsys):
