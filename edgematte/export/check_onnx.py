@@ -13,11 +13,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, ExportError
+from .onnx_prereq import graph_io, graph_opset, opset_limit
 
 __all__ = ["check_onnx", "run_onnx", "diff_stats", "MAX_OPSET"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-MAX_OPSET = 17
+#: the highest opset TensorRT 8.5 (JetPack 5) parses: 17
+MAX_OPSET = opset_limit("8.5")[0]
 
 
 def _onnx():
@@ -41,32 +43,22 @@ def check_onnx(path: PathLike, *, max_opset: int = MAX_OPSET):
         model = onnx.shape_inference.infer_shapes(onnx.load(path), check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"{path} is not a valid ONNX model: {exc}") from exc
-    opsets = {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}
-    if opsets.get("ai.onnx", 0) > max_opset:
-        raise ExportError(f"{path} uses opset {opsets['ai.onnx']}; expected <= {max_opset} (TensorRT 8.5/8.6 limit)")
-    foreign = sorted(d for d in opsets if d.startswith("pkg.onnxscript"))
+    opset = graph_opset(model)
+    if opset > max_opset:
+        raise ExportError(f"{path} uses opset {opset}; expected <= {max_opset} (TensorRT 8.5/8.6 limit)")
+    foreign = sorted({o.domain for o in model.opset_import if o.domain.startswith("pkg.onnxscript")})
     if foreign:
         raise ExportError(f"{path} holds dynamo-exporter functions {foreign}; expected a TorchScript-exported graph")
-    _check_io(model, path)
-    return model
-
-
-def _check_io(model, path: str) -> None:
-    onnx = _onnx()
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    outputs = list(model.graph.output)
-    for kind, values, name, channels in (("input", inputs, "src", 3), ("output", outputs, "alpha", 1)):
-        got = [v.name for v in values]
-        if got != [name]:
-            raise ExportError(f"{path} has {kind}s {got}; expected exactly one {kind} named {name!r}")
-        tensor = values[0].type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        if tensor.elem_type != onnx.TensorProto.FLOAT or len(dims) != 4 or dims[1] != channels:
+    inputs, outputs = graph_io(model)
+    for kind, specs, name, channels in (("input", inputs, "src", 3), ("output", outputs, "alpha", 1)):
+        if [spec.name for spec in specs] != [name]:
+            raise ExportError(f"{path} has {kind}s {[spec.name for spec in specs]}; expected exactly one named {name!r}")
+        spec = specs[0]
+        if spec.dtype != "float32" or len(spec.shape) != 4 or spec.shape[1] != channels:
             raise ExportError(
-                f"{path} {kind} {name!r} is {onnx.TensorProto.DataType.Name(tensor.elem_type)} {dims}; "
-                f"expected FLOAT [N,{channels},H,W]"
+                f"{path} {kind} {name!r} is {spec.dtype} {list(spec.shape)}; expected float32 [N,{channels},H,W]"
             )
+    return model
 
 
 def run_onnx(path_or_bytes: Union[PathLike, bytes], src: np.ndarray, *, threads: Optional[int] = None) -> np.ndarray:
