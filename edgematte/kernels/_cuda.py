@@ -11,9 +11,10 @@ float input must be checked for NaN: those calls synchronise to read the kernel'
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -154,14 +155,19 @@ def _check_out(
     return desc
 
 
-def _output(
-    out: Any, checked: Optional[DeviceArray], like: DeviceArray, shape: Tuple[int, ...], dtype: Any, rt: cr.Runtime
-) -> Tuple[Any, DeviceArray]:
-    """(out, description): the checked ``out``, or a new array in the input's library."""
-    if checked is not None:
-        return out, checked
-    out = _empty(like, shape, np.dtype(dtype), rt)
-    return out, describe(out, "out")
+@contextlib.contextmanager
+def _device_call(
+    like: DeviceArray, stream: Any, out: Any, given: Optional[DeviceArray], shape: Tuple[int, ...], dtype: Any
+) -> Iterator[Tuple[cr.Runtime, Any, Any, DeviceArray]]:
+    """(runtime, launch stream, out, out's description) for one call on ``like``'s device.
+
+    ``out`` is the caller's checked array, else a new one in the input's library."""
+    rt = _runtime_for(like)
+    with cr.session(rt, stream, like.stream) as s:
+        if given is None:
+            out = _empty(like, shape, np.dtype(dtype), rt)
+            given = describe(out, "out")
+        yield rt, s, out, given
 
 
 def _empty(like: DeviceArray, shape: Tuple[int, ...], dtype: np.dtype, rt: cr.Runtime) -> Any:
@@ -234,9 +240,7 @@ def make_trimap_cuda(
     h, w = m.shape
     mask_pitch = m.pitch(m.dtype.itemsize)
     given = _check_out(out, (h, w), np.uint8, [m])
-    rt = _runtime_for(m)
-    with cr.session(rt, stream, m.stream) as s:
-        out, o = _output(out, given, m, (h, w), np.uint8, rt)
+    with _device_call(m, stream, out, given, (h, w), np.uint8) as (rt, s, out, o):
         out_pitch = o.pitch(1)
         r, passes = k // 2, it
         tiled = r <= EM_TRIMAP_TILE_MAX_RADIUS
@@ -315,9 +319,7 @@ def composite_cuda(
     pitches = (im.pitch(3), al.pitch(al.dtype.itemsize), bg.pitch(3) if bg is not None else 0)
     blended = [im] + ([bg] if bg is not None else [])
     given = _check_out(out, (h, w, channels), np.uint8, blended + [al], exact_alias_ok=blended)
-    rt = _runtime_for(im)
-    with cr.session(rt, stream, im.stream) as s:
-        out, o = _output(out, given, im, (h, w, channels), np.uint8, rt)
+    with _device_call(im, stream, out, given, (h, w, channels), np.uint8) as (rt, s, out, o):
         status_ptr = rt.scratch("status", 4, s) if f32 else 0
         if f32:
             rt.zero_int(status_ptr, s)
@@ -353,9 +355,7 @@ def blur_cuda(image: Any, kernel_size: int, sigma: Optional[float] = None, *, ou
     h, w = im.shape[:2]
     pitch = im.pitch(3)
     given = _check_out(out, (h, w, 3), np.uint8, [im])
-    rt = _runtime_for(im)
-    with cr.session(rt, stream, im.stream) as s:
-        out, o = _output(out, given, im, (h, w, 3), np.uint8, rt)
+    with _device_call(im, stream, out, given, (h, w, 3), np.uint8) as (rt, s, out, o):
         taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
         tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
         radius = len(taps) // 2
@@ -399,9 +399,7 @@ def preprocess_cuda(
     given = _check_out(out, (1, 3, oh, ow), dt, [im])
     if given is not None and given.strides != _packed_strides(given.shape, dt.itemsize):
         raise InputError(f"out: received strides {given.strides}; expected a C-contiguous [1,3,H,W] tensor")
-    rt = _runtime_for(im)
-    with cr.session(rt, stream, im.stream) as s:
-        out, o = _output(out, given, im, (1, 3, oh, ow), dt, rt)
+    with _device_call(im, stream, out, given, (1, 3, oh, ow), dt) as (rt, s, out, o):
         kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
         args = (im.ptr, w, h, pitch, int(bool(bgr)), o.ptr, ow, oh, w / ow, h / oh, *scale, *bias)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
@@ -422,9 +420,7 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     h, w = al.shape
     pitch = al.pitch(al.dtype.itemsize)
     given = _check_out(out, (oh, ow), np.uint8, [al])
-    rt = _runtime_for(al)
-    with cr.session(rt, stream, al.stream) as s:
-        out, o = _output(out, given, al, (oh, ow), np.uint8, rt)
+    with _device_call(al, stream, out, given, (oh, ow), np.uint8) as (rt, s, out, o):
         kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
         args = (al.ptr, w, h, pitch, o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
