@@ -28,4 +28,17 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "refine_alpha",
+    "estimate_foreground",
 ]
+
+_LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine"}
+
+
+def __getattr__(name: str):
+    """Import public functions on first use, so ``import edgematte`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Native kernels (Cython + csrc/). Public functions live in edgematte.refine."""
