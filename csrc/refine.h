@@ -32,6 +32,21 @@ extern "C" {
 int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
                  int radius, double eps, int iterations, double tol, int threads, int *iterations_done);
 
+/* Guided-filter upsampling (He et al. 2013) of a low-resolution alpha to the unknown band.
+ *
+ * Fits alpha ~= a . I + b in every (2r+1)^2 window of the small level (covariance + eps U, colours
+ * in 0..1, windows clipped at the border), averages a and b over the windows containing each pixel,
+ * samples them bilinearly at full resolution (pixel centres aligned, edges clamped: the convention
+ * of cv2.resize INTER_LINEAR) and evaluates a . I + b there.
+ *
+ * small_image: [h,w,3] uint8.  small_alpha: [h,w] float32.
+ * image: [H,W,3] uint8.  trimap: [H,W] uint8 (0 bg, 255 fg, else unknown).
+ * alpha: [H,W] float32 out: a . I + b clipped to [0,1] at unknown pixels, exactly 0/1 at known ones.
+ */
+int em_guided_upsample(const unsigned char *small_image, const float *small_alpha, int small_height, int small_width,
+                       const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
+                       int radius, double eps, int threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,11 +1,12 @@
 """Matte refinement: solve a trimap's unknown band, and estimate spill-free foreground colours.
 
 ``refine_alpha`` is closed-form matting (Levin et al. 2008, 3x3 windows) solved coarse to fine:
-conjugate gradients on the matting Laplacian restricted to the unknown band at 1/8, 1/4 and 1/2
-resolution (native kernel ``em_refine_cf``, matrix-free, cost proportional to the band), then
+conjugate gradients on the matting Laplacian restricted to the unknown band at 1/4 then 1/2
+resolution (native kernel ``em_refine_cf``: matrix-free, cost proportional to the band), then
 guided-filter upsampling of the local linear model ``alpha = a . I + b`` to full resolution
-(He et al. 2013, "fast guided filter" style), optionally followed by a few CG iterations at full
-resolution. ``estimate_foreground`` is blur-fusion (Germer et al. 2021).
+(native ``em_guided_upsample``; He et al. 2013), optionally followed by a few CG iterations at full
+resolution. The schedule was chosen by measurement (bench/quality.py, README "Quality").
+``estimate_foreground`` is blur-fusion (Germer et al. 2021).
 """
 
 from __future__ import annotations
@@ -81,41 +82,11 @@ def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return out
 
 
-def guided_upsample(small_image: np.ndarray, small_alpha: np.ndarray, image: np.ndarray, radius: int, eps: float):
-    """Fit ``alpha = a . I + b`` in (2r+1)^2 windows of the small level and evaluate it on the full image.
-
-    small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1, image [H,W,3] uint8 -> [H,W] float32 (unclipped).
-    """
-    import cv2
-
-    size = (2 * radius + 1, 2 * radius + 1)
-    guide = small_image.astype(np.float32) * np.float32(1 / 255)
-    p = small_alpha.astype(np.float32)
-
-    def mean(x: np.ndarray) -> np.ndarray:
-        return cv2.blur(x, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_i = mean(guide)
-    mean_p = mean(p)
-    cov_ip = mean(guide * p[..., None]) - mean_i * mean_p[..., None]
-    var = np.empty(guide.shape[:2] + (3, 3), np.float32)
-    for c in range(3):
-        for d in range(c, 3):
-            var[..., c, d] = var[..., d, c] = mean(guide[..., c] * guide[..., d]) - mean_i[..., c] * mean_i[..., d]
-    var += np.float32(eps) * np.eye(3, dtype=np.float32)
-    a = np.linalg.solve(var, cov_ip[..., None])[..., 0]
-    b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
-    height, width = image.shape[:2]
-    a = cv2.resize(mean(a), (width, height), interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(mean(b), (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.einsum("hwc,hwc->hw", a, image.astype(np.float32) * np.float32(1 / 255)) + b
-
-
 def refine_alpha(
     image: np.ndarray,
     trimap: np.ndarray,
     *,
-    iterations: Sequence[int] = (200, 50, 20),
+    iterations: Sequence[int] = (80, 12),
     final_iterations: int = 0,
     eps: float = 1e-7,
     guide_radius: int = 1,
@@ -172,10 +143,10 @@ def refine_alpha(
             else:
                 small_alpha = cv2.resize(small_alpha, size, interpolation=cv2.INTER_LINEAR)
             _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads)
-        alpha = guided_upsample(small_image, small_alpha, image, guide_radius, guide_eps)
-        alpha = np.ascontiguousarray(alpha, dtype=np.float32)
-    # also writes the known pixels and clips the band when final_iterations == 0
-    _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
+        # writes the known pixels and clips the band
+        _refine.guided_upsample(small_image, small_alpha, image, trimap, alpha, guide_radius, guide_eps, nthreads)
+    if final_iterations or not levels:
+        _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
     return alpha
 
 

@@ -81,3 +81,53 @@ def refine_cf(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, radius: 
     out[trimap == 255] = 1
     out[trimap == 0] = 0
     return out
+
+
+def box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over the clipped (2r+1)^2 window centred on each pixel. [H,W,...] float64."""
+    n = box_sum(np.ones(x.shape[:2]), r)
+    return box_sum(x, r) / n.reshape(n.shape + (1,) * (x.ndim - 2))
+
+
+def linear_sample(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of [h,w,...] to [height,width,...], pixel centres aligned, edges clamped."""
+    h, w = x.shape[:2]
+
+    def axis(n_out: int, n_in: int):
+        f = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, None)
+        lo = np.minimum(f.astype(np.int64), n_in - 1)
+        return lo, np.minimum(lo + 1, n_in - 1), np.minimum(f - lo, 1.0)
+
+    ya, yb, wy = axis(height, h)
+    xa, xb, wx = axis(width, w)
+    wx = wx.reshape((1, -1) + (1,) * (x.ndim - 2))
+    wy = wy.reshape((-1, 1) + (1,) * (x.ndim - 2))
+    top = x[ya][:, xa] * (1 - wx) + x[ya][:, xb] * wx
+    bottom = x[yb][:, xa] * (1 - wx) + x[yb][:, xb] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def guided_upsample(small_image: np.ndarray, small_alpha: np.ndarray, image: np.ndarray, trimap: np.ndarray,
+                    radius: int, eps: float) -> np.ndarray:
+    """Reference of ``em_guided_upsample``: guided-filter coefficients of the small level, evaluated at full size.
+
+    small_image [h,w,3] uint8, small_alpha [h,w] float32, image [H,W,3] uint8, trimap [H,W] uint8.
+    Returns [H,W] float32: a . I + b clipped to [0,1] where unknown, exactly 0/1 where known.
+    """
+    guide = small_image.astype(np.float64) / 255
+    p = small_alpha.astype(np.float64)
+    mean_i = box_mean(guide, radius)
+    mean_p = box_mean(p, radius)
+    cov_ip = box_mean(guide * p[..., None], radius) - mean_i * mean_p[..., None]
+    outer = (guide[..., :, None] * guide[..., None, :]).reshape(guide.shape[:2] + (9,))
+    var = box_mean(outer, radius).reshape(guide.shape[:2] + (3, 3)) - mean_i[..., :, None] * mean_i[..., None, :]
+    a = np.linalg.solve(var + eps * np.eye(3), cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    coef = np.concatenate([box_mean(a, radius), box_mean(b, radius)[..., None]], -1).astype(np.float32)
+    height, width = image.shape[:2]
+    coef = linear_sample(coef.astype(np.float64), height, width)
+    out = (coef[..., :3] * (image.astype(np.float64) / 255)).sum(-1) + coef[..., 3]
+    out = np.clip(out, 0, 1).astype(np.float32)
+    out[trimap == 255] = 1
+    out[trimap == 0] = 0
+    return out
