@@ -71,14 +71,13 @@ def _check_positive(value: float, name: str) -> float:
 
 
 def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """[H,W] uint8 trimap -> [h,w] (size = (w, h)): known only where every covered pixel is known."""
+    """[H,W] uint8 trimap -> [h,w] (size = (w, h)) by area averaging: known only where the average stays 0 or 255."""
     import cv2
 
-    fg = cv2.resize((trimap == 255).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    bg = cv2.resize((trimap == 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    out = np.full(fg.shape, 128, np.uint8)
-    out[fg > 0.999] = 255
-    out[bg > 0.999] = 0
+    small = cv2.resize(trimap, size, interpolation=cv2.INTER_AREA)
+    out = np.full(small.shape, 128, np.uint8)
+    out[small == 255] = 255
+    out[small == 0] = 0
     return out
 
 
@@ -122,9 +121,8 @@ def refine_alpha(
     nthreads = _check_threads(threads)
 
     height, width = hw
-    alpha = np.full(hw, 0.5, np.float32)
     if height == 0 or width == 0:
-        return alpha
+        return np.zeros(hw, np.float32)
     levels = [
         (iters, 2 ** (len(iterations) - i))
         for i, iters in enumerate(iterations)
@@ -143,8 +141,10 @@ def refine_alpha(
             else:
                 small_alpha = cv2.resize(small_alpha, size, interpolation=cv2.INTER_LINEAR)
             _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads)
-        # writes the known pixels and clips the band
+        alpha = np.empty(hw, np.float32)  # every pixel is written: known ones exactly, the band clipped
         _refine.guided_upsample(small_image, small_alpha, image, trimap, alpha, guide_radius, guide_eps, nthreads)
+    else:
+        alpha = np.full(hw, 0.5, np.float32)
     if final_iterations or not levels:
         _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
     return alpha

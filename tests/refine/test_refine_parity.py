@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from edgematte.kernels import _refine
-from edgematte.kernels._refine_reference import Laplacian, box_sum, refine_cf
+from edgematte.kernels._refine_reference import Laplacian, box_sum, guided_upsample, linear_sample, refine_cf
 
 
 def _native(image, trimap, alpha, radius=1, eps=1e-7, iterations=10):
@@ -121,3 +121,56 @@ def test_native_rejects_bad_arguments():
         _refine.refine_cf(image, trimap, alpha, 1, -1.0, 1, 0.0, 1)
     with pytest.raises(ValueError, match="shapes"):
         _refine.refine_cf(image, trimap[:3], alpha, 1, 1e-7, 1, 0.0, 1)
+
+
+@pytest.mark.parametrize("small, full", [((10, 12), (40, 48)), ((7, 5), (30, 17)), ((1, 1), (3, 4)), ((20, 20), (20, 20)),
+                                         ((5, 9), (11, 37))])
+@pytest.mark.parametrize("radius", [1, 2])
+def test_guided_upsample_matches_reference(small, full, radius):
+    rng = np.random.default_rng(small[0] * 100 + full[1] + radius)
+    small_image = rng.integers(0, 256, small + (3,), dtype=np.uint8)
+    small_alpha = rng.random(small, dtype=np.float32)
+    image = rng.integers(0, 256, full + (3,), dtype=np.uint8)
+    trimap = rng.choice(np.array([0, 128, 255], np.uint8), size=full, p=[0.3, 0.4, 0.3])
+    got = np.full(full, -1, np.float32)
+    _refine.guided_upsample(small_image, small_alpha, image, trimap, got, radius, 1e-3, 1)
+    want = guided_upsample(small_image, small_alpha, image, trimap, radius, 1e-3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), hs=st.integers(1, 10), ws=st.integers(1, 10), h=st.integers(1, 30), w=st.integers(1, 30))
+def test_guided_upsample_property(data, hs, ws, h, w):
+    small_image = data.draw(arrays(np.uint8, (hs, ws, 3)))
+    small_alpha = data.draw(arrays(np.float32, (hs, ws), elements=st.floats(0, 1, width=32)))
+    image = data.draw(arrays(np.uint8, (h, w, 3)))
+    trimap = data.draw(arrays(np.uint8, (h, w), elements=st.sampled_from([0, 128, 255])))
+    got = np.empty((h, w), np.float32)
+    _refine.guided_upsample(small_image, small_alpha, image, trimap, got, 1, 1e-4, 1)
+    np.testing.assert_allclose(got, guided_upsample(small_image, small_alpha, image, trimap, 1, 1e-4), atol=1e-4)
+    assert (got[trimap == 255] == 1).all() and (got[trimap == 0] == 0).all()
+    assert ((got >= 0) & (got <= 1)).all()
+
+
+def test_linear_sample_matches_opencv():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(5)
+    for (h, w), (oh, ow) in [((7, 9), (20, 31)), ((20, 31), (7, 9)), ((4, 4), (4, 4)), ((1, 3), (5, 2))]:
+        x = rng.random((h, w))
+        np.testing.assert_allclose(linear_sample(x, oh, ow), cv2.resize(x, (ow, oh), interpolation=cv2.INTER_LINEAR),
+                                   atol=1e-6)
+
+
+def test_guided_upsample_of_a_linear_alpha_is_exact():
+    """If alpha is exactly a . I + b on the small level (and eps -> 0), the full level reproduces a . I + b."""
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    small_image = image[::2, ::2].copy()
+    a = np.array([0.2, -0.1, 0.5])
+    small_alpha = (small_image / 255.0 @ a + 0.1).astype(np.float32)
+    trimap = np.full((32, 40), 128, np.uint8)
+    # the full image is sampled at half-pixel offsets: use a constant-per-2x2 image so sampling is exact
+    image = np.repeat(np.repeat(small_image, 2, 0), 2, 1)
+    got = np.empty((32, 40), np.float32)
+    _refine.guided_upsample(small_image, small_alpha, image, trimap, got, 1, 1e-9, 1)
+    np.testing.assert_allclose(got, np.clip(image / 255.0 @ a + 0.1, 0, 1), atol=2e-3)
