@@ -214,7 +214,7 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
     return errors
 
 
-def hair_crop(items, out: Path, refine: Callable, size: int = 160) -> str:
+def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:
     """Before/after panel on the image with the most soft-alpha pixels in a size x size window."""
     import cv2
 
@@ -241,12 +241,14 @@ def hair_crop(items, out: Path, refine: Callable, size: int = 160) -> str:
     tri = item["seed"]
     hard = (gt > 0.5).astype(np.float32)
     alpha = refine(image, tri)
+    raw = image.astype(np.float32)
     panels = [
         ("input", image),
-        ("before: mask", comp(image.astype(np.float32), hard)),
-        ("refine, raw colour", comp(image.astype(np.float32), alpha)),
-        ("after: refine+fg", comp(edgematte.estimate_foreground(image, alpha).astype(np.float32), alpha)),
-        ("GT alpha, raw colour", comp(image.astype(np.float32), gt)),
+        ("before: mask", comp(raw, hard)),
+        ("refine, raw colour", comp(raw, alpha)),
+        ("after: refine + fg", comp(edgematte.estimate_foreground(image, alpha).astype(np.float32), alpha)),
+        ("GT alpha, raw colour", comp(raw, gt)),
+        ("GT alpha + fg", comp(edgematte.estimate_foreground(image, gt).astype(np.float32), gt)),
     ]
     tiles = []
     for label, pic in panels:
@@ -375,8 +377,9 @@ def main(argv=None) -> int:
     crop = hair_crop(items, args.out / "hair_crop.png", refine)
     lines += [
         "",
-        f"Hair edge, before/after (`hair_crop.png`, {crop}, 2x nearest): input | hard mask | refined alpha "
-        "with raw colours | refined alpha + estimate_foreground | GT alpha with raw colours, all on green.",
+        f"Hair edge, before/after (`hair_crop.png`, {crop}, 2x nearest; seed trimap): input | hard mask | "
+        "refined alpha, raw colours | refined alpha + estimate_foreground | GT alpha, raw colours | "
+        "GT alpha + estimate_foreground; all on green.",
         "",
         "Command: `python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
     ]

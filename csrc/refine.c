@@ -169,30 +169,6 @@ static void link_runs(Solver *s) {
     (void)w;
 }
 
-/* Column sums over the clipped rows y-r..y+r of `nplanes` planes (products with v when v != NULL),
- * for columns [xa, xb), into bufs[p][x + r]; cells outside [0, w) stay zero. */
-static void column_sums(const Solver *s, int y, int xa, int xb, const double *const *planes, int nplanes,
-                        const double *v, double **bufs) {
-    const int w = s->w, r = s->r;
-    const int y0 = imax(y - r, 0), y1 = imin(y + r, s->h - 1);
-    int p, yy, x;
-    for (p = 0; p < nplanes; p++) {
-        double *restrict b = bufs[p] + r;
-        for (x = xa; x < xb; x++) b[x] = 0.0;
-        for (yy = y0; yy <= y1; yy++) {
-            const long o = (long)yy * w;
-            const double *restrict src = planes[p] ? planes[p] + o : NULL;
-            const double *restrict vv = v ? v + o : NULL;
-            if (src && vv)
-                for (x = xa; x < xb; x++) b[x] += src[x] * vv[x];
-            else if (src)
-                for (x = xa; x < xb; x++) b[x] += src[x];
-            else
-                for (x = xa; x < xb; x++) b[x] += vv[x];
-        }
-    }
-}
-
 static inline double hsum(const double *b, int x, int r) {
     double acc = 0.0;
     int d;
@@ -230,16 +206,32 @@ static int window_stats(Solver *s, double eps) {
             const Run *run = s->windows.runs + k;
             const int xa = imax(run->x0 - r, 0), xb = imin(run->x1 + r, w);
             const double *i0 = s->img, *i1 = s->img + npix, *i2 = s->img + 2 * npix;
-            const double *planes[9];
             double *bufs[9];
             int p, x;
             if (!scratch) continue;
             for (p = 0; p < 9; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
-            planes[0] = i0; planes[1] = i1; planes[2] = i2;
-            column_sums(s, run->y, xa, xb, planes, 3, NULL, bufs);
-            column_sums(s, run->y, xa, xb, planes, 1, i0, bufs + 3);     /* I0 I0 */
-            column_sums(s, run->y, xa, xb, planes, 2, i1, bufs + 4);     /* I0 I1, I1 I1 */
-            column_sums(s, run->y, xa, xb, planes, 3, i2, bufs + 6);     /* I0 I2, I1 I2, I2 I2 */
+            {
+                /* column sums of I0, I1, I2, I0 I0, I0 I1, I1 I1, I0 I2, I1 I2, I2 I2 in one sweep */
+                const int y0 = imax(run->y - r, 0), y1 = imin(run->y + r, s->h - 1);
+                int yy;
+                for (p = 0; p < 9; p++)
+                    for (x = xa; x < xb; x++) bufs[p][x + r] = 0.0;
+                for (yy = y0; yy <= y1; yy++) {
+                    const long o = (long)yy * w;
+                    for (x = xa; x < xb; x++) {
+                        const double u0 = i0[o + x], u1 = i1[o + x], u2 = i2[o + x];
+                        bufs[0][x + r] += u0;
+                        bufs[1][x + r] += u1;
+                        bufs[2][x + r] += u2;
+                        bufs[3][x + r] += u0 * u0;
+                        bufs[4][x + r] += u0 * u1;
+                        bufs[5][x + r] += u1 * u1;
+                        bufs[6][x + r] += u0 * u2;
+                        bufs[7][x + r] += u1 * u2;
+                        bufs[8][x + r] += u2 * u2;
+                    }
+                }
+            }
             for (x = run->x0; x < run->x1; x++) {
                 const double in = s->inv_nrow[run->y] * s->inv_ncol[x];
                 const double m0 = hsum(bufs[0] + r, x, r) * in, m1 = hsum(bufs[1] + r, x, r) * in;
@@ -296,14 +288,31 @@ static int laplacian_apply(Solver *s, const double *v, double *out) {
             const Run *run = s->windows.runs + k;
             const int xa = imax(run->x0 - r, 0), xb = imin(run->x1 + r, w);
             const double *planes[3];
-            const double *no_plane[1] = {NULL};
             double *bufs[4];
             int p, x;
             if (!scratch) continue;
             for (p = 0; p < 4; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
             planes[0] = s->img; planes[1] = s->img + npix; planes[2] = s->img + 2 * npix;
-            column_sums(s, run->y, xa, xb, planes, 3, v, bufs);
-            column_sums(s, run->y, xa, xb, no_plane, 1, v, bufs + 3); /* v alone */
+            {
+                /* column sums of v I0, v I1, v I2 and v in one sweep */
+                const int y0 = imax(run->y - r, 0), y1 = imin(run->y + r, s->h - 1);
+                double *restrict b0 = bufs[0] + r, *restrict b1 = bufs[1] + r;
+                double *restrict b2 = bufs[2] + r, *restrict b3 = bufs[3] + r;
+                int yy;
+                for (x = xa; x < xb; x++) b0[x] = b1[x] = b2[x] = b3[x] = 0.0;
+                for (yy = y0; yy <= y1; yy++) {
+                    const long o = (long)yy * w;
+                    const double *restrict vv = v + o, *restrict p0 = planes[0] + o;
+                    const double *restrict p1 = planes[1] + o, *restrict p2 = planes[2] + o;
+                    for (x = xa; x < xb; x++) {
+                        const double val = vv[x];
+                        b0[x] += p0[x] * val;
+                        b1[x] += p1[x] * val;
+                        b2[x] += p2[x] * val;
+                        b3[x] += val;
+                    }
+                }
+            }
             for (x = run->x0; x < run->x1; x++) {
                 const long t = run->off + (x - run->x0);
                 const double *st = s->stats + t;
@@ -333,17 +342,25 @@ static int laplacian_apply(Solver *s, const double *v, double *out) {
             const long base = (long)run->y * w;
             int p, x, dy;
             if (!scratch) continue;
-            for (p = 0; p < 4; p++) {
-                double *restrict b = scratch + (size_t)p * (w + 2 * r) + r;
-                const double *plane = s->coef + (size_t)p * nw;
-                bufs[p] = b - r;
-                for (x = xa; x < xb; x++) b[x] = 0.0;
+            for (p = 0; p < 4; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
+            {
+                double *restrict b0 = bufs[0] + r, *restrict b1 = bufs[1] + r;
+                double *restrict b2 = bufs[2] + r, *restrict b3 = bufs[3] + r;
+                for (x = xa; x < xb; x++) b0[x] = b1[x] = b2[x] = b3[x] = 0.0;
                 for (dy = 0; dy <= 2 * r; dy++) {
                     const long off = s->uwin[k * (2 * r + 1) + dy];
-                    const double *restrict src;
+                    const double *restrict c0, *restrict c1, *restrict c2, *restrict c3;
+                    double *restrict d0 = b0 + xa, *restrict d1 = b1 + xa, *restrict d2 = b2 + xa;
+                    double *restrict d3 = b3 + xa;
+                    int j;
                     if (off < 0) continue;
-                    src = plane + off - xa;
-                    for (x = xa; x < xb; x++) b[x] += src[x];
+                    c0 = a0 + off; c1 = a1 + off; c2 = a2 + off; c3 = bb + off;
+                    for (j = 0; j < xb - xa; j++) {
+                        d0[j] += c0[j];
+                        d1[j] += c1[j];
+                        d2[j] += c2[j];
+                        d3[j] += c3[j];
+                    }
                 }
             }
             for (x = run->x0; x < run->x1; x++) {
