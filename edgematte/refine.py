@@ -21,6 +21,7 @@ from .errors import InputError
 __all__ = ["refine_alpha", "estimate_foreground"]
 
 _MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
+_COARSE_MARGIN = 0.125  # see downsample_trimap
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -70,14 +71,20 @@ def _check_positive(value: float, name: str) -> float:
     return float(value)
 
 
-def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """[H,W] uint8 trimap -> [h,w] (size = (w, h)) by area averaging: known only where the average stays 0 or 255."""
+def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int], margin: float = _COARSE_MARGIN) -> np.ndarray:
+    """[H,W] uint8 trimap -> [h,w] (size = (w, h)) by area averaging (0, 128, 255 read as 0, 1/2, 1).
+
+    A coarse pixel is foreground when its average is >= 1/2 + margin, background when <= 1/2 - margin,
+    unknown otherwise. Trimaps are usually wider than the true transition, so pixels that are mostly
+    known are fixed at the coarse levels: fewer unknowns and, measured on bench/quality.py, lower
+    error than the conservative rule (known only if every covered pixel is known).
+    """
     import cv2
 
     small = cv2.resize(trimap, size, interpolation=cv2.INTER_AREA)
     out = np.full(small.shape, 128, np.uint8)
-    out[small == 255] = 255
-    out[small == 0] = 0
+    out[small >= 255 * (0.5 + margin)] = 255
+    out[small <= 255 * (0.5 - margin)] = 0
     return out
 
 
@@ -85,7 +92,7 @@ def refine_alpha(
     image: np.ndarray,
     trimap: np.ndarray,
     *,
-    iterations: Sequence[int] = (80, 12),
+    iterations: Sequence[int] = (50, 8),
     final_iterations: int = 0,
     eps: float = 1e-7,
     guide_radius: int = 1,
@@ -131,11 +138,16 @@ def refine_alpha(
     if levels:
         import cv2
 
-        small_alpha = None
-        for iters, scale in levels:
+        # pyramid, finest level first: each level is area-averaged from the one above it
+        pyramid = []
+        level_image, level_trimap = image, trimap
+        for iters, scale in reversed(levels):
             size = (width // scale, height // scale)
-            small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            small_trimap = downsample_trimap(trimap, size)
+            level_image = cv2.resize(level_image, size, interpolation=cv2.INTER_AREA)
+            level_trimap = downsample_trimap(level_trimap, size)
+            pyramid.append((iters, size, level_image, level_trimap))
+        small_alpha = None
+        for iters, size, small_image, small_trimap in reversed(pyramid):
             if small_alpha is None:
                 small_alpha = np.full(small_trimap.shape, 0.5, np.float32)
             else:
