@@ -43,6 +43,8 @@ from typing import Callable, Dict, List
 # BLAS is not on either hot path; idle BLAS threads would only compete with the timed code
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# idle OpenMP workers spin by default; on a shared CPU that spinning steals time from the timed thread
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numpy as np  # noqa: E402
 

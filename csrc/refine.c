@@ -16,6 +16,7 @@
 #endif
 
 #define INV255 (1.0 / 255.0)
+#define EM_REFINE_PIXELS_PER_THREAD 16384L
 
 typedef struct {
     int y, x0, x1; /* pixels [x0, x1) of row y */
@@ -426,6 +427,9 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         if (i == npix) goto finish; /* nothing unknown */
         status = build_bands(&s, image, trimap);
         if (status != EM_REFINE_OK) goto done;
+        /* a CG iteration has two barriers: small bands run faster on fewer threads */
+        if (s.threads > 1 + s.unknown.n_pixels / EM_REFINE_PIXELS_PER_THREAD)
+            s.threads = (int)(1 + s.unknown.n_pixels / EM_REFINE_PIXELS_PER_THREAD);
         s.stats = (double *)malloc(sizeof(double) * 9 * (size_t)s.windows.n_pixels);
         s.coef = (double *)malloc(sizeof(double) * 4 * (size_t)s.windows.n_pixels);
         s.uwin = (long *)malloc(sizeof(long) * (size_t)(2 * radius + 1) * (size_t)s.unknown.n_runs);

@@ -26,7 +26,7 @@ extern "C" {
  * eps:     regularisation of each window's colour covariance (colours scaled to 0..1).
  * iterations: maximum CG iterations (0 only writes the known pixels and clips).
  * tol:     stop when ||r|| <= tol * ||r0|| (0 = run every iteration).
- * threads: OpenMP threads (<= 0: the OpenMP default).
+ * threads: most OpenMP threads (<= 0: the OpenMP default); fewer are used for small bands.
  * iterations_done: out, may be NULL.
  */
 int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,

@@ -193,20 +193,41 @@ def estimate_foreground(
         if not np.isfinite(alpha).all():
             raise InputError("alpha: received NaN or infinite values; expected float32 in [0,1]")
         a = np.clip(alpha, 0, 1)
-    a = a[..., None]
-    img = image.astype(np.float32) * np.float32(1 / 255)
-    fg, bg = _blur_fusion(img, img, img, a, radius)
-    fg, _ = _blur_fusion(img, fg, bg, a, small_radius)
-    return np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8)
+    a3 = cv2.merge([a, a, a])
+    img = image.astype(np.float32)
+    img *= np.float32(1 / 255)
+    fg, bg = _blur_fusion(img, img, img, a, a3, radius)
+    fg, _ = _blur_fusion(img, fg, bg, a, a3, small_radius)
+    fg *= 255
+    fg += 0.5
+    return fg.astype(np.uint8)
 
 
-def _blur_fusion(image, fg, bg, alpha, radius):
-    """One blur-fusion pass: F = blur_a(F) + alpha (I - alpha blur_a(F) - (1-alpha) blur_(1-a)(B))."""
+def _blur_fusion(image, fg, bg, alpha, alpha3, radius):
+    """One blur-fusion pass on [H,W,3] float32 0..1 planes (alpha [H,W], alpha3 its 3-channel copy).
+
+    F = Fb + alpha (I - alpha Fb - (1 - alpha) Bb), with Fb = blur(F alpha) / blur(alpha) and
+    Bb = blur(B (1 - alpha)) / blur(1 - alpha). In-place arithmetic: full-size temporaries are costly.
+    """
     import cv2
 
     size = (2 * radius + 1, 2 * radius + 1)
-    blur_alpha = cv2.blur(alpha[..., 0], size)[..., None]
-    blur_fg = cv2.blur(fg * alpha, size) / (blur_alpha + 1e-5)
-    blur_bg = cv2.blur(bg * (1 - alpha), size) / ((1 - blur_alpha) + 1e-5)
-    fg = blur_fg + alpha * (image - alpha * blur_fg - (1 - alpha) * blur_bg)
-    return np.clip(fg, 0, 1), blur_bg
+    blur_alpha = cv2.blur(alpha, size)
+    blur_alpha3 = cv2.merge([blur_alpha, blur_alpha, blur_alpha])
+    tmp = cv2.multiply(fg, alpha3)
+    blur_fg = cv2.blur(tmp, size)
+    blur_fg /= blur_alpha3 + np.float32(1e-5)
+    np.subtract(np.float32(1), alpha3, out=tmp)
+    tmp *= bg
+    blur_bg = cv2.blur(tmp, size)
+    np.subtract(np.float32(1 + 1e-5), blur_alpha3, out=blur_alpha3)
+    blur_bg /= blur_alpha3
+    out = cv2.multiply(alpha3, blur_fg)
+    np.subtract(image, out, out=out)
+    np.subtract(np.float32(1), alpha3, out=tmp)
+    tmp *= blur_bg
+    out -= tmp
+    out *= alpha3
+    out += blur_fg
+    np.clip(out, 0, 1, out=out)
+    return out, blur_bg

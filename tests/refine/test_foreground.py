@@ -65,3 +65,39 @@ def test_properties_and_uint8_alpha(image, data):
 def test_rejects_bad_input(alpha, kwargs, match):
     with pytest.raises(InputError, match=match):
         estimate_foreground(np.zeros((4, 4, 3), np.uint8), alpha, **kwargs)
+
+
+def _box_mean(x, r):
+    """Box mean with OpenCV's default border (reflect-101, numpy's 'reflect')."""
+    pad = [(r, r), (r, r)] + [(0, 0)] * (x.ndim - 2)
+    c = np.pad(x.astype(np.float64), pad, mode="reflect").cumsum(0).cumsum(1)
+    c = np.pad(c, [(1, 0), (1, 0)] + [(0, 0)] * (x.ndim - 2))
+    k = 2 * r + 1
+    h, w = x.shape[:2]
+    return (c[k:k + h, k:k + w] - c[:h, k:k + w] - c[k:k + h, :w] + c[:h, :w]) / k**2
+
+
+def _reference(image, alpha, radius, small_radius):
+    """Blur-fusion (Germer et al. 2021) written plainly in float64."""
+    img = image / 255.0
+    a = alpha.astype(np.float64)[..., None]
+
+    def one(fg, bg, r):
+        ba = _box_mean(a, r)
+        bf = _box_mean(fg * a, r) / (ba + 1e-5)
+        bb = _box_mean(bg * (1 - a), r) / (1 - ba + 1e-5)
+        return np.clip(bf + a * (img - a * bf - (1 - a) * bb), 0, 1), bb
+
+    fg, bb = one(img, img, radius)
+    fg, _ = one(fg, bb, small_radius)
+    return np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape, radius, small_radius", [((40, 50), 9, 2), ((23, 31), 4, 1), ((64, 96), 20, 3)])
+def test_matches_plain_reference(shape, radius, small_radius):
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    alpha = np.clip(rng.random(shape, dtype=np.float32) * 1.6 - 0.3, 0, 1)
+    got = estimate_foreground(image, alpha, radius=radius, small_radius=small_radius)
+    want = _reference(image, alpha, radius, small_radius)
+    assert np.abs(got.astype(int) - want).max() <= 1
