@@ -37,6 +37,7 @@ typedef struct {
     double *coef;  /* planar per window (compact window order): a0, a1, a2, b */
     long *uwin;    /* per unknown run, per dy in -r..r: compact window index of (y + dy, max(x0 - r, 0)), or -1 */
     double *inv_nrow, *inv_ncol; /* 1 / clipped window extent per row / column */
+    double *scratch;              /* per thread: SCRATCH_ROWS rows of w + 2r doubles */
 } Solver;
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -178,28 +179,40 @@ static inline double hsum(const double *b, int x, int r) {
     return acc;
 }
 
-/* Per-thread scratch: `count` zeroed rows of w + 2r doubles. */
-static double *scratch_alloc(int w, int r, int count) {
-    return (double *)calloc((size_t)count * (size_t)(w + 2 * r), sizeof(double));
+#define SCRATCH_ROWS 9
+
+/* This thread's scratch rows (zeroed once; cells outside [0, w) stay zero). */
+static double *thread_scratch(const Solver *s) {
+#ifdef _OPENMP
+    const size_t t = (size_t)omp_get_thread_num();
+#else
+    const size_t t = 0;
+#endif
+    return s->scratch + t * SCRATCH_ROWS * (size_t)(s->w + 2 * s->r);
+}
+
+/* Inverse of the symmetric 3x3 matrix [c00 c01 c02; . c11 c12; . . c22] as [00, 01, 02, 11, 12, 22]. */
+static void inverse_sym3(double c00, double c01, double c02, double c11, double c12, double c22, double *out) {
+    const double j00 = c11 * c22 - c12 * c12, j01 = c02 * c12 - c01 * c22, j02 = c01 * c12 - c02 * c11;
+    const double inv = 1.0 / (c00 * j00 + c01 * j01 + c02 * j02);
+    out[0] = j00 * inv;
+    out[1] = j01 * inv;
+    out[2] = j02 * inv;
+    out[3] = (c00 * c22 - c02 * c02) * inv;
+    out[4] = (c01 * c02 - c00 * c12) * inv;
+    out[5] = (c00 * c11 - c01 * c01) * inv;
 }
 
 /* Mean and inverse regularised covariance of every window in the band. */
-static int window_stats(Solver *s, double eps) {
+static void window_stats(Solver *s, double eps) {
     const int w = s->w, r = s->r;
     const long npix = (long)s->h * w, nw = s->windows.n_pixels;
-    int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(s->threads)
 #endif
     {
-        double *scratch = scratch_alloc(w, r, 9);
+        double *scratch = thread_scratch(s);
         long k;
-        if (!scratch) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = 1;
-        }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 16)
 #endif
@@ -209,7 +222,6 @@ static int window_stats(Solver *s, double eps) {
             const double *i0 = s->img, *i1 = s->img + npix, *i2 = s->img + 2 * npix;
             double *bufs[9];
             int p, x;
-            if (!scratch) continue;
             for (p = 0; p < 9; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
             {
                 /* column sums of I0, I1, I2, I0 I0, I0 I1, I1 I1, I0 I2, I1 I2, I2 I2 in one sweep */
@@ -243,44 +255,30 @@ static int window_stats(Solver *s, double eps) {
                 const double c02 = hsum(bufs[6] + r, x, r) * in - m0 * m2;
                 const double c12 = hsum(bufs[7] + r, x, r) * in - m1 * m2;
                 const double c22 = hsum(bufs[8] + r, x, r) * in - m2 * m2 + eps * in;
-                const double j00 = c11 * c22 - c12 * c12, j01 = c02 * c12 - c01 * c22, j02 = c01 * c12 - c02 * c11;
-                const double j11 = c00 * c22 - c02 * c02, j12 = c01 * c02 - c00 * c12, j22 = c00 * c11 - c01 * c01;
-                const double inv = 1.0 / (c00 * j00 + c01 * j01 + c02 * j02);
                 const long t = run->off + (x - run->x0);
+                double ci[6];
+                int c;
+                inverse_sym3(c00, c01, c02, c11, c12, c22, ci);
                 s->stats[t] = m0;
                 s->stats[t + nw] = m1;
                 s->stats[t + 2 * nw] = m2;
-                s->stats[t + 3 * nw] = j00 * inv;
-                s->stats[t + 4 * nw] = j01 * inv;
-                s->stats[t + 5 * nw] = j02 * inv;
-                s->stats[t + 6 * nw] = j11 * inv;
-                s->stats[t + 7 * nw] = j12 * inv;
-                s->stats[t + 8 * nw] = j22 * inv;
+                for (c = 0; c < 6; c++) s->stats[t + (3 + c) * nw] = ci[c];
             }
         }
-        free(scratch);
     }
-    return failed ? EM_REFINE_ENOMEM : EM_REFINE_OK;
 }
 
 /* out[t] = (L v) at the t-th unknown pixel (compact order). v is a full [H,W] vector. */
-static int laplacian_apply(Solver *s, const double *v, double *out) {
+static void laplacian_apply(Solver *s, const double *v, double *out) {
     const int w = s->w, r = s->r;
     const long npix = (long)s->h * w, nw = s->windows.n_pixels;
     double *a0 = s->coef, *a1 = s->coef + nw, *a2 = s->coef + 2 * nw, *bb = s->coef + 3 * nw;
-    int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(s->threads)
 #endif
     {
-        double *scratch = scratch_alloc(w, r, 4);
+        double *scratch = thread_scratch(s);
         long k;
-        if (!scratch) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = 1;
-        }
         /* pass 1: affine coefficients (a_k, b_k) of every window for the vector v */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 16)
@@ -291,7 +289,6 @@ static int laplacian_apply(Solver *s, const double *v, double *out) {
             const double *planes[3];
             double *bufs[4];
             int p, x;
-            if (!scratch) continue;
             for (p = 0; p < 4; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
             planes[0] = s->img; planes[1] = s->img + npix; planes[2] = s->img + 2 * npix;
             {
@@ -342,7 +339,6 @@ static int laplacian_apply(Solver *s, const double *v, double *out) {
             double *bufs[4];
             const long base = (long)run->y * w;
             int p, x, dy;
-            if (!scratch) continue;
             for (p = 0; p < 4; p++) bufs[p] = scratch + (size_t)p * (w + 2 * r);
             {
                 double *restrict b0 = bufs[0] + r, *restrict b1 = bufs[1] + r;
@@ -374,9 +370,7 @@ static int laplacian_apply(Solver *s, const double *v, double *out) {
                     m * v[i] - (sa0 * s->img[i] + sa1 * s->img[i + npix] + sa2 * s->img[i + 2 * npix] + sb);
             }
         }
-        free(scratch);
     }
-    return failed ? EM_REFINE_ENOMEM : EM_REFINE_OK;
 }
 
 static double dot(const double *a, const double *b, long n) {
@@ -433,13 +427,14 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         s.stats = (double *)malloc(sizeof(double) * 9 * (size_t)s.windows.n_pixels);
         s.coef = (double *)malloc(sizeof(double) * 4 * (size_t)s.windows.n_pixels);
         s.uwin = (long *)malloc(sizeof(long) * (size_t)(2 * radius + 1) * (size_t)s.unknown.n_runs);
+        s.scratch = (double *)calloc((size_t)s.threads * SCRATCH_ROWS * (size_t)(width + 2 * radius), sizeof(double));
         s.inv_nrow = (double *)malloc(sizeof(double) * (size_t)height);
         s.inv_ncol = (double *)malloc(sizeof(double) * (size_t)width);
         x = (double *)malloc(sizeof(double) * (size_t)npix);
         p = (double *)calloc((size_t)npix, sizeof(double));
         res = (double *)malloc(sizeof(double) * (size_t)s.unknown.n_pixels);
         ap = (double *)malloc(sizeof(double) * (size_t)s.unknown.n_pixels);
-        if (!s.stats || !s.coef || !s.uwin || !s.inv_nrow || !s.inv_ncol || !x || !p || !res || !ap) {
+        if (!s.stats || !s.coef || !s.uwin || !s.scratch || !s.inv_nrow || !s.inv_ncol || !x || !p || !res || !ap) {
             status = EM_REFINE_ENOMEM;
             goto done;
         }
@@ -447,12 +442,10 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         for (j = 0; j < width; j++) s.inv_ncol[j] = 1.0 / (imin(j + radius, width - 1) - imax(j - radius, 0) + 1);
         for (i = 0; i < npix; i++) x[i] = trimap[i] == 255 ? 1.0 : (trimap[i] == 0 ? 0.0 : (double)alpha[i]);
         link_runs(&s);
-        status = window_stats(&s, eps);
-        if (status != EM_REFINE_OK) goto done;
+        window_stats(&s, eps);
 
         /* r = -(L x)_U: the known pixels act as the right-hand side */
-        status = laplacian_apply(&s, x, res);
-        if (status != EM_REFINE_OK) goto done;
+        laplacian_apply(&s, x, res);
         for (k = 0; k < s.unknown.n_runs; k++) {
             const Run *run = s.unknown.runs + k;
             double *pr = p + (long)run->y * width + run->x0;
@@ -468,8 +461,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         for (it = 0; it < iterations; it++) {
             double pap, step, rn, beta;
             if (rr <= tol * tol * r0 || rr == 0.0) break;
-            status = laplacian_apply(&s, p, ap);
-            if (status != EM_REFINE_OK) goto done;
+            laplacian_apply(&s, p, ap);
             pap = dot_full(&s.unknown, p, width, ap);
             if (!(pap > 0)) break; /* converged to round-off */
             step = rr / pap;
@@ -522,6 +514,7 @@ done:
     free(s.stats);
     free(s.coef);
     free(s.uwin);
+    free(s.scratch);
     free(s.inv_nrow);
     free(s.inv_ncol);
     free(x);
@@ -628,13 +621,12 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
                 const double q0 = p0 * in - m0 * mp, q1 = p1 * in - m1 * mp, q2 = p2 * in - m2 * mp;
                 const double s00 = c00 * in - m0 * m0 + eps, s01 = c01 * in - m0 * m1, s02 = c02 * in - m0 * m2;
                 const double s11 = c11 * in - m1 * m1 + eps, s12 = c12 * in - m1 * m2, s22 = c22 * in - m2 * m2 + eps;
-                const double j00 = s11 * s22 - s12 * s12, j01 = s02 * s12 - s01 * s22, j02 = s01 * s12 - s02 * s11;
-                const double j11 = s00 * s22 - s02 * s02, j12 = s01 * s02 - s00 * s12, j22 = s00 * s11 - s01 * s01;
-                const double inv = 1.0 / (s00 * j00 + s01 * j01 + s02 * j02);
-                const double a0 = (j00 * q0 + j01 * q1 + j02 * q2) * inv;
-                const double a1 = (j01 * q0 + j11 * q1 + j12 * q2) * inv;
-                const double a2 = (j02 * q0 + j12 * q1 + j22 * q2) * inv;
+                double ci[6], a0, a1, a2;
                 const size_t i = (size_t)y * ws + x;
+                inverse_sym3(s00, s01, s02, s11, s12, s22, ci);
+                a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
+                a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
+                a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
                 coef[i] = (float)a0;
                 coef[i + ns] = (float)a1;
                 coef[i + 2 * ns] = (float)a2;

@@ -12,22 +12,13 @@ import edgematte
 from edgematte import InputError, estimate_foreground, refine_alpha
 
 
-def _load(shared_data, name="GT01", trimap="trimap1", crop=(slice(150, 270), slice(250, 400))):
-    cv2 = pytest.importorskip("cv2")
-    root = shared_data / "alphamatting_lowres"
-    image = cv2.imread(str(root / "input" / f"{name}.png"))[crop]
-    tri = cv2.imread(str(root / trimap / f"{name}.png"), cv2.IMREAD_GRAYSCALE)[crop]
-    gt = cv2.imread(str(root / "gt" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)[crop].astype(np.float32) / 255
-    return np.ascontiguousarray(image), np.ascontiguousarray(tri), gt
-
-
 def test_exports_are_lazy_and_public():
     assert "refine_alpha" in edgematte.__all__ and "estimate_foreground" in edgematte.__all__
     assert edgematte.refine_alpha is refine_alpha
 
 
-def test_refine_beats_the_trimap_baseline_on_real_data(shared_data):
-    image, tri, gt = _load(shared_data)
+def test_refine_beats_the_trimap_baseline_on_real_data(matting_crop):
+    image, tri, gt = matting_crop()
     unknown = tri == 128
     assert unknown.sum() > 1000
     baseline = np.abs(0.5 - gt[unknown]).sum()
