@@ -108,8 +108,9 @@ def refine_alpha(
     ``iterations[i]`` CG iterations run at scale 1/2**(len(iterations) - i), coarse to fine; each
     level starts from the previous one, upsampled. The finest solved level is carried to full
     resolution by guided-filter coefficients (``guide_radius``, ``guide_eps``), then
-    ``final_iterations`` CG iterations run at full resolution. ``iterations=()`` with
-    ``final_iterations=N`` is plain closed-form matting by N CG iterations from alpha = 0.5.
+    ``final_iterations`` CG iterations run at full resolution. Levels under 8 pixels a side are
+    dropped; with none left (small images, or ``iterations=()``), ``sum(iterations) +
+    final_iterations`` CG iterations run at full resolution from alpha = 0.5: plain closed-form matting.
     ``eps`` regularises each 3x3 window's colour covariance (colours in 0..1).
     """
     from .kernels import _refine
@@ -156,7 +157,9 @@ def refine_alpha(
         alpha = np.empty(hw, np.float32)  # every pixel is written: known ones exactly, the band clipped
         _refine.guided_upsample(small_image, small_alpha, image, trimap, alpha, guide_radius, guide_eps, nthreads)
     else:
+        # too small for a pyramid (or iterations=()): solve at full resolution; small images are cheap
         alpha = np.full(hw, 0.5, np.float32)
+        final_iterations += sum(iterations)
     if final_iterations or not levels:
         _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
     return alpha

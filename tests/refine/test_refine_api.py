@@ -95,3 +95,14 @@ def test_refine_alpha_rejects_bad_input(image, trimap, kwargs, match):
 def test_empty_image():
     assert refine_alpha(np.zeros((0, 5, 3), np.uint8), np.zeros((0, 5), np.uint8)).shape == (0, 5)
     assert estimate_foreground(np.zeros((0, 5, 3), np.uint8), np.zeros((0, 5), np.float32)).shape == (0, 5, 3)
+
+
+def test_small_images_are_solved_at_full_resolution():
+    """Below the pyramid's minimum size the default schedule still solves the band (no 0.5 left)."""
+    image = np.zeros((20, 24, 3), np.uint8)
+    image[:, 12:] = 255
+    trimap = np.full((20, 24), 128, np.uint8)
+    trimap[:, :3] = 0
+    trimap[:, 21:] = 255
+    alpha = refine_alpha(image, trimap)
+    assert alpha[:, 6].max() < 0.1 and alpha[:, 17].min() > 0.9
