@@ -17,6 +17,7 @@ from .errors import (
     KernelError,
     ModelError,
 )
+from .kernels import composite, make_trimap
 
 __all__ = [
     "__version__",
@@ -28,4 +29,6 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "make_trimap",
+    "composite",
 ]
