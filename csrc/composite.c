@@ -15,7 +15,7 @@
 
 #define CHUNK 512
 
-static void blend(const uint8_t *restrict I, const uint8_t *restrict a3, const uint8_t *restrict B,
+static inline void blend(const uint8_t *restrict I, const uint8_t *restrict a3, const uint8_t *restrict B,
                   uint8_t *restrict o, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -26,19 +26,19 @@ static void blend(const uint8_t *restrict I, const uint8_t *restrict a3, const u
 }
 
 /* Same as blend, but out may alias I or B element for element. */
-static void blend_inplace(const uint8_t *I, const uint8_t *a3, const uint8_t *B, uint8_t *o, int n)
+static inline void blend_inplace(const uint8_t *I, const uint8_t *a3, const uint8_t *B, uint8_t *o, int n)
 {
     uint8_t tmp[3 * CHUNK];
     blend(I, a3, B, tmp, n);
     memcpy(o, tmp, (size_t)n);
 }
 
-static void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n)
+static inline void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n)
 {
     for (int x = 0; x < n; x++) a3[3 * x] = a3[3 * x + 1] = a3[3 * x + 2] = a[x];
 }
 
-static int alpha_row_u8(const float *f, uint8_t *a8, int n)
+static inline int alpha_row_u8(const float *f, uint8_t *a8, int n)
 {
     int ok = 1;
     for (int x = 0; x < n; x++) {
@@ -51,7 +51,7 @@ static int alpha_row_u8(const float *f, uint8_t *a8, int n)
     return ok;
 }
 
-static int composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
+EM_CLONES static int composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
                          const uint8_t *colour3, uint8_t *o, int w, int alias)
 {
     uint8_t a8[CHUNK], a3[3 * CHUNK];
@@ -100,7 +100,7 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
     if (nt > height) nt = height;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : bad)
 #endif
     for (int y = 0; y < height; y++) {
         const uint8_t *arow = (const uint8_t *)alpha + (ptrdiff_t)y * alpha_stride;

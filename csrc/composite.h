@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "em_status.h"
+#include "em_common.h"
 
 int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha, int alpha_is_float,
                  ptrdiff_t alpha_stride, const uint8_t *background, ptrdiff_t background_stride,

@@ -17,23 +17,6 @@
 #include <omp.h>
 #endif
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#error "edgematte's bit packing assumes a little-endian target"
-#endif
-
-#define ONES (~(uint64_t)0)
-
-/* BYTEMASK[n]: byte i is 0xFF where bit i of n is set. */
-#define EM_BM(n)                                                                                         \
-    ((((uint64_t)(n) >> 0) & 1) * 0xFFull | (((uint64_t)(n) >> 1) & 1) * 0xFF00ull |                     \
-     (((uint64_t)(n) >> 2) & 1) * 0xFF0000ull | (((uint64_t)(n) >> 3) & 1) * 0xFF000000ull |             \
-     (((uint64_t)(n) >> 4) & 1) * 0xFF00000000ull | (((uint64_t)(n) >> 5) & 1) * 0xFF0000000000ull |     \
-     (((uint64_t)(n) >> 6) & 1) * 0xFF000000000000ull | (((uint64_t)(n) >> 7) & 1) * 0xFF00000000000000ull)
-#define EM_BM4(n) EM_BM(n), EM_BM((n) + 1), EM_BM((n) + 2), EM_BM((n) + 3)
-#define EM_BM16(n) EM_BM4(n), EM_BM4((n) + 4), EM_BM4((n) + 8), EM_BM4((n) + 12)
-#define EM_BM64(n) EM_BM16(n), EM_BM16((n) + 16), EM_BM16((n) + 32), EM_BM16((n) + 48)
-static const uint64_t BYTEMASK[256] = {EM_BM64(0), EM_BM64(64), EM_BM64(128), EM_BM64(192)};
-
 int em_ellipse_halfwidths(int ksize, int *hw)
 {
     /* Same arithmetic as cv::getStructuringElement(MORPH_ELLIPSE, Size(ksize, ksize)). */
@@ -150,104 +133,114 @@ static const uint8_t *src_row(const src_t *s, int y, uint8_t *tmp, int *bad)
     return tmp;
 }
 
-/* Pack one row into words of F = (m >= fg) and B = (m <= bg); bits past the width are 1. */
-static void pack_row(const uint8_t *m, int w, int nw, int fg, int bg, uint64_t *pf, uint64_t *pb, uint8_t *tf,
-                     uint8_t *tb)
+/* Packed row layout ("strips"): a row of W pixels is M = ceil(W / 8) bytes; pixel x = j * M + q is
+ * bit j of byte q. Every step below is then a byte-wise loop (compare, shift, AND, unaligned load)
+ * that compilers vectorise on any SIMD baseline; a horizontal shift by d pixels is an unaligned
+ * byte load plus a bit shift by d / M where the shift crosses into the next strip. Pixels x >= W
+ * (at most 7) and all pixels outside the row read as 1: erosion's border never wins. */
+
+static inline uint8_t ones_hi(int k) { return k >= 8 ? 0xFF : (uint8_t)(0xFF00u >> k); }
+static inline uint8_t ones_lo(int k) { return k >= 8 ? 0xFF : (uint8_t)((1u << k) - 1u); }
+
+static void set_padding(uint8_t *row, int w, int m)
+{
+    for (int x = w; x < 8 * m; x++) row[x % m] |= (uint8_t)(1u << (x / m));
+}
+
+/* F = (m >= fg), B = (m <= bg), strip layout. */
+static void pack_row(const uint8_t *restrict px, int w, int m, int fg, int bg, uint8_t *restrict pf,
+                     uint8_t *restrict pb)
 {
     const uint8_t f8 = (uint8_t)fg, b8 = (uint8_t)bg;
-    for (int x = 0; x < w; x++) {
-        tf[x] = m[x] >= f8;
-        tb[x] = m[x] <= b8;
-    }
-    for (int x = w; x < nw * 64; x++) tf[x] = tb[x] = 1;
-    for (int j = 0; j < nw; j++) {
-        uint64_t wf = 0, wb = 0;
-        for (int b = 0; b < 8; b++) {
-            uint64_t vf, vb;
-            memcpy(&vf, tf + 64 * j + 8 * b, 8);
-            memcpy(&vb, tb + 64 * j + 8 * b, 8);
-            wf |= ((vf * 0x0102040810204080ull) >> 56) << (8 * b);
-            wb |= ((vb * 0x0102040810204080ull) >> 56) << (8 * b);
+    memset(pf, 0, (size_t)m);
+    memset(pb, 0, (size_t)m);
+    for (int j = 0; j < 8; j++) {
+        const uint8_t *s = px + (size_t)j * m;
+        int n = w - j * m < m ? w - j * m : m;
+        const uint8_t bit = (uint8_t)(1u << j);
+        for (int q = 0; q < n; q++) {
+            pf[q] |= s[q] >= f8 ? bit : 0;
+            pb[q] |= s[q] <= b8 ? bit : 0;
         }
-        pf[j] = wf;
-        pb[j] = wb;
     }
+    set_padding(pf, w, m);
+    set_padding(pb, w, m);
 }
 
-/* dst[x] = src[x - d] & src[x] & src[x + d] over a row of nw words padded with all-ones words. */
-static void hlevel(uint64_t *restrict dst, const uint64_t *restrict src, int nw, int d, uint64_t tailpad)
+/* dst[x] = src[x - d] & src[x] & src[x + d] (pixels), out-of-row pixels reading as 1. */
+static void hlevel(uint8_t *restrict dst, const uint8_t *restrict src, int w, int m, int d)
 {
-    const int qp = d >> 6, sp = d & 63;
-    const int qn = -((d + 63) >> 6), sn = (64 - (d & 63)) & 63; /* -d = 64 * qn + sn */
-    for (int j = 0; j < nw; j++) {
-        uint64_t a = (src[j + qp] >> sp) | ((src[j + qp + 1] << 1) << (63 - sp));
-        uint64_t b = (src[j + qn] >> sn) | ((src[j + qn + 1] << 1) << (63 - sn));
-        dst[j] = a & b & src[j];
+    const int r = d % m, k = d / m;
+    /* + d: pixel (j, q + r) for q < m - r, else (j + 1, q + r - m); then k more strips up. */
+    if (k >= 8) {
+        memcpy(dst, src, (size_t)m);
+    } else if (k == 0) { /* the common case d < m: whole-byte moves, bit shifts only at the seam */
+        for (int q = 0; q < m - r; q++) dst[q] = src[q] & src[q + r];
+        for (int q = m - r; q < m; q++) dst[q] = src[q] & (uint8_t)((src[q + r - m] >> 1) | 0x80u);
+        for (int q = 0; q < r; q++) dst[q] &= (uint8_t)((src[q - r + m] << 1) | 1u);
+        for (int q = r; q < m; q++) dst[q] &= src[q - r];
+    } else {
+        const uint8_t h0 = ones_hi(k), h1 = ones_hi(k + 1);
+        for (int q = 0; q < m - r; q++) dst[q] = src[q] & (uint8_t)((src[q + r] >> k) | h0);
+        for (int q = m - r; q < m; q++) dst[q] = src[q] & (uint8_t)((src[q + r - m] >> (k + 1)) | h1);
+        /* - d: pixel (j, q - r) for q >= r, else (j - 1, q - r + m); then k more strips down. */
+        const uint8_t l0 = ones_lo(k), l1 = ones_lo(k + 1);
+        for (int q = 0; q < r; q++) dst[q] &= (uint8_t)((src[q - r + m] << (k + 1)) | l1);
+        for (int q = r; q < m; q++) dst[q] &= (uint8_t)((src[q - r] << k) | l0);
     }
-    dst[nw - 1] |= tailpad;
+    set_padding(dst, w, m);
 }
 
-static void unpack_row(const uint64_t *f, const uint64_t *b, int w, uint8_t *out)
+static void unpack_row(const uint8_t *restrict f, const uint8_t *restrict b, int w, int m, uint8_t *restrict out)
 {
-    const uint64_t hi = 0x8080808080808080ull, lo = 0x7F7F7F7F7F7F7F7Full;
-    int x = 0;
-    for (; x + 8 <= w; x += 8) {
-        int j = x >> 6, sh = x & 63;
-        uint64_t mf = BYTEMASK[(f[j] >> sh) & 0xFF], mb = BYTEMASK[(b[j] >> sh) & 0xFF];
-        uint64_t v = (hi | (mf & lo)) & ~mb;
-        memcpy(out + x, &v, 8);
-    }
-    for (; x < w; x++) {
-        int fb = (int)((f[x >> 6] >> (x & 63)) & 1), bb = (int)((b[x >> 6] >> (x & 63)) & 1);
-        out[x] = fb ? 255 : (bb ? 0 : 128);
+    for (int j = 0; j < 8; j++) {
+        uint8_t *o = out + (size_t)j * m;
+        int n = w - j * m < m ? w - j * m : m;
+        const uint8_t bit = (uint8_t)(1u << j);
+        for (int q = 0; q < n; q++) { /* 255 where f, 0 where b, else 128; f and b are disjoint */
+            uint8_t x = f[q] & bit, y = b[q] & bit;
+            o[q] = (uint8_t)((x == bit ? 0xFF : 0x80) & (y == bit ? 0x00 : 0xFF));
+        }
     }
 }
 
-static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int y0,
+EM_CLONES static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int y0,
                     int y1)
 {
     const int H = s->height, W = s->width, R = p->R, S = 2 * R + 1, nlev = p->nlev;
-    const int nw = (W + 63) / 64, padw = R / 64 + 2, nwp = nw + 2 * padw;
-    const uint64_t tailpad = (W % 64) ? (ONES << (W % 64)) : 0;
-    size_t ring_words = (size_t)2 * S * nlev * nwp;
-    uint64_t *ring = (uint64_t *)malloc(sizeof(uint64_t) * (ring_words + 2 * (size_t)nw));
-    uint8_t *bytes = (uint8_t *)malloc((size_t)nw * 128 + (size_t)W);
-    if (ring == NULL || bytes == NULL) {
-        free(ring);
-        free(bytes);
-        return EM_ERR_NOMEM;
-    }
-    memset(ring, 0xFF, sizeof(uint64_t) * ring_words); /* pad words stay all-ones */
-    uint64_t *acc_f = ring + ring_words, *acc_b = acc_f + nw;
-    uint8_t *tf = bytes, *tb = tf + (size_t)nw * 64, *ftmp = tb + (size_t)nw * 64;
+    const int m = (W + 7) / 8;
+    size_t ring_bytes = (size_t)2 * S * nlev * m;
+    uint8_t *ring = (uint8_t *)malloc(ring_bytes + 2 * (size_t)m + (size_t)W);
+    if (ring == NULL) return EM_ERR_NOMEM;
+    uint8_t *acc_f = ring + ring_bytes, *acc_b = acc_f + m, *ftmp = acc_b + m;
     int bad = 0;
-#define ROW(plane, slot, lev) (ring + ((size_t)((plane) * S + (slot)) * nlev + (lev)) * nwp + padw)
+#define ROW(plane, slot, lev) (ring + ((size_t)((plane) * S + (slot)) * nlev + (lev)) * m)
 
     int next = y0 - R > 0 ? y0 - R : 0;
     for (int y = y0; y < y1; y++) {
         int last = y + R < H - 1 ? y + R : H - 1;
         for (; next <= last; next++) {
             int slot = next % S;
-            pack_row(src_row(s, next, ftmp, &bad), W, nw, fg, bg, ROW(0, slot, 0), ROW(1, slot, 0), tf, tb);
+            pack_row(src_row(s, next, ftmp, &bad), W, m, fg, bg, ROW(0, slot, 0), ROW(1, slot, 0));
             for (int l = 1; l < nlev; l++)
                 for (int pl = 0; pl < 2; pl++)
-                    hlevel(ROW(pl, slot, l), ROW(pl, slot, p->lev_base[l]), nw, p->lev_d[l], tailpad);
+                    hlevel(ROW(pl, slot, l), ROW(pl, slot, p->lev_base[l]), W, m, p->lev_d[l]);
         }
-        for (int j = 0; j < nw; j++) acc_f[j] = acc_b[j] = ONES;
+        memset(acc_f, 0xFF, (size_t)m);
+        memset(acc_b, 0xFF, (size_t)m);
         int ylo = y - R < 0 ? 0 : y - R;
         for (int yy = ylo; yy <= last; yy++) {
             int lev = p->row_lev[yy - y + R];
-            const uint64_t *rf = ROW(0, yy % S, lev), *rb = ROW(1, yy % S, lev);
-            for (int j = 0; j < nw; j++) {
-                acc_f[j] &= rf[j];
-                acc_b[j] &= rb[j];
+            const uint8_t *rf = ROW(0, yy % S, lev), *rb = ROW(1, yy % S, lev);
+            for (int q = 0; q < m; q++) {
+                acc_f[q] &= rf[q];
+                acc_b[q] &= rb[q];
             }
         }
-        unpack_row(acc_f, acc_b, W, out + (ptrdiff_t)y * out_stride);
+        unpack_row(acc_f, acc_b, W, m, out + (ptrdiff_t)y * out_stride);
     }
 #undef ROW
     free(ring);
-    free(bytes);
     return bad ? EM_ERR_RANGE : EM_OK;
 }
 
@@ -260,14 +253,20 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
     plan_t plan;
     int status = build_plan(ksize, iterations, &plan);
     if (status != EM_OK) return status;
-    int nbands = 1;
+    /* Bands of output rows, each re-reading R halo rows. With several threads, up to 4 bands per
+     * thread (dynamic) so a thread delayed by a busy core does not hold up the others. */
+    int nt = 1, nbands = 1;
 #ifdef _OPENMP
-    nbands = threads > 0 ? threads : omp_get_max_threads();
+    nt = threads > 0 ? threads : omp_get_max_threads();
 #endif
-    if (nbands > s->height) nbands = s->height;
-    if (nbands < 1) nbands = 1;
+    if (nt > s->height) nt = s->height;
+    if (nt < 1) nt = 1;
+    if (nt > 1) {
+        int tall = s->height / (4 * plan.R + 4); /* keeps the halo overhead small */
+        nbands = 4 * nt < tall ? 4 * nt : (tall > nt ? tall : nt);
+    }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nbands) schedule(static, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
     for (int band = 0; band < nbands; band++) {
         int y0 = (int)((long long)s->height * band / nbands), y1 = (int)((long long)s->height * (band + 1) / nbands);

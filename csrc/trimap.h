@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "em_status.h"
+#include "em_common.h"
 
 /* Half-width of each of the ksize rows of cv2.getStructuringElement(MORPH_ELLIPSE, (ksize, ksize)).
  * Row i covers columns [c - hw[i], c + hw[i]] with c = ksize / 2. ksize must be odd and >= 1. */

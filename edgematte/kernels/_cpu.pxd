@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t
 
 
-cdef extern from "em_status.h":
+cdef extern from "em_common.h":
     int EM_OK
     int EM_ERR_ARG
     int EM_ERR_NOMEM

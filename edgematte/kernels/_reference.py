@@ -17,16 +17,20 @@ def mask_to_u8(mask: np.ndarray) -> np.ndarray:
     return np.rint(mask * np.float32(255)).astype(np.uint8)
 
 
-def make_trimap(mask, kernel_size, iterations, fg_threshold, bg_threshold, out, threads):
-    """The seed pipeline's trimap: 255 where eroded >= fg, 0 where dilated <= bg, 128 elsewhere."""
-    mask = mask_to_u8(mask)
+def seed_trimap(mask: np.ndarray, kernel_size=7, iterations=3, fg_threshold=254, bg_threshold=1) -> np.ndarray:
+    """The seed pipeline's trimap code, verbatim: mask uint8 HxW -> uint8 HxW {0, 128, 255}."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
     eroded = cv2.erode(mask, k, iterations=iterations)
     dilated = cv2.dilate(mask, k, iterations=iterations)
     trimap = np.full(mask.shape, 128, np.uint8)
     trimap[eroded >= fg_threshold] = 255
     trimap[dilated <= bg_threshold] = 0
-    out[...] = trimap
+    return trimap
+
+
+def make_trimap(mask, kernel_size, iterations, fg_threshold, bg_threshold, out, threads):
+    """255 where eroded >= fg, 0 where dilated <= bg, 128 elsewhere (see :func:`seed_trimap`)."""
+    out[...] = seed_trimap(mask_to_u8(mask), kernel_size, iterations, fg_threshold, bg_threshold)
 
 
 def composite(image, alpha, background, colour, out, threads):

@@ -11,19 +11,9 @@ from hypothesis.extra import numpy as hnp
 
 import edgematte
 from edgematte.kernels import kernels
+from edgematte.kernels._reference import seed_trimap
 
 RNG = np.random.default_rng(20261121)
-
-
-def seed_trimap(mask, kernel_size=7, iterations=3, fg=254, bg=1):
-    """The seed pipeline's code, verbatim (uint8 masks)."""
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
-    eroded = cv2.erode(mask, k, iterations=iterations)
-    dilated = cv2.dilate(mask, k, iterations=iterations)
-    trimap = np.full(mask.shape, 128, np.uint8)
-    trimap[eroded >= fg] = 255
-    trimap[dilated <= bg] = 0
-    return trimap
 
 
 def make_mask(kind, h, w, rng=RNG):
