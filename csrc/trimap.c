@@ -1,12 +1,15 @@
 /* Trimap by bit-packed binary morphology; see trimap.h for the exact contract.
  *
- * Each row is packed to 64 pixels per word, twice: F = (mask >= fg) and B = (mask <= bg).
- * The trimap is 255 where erode(F) holds, 0 where erode(B) holds, 128 elsewhere, both erosions
- * by K = ellipse^iterations (Minkowski power), out-of-image pixels counting as 1 (OpenCV's
- * default border never wins). K's rows are centred runs, so erosion by K is the AND over its
- * rows dy of the horizontal run-erosion of row y + dy by that row's half-width. Horizontal
- * run-erosions of every needed width are built incrementally per row and kept in a ring of
- * the last 2R+1 rows. Threads work on bands of output rows (each band re-reads its halo).
+ * Rows are packed to 1 bit per pixel twice: F = (mask >= fg) and B = (mask <= bg). The trimap is
+ * 255 where erode(F) holds, 0 where erode(B) holds, 128 elsewhere, both erosions by
+ * K = ellipse^iterations (Minkowski power, radius R), out-of-image pixels counting as 1 (OpenCV's
+ * default border never wins). K's rows are centred runs whose half-width shrinks away from the
+ * centre, so K is the union of rectangles [-w_j, w_j] x [-a_j, a_j] (w_1 < ... < w_L, a_j
+ * shrinking) and, as erosion distributes over AND and run erosions compose by adding widths,
+ *     erode_K(P) = H_{w_1}(V_{a_1} & H_{w_2 - w_1}(V_{a_2} & ... H_{w_L - w_{L-1}}(V_{a_L})))
+ * where V_a is the AND of rows y - a .. y + a (doubling tables over a ring of the last 2R + 1
+ * packed rows) and H_d the horizontal run erosion of half-width d. Threads work on bands of
+ * output rows; each band re-reads its R halo rows.
  */
 #include "trimap.h"
 
@@ -36,23 +39,30 @@ int em_ellipse_halfwidths(int ksize, int *hw)
 }
 
 typedef struct {
-    int R;         /* radius of K */
-    int nlev;      /* horizontal erosion levels; level 0 is the packed row itself */
-    int *lev_base; /* level l = base level eroded by shifts of +-lev_d[l] */
-    int *lev_d;
-    int *row_lev; /* row_lev[dy + R]: the level row dy of K uses */
+    int R;     /* radius of K */
+    int L;     /* rectangles */
+    int *w;    /* w[j]: half-width of rectangle j, ascending */
+    int *a;    /* a[j]: half-height of rectangle j, descending */
+    int *k;    /* k[j] = floor(log2(2 a[j] + 1)) */
+    int K;     /* doubling tables T_0 .. T_K, 2^K <= 2R + 1 */
     int *mem;
 } plan_t;
 
 static void free_plan(plan_t *p) { free(p->mem); }
 
+static int floor_log2(int n)
+{
+    int k = 0;
+    while ((2 << k) <= n) k++;
+    return k;
+}
+
 static int build_plan(int ksize, int iterations, plan_t *p)
 {
-    int r = ksize / 2, R = r * iterations, n = 2 * R + 1, maxlev = 2 * n + 8;
-    int *mem = (int *)malloc(sizeof(int) * (size_t)(3 * n + ksize + 3 * maxlev));
+    int r = ksize / 2, R = r * iterations, n = 2 * R + 1;
+    int *mem = (int *)malloc(sizeof(int) * (size_t)(5 * n + ksize));
     if (mem == NULL) return EM_ERR_NOMEM;
-    int *hw = mem, *tmp = hw + n, *k = tmp + n, *row_lev = k + ksize, *lev_w = row_lev + n;
-    int *lev_base = lev_w + maxlev, *lev_d = lev_base + maxlev;
+    int *hw = mem, *tmp = hw + n, *k = tmp + n, *w = k + ksize, *a = w + n;
     int st = em_ellipse_halfwidths(ksize, k);
     if (st != EM_OK) {
         free(mem);
@@ -74,36 +84,34 @@ static int build_plan(int ksize, int iterations, plan_t *p)
         }
         memcpy(hw, tmp, sizeof(int) * (size_t)(2 * nr + 1));
     }
-    /* Levels: distinct half-widths ascending. Level w from level v < w by AND of shifts -d, 0, +d
-     * (d = w - v) covers [-w, w] without gaps when d <= 2v + 1; otherwise insert 3v + 1 first. */
-    int nlev = 1;
-    lev_w[0] = 0;
-    lev_base[0] = 0;
-    lev_d[0] = 0;
-    for (;;) {
-        int target = -1;
-        for (int i = 0; i < n; i++)
-            if (hw[i] > lev_w[nlev - 1] && (target < 0 || hw[i] < target)) target = hw[i];
-        if (target < 0) break;
-        while (nlev < maxlev) {
-            int v = lev_w[nlev - 1], w = target > 3 * v + 1 ? 3 * v + 1 : target;
-            lev_w[nlev] = w;
-            lev_base[nlev] = nlev - 1;
-            lev_d[nlev] = w - v;
-            nlev++;
-            if (w == target) break;
+    /* The rectangle decomposition needs half-widths symmetric and non-increasing away from the centre. */
+    for (int dy = 1; dy <= R; dy++)
+        if (hw[R + dy] != hw[R - dy] || hw[R + dy] > hw[R + dy - 1] || hw[R + dy] < 0) {
+            free(mem);
+            return EM_ERR_ARG;
         }
-    }
-    for (int i = 0; i < n; i++) {
-        row_lev[i] = 0;
-        for (int l = 0; l < nlev; l++)
-            if (lev_w[l] == hw[i]) row_lev[i] = l;
+    int L = 0;
+    for (int dy = R; dy >= 0; dy--) /* |dy| = R .. 0: widths ascending */
+        if (L == 0 || hw[R + dy] > w[L - 1]) {
+            w[L] = hw[R + dy];
+            a[L] = dy;
+            L++;
+        } else {
+            a[L - 1] = dy > a[L - 1] ? dy : a[L - 1];
+        }
+    /* a[j] = largest |dy| whose half-width is >= w[j] */
+    for (int j = 0; j < L; j++) {
+        a[j] = 0;
+        for (int dy = 0; dy <= R; dy++)
+            if (hw[R + dy] >= w[j]) a[j] = dy;
     }
     p->R = R;
-    p->nlev = nlev;
-    p->lev_base = lev_base;
-    p->lev_d = lev_d;
-    p->row_lev = row_lev;
+    p->L = L;
+    p->w = w;
+    p->a = a;
+    p->k = a + n;
+    for (int j = 0; j < L; j++) p->k[j] = floor_log2(2 * a[j] + 1);
+    p->K = floor_log2(n);
     p->mem = mem;
     return EM_OK;
 }
@@ -152,43 +160,90 @@ static void pack_row(const uint8_t *restrict px, int w, int m, int fg, int bg, u
                      uint8_t *restrict pb)
 {
     const uint8_t f8 = (uint8_t)fg, b8 = (uint8_t)bg;
-    memset(pf, 0, (size_t)m);
-    memset(pb, 0, (size_t)m);
-    for (int j = 0; j < 8; j++) {
-        const uint8_t *s = px + (size_t)j * m;
-        int n = w - j * m < m ? w - j * m : m;
-        const uint8_t bit = (uint8_t)(1u << j);
-        for (int q = 0; q < n; q++) {
-            pf[q] |= s[q] >= f8 ? bit : 0;
-            pb[q] |= s[q] <= b8 ? bit : 0;
+    const uint8_t *s0 = px, *s1 = s0 + m, *s2 = s1 + m, *s3 = s2 + m, *s4 = s3 + m, *s5 = s4 + m, *s6 = s5 + m,
+                  *s7 = s6 + m;
+    int full = w - 7 * m > 0 ? w - 7 * m : 0; /* bytes whose 8 pixels are all inside the row */
+    for (int q = 0; q < full; q++) {
+        pf[q] = (uint8_t)((s0[q] >= f8 ? 1 : 0) | (s1[q] >= f8 ? 2 : 0) | (s2[q] >= f8 ? 4 : 0) |
+                          (s3[q] >= f8 ? 8 : 0) | (s4[q] >= f8 ? 16 : 0) | (s5[q] >= f8 ? 32 : 0) |
+                          (s6[q] >= f8 ? 64 : 0) | (s7[q] >= f8 ? 128 : 0));
+        pb[q] = (uint8_t)((s0[q] <= b8 ? 1 : 0) | (s1[q] <= b8 ? 2 : 0) | (s2[q] <= b8 ? 4 : 0) |
+                          (s3[q] <= b8 ? 8 : 0) | (s4[q] <= b8 ? 16 : 0) | (s5[q] <= b8 ? 32 : 0) |
+                          (s6[q] <= b8 ? 64 : 0) | (s7[q] <= b8 ? 128 : 0));
+    }
+    for (int q = full; q < m; q++) {
+        uint8_t vf = 0, vb = 0;
+        for (int j = 0; j < 8; j++) {
+            int x = j * m + q;
+            if (x < w) {
+                vf |= (uint8_t)((px[x] >= f8) << j);
+                vb |= (uint8_t)((px[x] <= b8) << j);
+            }
         }
+        pf[q] = vf;
+        pb[q] = vb;
     }
     set_padding(pf, w, m);
     set_padding(pb, w, m);
 }
 
-/* dst[x] = src[x - d] & src[x] & src[x + d] (pixels), out-of-row pixels reading as 1. */
-static void hlevel(uint8_t *restrict dst, const uint8_t *restrict src, int w, int m, int d)
+/* Byte q of a row shifted by s pixels (bit j = pixel j * m + q + s), outside pixels reading 1. */
+static uint8_t shifted_byte(const uint8_t *src, int m, int q, int s)
 {
-    const int r = d % m, k = d / m;
-    /* + d: pixel (j, q + r) for q < m - r, else (j + 1, q + r - m); then k more strips up. */
-    if (k >= 8) {
-        memcpy(dst, src, (size_t)m);
-    } else if (k == 0) { /* the common case d < m: whole-byte moves, bit shifts only at the seam */
-        for (int q = 0; q < m - r; q++) dst[q] = src[q] & src[q + r];
-        for (int q = m - r; q < m; q++) dst[q] = src[q] & (uint8_t)((src[q + r - m] >> 1) | 0x80u);
-        for (int q = 0; q < r; q++) dst[q] &= (uint8_t)((src[q - r + m] << 1) | 1u);
-        for (int q = r; q < m; q++) dst[q] &= src[q - r];
+    int t = s >= 0 ? s : -s, r = t % m, k = t / m, idx;
+    if (s >= 0) {
+        if (q + r < m) idx = q + r;
+        else idx = q + r - m, k++;
+        return k >= 8 ? 0xFF : (uint8_t)((src[idx] >> k) | ones_hi(k));
+    }
+    if (q >= r) idx = q - r;
+    else idx = q - r + m, k++;
+    return k >= 8 ? 0xFF : (uint8_t)((src[idx] << k) | ones_lo(k));
+}
+
+/* Horner rows carry MARGIN bytes each side so that short shifts are plain unaligned loads:
+ * byte m + i holds pixels one strip up (src[i] >> 1, top bit outside = 1), byte -1 - i one strip down. */
+#define MARGIN 4
+
+static void fill_margins(uint8_t *row, int m)
+{
+    if (m > MARGIN) {
+        for (int i = 0; i < MARGIN; i++) {
+            row[m + i] = (uint8_t)((row[i] >> 1) | 0x80u);
+            row[-1 - i] = (uint8_t)((row[m - 1 - i] << 1) | 1u);
+        }
+        return;
+    }
+    for (int i = 0; i < MARGIN; i++) {
+        row[m + i] = (uint8_t)((row[i % m] >> (1 + i / m)) | ones_hi(1 + i / m));
+        row[-1 - i] = (uint8_t)((row[m - 1 - i % m] << (1 + i / m)) | ones_lo(1 + i / m));
+    }
+}
+
+/* dst = H_d(src) & va & vb: the run erosion of half-width d (AND of shifts -d..d), padding and
+ * margins of dst refreshed. src needs margins only when 1 <= d <= MARGIN and d < m. */
+static void hstep(uint8_t *restrict dst, const uint8_t *restrict src, const uint8_t *restrict va,
+                  const uint8_t *restrict vb, int w, int m, int d)
+{
+    if (d == 0) {
+        for (int q = 0; q < m; q++) dst[q] = src[q] & va[q] & vb[q];
+    } else if (d == 1 && m > 1) {
+        for (int q = 0; q < m; q++) dst[q] = src[q - 1] & src[q] & src[q + 1] & va[q] & vb[q];
+    } else if (d == 2 && m > 2) {
+        for (int q = 0; q < m; q++) dst[q] = src[q - 2] & src[q - 1] & src[q] & src[q + 1] & src[q + 2] & va[q] & vb[q];
+    } else if (d == 3 && m > 3) {
+        for (int q = 0; q < m; q++)
+            dst[q] = src[q - 3] & src[q - 2] & src[q - 1] & src[q] & src[q + 1] & src[q + 2] & src[q + 3] & va[q] &
+                     vb[q];
     } else {
-        const uint8_t h0 = ones_hi(k), h1 = ones_hi(k + 1);
-        for (int q = 0; q < m - r; q++) dst[q] = src[q] & (uint8_t)((src[q + r] >> k) | h0);
-        for (int q = m - r; q < m; q++) dst[q] = src[q] & (uint8_t)((src[q + r - m] >> (k + 1)) | h1);
-        /* - d: pixel (j, q - r) for q >= r, else (j - 1, q - r + m); then k more strips down. */
-        const uint8_t l0 = ones_lo(k), l1 = ones_lo(k + 1);
-        for (int q = 0; q < r; q++) dst[q] &= (uint8_t)((src[q - r + m] << (k + 1)) | l1);
-        for (int q = r; q < m; q++) dst[q] &= (uint8_t)((src[q - r] << k) | l0);
+        for (int q = 0; q < m; q++) {
+            uint8_t v = src[q] & va[q] & vb[q];
+            for (int s = 1; s <= d && v; s++) v &= shifted_byte(src, m, q, s) & shifted_byte(src, m, q, -s);
+            dst[q] = v;
+        }
     }
     set_padding(dst, w, m);
+    fill_margins(dst, m);
 }
 
 static void unpack_row(const uint8_t *restrict f, const uint8_t *restrict b, int w, int m, uint8_t *restrict out)
@@ -204,45 +259,85 @@ static void unpack_row(const uint8_t *restrict f, const uint8_t *restrict b, int
     }
 }
 
-EM_CLONES static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int y0,
-                    int y1)
-{
-    const int H = s->height, W = s->width, R = p->R, S = 2 * R + 1, nlev = p->nlev;
-    const int m = (W + 7) / 8;
-    size_t ring_bytes = (size_t)2 * S * nlev * m;
-    uint8_t *ring = (uint8_t *)malloc(ring_bytes + 2 * (size_t)m + (size_t)W);
-    if (ring == NULL) return EM_ERR_NOMEM;
-    uint8_t *acc_f = ring + ring_bytes, *acc_b = acc_f + m, *ftmp = acc_b + m;
-    int bad = 0;
-#define ROW(plane, slot, lev) (ring + ((size_t)((plane) * S + (slot)) * nlev + (lev)) * m)
+typedef struct {
+    uint8_t *tables; /* [K + 1][S][m]: T_k(y) = AND of packed rows y .. y + 2^k - 1 */
+    uint8_t *z[2];   /* Horner ping-pong rows */
+} plane_t;
 
-    int next = y0 - R > 0 ? y0 - R : 0;
+#define TAB(pl, k, y) ((pl)->tables + ((size_t)(k) * S + (size_t)((y) & (S - 1))) * m)
+
+/* erode_K of one plane at output row y; rows lo..hi of the image are in the tables. */
+static const uint8_t *erode_row(const plan_t *p, const plane_t *pl, const uint8_t *ones, int y, int H, int W, int m,
+                                int S)
+{
+    const uint8_t *cur = NULL;
+    int flip = 0;
+    for (int j = p->L - 1; j >= 0; j--) {
+        int lo = y - p->a[j], hi = y + p->a[j], k = p->k[j];
+        if (lo < 0 || hi > H - 1) { /* clipped window near the top or bottom of the image */
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > H - 1 ? H - 1 : hi;
+            k = floor_log2(hi - lo + 1);
+        }
+        const uint8_t *va = TAB(pl, k, lo), *vb = TAB(pl, k, hi - (1 << k) + 1);
+        int d = j == p->L - 1 ? 0 : p->w[j + 1] - p->w[j];
+        hstep(pl->z[flip], cur != NULL ? cur : va, va, vb, W, m, d);
+        cur = pl->z[flip];
+        flip ^= 1;
+    }
+    if (p->w[0] > 0) {
+        hstep(pl->z[flip], cur, ones, ones, W, m, p->w[0]);
+        cur = pl->z[flip];
+    }
+    return cur;
+}
+
+static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride,
+                              int y0, int y1)
+{
+    const int H = s->height, W = s->width, R = p->R, K = p->K;
+    int S = 1; /* ring slots: a power of two >= 2R + 1 */
+    while (S < 2 * R + 1) S *= 2;
+    const int m = (W + 7) / 8;
+    size_t table_bytes = (size_t)(K + 1) * S * m;
+    const size_t zlen = (size_t)m + 2 * MARGIN;
+    uint8_t *mem = (uint8_t *)malloc(2 * table_bytes + 4 * zlen + (size_t)m + (size_t)W);
+    if (mem == NULL) return EM_ERR_NOMEM;
+    plane_t planes[2];
+    for (int i = 0; i < 2; i++) {
+        planes[i].tables = mem + i * table_bytes;
+        planes[i].z[0] = mem + 2 * table_bytes + (size_t)(2 * i) * zlen + MARGIN;
+        planes[i].z[1] = planes[i].z[0] + zlen;
+    }
+    uint8_t *ones = mem + 2 * table_bytes + 4 * zlen, *ftmp = ones + m;
+    memset(ones, 0xFF, (size_t)m);
+    int bad = 0;
+
+    const int first = y0 - R > 0 ? y0 - R : 0;
+    int next = first;
     for (int y = y0; y < y1; y++) {
         int last = y + R < H - 1 ? y + R : H - 1;
         for (; next <= last; next++) {
-            int slot = next % S;
-            pack_row(src_row(s, next, ftmp, &bad), W, m, fg, bg, ROW(0, slot, 0), ROW(1, slot, 0));
-            for (int l = 1; l < nlev; l++)
-                for (int pl = 0; pl < 2; pl++)
-                    hlevel(ROW(pl, slot, l), ROW(pl, slot, p->lev_base[l]), W, m, p->lev_d[l]);
-        }
-        memset(acc_f, 0xFF, (size_t)m);
-        memset(acc_b, 0xFF, (size_t)m);
-        int ylo = y - R < 0 ? 0 : y - R;
-        for (int yy = ylo; yy <= last; yy++) {
-            int lev = p->row_lev[yy - y + R];
-            const uint8_t *rf = ROW(0, yy % S, lev), *rb = ROW(1, yy % S, lev);
-            for (int q = 0; q < m; q++) {
-                acc_f[q] &= rf[q];
-                acc_b[q] &= rb[q];
+            pack_row(src_row(s, next, ftmp, &bad), W, m, fg, bg, TAB(&planes[0], 0, next), TAB(&planes[1], 0, next));
+            for (int k = 1; k <= K; k++) {
+                int yy = next - (1 << k) + 1;
+                if (yy < first) break;
+                for (int i = 0; i < 2; i++) {
+                    uint8_t *dst = TAB(&planes[i], k, yy);
+                    const uint8_t *u = TAB(&planes[i], k - 1, yy), *v = TAB(&planes[i], k - 1, yy + (1 << (k - 1)));
+                    for (int q = 0; q < m; q++) dst[q] = u[q] & v[q];
+                }
             }
         }
-        unpack_row(acc_f, acc_b, W, m, out + (ptrdiff_t)y * out_stride);
+        const uint8_t *ef = erode_row(p, &planes[0], ones, y, H, W, m, S);
+        const uint8_t *eb = erode_row(p, &planes[1], ones, y, H, W, m, S);
+        unpack_row(ef, eb, W, m, out + (ptrdiff_t)y * out_stride);
     }
-#undef ROW
-    free(ring);
+    free(mem);
     return bad ? EM_ERR_RANGE : EM_OK;
 }
+
+#undef TAB
 
 static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg, uint8_t *out, ptrdiff_t out_stride,
                        int threads)
