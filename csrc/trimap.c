@@ -187,63 +187,60 @@ static void pack_row(const uint8_t *restrict px, int w, int m, int fg, int bg, u
     set_padding(pb, w, m);
 }
 
-/* Byte q of a row shifted by s pixels (bit j = pixel j * m + q + s), outside pixels reading 1. */
-static uint8_t shifted_byte(const uint8_t *src, int m, int q, int s)
+/* Horner rows carry `mg` margin bytes each side so that shifts by s <= mg pixels are unaligned
+ * loads: byte m + i holds the pixels 1 + i / m strips up (outside pixels 1), byte -1 - i those
+ * 1 + i / m strips down. */
+static void fill_margins(uint8_t *row, int m, int mg)
 {
-    int t = s >= 0 ? s : -s, r = t % m, k = t / m, idx;
-    if (s >= 0) {
-        if (q + r < m) idx = q + r;
-        else idx = q + r - m, k++;
-        return k >= 8 ? 0xFF : (uint8_t)((src[idx] >> k) | ones_hi(k));
-    }
-    if (q >= r) idx = q - r;
-    else idx = q - r + m, k++;
-    return k >= 8 ? 0xFF : (uint8_t)((src[idx] << k) | ones_lo(k));
-}
-
-/* Horner rows carry MARGIN bytes each side so that short shifts are plain unaligned loads:
- * byte m + i holds pixels one strip up (src[i] >> 1, top bit outside = 1), byte -1 - i one strip down. */
-#define MARGIN 4
-
-static void fill_margins(uint8_t *row, int m)
-{
-    if (m > MARGIN) {
-        for (int i = 0; i < MARGIN; i++) {
+    if (m > mg) {
+        for (int i = 0; i < mg; i++) {
             row[m + i] = (uint8_t)((row[i] >> 1) | 0x80u);
             row[-1 - i] = (uint8_t)((row[m - 1 - i] << 1) | 1u);
         }
         return;
     }
-    for (int i = 0; i < MARGIN; i++) {
+    for (int i = 0; i < mg; i++) {
         row[m + i] = (uint8_t)((row[i % m] >> (1 + i / m)) | ones_hi(1 + i / m));
         row[-1 - i] = (uint8_t)((row[m - 1 - i % m] << (1 + i / m)) | ones_lo(1 + i / m));
     }
 }
 
-/* dst = H_d(src) & va & vb: the run erosion of half-width d (AND of shifts -d..d), padding and
- * margins of dst refreshed. src needs margins only when 1 <= d <= MARGIN and d < m. */
-static void hstep(uint8_t *restrict dst, const uint8_t *restrict src, const uint8_t *restrict va,
-                  const uint8_t *restrict vb, int w, int m, int d)
+/* dst = H_d(src) & va & vb for d <= 3: the AND of shifts -d..d of src (margins >= d). */
+static void hstep_small(uint8_t *restrict dst, const uint8_t *restrict src, const uint8_t *restrict va,
+                        const uint8_t *restrict vb, int m, int d)
 {
     if (d == 0) {
         for (int q = 0; q < m; q++) dst[q] = src[q] & va[q] & vb[q];
-    } else if (d == 1 && m > 1) {
+    } else if (d == 1) {
         for (int q = 0; q < m; q++) dst[q] = src[q - 1] & src[q] & src[q + 1] & va[q] & vb[q];
-    } else if (d == 2 && m > 2) {
+    } else if (d == 2) {
         for (int q = 0; q < m; q++) dst[q] = src[q - 2] & src[q - 1] & src[q] & src[q + 1] & src[q + 2] & va[q] & vb[q];
-    } else if (d == 3 && m > 3) {
+    } else {
         for (int q = 0; q < m; q++)
             dst[q] = src[q - 3] & src[q - 2] & src[q - 1] & src[q] & src[q + 1] & src[q + 2] & src[q + 3] & va[q] &
                      vb[q];
-    } else {
-        for (int q = 0; q < m; q++) {
-            uint8_t v = src[q] & va[q] & vb[q];
-            for (int s = 1; s <= d && v; s++) v &= shifted_byte(src, m, q, s) & shifted_byte(src, m, q, -s);
-            dst[q] = v;
-        }
     }
-    set_padding(dst, w, m);
-    fill_margins(dst, m);
+}
+
+/* dst = src(x - s) & src(x) & src(x + s) & va & vb (margins >= s). */
+static void hstep3(uint8_t *restrict dst, const uint8_t *restrict src, const uint8_t *restrict va,
+                   const uint8_t *restrict vb, int m, int s)
+{
+    for (int q = 0; q < m; q++) dst[q] = src[q - s] & src[q] & src[q + s] & va[q] & vb[q];
+}
+
+/* Steps realising the run erosion H_d: d <= 3 is one fused step; otherwise 3-term steps of shift
+ * 1, 3, 9, ... (each step's shift at most 2c + 1 after c pixels, so the AND leaves no gap). */
+static int largest_shift(int d)
+{
+    if (d <= 3) return d;
+    int c = 0, largest = 0;
+    while (c < d) {
+        int s = 2 * c + 1 < d - c ? 2 * c + 1 : d - c;
+        largest = s > largest ? s : largest;
+        c += s;
+    }
+    return largest;
 }
 
 static void unpack_row(const uint8_t *restrict f, const uint8_t *restrict b, int w, int m, uint8_t *restrict out)
@@ -266,12 +263,44 @@ typedef struct {
 
 #define TAB(pl, k, y) ((pl)->tables + ((size_t)(k) * S + (size_t)((y) & (S - 1))) * m)
 
-/* erode_K of one plane at output row y; rows lo..hi of the image are in the tables. */
+/* Z buffers rotate: the destination of a step is never its source. */
+static uint8_t *other(const plane_t *pl, const uint8_t *cur)
+{
+    return pl->z[0] == cur ? pl->z[1] : pl->z[0];
+}
+
+/* Returns H_d(src) & va & vb in one of the plane's Z buffers (padding and margins refreshed). */
+static const uint8_t *apply_h(const plane_t *pl, const uint8_t *src, const uint8_t *va, const uint8_t *vb,
+                              const uint8_t *ones, int w, int m, int mg, int d)
+{
+    uint8_t *dst = other(pl, src);
+    if (d <= 3) {
+        hstep_small(dst, src, va, vb, m, d);
+    } else {
+        int c = 0;
+        while (c < d) {
+            int s = 2 * c + 1 < d - c ? 2 * c + 1 : d - c;
+            int last = c + s == d;
+            dst = other(pl, src);
+            hstep3(dst, src, last ? va : ones, last ? vb : ones, m, s);
+            c += s;
+            if (!last) {
+                set_padding(dst, w, m);
+                fill_margins(dst, m, mg);
+                src = dst;
+            }
+        }
+    }
+    set_padding(dst, w, m);
+    fill_margins(dst, m, mg);
+    return dst;
+}
+
+/* erode_K of one plane at output row y; rows y - R .. y + R (clipped) are in the tables. */
 static const uint8_t *erode_row(const plan_t *p, const plane_t *pl, const uint8_t *ones, int y, int H, int W, int m,
-                                int S)
+                                int S, int mg)
 {
     const uint8_t *cur = NULL;
-    int flip = 0;
     for (int j = p->L - 1; j >= 0; j--) {
         int lo = y - p->a[j], hi = y + p->a[j], k = p->k[j];
         if (lo < 0 || hi > H - 1) { /* clipped window near the top or bottom of the image */
@@ -280,15 +309,12 @@ static const uint8_t *erode_row(const plan_t *p, const plane_t *pl, const uint8_
             k = floor_log2(hi - lo + 1);
         }
         const uint8_t *va = TAB(pl, k, lo), *vb = TAB(pl, k, hi - (1 << k) + 1);
-        int d = j == p->L - 1 ? 0 : p->w[j + 1] - p->w[j];
-        hstep(pl->z[flip], cur != NULL ? cur : va, va, vb, W, m, d);
-        cur = pl->z[flip];
-        flip ^= 1;
+        if (cur == NULL)
+            cur = apply_h(pl, va, va, vb, ones, W, m, mg, 0);
+        else
+            cur = apply_h(pl, cur, va, vb, ones, W, m, mg, p->w[j + 1] - p->w[j]);
     }
-    if (p->w[0] > 0) {
-        hstep(pl->z[flip], cur, ones, ones, W, m, p->w[0]);
-        cur = pl->z[flip];
-    }
+    if (p->w[0] > 0) cur = apply_h(pl, cur, ones, ones, ones, W, m, mg, p->w[0]);
     return cur;
 }
 
@@ -300,13 +326,19 @@ static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *ou
     while (S < 2 * R + 1) S *= 2;
     const int m = (W + 7) / 8;
     size_t table_bytes = (size_t)(K + 1) * S * m;
-    const size_t zlen = (size_t)m + 2 * MARGIN;
+    int mg = largest_shift(p->w[0]); /* margin: the largest shift of any step */
+    for (int j = 0; j + 1 < p->L; j++) {
+        int sh = largest_shift(p->w[j + 1] - p->w[j]);
+        mg = sh > mg ? sh : mg;
+    }
+    mg = mg < 1 ? 1 : mg;
+    const size_t zlen = (size_t)m + 2 * (size_t)mg;
     uint8_t *mem = (uint8_t *)malloc(2 * table_bytes + 4 * zlen + (size_t)m + (size_t)W);
     if (mem == NULL) return EM_ERR_NOMEM;
     plane_t planes[2];
     for (int i = 0; i < 2; i++) {
         planes[i].tables = mem + i * table_bytes;
-        planes[i].z[0] = mem + 2 * table_bytes + (size_t)(2 * i) * zlen + MARGIN;
+        planes[i].z[0] = mem + 2 * table_bytes + (size_t)(2 * i) * zlen + mg;
         planes[i].z[1] = planes[i].z[0] + zlen;
     }
     uint8_t *ones = mem + 2 * table_bytes + 4 * zlen, *ftmp = ones + m;
@@ -329,8 +361,8 @@ static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *ou
                 }
             }
         }
-        const uint8_t *ef = erode_row(p, &planes[0], ones, y, H, W, m, S);
-        const uint8_t *eb = erode_row(p, &planes[1], ones, y, H, W, m, S);
+        const uint8_t *ef = erode_row(p, &planes[0], ones, y, H, W, m, S, mg);
+        const uint8_t *eb = erode_row(p, &planes[1], ones, y, H, W, m, S, mg);
         unpack_row(ef, eb, W, m, out + (ptrdiff_t)y * out_stride);
     }
     free(mem);
