@@ -99,7 +99,9 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
     int bad = 0, nt = 1;
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
+    if (nt > (long long)height * width / (1 << 16)) nt = (int)((long long)height * width / (1 << 16)); /* small frames */
     if (nt > height) nt = height;
+    if (nt < 1) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : bad)
 #endif
     for (int y = 0; y < height; y++) {

@@ -386,6 +386,8 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
 #endif
+    long long px_per_thread = 1 << 16; /* below this, a thread costs more than it saves */
+    if (nt > (long long)s->height * s->width / px_per_thread) nt = (int)((long long)s->height * s->width / px_per_thread);
     if (nt > s->height) nt = s->height;
     if (nt < 1) nt = 1;
     if (nt > 1) {

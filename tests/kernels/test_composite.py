@@ -94,7 +94,7 @@ def test_out_and_in_place(impl):
 
 
 def test_threads_do_not_change_the_result():
-    image, alpha, background = frame(301, 203, np.float32)
+    image, alpha, background = frame(601, 333, np.float32)  # large enough for several threads
     one = edgematte.composite(image, alpha, background, threads=1)
     for threads in (2, 5, 1000):
         assert np.array_equal(edgematte.composite(image, alpha, background, threads=threads), one)

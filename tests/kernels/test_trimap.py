@@ -113,11 +113,14 @@ def test_public_function_and_out(impl):
     assert np.array_equal(edgematte.make_trimap(mask), out)
 
 
-def test_threads_do_not_change_the_result():
-    mask = make_mask("blob", 301, 203)
-    one = edgematte.make_trimap(mask, threads=1)
+@pytest.mark.parametrize("ks,iterations", [(7, 3), (31, 3)])
+def test_threads_do_not_change_the_result(ks, iterations):
+    mask = make_mask("blob", 1001, 300)  # large enough for several threads and bands
+    mask[::13, ::7] = 0
+    one = edgematte.make_trimap(mask, ks, iterations, threads=1)
+    assert np.array_equal(one, seed_trimap(mask, ks, iterations))
     for threads in (2, 3, 7, 400):
-        assert np.array_equal(edgematte.make_trimap(mask, threads=threads), one)
+        assert np.array_equal(edgematte.make_trimap(mask, ks, iterations, threads=threads), one)
 
 
 def test_row_strided_views_work_in_place_without_warning(impl, recwarn):
