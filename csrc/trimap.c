@@ -411,16 +411,9 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
     return status;
 }
 
-int em_make_trimap_u8(const uint8_t *mask, ptrdiff_t mask_stride, int height, int width, int ksize, int iterations,
-                      int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int threads)
+int em_make_trimap(const void *mask, int mask_is_float, ptrdiff_t mask_stride, int height, int width, int ksize,
+                   int iterations, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int threads)
 {
-    src_t s = {mask, mask_stride, 0, height, width};
-    return make_trimap(&s, ksize, iterations, fg, bg, out, out_stride, threads);
-}
-
-int em_make_trimap_f32(const float *mask, ptrdiff_t mask_stride, int height, int width, int ksize, int iterations,
-                       int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int threads)
-{
-    src_t s = {(const uint8_t *)mask, mask_stride, 1, height, width};
+    src_t s = {(const uint8_t *)mask, mask_stride, mask_is_float != 0, height, width};
     return make_trimap(&s, ksize, iterations, fg, bg, out, out_stride, threads);
 }

@@ -23,15 +23,10 @@
  * Row i covers columns [c - hw[i], c + hw[i]] with c = ksize / 2. ksize must be odd and >= 1. */
 int em_ellipse_halfwidths(int ksize, int *hw);
 
-/* mask: uint8 HxW, 0..255. out: uint8 HxW, receives 0 / 128 / 255. */
-int em_make_trimap_u8(const uint8_t *mask, ptrdiff_t mask_stride, int height, int width,
-                      int ksize, int iterations, int fg, int bg,
-                      uint8_t *out, ptrdiff_t out_stride, int threads);
-
-/* mask: float32 HxW in [0, 1], read as round-half-even(x * 255) in float32 (like np.rint).
- * Returns EM_ERR_RANGE (out then holds garbage) when a value is NaN or outside [0, 1]. */
-int em_make_trimap_f32(const float *mask, ptrdiff_t mask_stride, int height, int width,
-                       int ksize, int iterations, int fg, int bg,
-                       uint8_t *out, ptrdiff_t out_stride, int threads);
+/* mask: uint8 HxW 0..255 (mask_is_float = 0), or float32 HxW in [0, 1] read as
+ * round-half-even(x * 255) in float32 (like np.rint). out: uint8 HxW, receives 0 / 128 / 255.
+ * Returns EM_ERR_RANGE (out then holds garbage) when a float value is NaN or outside [0, 1]. */
+int em_make_trimap(const void *mask, int mask_is_float, ptrdiff_t mask_stride, int height, int width, int ksize,
+                   int iterations, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int threads);
 
 #endif

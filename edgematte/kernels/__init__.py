@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import BackendUnavailableError, InputError
 from . import _validate as v
 
-__all__ = ["make_trimap", "composite", "kernels", "Kernels", "IMPLEMENTATIONS"]
+__all__ = ["IMPLEMENTATIONS", "Kernels", "composite", "kernels", "make_trimap"]
 
 #: Implementation name -> module implementing ``make_trimap`` and ``composite`` on validated arguments.
 IMPLEMENTATIONS = {
@@ -142,7 +142,7 @@ def kernels(name: str = "cpu") -> Kernels:
 
 
 def _for(arr) -> Kernels:
-    # Dispatch point: NumPy arrays run on the native CPU kernels.
+    """Dispatch point: NumPy arrays run on the native CPU kernels (a GPU implementation hooks in here)."""
     return kernels("cpu")
 
 

@@ -11,12 +11,9 @@ cdef extern from "em_common.h":
 
 cdef extern from "trimap.h":
     int em_ellipse_halfwidths(int ksize, int *hw) noexcept nogil
-    int em_make_trimap_u8(const uint8_t *mask, Py_ssize_t mask_stride, int height, int width,
-                          int ksize, int iterations, int fg, int bg,
-                          uint8_t *out, Py_ssize_t out_stride, int threads) noexcept nogil
-    int em_make_trimap_f32(const float *mask, Py_ssize_t mask_stride, int height, int width,
-                           int ksize, int iterations, int fg, int bg,
-                           uint8_t *out, Py_ssize_t out_stride, int threads) noexcept nogil
+    int em_make_trimap(const void *mask, int mask_is_float, Py_ssize_t mask_stride, int height, int width,
+                       int ksize, int iterations, int fg, int bg,
+                       uint8_t *out, Py_ssize_t out_stride, int threads) noexcept nogil
 
 
 cdef extern from "composite.h":

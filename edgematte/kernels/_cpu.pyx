@@ -30,31 +30,26 @@ def ellipse_halfwidths(int ksize):
     return list(hw)
 
 
-def make_trimap(mask, int kernel_size, int iterations, int fg, int bg, out, int threads):
+def make_trimap(mask, int kernel_size, int iterations, int fg, int bg, uint8_t[:, :] out not None, int threads):
     """mask uint8 HxW 0..255 or float32 HxW 0..1 -> out uint8 HxW {0, 128, 255}."""
-    if mask.dtype.kind == "f":
-        st = _trimap_f32(mask, kernel_size, iterations, fg, bg, out, threads)
+    cdef const uint8_t[:, :] m8
+    cdef const float[:, :] mf
+    cdef const void *mp
+    cdef Py_ssize_t mstride
+    cdef int is_float = mask.dtype.kind == "f"
+    cdef int st
+    if is_float:
+        mf = mask
+        mp = &mf[0, 0]
+        mstride = mf.strides[0]
     else:
-        st = _trimap_u8(mask, kernel_size, iterations, fg, bg, out, threads)
+        m8 = mask
+        mp = &m8[0, 0]
+        mstride = m8.strides[0]
+    with nogil:
+        st = em_make_trimap(mp, is_float, mstride, <int>out.shape[0], <int>out.shape[1], kernel_size, iterations,
+                            fg, bg, &out[0, 0], out.strides[0], threads)
     _check(st, "mask", mask)
-
-
-def _trimap_u8(const uint8_t[:, :] mask not None, int kernel_size, int iterations, int fg, int bg,
-               uint8_t[:, :] out not None, int threads):
-    cdef int st
-    with nogil:
-        st = em_make_trimap_u8(&mask[0, 0], mask.strides[0], <int>mask.shape[0], <int>mask.shape[1],
-                               kernel_size, iterations, fg, bg, &out[0, 0], out.strides[0], threads)
-    return st
-
-
-def _trimap_f32(const float[:, :] mask not None, int kernel_size, int iterations, int fg, int bg,
-                uint8_t[:, :] out not None, int threads):
-    cdef int st
-    with nogil:
-        st = em_make_trimap_f32(&mask[0, 0], mask.strides[0], <int>mask.shape[0], <int>mask.shape[1],
-                                kernel_size, iterations, fg, bg, &out[0, 0], out.strides[0], threads)
-    return st
 
 
 def composite(const uint8_t[:, :, :] image not None, alpha, background, colour,

@@ -13,7 +13,7 @@ def impl(request):
     """A :class:`edgematte.kernels.Kernels` for each implementation."""
     k = kernels(request.param)
     try:
-        k.module
+        _ = k.module  # imports it
     except BackendUnavailableError as exc:
         pytest.skip(f"{request.param} kernels unavailable here: {exc}")
     return k

@@ -86,8 +86,8 @@ def test_float_mask_out_of_range(impl, bad, match):
         ((IMAGE, ALPHA, (1, 2, 256)), {}, r"background colour value is 256; expected an int in \[0, 255\]"),
         ((IMAGE, ALPHA, (1, 2, 0.5)), {}, r"background colour value is float 0.5"),
         ((IMAGE, ALPHA, 3), {}, r"background is int 3; expected an HxWx3 uint8 array, 3 ints or None"),
-        ((IMAGE, ALPHA), {"out": np.zeros((8, 9, 3), np.uint8)}, r"out is a uint8 array of shape \(8, 9, 3\); "
-                                                                  r"expected a uint8 array of shape \(8, 9, 4\)"),
+        ((IMAGE, ALPHA), {"out": np.zeros((8, 9, 3), np.uint8)},
+         r"out is a uint8 array of shape \(8, 9, 3\); expected a uint8 array of shape \(8, 9, 4\)"),
         ((IMAGE, ALPHA, (0, 0, 0)), {"out": np.zeros((8, 9, 4), np.uint8)}, r"expected .* \(8, 9, 3\)"),
         ((IMAGE, ALPHA, (0, 0, 0)), {"threads": -1}, r"threads is -1"),
         ((IMAGE, ALPHA, (0, 0, 0)), {"out": IMAGE[::-1]}, r"out .* overlaps an input"),
