@@ -46,7 +46,7 @@ static inline int alpha_row_u8(const float *f, uint8_t *a8, int n)
         int in = (v >= 0.0f) & (v <= 1.0f);
         ok &= in;
         float t = (in ? v : 0.0f) * 255.0f;
-        a8[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* rint, ties to even */
+        a8[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* rint, ties to even (see trimap.c) */
     }
     return ok;
 }

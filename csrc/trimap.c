@@ -91,16 +91,9 @@ static int build_plan(int ksize, int iterations, plan_t *p)
             return EM_ERR_ARG;
         }
     int L = 0;
-    for (int dy = R; dy >= 0; dy--) /* |dy| = R .. 0: widths ascending */
-        if (L == 0 || hw[R + dy] > w[L - 1]) {
-            w[L] = hw[R + dy];
-            a[L] = dy;
-            L++;
-        } else {
-            a[L - 1] = dy > a[L - 1] ? dy : a[L - 1];
-        }
-    /* a[j] = largest |dy| whose half-width is >= w[j] */
-    for (int j = 0; j < L; j++) {
+    for (int dy = R; dy >= 0; dy--) /* distinct half-widths, ascending */
+        if (L == 0 || hw[R + dy] > w[L - 1]) w[L++] = hw[R + dy];
+    for (int j = 0; j < L; j++) { /* a[j] = largest |dy| whose half-width is >= w[j] */
         a[j] = 0;
         for (int dy = 0; dy <= R; dy++)
             if (hw[R + dy] >= w[j]) a[j] = dy;
@@ -135,17 +128,19 @@ static const uint8_t *src_row(const src_t *s, int y, uint8_t *tmp, int *bad)
         int in = (v >= 0.0f) & (v <= 1.0f);
         ok &= in;
         float t = (in ? v : 0.0f) * 255.0f;
-        tmp[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* rint, ties to even */
+        /* rint, ties to even, for 0 <= t < 2^22 in IEEE single precision (never build with -ffast-math) */
+        tmp[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f);
     }
     if (!ok) *bad = 1;
     return tmp;
 }
 
 /* Packed row layout ("strips"): a row of W pixels is M = ceil(W / 8) bytes; pixel x = j * M + q is
- * bit j of byte q. Every step below is then a byte-wise loop (compare, shift, AND, unaligned load)
- * that compilers vectorise on any SIMD baseline; a horizontal shift by d pixels is an unaligned
- * byte load plus a bit shift by d / M where the shift crosses into the next strip. Pixels x >= W
- * (at most 7) and all pixels outside the row read as 1: erosion's border never wins. */
+ * bit j of byte q. Every step below is then a byte-wise loop (compare, AND, unaligned load) that
+ * compilers vectorise on any SIMD baseline: a horizontal shift by d pixels is a byte load at
+ * offset d, reading past either end into margin bytes that hold the neighbouring strips (the
+ * same bytes shifted by one bit). Pixels x >= W (at most 7) and all pixels outside the row read
+ * as 1: erosion's border never wins. */
 
 static inline uint8_t ones_hi(int k) { return k >= 8 ? 0xFF : (uint8_t)(0xFF00u >> k); }
 static inline uint8_t ones_lo(int k) { return k >= 8 ? 0xFF : (uint8_t)((1u << k) - 1u); }
