@@ -157,3 +157,14 @@ def test_property_views(data, step, flip):
     assert np.array_equal(result, expected)
     copied = step > 1 and views[1].shape[1] > 1
     assert any(issubclass(w.category, RuntimeWarning) for w in caught) == copied
+
+
+def test_concurrent_calls_from_python_threads():
+    """The GIL is released and the kernel keeps no shared state: parallel calls give the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [frame(200 + 3 * i, 300, np.float32 if i % 2 else np.uint8) for i in range(8)]
+    expected = [edgematte.composite(*f, threads=1) for f in frames]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda f: edgematte.composite(*f, threads=2), frames))
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected))

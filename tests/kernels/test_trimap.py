@@ -193,3 +193,27 @@ def test_property_views(mask, step, flip):
     else:
         result = edgematte.make_trimap(view, 3, 2)
     assert np.array_equal(result, seed_trimap(dense, 3, 2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    mask=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=90)),
+    ks=st.integers(0, 15).map(lambda i: 2 * i + 1),
+    iterations=st.integers(1, 5),
+    th=thresholds,
+)
+def test_property_matches_the_seed_code(mask, ks, iterations, th):
+    bg, fg = th
+    expected = seed_trimap(mask, ks, iterations, fg, bg)
+    assert np.array_equal(edgematte.make_trimap(mask, ks, iterations, fg, bg), expected)
+
+
+def test_concurrent_calls_from_python_threads():
+    """The GIL is released and the kernels keep no shared state: parallel calls give the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    masks = [make_mask(kind, 300 + 7 * i, 500 - 5 * i) for i, kind in enumerate(["blob", "soft", "binary"] * 3)]
+    expected = [seed_trimap(m, 5, 2) for m in masks]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda m: edgematte.make_trimap(m, 5, 2, threads=2), masks))
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected))
