@@ -139,15 +139,21 @@ static const uint8_t *src_row(const src_t *s, int y, uint8_t *tmp, int *bad)
  * bit j of byte q. Every step below is then a byte-wise loop (compare, AND, unaligned load) that
  * compilers vectorise on any SIMD baseline: a horizontal shift by d pixels is a byte load at
  * offset d, reading past either end into margin bytes that hold the neighbouring strips (the
- * same bytes shifted by one bit). Pixels x >= W (at most 7) and all pixels outside the row read
- * as 1: erosion's border never wins. */
+ * same bytes shifted by one bit). Pixels x >= W (at most 7) and all pixels outside the row
+ * replicate the edge pixel (see fill_margins), so the border never wins, as in OpenCV. */
 
 static inline uint8_t ones_hi(int k) { return k >= 8 ? 0xFF : (uint8_t)(0xFF00u >> k); }
 static inline uint8_t ones_lo(int k) { return k >= 8 ? 0xFF : (uint8_t)((1u << k) - 1u); }
 
+/* Pixels W .. 8M - 1 replicate pixel W - 1 (an edge pixel adds nothing to a run erosion whose
+ * window reaches past the edge, because the window then contains the edge pixel itself). */
 static void set_padding(uint8_t *row, int w, int m)
 {
-    for (int x = w; x < 8 * m; x++) row[x % m] |= (uint8_t)(1u << (x / m));
+    const int last = (row[(w - 1) % m] >> ((w - 1) / m)) & 1;
+    for (int x = w; x < 8 * m; x++) {
+        const uint8_t bit = (uint8_t)(1u << (x / m));
+        row[x % m] = last ? (uint8_t)(row[x % m] | bit) : (uint8_t)(row[x % m] & ~bit);
+    }
 }
 
 /* F = (m >= fg), B = (m <= bg), strip layout. */
@@ -183,20 +189,25 @@ static void pack_row(const uint8_t *restrict px, int w, int m, int fg, int bg, u
 }
 
 /* Horner rows carry `mg` margin bytes each side so that shifts by s <= mg pixels are unaligned
- * loads: byte m + i holds the pixels 1 + i / m strips up (outside pixels 1), byte -1 - i those
- * 1 + i / m strips down. */
+ * loads: byte m + i holds the pixels 1 + i / m strips up, byte -1 - i those 1 + i / m strips down.
+ * Pixels past either end replicate the edge pixel (after set_padding, pixel 8M - 1 equals W - 1).
+ * Replication, unlike a constant 1, keeps the 3-term steps of apply_h exact at the borders: a
+ * shifted read that leaves the row is clamped to the edge, which is still inside the window. */
 static void fill_margins(uint8_t *row, int m, int mg)
 {
+    const int hi = row[m - 1] >> 7, lo = row[0] & 1;
     if (m > mg) {
+        const uint8_t h = hi ? 0x80 : 0, l = lo ? 1 : 0;
         for (int i = 0; i < mg; i++) {
-            row[m + i] = (uint8_t)((row[i] >> 1) | 0x80u);
-            row[-1 - i] = (uint8_t)((row[m - 1 - i] << 1) | 1u);
+            row[m + i] = (uint8_t)((row[i] >> 1) | h);
+            row[-1 - i] = (uint8_t)((row[m - 1 - i] << 1) | l);
         }
         return;
     }
     for (int i = 0; i < mg; i++) {
-        row[m + i] = (uint8_t)((row[i % m] >> (1 + i / m)) | ones_hi(1 + i / m));
-        row[-1 - i] = (uint8_t)((row[m - 1 - i % m] << (1 + i / m)) | ones_lo(1 + i / m));
+        int k = 1 + i / m;
+        row[m + i] = (uint8_t)((k >= 8 ? 0 : row[i % m] >> k) | (hi ? ones_hi(k) : 0));
+        row[-1 - i] = (uint8_t)((k >= 8 ? 0 : row[m - 1 - i % m] << k) | (lo ? ones_lo(k) : 0));
     }
 }
 
@@ -380,6 +391,8 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
     int nt = 1, nbands = 1;
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
+#else
+    (void)threads;
 #endif
     long long px_per_thread = 1 << 16; /* below this, a thread costs more than it saves */
     if (nt > (long long)s->height * s->width / px_per_thread) nt = (int)((long long)s->height * s->width / px_per_thread);
