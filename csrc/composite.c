@@ -13,6 +13,12 @@
 #include <omp.h>
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* The float range checks compare possible NaNs; without trapping math GCC vectorises those loops.
+ * Rounding is unaffected (this is not -ffast-math). */
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define CHUNK 512
 
 static inline void blend(const uint8_t *restrict I, const uint8_t *restrict a3, const uint8_t *restrict B,
@@ -38,14 +44,14 @@ static inline void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n
     for (int x = 0; x < n; x++) a3[3 * x] = a3[3 * x + 1] = a3[3 * x + 2] = a[x];
 }
 
-static inline int alpha_row_u8(const float *f, uint8_t *a8, int n)
+static inline int alpha_row_u8(const float *restrict f, uint8_t *restrict a8, int n)
 {
     int ok = 1;
     for (int x = 0; x < n; x++) {
         float v = f[x];
-        int in = (v >= 0.0f) & (v <= 1.0f);
-        ok &= in;
-        float t = (in ? v : 0.0f) * 255.0f;
+        ok &= (v >= 0.0f) & (v <= 1.0f);
+        float c = v > 0.0f ? v : 0.0f; /* NaN -> 0; reported through ok */
+        float t = (c < 1.0f ? c : 1.0f) * 255.0f;
         a8[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* rint, ties to even (see trimap.c) */
     }
     return ok;
