@@ -50,7 +50,6 @@ typedef struct {
     int *w;    /* w[j]: half-width of rectangle j, ascending */
     int *a;    /* a[j]: half-height of rectangle j, descending */
     int *k;    /* k[j] = floor(log2(2 a[j] + 1)) */
-    int K;     /* doubling tables T_0 .. T_K, 2^K <= 2R + 1 */
     int *mem;
 } plan_t;
 
@@ -110,7 +109,6 @@ static int build_plan(int ksize, int iterations, plan_t *p)
     p->a = a;
     p->k = a + n;
     for (int j = 0; j < L; j++) p->k[j] = floor_log2(2 * a[j] + 1);
-    p->K = floor_log2(n);
     p->mem = mem;
     return EM_OK;
 }
@@ -335,9 +333,11 @@ static const uint8_t *erode_row(const plan_t *p, const plane_t *pl, const uint8_
 static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride,
                               int y0, int y1)
 {
-    const int H = s->height, W = s->width, R = p->R, K = p->K;
-    int S = 1; /* ring slots: a power of two >= 2R + 1 */
-    while (S < 2 * R + 1) S *= 2;
+    const int H = s->height, W = s->width, R = p->R;
+    const int live = 2 * R + 1 < H ? 2 * R + 1 : H; /* rows a window can hold */
+    const int K = floor_log2(live);                 /* tables T_0 .. T_K */
+    int S = 1;                                      /* ring slots: a power of two >= live */
+    while (S < live) S *= 2;
     const int m = (W + 7) / 8;
     size_t table_bytes = (size_t)(K + 1) * S * m;
     int mg = largest_shift(p->w[0]); /* margin: the largest shift of any step */
@@ -352,7 +352,7 @@ static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *ou
     plane_t planes[2];
     for (int i = 0; i < 2; i++) {
         planes[i].tables = mem + i * table_bytes;
-        planes[i].z[0] = mem + 2 * table_bytes + (size_t)(2 * i) * zlen + mg;
+        planes[i].z[0] = mem + 2 * table_bytes + (size_t)(2 * i) * zlen + (size_t)mg;
         planes[i].z[1] = planes[i].z[0] + zlen;
     }
     uint8_t *ones = mem + 2 * table_bytes + 4 * zlen, *ftmp = ones + m;
