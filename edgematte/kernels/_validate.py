@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 import warnings
 
 import numpy as np
@@ -34,11 +35,36 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
+# GNU OpenMP's thread pool does not survive fork(): a child process that starts a parallel region
+# after its parent ran one hangs. So once this process ran a kernel on several threads, its forked
+# children run kernels on one thread (with a warning); "spawn"/"forkserver" children are unaffected.
+_state = {"parallel_used": False, "forked_after_parallel": False}
+
+
+def _after_fork_in_child() -> None:
+    if _state["parallel_used"]:
+        _state["forked_after_parallel"] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def check_threads(threads) -> int:
-    """None -> 0 (all cores, the OpenMP default) or an int >= 1."""
-    if threads is None:
-        return 0
-    return check_int("threads", threads, 1, 1 << 16)
+    """None -> 0 (all cores, the OpenMP default) or an int >= 1; 1 in a child forked after parallel use."""
+    n = 0 if threads is None else check_int("threads", threads, 1, 1 << 16)
+    if n == 1:
+        return 1
+    if _state["forked_after_parallel"]:
+        warnings.warn(
+            "edgematte kernels run on one thread in a process forked after its parent ran them on several "
+            "(OpenMP cannot start threads after fork); use the 'spawn' or 'forkserver' start method",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return 1
+    _state["parallel_used"] = True
+    return n
 
 
 def _rows_contiguous(arr: np.ndarray) -> bool:
