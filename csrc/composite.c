@@ -14,9 +14,7 @@
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
-/* The float range checks compare possible NaNs; without trapping math GCC vectorises those loops.
- * Rounding is unaffected (this is not -ffast-math). */
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math") /* as em_unit_to_u8, so that it inlines (see em_common.h) */
 #endif
 
 #define CHUNK 512
@@ -44,19 +42,6 @@ static inline void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n
     for (int x = 0; x < n; x++) a3[3 * x] = a3[3 * x + 1] = a3[3 * x + 2] = a[x];
 }
 
-static inline int alpha_row_u8(const float *restrict f, uint8_t *restrict a8, int n)
-{
-    int ok = 1;
-    for (int x = 0; x < n; x++) {
-        float v = f[x];
-        ok &= (v >= 0.0f) & (v <= 1.0f);
-        float c = v > 0.0f ? v : 0.0f; /* NaN -> 0; reported through ok */
-        float t = (c < 1.0f ? c : 1.0f) * 255.0f;
-        a8[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* rint, ties to even (see trimap.c) */
-    }
-    return ok;
-}
-
 EM_CLONES static int composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
                          const uint8_t *colour3, uint8_t *o, int w, int alias)
 {
@@ -66,7 +51,7 @@ EM_CLONES static int composite_row(const uint8_t *I, const uint8_t *arow, int al
         int n = w - x0 < CHUNK ? w - x0 : CHUNK;
         const uint8_t *a = arow + x0;
         if (alpha_is_float) {
-            ok &= alpha_row_u8((const float *)arow + x0, a8, n);
+            ok &= em_unit_to_u8((const float *)arow + x0, a8, n);
             a = a8;
         }
         if (B == NULL && colour3 == NULL) {

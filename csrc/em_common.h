@@ -18,4 +18,31 @@
 #define EM_CLONES
 #endif
 
+#include <stdint.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+/* The range check compares possible NaNs; without trapping math GCC vectorises the loop.
+ * Rounding is unaffected (this is not -ffast-math). */
+#pragma GCC optimize("no-trapping-math")
+#endif
+/* out[x] = rint(f[x] * 255), ties to even, computed in float32 like np.rint(f * np.float32(255)).
+ * Returns 0 if any value is NaN or outside [0, 1] (those become 0). Needs IEEE single precision
+ * arithmetic: the 1.5 * 2^23 trick rounds 0 <= t < 2^22 (never build with -ffast-math). */
+static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, int n)
+{
+    int ok = 1;
+    for (int x = 0; x < n; x++) {
+        float v = f[x];
+        ok &= (v >= 0.0f) & (v <= 1.0f);
+        float c = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
+        float t = (c < 1.0f ? c : 1.0f) * 255.0f;
+        out[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f);
+    }
+    return ok;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
 #endif

@@ -21,9 +21,7 @@
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
-/* The float range checks compare possible NaNs; without trapping math GCC vectorises those loops.
- * Rounding is unaffected (this is not -ffast-math). */
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math") /* as em_unit_to_u8, so that it inlines (see em_common.h) */
 #endif
 
 int em_ellipse_halfwidths(int ksize, int *hw)
@@ -125,19 +123,7 @@ static const uint8_t *src_row(const src_t *s, int y, uint8_t *tmp, int *bad)
 {
     const uint8_t *row = s->base + (ptrdiff_t)y * s->stride;
     if (!s->is_float) return row;
-    const float *restrict f = (const float *)row;
-    uint8_t *restrict t8 = tmp;
-    const int w = s->width;
-    int ok = 1;
-    for (int x = 0; x < w; x++) {
-        float v = f[x];
-        ok &= (v >= 0.0f) & (v <= 1.0f);
-        float c = v > 0.0f ? v : 0.0f; /* NaN -> 0; reported through ok */
-        float t = (c < 1.0f ? c : 1.0f) * 255.0f;
-        /* rint, ties to even, for 0 <= t < 2^22 in IEEE single precision (never build with -ffast-math) */
-        t8[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f);
-    }
-    if (!ok) *bad = 1;
+    if (!em_unit_to_u8((const float *)row, tmp, s->width)) *bad = 1;
     return tmp;
 }
 
