@@ -20,7 +20,7 @@
 #define CHUNK 512
 
 static inline void blend(const uint8_t *restrict I, const uint8_t *restrict a3, const uint8_t *restrict B,
-                  uint8_t *restrict o, int n)
+                         uint8_t *restrict o, int n)
 {
     for (int i = 0; i < n; i++) {
         uint16_t a = a3[i];
@@ -43,7 +43,7 @@ static inline void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n
 }
 
 EM_CLONES static int composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
-                         const uint8_t *colour3, uint8_t *o, int w, int alias)
+                                   const uint8_t *colour3, uint8_t *o, int w, int alias)
 {
     uint8_t a8[CHUNK], a3[3 * CHUNK];
     int ok = 1;
@@ -90,7 +90,8 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
     int bad = 0, nt = 1;
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
-    if (nt > (long long)height * width / (1 << 16)) nt = (int)((long long)height * width / (1 << 16)); /* small frames */
+    long long by_size = (long long)height * width / (1 << 16); /* one thread per 64K pixels at most */
+    if (nt > by_size) nt = (int)by_size;
     if (nt > height) nt = height;
     if (nt < 1) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : bad)

@@ -316,8 +316,8 @@ static const uint8_t *erode_row(const plan_t *p, const plane_t *pl, const uint8_
     return cur;
 }
 
-static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride,
-                              int y0, int y1)
+static int run_band(const plan_t *p, const src_t *s, int fg, int bg, uint8_t *out, ptrdiff_t out_stride, int y0,
+                    int y1)
 {
     const int H = s->height, W = s->width, R = p->R;
     const int live = 2 * R + 1 < H ? 2 * R + 1 : H; /* rows a window can hold */
@@ -388,8 +388,8 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
 #else
     (void)threads;
 #endif
-    long long px_per_thread = 1 << 16; /* below this, a thread costs more than it saves */
-    if (nt > (long long)s->height * s->width / px_per_thread) nt = (int)((long long)s->height * s->width / px_per_thread);
+    long long by_size = (long long)s->height * s->width / (1 << 16); /* one thread per 64K pixels at most */
+    if (nt > by_size) nt = (int)by_size;
     if (nt > s->height) nt = s->height;
     if (nt < 1) nt = 1;
     if (nt > 1) {
