@@ -8,6 +8,8 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
   vs ``edgematte.make_trimap``.
 - ``composite-*``: ``cv2.multiply``/``cv2.add`` in float32 (the seed's code; baseline) and in
   uint8 with ``scale=1/255`` vs ``edgematte.composite`` with an image background.
+- ``*-f32``: the same with float32 input (mask or alpha in [0, 1]); the baselines convert or
+  broadcast the float input the way OpenCV code would.
 - ``copy-*``: ``np.copyto`` of as many bytes as composite reads (image + background + alpha,
   7 bytes per pixel; the copy writes as many) vs ``edgematte.composite``. Ratio >= 0.5 means
   within 2x of a plain memory copy.
@@ -75,6 +77,19 @@ def test_trimap_edgematte(benchmark, frame, threads):
     assert np.array_equal(out, seed_trimap(frame[1]))
 
 
+def test_trimap_f32_opencv_seed(benchmark, frame, threads):
+    _group(benchmark, "trimap-f32", threads, "baseline")
+    mask = frame[1].astype(np.float32) / 255
+    benchmark(lambda: seed_trimap(np.rint(mask * np.float32(255)).astype(np.uint8)))
+
+
+def test_trimap_f32_edgematte(benchmark, frame, threads):
+    _group(benchmark, "trimap-f32", threads)
+    mask = frame[1].astype(np.float32) / 255
+    out = np.empty(mask.shape, np.uint8)
+    benchmark(edgematte.make_trimap, mask, 7, 3, 254, 1, out=out, threads=threads)
+
+
 def cv2_composite_float(image, alpha, background):
     a = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR).astype(np.float32) * np.float32(1 / 255)
     fg = cv2.multiply(image.astype(np.float32), a)
@@ -106,6 +121,26 @@ def test_composite_edgematte(benchmark, frame, threads):
     image, mask, background = frame
     out = np.empty_like(image)
     benchmark(edgematte.composite, image, mask, background, out=out, threads=threads)
+
+
+def cv2_composite_f32_alpha(image, alpha, background):
+    a = cv2.merge([alpha, alpha, alpha])
+    fg = cv2.multiply(image.astype(np.float32), a)
+    bg = cv2.multiply(background.astype(np.float32), 1.0 - a)
+    return cv2.add(fg, bg).astype(np.uint8)
+
+
+def test_composite_f32_cv2(benchmark, frame, threads):
+    _group(benchmark, "composite-f32", threads, "baseline")
+    image, mask, background = frame
+    benchmark(cv2_composite_f32_alpha, image, mask.astype(np.float32) / 255, background)
+
+
+def test_composite_f32_edgematte(benchmark, frame, threads):
+    _group(benchmark, "composite-f32", threads)
+    image, mask, background = frame
+    out = np.empty_like(image)
+    benchmark(edgematte.composite, image, mask.astype(np.float32) / 255, background, out=out, threads=threads)
 
 
 def test_copy_same_bytes(benchmark, threads):
