@@ -1,7 +1,9 @@
-/* Shared by the edgematte C kernels: status codes (0 = success) and the SIMD clone attribute. */
+/* Shared by the edgematte C kernels: status codes (0 = success), the SIMD clone attribute and the
+ * float32 -> uint8 conversion both kernels use. Plain C99, no Python.h. */
 #ifndef EM_COMMON_H
 #define EM_COMMON_H
 
+#include <stdint.h>
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
 
 #define EM_OK 0
@@ -18,7 +20,9 @@
 #define EM_CLONES
 #endif
 
-#include <stdint.h>
+#if defined(_MSC_VER) && !defined(__cplusplus) && !defined(restrict)
+#define restrict __restrict /* MSVC's C mode spells C99 restrict this way */
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
