@@ -17,6 +17,7 @@ from .errors import (
     KernelError,
     ModelError,
 )
+from .kernels import composite, make_trimap
 
 __all__ = [
     "__version__",
@@ -30,6 +31,8 @@ __all__ = [
     "KernelError",
     "refine_alpha",
     "estimate_foreground",
+    "make_trimap",
+    "composite",
 ]
 
 _LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine"}
