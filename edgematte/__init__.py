@@ -17,6 +17,7 @@ from .errors import (
     KernelError,
     ModelError,
 )
+from .kernels import composite, make_trimap
 
 __all__ = [
     "__version__",
@@ -28,4 +29,19 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "refine_alpha",
+    "estimate_foreground",
+    "make_trimap",
+    "composite",
 ]
+
+_LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine"}
+
+
+def __getattr__(name: str):
+    """Import public functions on first use, so ``import edgematte`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
