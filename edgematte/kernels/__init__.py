@@ -3,7 +3,7 @@
 Implementations share one contract (validated here, once) and one algorithm:
 ``reference`` (:mod:`._reference`, NumPy + OpenCV, the executable specification) and ``cpu``
 (:mod:`._cpu`, C + OpenMP via Cython). :func:`make_trimap` and :func:`composite` use ``cpu``
-for NumPy arrays; :func:`kernels` gives any implementation by name (used by tests and benches).
+for NumPy arrays and the CUDA kernels (:mod:`._cuda`) for device arrays (``__cuda_array_interface__``); :func:`kernels` gives any implementation by name (used by tests and benches).
 
 Arrays must be C-contiguous within each row (row-strided views such as crops are used in
 place); other layouts (``img[..., ::-1]``, transposes) are copied once with a RuntimeWarning.
@@ -16,6 +16,7 @@ import importlib
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
+from . import _cuda
 from . import _validate as v
 
 __all__ = ["IMPLEMENTATIONS", "Kernels", "composite", "kernels", "make_trimap"]
@@ -67,19 +68,7 @@ class Kernels:
         Returns out (uint8 HxW, values {0, 128, 255}).
         """
         mask = v.check_array("mask", mask, 2, _U8_F32, "HxW uint8 (0..255) or float32 (0..1)")
-        kernel_size = v.check_int("kernel_size", kernel_size, 1, 2 * v.MAX_TRIMAP_RADIUS + 1)
-        if kernel_size % 2 == 0:
-            raise InputError(f"kernel_size is {kernel_size}; expected an odd int >= 1")
-        iterations = v.check_int("iterations", iterations, 1, v.MAX_TRIMAP_RADIUS)
-        if (kernel_size // 2) * iterations > v.MAX_TRIMAP_RADIUS:
-            raise InputError(
-                f"kernel_size={kernel_size}, iterations={iterations} reach a radius of "
-                f"{(kernel_size // 2) * iterations}; expected (kernel_size // 2) * iterations <= {v.MAX_TRIMAP_RADIUS}"
-            )
-        fg = v.check_int("fg_threshold", fg_threshold, 1, 255)
-        bg = v.check_int("bg_threshold", bg_threshold, 0, 254)
-        if bg >= fg:
-            raise InputError(f"bg_threshold={bg} >= fg_threshold={fg}; expected bg_threshold < fg_threshold")
+        kernel_size, iterations, fg, bg = v.check_trimap_params(kernel_size, iterations, fg_threshold, bg_threshold)
         threads = v.check_threads(threads)
         out = v.check_out(out, mask.shape, [mask])
         if self.name == "reference":
@@ -147,10 +136,15 @@ def _for(arr) -> Kernels:
 
 
 def make_trimap(mask, kernel_size=7, iterations=3, fg_threshold=254, bg_threshold=1, *, out=None, threads=None):
+    if _cuda.is_cuda_array(mask):  # device arrays (CuPy, pycuda, torch) run the CUDA kernels
+        return _cuda.make_trimap_cuda(mask, kernel_size, iterations, fg_threshold, bg_threshold, out=out,
+                                      threads=threads)
     return _for(mask).make_trimap(mask, kernel_size, iterations, fg_threshold, bg_threshold, out=out, threads=threads)
 
 
 def composite(image, alpha, background=None, *, out=None, threads=None):
+    if _cuda.is_cuda_array(image):
+        return _cuda.composite_cuda(image, alpha, background, out=out, threads=threads)
     return _for(image).composite(image, alpha, background, out=out, threads=threads)
 
 

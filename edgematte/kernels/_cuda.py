@@ -12,7 +12,6 @@ float input must be checked for NaN: those calls synchronise to read the kernel'
 from __future__ import annotations
 
 import contextlib
-import numbers
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
@@ -20,12 +19,12 @@ import numpy as np
 
 from ..errors import InputError
 from . import _cuda_runtime as cr
+from . import _validate as v
 
 EM_STATUS_NAN, EM_STATUS_RANGE = 1, 2  # em_cuda.h
 EM_TRIMAP_THRESHOLD, EM_TRIMAP_FINAL = 1, 2
 EM_TRIMAP_TILE_MAX_RADIUS = 64
 EM_BG_IMAGE, EM_BG_COLOR, EM_BG_NONE = 0, 1, 2
-MAX_TRIMAP_RADIUS = 128  # the CPU kernel's bound on (kernel_size // 2) * iterations
 
 
 def is_cuda_array(x: Any) -> bool:
@@ -111,15 +110,8 @@ def _check(arr: DeviceArray, ndim: int, dtypes: Tuple[str, ...], layout: str, ch
         raise InputError(f"{arr.name} is empty (shape {arr.shape}); expected {layout} with H, W >= 1")
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    """An integer (not bool) in [lo, hi]."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise InputError(f"{name} is {value!r}; expected an int in [{lo}, {hi}]")
-    return int(value)
-
-
 def _check_odd(name: str, value: Any, hi: int) -> int:
-    value = _check_int(name, value, 1, hi)
+    value = v.check_int(name, value, 1, hi)
     if value % 2 == 0:
         raise InputError(f"{name} is {value}; expected an odd int >= 1")
     return value
@@ -225,17 +217,8 @@ def make_trimap_cuda(
     """
     m = describe(mask, "mask")
     _check(m, 2, ("uint8", "float32"), "HxW uint8 (0..255) or float32 (0..1)")
-    k = _check_odd("kernel_size", kernel_size, 2 * MAX_TRIMAP_RADIUS + 1)
-    it = _check_int("iterations", iterations, 1, MAX_TRIMAP_RADIUS)
-    if (k // 2) * it > MAX_TRIMAP_RADIUS:
-        raise InputError(
-            f"kernel_size={k}, iterations={it} reach a radius of {(k // 2) * it}; "
-            f"expected (kernel_size // 2) * iterations <= {MAX_TRIMAP_RADIUS}"
-        )
-    fg = _check_int("fg_threshold", fg_threshold, 1, 255)
-    bg = _check_int("bg_threshold", bg_threshold, 0, 254)
-    if bg >= fg:
-        raise InputError(f"bg_threshold={bg} >= fg_threshold={fg}; expected bg_threshold < fg_threshold")
+    k, it, fg, bg = v.check_trimap_params(kernel_size, iterations, fg_threshold, bg_threshold)
+    _check_threads(threads)
     f32 = m.dtype == np.float32
     h, w = m.shape
     mask_pitch = m.pitch(m.dtype.itemsize)
@@ -263,17 +246,10 @@ def make_trimap_cuda(
     return out
 
 
-def _colour(background: Any) -> Tuple[int, ...]:
-    """A background colour: 3 ints in 0..255."""
-    try:
-        items = list(background)
-    except TypeError:
-        raise InputError(
-            f"background is {type(background).__name__}; expected a device HxWx3 uint8 array, 3 ints or None"
-        ) from None
-    if len(items) != 3:
-        raise InputError(f"background colour has {len(items)} values; expected 3 ints in 0..255")
-    return tuple(_check_int("background colour value", c, 0, 255) for c in items)
+def _check_threads(threads: Any) -> None:
+    """The CPU kernels' check of ``threads`` (unused on the GPU, refused alike when invalid)."""
+    if threads is not None:
+        v.check_int("threads", threads, 1, 1 << 16)
 
 
 def composite_cuda(
@@ -313,7 +289,10 @@ def composite_cuda(
                 "expected a device HxWx3 uint8 array, 3 ints or None"
             )
         else:
-            colour, mode = _colour(background), EM_BG_COLOR
+            from . import _check_colour  # the package's own check (imported late: the package imports us)
+
+            colour, mode = _check_colour(background), EM_BG_COLOR
+    _check_threads(threads)
     f32 = al.dtype == np.float32
     channels = 4 if mode == EM_BG_NONE else 3
     pitches = (im.pitch(3), al.pitch(al.dtype.itemsize), bg.pitch(3) if bg is not None else 0)
@@ -383,8 +362,8 @@ def preprocess_cuda(
     """
     im = describe(image, "image")
     _check(im, 3, ("uint8",), "HxWx3 uint8", 3)
-    oh = _check_int("height", height, 1, 1 << 16)
-    ow = _check_int("width", width, 1, 1 << 16)
+    oh = v.check_int("height", height, 1, 1 << 16)
+    ow = v.check_int("width", width, 1, 1 << 16)
     dt = np.dtype(dtype)
     if dt not in (np.float16, np.float32):
         raise InputError(f"dtype: received {dt}; expected float16 or float32")
@@ -415,8 +394,8 @@ def upsample_alpha_cuda(alpha: Any, height: int, width: int, *, out: Any = None,
     if len(al.shape) in (3, 4) and all(d == 1 for d in al.shape[:-2]):
         al = DeviceArray(al.obj, al.name, al.ptr, al.shape[-2:], al.dtype, al.strides[-2:], al.readonly, al.stream)
     _check(al, 2, ("float16", "float32"), "HxW float16 or float32 (0..1)")
-    oh = _check_int("height", height, 1, 1 << 16)
-    ow = _check_int("width", width, 1, 1 << 16)
+    oh = v.check_int("height", height, 1, 1 << 16)
+    ow = v.check_int("width", width, 1, 1 << 16)
     h, w = al.shape
     pitch = al.pitch(al.dtype.itemsize)
     given = _check_out(out, (oh, ow), np.uint8, [al])

@@ -35,6 +35,24 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
+def check_trimap_params(kernel_size, iterations, fg_threshold, bg_threshold):
+    """(kernel_size, iterations, fg, bg) as make_trimap documents them, else InputError."""
+    kernel_size = check_int("kernel_size", kernel_size, 1, 2 * MAX_TRIMAP_RADIUS + 1)
+    if kernel_size % 2 == 0:
+        raise InputError(f"kernel_size is {kernel_size}; expected an odd int >= 1")
+    iterations = check_int("iterations", iterations, 1, MAX_TRIMAP_RADIUS)
+    if (kernel_size // 2) * iterations > MAX_TRIMAP_RADIUS:
+        raise InputError(
+            f"kernel_size={kernel_size}, iterations={iterations} reach a radius of "
+            f"{(kernel_size // 2) * iterations}; expected (kernel_size // 2) * iterations <= {MAX_TRIMAP_RADIUS}"
+        )
+    fg = check_int("fg_threshold", fg_threshold, 1, 255)
+    bg = check_int("bg_threshold", bg_threshold, 0, 254)
+    if bg >= fg:
+        raise InputError(f"bg_threshold={bg} >= fg_threshold={fg}; expected bg_threshold < fg_threshold")
+    return kernel_size, iterations, fg, bg
+
+
 # GNU OpenMP's thread pool does not survive fork(): a child process that starts a parallel region
 # after its parent ran one hangs. So once this process ran a kernel on several threads, its forked
 # children run kernels on one thread (with a warning); "spawn"/"forkserver" children are unaffected.

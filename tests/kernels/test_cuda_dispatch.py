@@ -273,3 +273,57 @@ def test_blur_taps():
 
 def test_source_dir_is_found():
     assert (cr.source_dir() / "trimap.cu").is_file()
+
+
+def test_public_functions_route_device_arrays_to_cuda(no_cuda):
+    import edgematte
+
+    with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
+        edgematte.make_trimap(FakeDeviceArray((8, 8)))
+    with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
+        edgematte.composite(FakeDeviceArray((8, 8, 3)), FakeDeviceArray((8, 8)), (0, 0, 0))
+    assert edgematte.make_trimap(np.zeros((8, 8), np.uint8)).tolist() == np.zeros((8, 8), np.uint8).tolist()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 4},
+        {"kernel_size": 3.0},
+        {"iterations": 0},
+        {"kernel_size": 65, "iterations": 5},
+        {"fg_threshold": 256},
+        {"bg_threshold": True},
+        {"fg_threshold": 10, "bg_threshold": 10},
+        {"threads": 0},
+    ],
+)
+def test_trimap_errors_match_the_cpu_path(no_cuda, kwargs):
+    import edgematte
+
+    with pytest.raises(InputError) as cpu:
+        edgematte.make_trimap(np.zeros((4, 4), np.uint8), **kwargs)
+    with pytest.raises(InputError) as gpu:
+        edgematte.make_trimap(FakeDeviceArray((4, 4)), **kwargs)
+    assert str(gpu.value) == str(cpu.value)
+
+
+@pytest.mark.parametrize(
+    "shape,dtype,alpha_shape,background",
+    [
+        ((4, 4, 4), "uint8", (4, 4), None),
+        ((4, 4, 3), "float32", (4, 4), None),
+        ((4, 4, 3), "uint8", (4, 5), None),
+        ((4, 4, 3), "uint8", (4, 4), (0, 300, 0)),
+        ((4, 4, 3), "uint8", (4, 4), (0, 0)),
+        ((4, 4, 3), "uint8", (4, 4), 7),
+    ],
+)
+def test_composite_errors_match_the_cpu_path(no_cuda, shape, dtype, alpha_shape, background):
+    import edgematte
+
+    with pytest.raises(InputError) as cpu:
+        edgematte.composite(np.zeros(shape, dtype), np.zeros(alpha_shape, np.uint8), background)
+    with pytest.raises(InputError) as gpu:
+        edgematte.composite(FakeDeviceArray(shape, dtype), FakeDeviceArray(alpha_shape, ptr=0x8000), background)
+    assert str(gpu.value) == str(cpu.value)

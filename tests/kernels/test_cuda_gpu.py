@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgematte
-from edgematte.kernels import _cuda
+from edgematte.kernels import _cuda, _reference
 
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.gpu
@@ -77,27 +77,17 @@ def dev():
 
 
 def trimap_reference(mask, k, it, fg, bg):
-    """The specification: OpenCV erode/dilate with an ellipse and default borders."""
-    if mask.dtype == np.float32:
-        mask = np.rint(mask * np.float32(255)).astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    eroded = cv2.erode(mask, kernel, iterations=it)
-    dilated = cv2.dilate(mask, kernel, iterations=it)
-    out = np.full(mask.shape, 128, np.uint8)
-    out[eroded >= fg] = 255
-    out[dilated <= bg] = 0
-    return out
+    """The specification: the seed's OpenCV erode/dilate code."""
+    return _reference.seed_trimap(_reference.mask_to_u8(mask), k, it, fg, bg)
 
 
 def composite_reference(image, alpha, background):
     """round(I*a + B*(1-a)) in float64; None -> image + round(alpha*255) as a 4th channel."""
-    a = alpha.astype(np.float64) / 255 if alpha.dtype == np.uint8 else alpha.astype(np.float64)
-    a = a[..., None]
-    if background is None:
-        a8 = alpha if alpha.dtype == np.uint8 else np.rint(a[..., 0] * 255).astype(np.uint8)
-        return np.dstack([image, a8])
-    bg = np.broadcast_to(np.asarray(background, np.float64), image.shape)
-    return np.rint(image * a + bg * (1 - a)).astype(np.uint8)
+    colour = None if background is None or isinstance(background, np.ndarray) else background
+    bg = background if isinstance(background, np.ndarray) else None
+    out = np.empty(image.shape[:2] + (4 if background is None else 3,), np.uint8)
+    _reference.composite(image, alpha, bg, colour, out, None)
+    return out
 
 
 def random_mask(rng, h, w, soft):
