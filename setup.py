@@ -20,7 +20,7 @@ import sys
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Distribution, Extension, setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +41,7 @@ class BuildExtWithOptionalOpenMP(build_ext):
             sys.stderr.write("edgematte: building without OpenMP; kernels will run on one thread\n")
         super().build_extensions()
 
-    def run(self):
+    def run(self):  # the Cython extensions, then the CUDA fatbins (package data, not extensions)
         super().run()
         self._build_cuda()
 
@@ -126,11 +126,4 @@ def extensions():
     return cythonize(exts, compiler_directives={"language_level": "3"})
 
 
-class BinaryDistribution(Distribution):
-    """Always run build_ext: it also builds the CUDA fatbins, which are not extension modules."""
-
-    def has_ext_modules(self):
-        return True
-
-
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExtWithOptionalOpenMP}, distclass=BinaryDistribution)
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExtWithOptionalOpenMP})
