@@ -28,4 +28,18 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "Matter",
 ]
+
+#: public names served lazily from submodules (they import OpenCV/ONNX Runtime on use)
+_LAZY = {"Matter": "edgematte.matter"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgematte' has no attribute {name!r}")
