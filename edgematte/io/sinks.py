@@ -42,7 +42,10 @@ def write_image(path: PathLike, image: np.ndarray) -> Path:
     path = Path(path)
     if image.ndim == 3 and image.shape[2] == 4 and path.suffix.lower() in (".jpg", ".jpeg", ".bmp"):
         raise InputError(f"received {path.name!r} for an image with alpha; expected a .png, .webp or .tif output")
-    ok, encoded = cv2.imencode(path.suffix, image)
+    try:
+        ok, encoded = cv2.imencode(path.suffix, image)
+    except cv2.error:
+        ok = False
     if not ok:
         raise InputError(f"could not encode an image as {path.suffix!r}; expected .png, .jpg, .webp, .tif or .bmp")
     tmp = _temporary_beside(path)
