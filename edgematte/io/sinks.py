@@ -32,6 +32,9 @@ def _temporary_beside(destination: Path) -> str:
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent)
     os.close(fd)
+    umask = os.umask(0)  # mkstemp makes 0600 files; give the result the permissions open() would
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return name
 
 

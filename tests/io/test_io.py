@@ -75,3 +75,17 @@ def test_open_source_dispatches(tmp_path):
         open_source("63")
     with pytest.raises(InputError, match="does not exist"):
         open_source(tmp_path / "none.mp4")
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "p.png", np.zeros((4, 4, 3), np.uint8))
+        with VideoSink(tmp_path / "v.avi", 5.0, (8, 8)) as sink:
+            sink.write(np.zeros((8, 8, 3), np.uint8))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "v.avi").stat().st_mode & 0o777 == 0o644
