@@ -1,0 +1,23 @@
+"""Export stages: model -> ONNX -> (TensorRT engine). Heavy modules load on first use."""
+
+from __future__ import annotations
+
+import importlib
+
+#: public name -> module (relative to this package) that defines it; imported on first access
+_LAZY = {
+    "tflite_to_onnx": ".tflite",
+    "export_selfie": ".tflite",
+    "build_engine": ".to_trt",
+    "EngineConfig": ".to_trt",
+    "check_onnx_for_trt": ".onnx_prereq",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

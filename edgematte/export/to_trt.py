@@ -1,0 +1,335 @@
+"""ONNX -> TensorRT engine, cached under ``engines/<model>/<key>.plan`` with a JSON manifest.
+
+The builder path is chosen by feature detection on the ``tensorrt`` module, never by parsing
+its version (see ../shared/ref/tensorrt.md §1-2):
+
+- ``BuilderFlag.FP16`` present (TensorRT 8.x-10.x, weak typing): FP16 comes from the builder flag;
+  normalisation/reduction layers (and the InstanceNorm plugin on 8.5/8.6) are pinned to FP32 with
+  ``OBEY_PRECISION_CONSTRAINTS``.
+- ``BuilderFlag.FP16`` absent (TensorRT 11, always strongly typed): precision comes from the ONNX, so
+  an FP16 engine needs the FP16 ONNX that ``edgematte export --fp16`` writes.
+- ``EXPLICIT_BATCH`` is set only where it exists and ``STRONGLY_TYPED`` does not (8.x);
+  ``NATIVE_INSTANCENORM`` wherever the parser has it (8.6 opt-in, default later);
+  ``set_memory_pool_limit`` where present, else ``max_workspace_size`` (8.2/8.3).
+
+The step functions take the ``trt`` module as an argument; only :func:`build_engine` imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..errors import EngineBuildError, EngineCacheMismatch, ModelError
+from ..runtime._trt_env import current_target, import_pycuda, import_tensorrt, make_logger, primary_context
+from ..types import TensorSpec
+from ..weights import sha256_of
+from .cache import (
+    EngineManifest,
+    cache_key,
+    find_engine,
+    mismatches,
+    read_manifest,
+    timing_cache_path,
+    write_atomic,
+    write_engine,
+)
+from .onnx_prereq import OnnxReport, check_onnx_for_trt, load_graph
+from .profiles import ShapeRange
+
+__all__ = [
+    "EngineConfig",
+    "build_engine",
+    "typing_mode",
+    "network_flags",
+    "set_workspace",
+    "enable_fp16",
+    "parse_onnx",
+    "add_profile",
+]
+
+log = logging.getLogger("edgematte.tensorrt")
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: workspace for builders that only have max_workspace_size (8.2/8.3 default to very little)
+_LEGACY_WORKSPACE_MB = 1024
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to build one engine.
+
+    ``shapes``: ``{input: (min, opt, max)}`` for every dynamic input. ``workspace_mb``: None keeps
+    TensorRT's default. ``timing_cache``: None uses ``<out_dir>/timing/<sm>-trt<version>.cache``.
+    ``fp32_layers``: extra TensorRT layer names to keep in FP32 (weak typing only).
+    """
+
+    fp16: bool = False
+    workspace_mb: Optional[int] = None
+    shapes: Mapping[str, ShapeRange] = field(default_factory=dict)
+    timing_cache: Optional[str] = None
+    fp32_layers: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_manifest(cls, manifest: EngineManifest) -> "EngineConfig":
+        """The config that rebuilds the engine of ``manifest`` (for a new GPU or TensorRT)."""
+        return cls(
+            fp16=manifest.precision == "fp16", workspace_mb=manifest.workspace_mb, shapes=dict(manifest.profiles)
+        )
+
+
+# --- feature detection: each takes the tensorrt module ------------------------------------------
+
+
+def typing_mode(trt: Any) -> str:
+    """ "weak" where the builder has the FP16 flag (8.x-10.x), "strong" where it does not (11.x)."""
+    return "weak" if hasattr(trt.BuilderFlag, "FP16") else "strong"
+
+
+def network_flags(trt: Any) -> int:
+    """Creation flags: EXPLICIT_BATCH on 8.x only (10.x ignores it, 11.x removed it)."""
+    flag = trt.NetworkDefinitionCreationFlag
+    if hasattr(flag, "EXPLICIT_BATCH") and not hasattr(flag, "STRONGLY_TYPED"):
+        return 1 << int(flag.EXPLICIT_BATCH)
+    return 0
+
+
+def set_workspace(trt: Any, config: Any, workspace_mb: Optional[int]) -> None:
+    if hasattr(config, "set_memory_pool_limit"):
+        if workspace_mb is not None:
+            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    else:  # TensorRT 8.2/8.3
+        config.max_workspace_size = int(workspace_mb or _LEGACY_WORKSPACE_MB) << 20
+
+
+#: ONNX ops whose variance overflows in FP16 (reference §6); on 8.5/8.6 InstanceNorm is a plugin layer
+NORM_OPS = ("InstanceNormalization", "LayerNormalization", "GroupNormalization")
+
+
+def _is_norm_layer(trt: Any, layer: Any, norm_nodes: Sequence[str]) -> bool:
+    kinds = [getattr(trt.LayerType, name, None) for name in ("NORMALIZATION", "REDUCE")]
+    if layer.type in [k for k in kinds if k is not None]:
+        return True
+    plugin = getattr(trt.LayerType, "PLUGIN_V2", None)
+    # the parser names a node's layer after the ONNX node (reasoned from onnx-tensorrt; unverified on a GPU)
+    return (
+        plugin is not None
+        and layer.type == plugin
+        and (layer.name in norm_nodes or "instancenorm" in layer.name.lower())
+    )
+
+
+def enable_fp16(
+    trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] = (), norm_nodes: Sequence[str] = ()
+) -> List[str]:
+    """Weak typing: set the FP16 flag and pin norm/reduce layers (and ``fp32_layers``) to FP32.
+
+    ``norm_nodes``: ONNX names of normalisation nodes, to recognise plugin layers made from them.
+    Returns the names of the pinned layers. Layers whose outputs are not float (shape, int,
+    bool tensors) are never pinned: pinning them fails the build.
+    """
+    config.set_flag(trt.BuilderFlag.FP16)
+    floats = (trt.float32, trt.float16)
+    pinned = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if not (_is_norm_layer(trt, layer, norm_nodes) or layer.name in fp32_layers):
+            continue
+        outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
+        if any(out.dtype not in floats for out in outputs):
+            continue
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, trt.float32)
+        pinned.append(layer.name)
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    missing = sorted(set(fp32_layers) - set(pinned))
+    if missing:
+        raise EngineBuildError(
+            f"received fp32_layers {missing}, which are not float layers of the network; expected TensorRT layer names"
+        )
+    return pinned
+
+
+def _parser_error_text(error: Any, node_names: Sequence[str]) -> str:
+    if hasattr(error, "node_name"):  # 10.0+
+        where = f"node {error.node_name()!r} ({error.node_operator()})"
+    else:  # 8.x reports the node index
+        index = int(error.node())
+        name = node_names[index] if 0 <= index < len(node_names) else "?"
+        where = f"node #{index} {name!r}"
+    return f"{where}: {error.desc()} [{error.code()}]"
+
+
+def parse_onnx(trt: Any, network: Any, logger: Any, onnx_path: PathLike, node_names: Sequence[str]) -> Any:
+    """Parse ``onnx_path`` into ``network``; EngineBuildError names each failing node and the file.
+
+    Returns the parser, which must stay alive until the build ends (it owns the weights).
+    """
+    parser = trt.OnnxParser(network, logger)
+    flags = getattr(trt, "OnnxParserFlag", None)
+    if flags is not None and hasattr(flags, "NATIVE_INSTANCENORM"):
+        parser.set_flag(flags.NATIVE_INSTANCENORM)
+    if not parser.parse_from_file(str(onnx_path)):
+        lines = [_parser_error_text(parser.get_error(i), node_names) for i in range(parser.num_errors)]
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} could not parse {str(onnx_path)!r}:\n  "
+            + "\n  ".join(lines or ["(no parser errors reported)"])
+        )
+    return parser
+
+
+def add_profile(
+    trt: Any, builder: Any, config: Any, network: Any, profiles: Mapping[str, ShapeRange]
+) -> Dict[str, ShapeRange]:
+    """Add one optimisation profile covering every dynamic network input; returns what it set."""
+    dynamic = [network.get_input(i) for i in range(network.num_inputs)]
+    dynamic = [t for t in dynamic if any(int(d) < 0 for d in t.shape)]
+    if not dynamic:
+        return {}
+    profile = builder.create_optimization_profile()
+    used = {}
+    for tensor in dynamic:
+        if tensor.name not in profiles:
+            raise EngineBuildError(
+                f"dynamic input {tensor.name!r} {tuple(tensor.shape)} has no shape range; "
+                f"pass --shapes {tensor.name}:MIN/OPT/MAX"
+            )
+        lo, opt, hi = profiles[tensor.name]
+        try:  # the binding raises RuntimeError when TensorRT rejects a shape
+            profile.set_shape(tensor.name, lo, opt, hi)
+        except RuntimeError as exc:
+            raise EngineBuildError(
+                f"TensorRT rejected the shape range {lo}/{opt}/{hi} for {tensor.name!r}: {exc}"
+            ) from exc
+        used[tensor.name] = (lo, opt, hi)
+    if config.add_optimization_profile(profile) < 0:
+        raise EngineBuildError(f"TensorRT rejected the optimisation profile {used}")
+    return used
+
+
+def _use_timing_cache(config: Any, path: Path) -> Any:
+    blob = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(blob)
+    if cache is None or not config.set_timing_cache(cache, False):
+        log.warning("timing cache %s does not fit this GPU/TensorRT; starting an empty one", path)
+        cache = config.create_timing_cache(b"")
+        if cache is None or not config.set_timing_cache(cache, False):
+            raise EngineBuildError("TensorRT could not create an empty timing cache")
+    return cache
+
+
+def _network_io(trt: Any, network: Any) -> Tuple[Tuple[TensorSpec, ...], Tuple[TensorSpec, ...]]:
+    def spec(tensor: Any) -> TensorSpec:
+        shape = tuple(None if int(d) < 0 else int(d) for d in tensor.shape)
+        return TensorSpec(tensor.name, shape, np.dtype(trt.nptype(tensor.dtype)).name)
+
+    inputs = tuple(spec(network.get_input(i)) for i in range(network.num_inputs))
+    return inputs, tuple(spec(network.get_output(i)) for i in range(network.num_outputs))
+
+
+# --- the build -----------------------------------------------------------------------------------
+
+
+def _build_plan(
+    trt: Any, onnx_path: Path, config: EngineConfig, report: OnnxReport, cache_file: Path
+) -> Tuple[bytes, Any, Any]:
+    logger = make_logger(trt)
+    if not trt.init_libnvinfer_plugins(logger, ""):
+        log.warning("TensorRT plugins could not be initialised; plugin layers (InstanceNorm on 8.5) will fail")
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flags(trt))
+    nodes = load_graph(onnx_path).graph.node
+    node_names = [node.name for node in nodes]
+    norm_nodes = [node.name for node in nodes if node.op_type in NORM_OPS]
+    parser = parse_onnx(trt, network, logger, onnx_path, node_names)  # noqa: F841 (kept alive)
+    build_config = builder.create_builder_config()
+    set_workspace(trt, build_config, config.workspace_mb)
+    if config.fp16 and typing_mode(trt) == "weak":
+        if getattr(builder, "platform_has_fast_fp16", True) is False:
+            log.warning("this GPU has no fast FP16; the FP16 engine may be slower than FP32")
+        pinned = enable_fp16(trt, build_config, network, config.fp32_layers, norm_nodes)
+        log.info("FP16 build, %d layers pinned to FP32", len(pinned))
+    add_profile(trt, builder, build_config, network, report.profiles)
+    _use_timing_cache(build_config, cache_file)
+    plan = builder.build_serialized_network(network, build_config)
+    if plan is None:
+        detail = "\n  ".join(logger.errors[-10:]) or "no error was logged"
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} could not build an engine from {str(onnx_path)!r}:\n  {detail}"
+        )
+    write_atomic(cache_file, bytes(build_config.get_timing_cache().serialize()))
+    inputs, outputs = _network_io(trt, network)
+    return bytes(plan), inputs, outputs
+
+
+def _still_valid(plan: Path, target: Any, onnx_sha: str) -> bool:
+    try:
+        return not mismatches(read_manifest(plan), target, onnx_sha256=onnx_sha, plan=plan)
+    except EngineCacheMismatch as exc:  # an unreadable manifest: rebuild over it
+        log.warning("%s", exc)
+        return False
+
+
+def build_engine(
+    onnx_path: PathLike,
+    out_dir: PathLike = "engines",
+    config: Optional[EngineConfig] = None,
+    *,
+    model: Optional[str] = None,
+    device: int = 0,
+    force: bool = False,
+) -> Path:
+    """Build (or reuse) the engine for ``onnx_path`` on this GPU; returns the ``.plan`` path.
+
+    An engine already in ``out_dir`` under the same key is reused unless ``force``. Raises
+    ExportError when the ONNX fails the prerequisites, EngineBuildError when TensorRT fails,
+    BackendUnavailableError without tensorrt/pycuda.
+    """
+    config = config or EngineConfig()
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise ModelError(f"received ONNX path {str(onnx_path)!r}, which is not a file; expected an existing .onnx file")
+    model = model or onnx_path.stem
+    trt = import_tensorrt()
+    cuda = import_pycuda()
+    mode = typing_mode(trt)
+    report = check_onnx_for_trt(
+        onnx_path, trt_version=trt.__version__, shapes=config.shapes, fp16=config.fp16, strongly_typed=mode == "strong"
+    )
+    for warning in report.warnings:
+        log.warning("%s: %s", onnx_path, warning)
+    precision = "fp16" if config.fp16 or report.fp16_graph else "fp32"
+    onnx_sha = sha256_of(onnx_path)
+    with primary_context(cuda, device):
+        target = current_target(trt, cuda, device)
+        key = cache_key(onnx_sha, target, precision, report.profiles)
+        existing = find_engine(out_dir, model, key)
+        if existing is not None and not force and _still_valid(existing, target, onnx_sha):
+            log.info("reusing %s", existing)
+            return existing
+        cache_file = Path(config.timing_cache) if config.timing_cache else timing_cache_path(out_dir, target)
+        log.info("building %s engine for %s from %s (minutes on Jetson)", precision, target.describe(), onnx_path)
+        plan, inputs, outputs = _build_plan(trt, onnx_path, config, report, cache_file)
+    manifest = EngineManifest(
+        key=key,
+        model=model,
+        onnx_sha256=onnx_sha,
+        target=target,
+        precision=precision,
+        typing=mode,
+        profiles=report.profiles,
+        inputs=inputs,
+        outputs=outputs,
+        plan_sha256=hashlib.sha256(plan).hexdigest(),
+        onnx_path=str(onnx_path.resolve()),
+        workspace_mb=config.workspace_mb,
+    )
+    return write_engine(out_dir, manifest, plan)
