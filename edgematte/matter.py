@@ -14,7 +14,7 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .errors import BackendUnavailableError, InputError, ModelError
+from .errors import InputError, ModelError
 from .pipeline import Background, Pipeline, Result, TemporalConfig, TrimapConfig
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
@@ -136,9 +136,9 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
     if backend == "auto":
         try:
             return open_backend("tensorrt", path)
-        except ImportError as exc:  # BackendUnavailableError or the module itself missing
-            reason = exc if isinstance(exc, BackendUnavailableError) else f"no TensorRT backend: {exc}"
-            log.warning("TensorRT unavailable (%s); running on ONNX Runtime CPU", reason)
+        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
+            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
+            log.debug("why TensorRT is unavailable: %s", exc)
             backend = "ort-cpu"
     if backend == "ort-cpu":
         return open_backend("ort-cpu", path, threads=threads)

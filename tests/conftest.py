@@ -44,3 +44,23 @@ def pp_humanseg_onnx(shared_weights, tmp_path_factory) -> Path:
     if not source.is_file():
         pytest.skip(f"{source} is absent")
     return build_onnx(source, tmp_path_factory.mktemp("models") / "pp_humanseg.onnx")
+
+
+@pytest.fixture(scope="session")
+def _selfie_cache(shared_weights, tmp_path_factory) -> Path:
+    """A session cache holding the converted selfie ONNX (converted once from ../shared/weights)."""
+    cache = tmp_path_factory.mktemp("edgematte-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
+        mp.setenv("EDGEMATTE_CACHE", str(cache))
+        from edgematte.models import onnx_for
+
+        onnx_for("selfie", progress=False)
+    return cache
+
+
+@pytest.fixture
+def selfie_env(monkeypatch, shared_weights, _selfie_cache) -> None:
+    """EDGEMATTE_WEIGHTS and EDGEMATTE_CACHE set so the default "selfie" model resolves offline."""
+    monkeypatch.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
+    monkeypatch.setenv("EDGEMATTE_CACHE", str(_selfie_cache))

@@ -243,3 +243,20 @@ def test_real_model_mattes_the_astronaut(shared_data, pp_humanseg_onnx):
     assert alpha[:, int(0.9 * w) :].mean() < 60  # the right edge is background
     assert alpha[int(0.05 * h), int(0.95 * w)] == 0  # top-right corner: background
     assert 0.25 < (alpha > 127).mean() < 0.8
+
+
+def test_default_model_is_selfie_and_mattes_the_astronaut(selfie_env, shared_data):
+    from edgematte.io import read_image
+
+    image = read_image(shared_data / "portraits" / "astronaut.png")
+    with edgematte.Matter() as m:
+        assert m.pipeline.model_hw == (256, 256) and m.pipeline.task == "segmentation"
+        res = m.process(image)
+        alpha = res.alpha
+        h, w = alpha.shape
+        assert alpha[int(0.25 * h), w // 2] == 255  # her face
+        assert alpha[int(0.45 * h) : int(0.7 * h), int(0.2 * w) : int(0.6 * w)].mean() > 240  # her suit
+        assert alpha[: int(0.4 * h), int(0.85 * w) :].mean() < 10  # the rocket behind her is background
+        assert set(np.unique(res.trimap)) == {0, 128, 255}
+        green = m.replace_background(image, (64, 177, 0))
+        assert tuple(green[10, w - 10]) == (64, 177, 0)

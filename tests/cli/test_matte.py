@@ -79,3 +79,14 @@ def test_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["matte", "x.png"])  # no -o
     assert info.value.code == 2
+
+
+def test_readme_command_with_the_default_model(selfie_env, tmp_path, capsys):
+    from pathlib import Path
+
+    photo = Path(__file__).resolve().parents[2] / "docs" / "astronaut.jpg"
+    out = tmp_path / "astronaut.png"
+    assert main(["matte", str(photo), "-o", str(out), "--background", "green"]) == 0
+    result = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert result.shape == (512, 512, 3)
+    assert tuple(result[10, 500]) == (64, 177, 0)  # "green" is RGB (0, 177, 64)
