@@ -89,7 +89,6 @@ class _Buffers:
         self.small = np.empty((mh, mw, 3), np.uint8)  # resized BGR frame
         self.previous = np.empty((mh, mw, 3), np.uint8)  # last small frame, for the cut detector
         self.diff = np.empty((mh, mw, 3), np.uint8)
-        self.src = np.empty((1, 3, mh, mw), np.float32)  # model input, RGB 0..1
         self.ema = np.empty((mh, mw), np.float32)
         self.small_alpha = np.empty((mh, mw), np.uint8)
         self.raw_alpha = np.empty((h, w), np.uint8)  # upsampled model alpha
@@ -145,6 +144,10 @@ class Pipeline:
         self.threads = threads
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
         self._make_trimap, self._composite = _kernels()
+        # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
+        src_shape = (1, 3) + self.model_hw
+        input_buffer = getattr(backend, "input_buffer", None)
+        self._src = input_buffer(self.input_name, src_shape) if input_buffer else np.empty(src_shape, np.float32)
         self._refine_alpha = None
         self._buffers: Optional[_Buffers] = None
 
@@ -167,10 +170,10 @@ class Pipeline:
         _downscale(frame, b)
         cut = self._detect_cut(b)
         # BGR -> RGB by reversing the channel view, uint8 -> float32 0..1, HWC -> CHW, one pass
-        np.multiply(b.small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=b.src[0], casting="unsafe")
+        np.multiply(b.small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
         tick = _lap(timings, "preprocess", tick)
 
-        alpha = self.backend.infer({self.input_name: b.src}, validate=False)[self.output_name]
+        alpha = self.backend.infer({self.input_name: self._src}, validate=False)[self.output_name]
         tick = _lap(timings, "model", tick)
 
         alpha = alpha.reshape(mh, mw)

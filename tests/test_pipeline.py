@@ -260,3 +260,19 @@ def test_default_model_is_selfie_and_mattes_the_astronaut(selfie_env, shared_dat
         assert set(np.unique(res.trimap)) == {0, 128, 255}
         green = m.replace_background(image, (64, 177, 0))
         assert tuple(green[10, w - 10]) == (64, 177, 0)
+
+
+def test_pipeline_fills_the_backends_own_input_buffer(tiny_onnx):
+    class PinnedInput(OrtCpuBackend):
+        """ONNX Runtime plus the input_buffer() hook TensorRT offers for page-locked inputs."""
+
+        def input_buffer(self, name, shape):
+            self.buffer = np.zeros(shape, np.float32)
+            return self.buffer
+
+    with edgematte.Matter(tiny_onnx, backend=PinnedInput(tiny_onnx)) as m:
+        frame = red_disc_frame()
+        res = m.process(frame)
+        assert m.backend.buffer[0, 0].max() == 1.0  # the red channel of the resized frame, 0..1
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as plain:
+        np.testing.assert_array_equal(plain.process(frame).alpha, res.alpha)
