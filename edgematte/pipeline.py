@@ -148,7 +148,6 @@ class Pipeline:
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
         self._src = input_buffer(self.input_name, src_shape) if input_buffer else np.empty(src_shape, np.float32)
-        self._refine_alpha = None
         self._buffers: Optional[_Buffers] = None
 
     def reset(self) -> None:
