@@ -8,6 +8,7 @@ a :class:`Result` are **overwritten by the next call** (copy them to keep them).
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -94,8 +95,6 @@ class _Buffers:
         self.raw_alpha = np.empty((h, w), np.uint8)  # upsampled model alpha
         self.trimap = np.empty((h, w), np.uint8)
         self.alpha = np.empty((h, w), np.uint8)  # final alpha
-        self.known_fg = np.empty((h, w), np.uint8)
-        self.not_bg = np.empty((h, w), np.uint8)
         self.out3 = np.empty((h, w, 3), np.uint8)
         self.out4 = np.empty((h, w, 4), np.uint8)
         self.background = np.empty((h, w, 3), np.uint8)
@@ -105,7 +104,14 @@ class _Buffers:
 
 
 def _kernels():
-    """(make_trimap, composite): the package's native kernels, or the interim OpenCV ones."""
+    """(make_trimap, composite): the package's native kernels, or the interim OpenCV ones.
+
+    OpenMP threads that busy-wait between parallel regions (libgomp's default) steal the
+    cores ONNX Runtime needs next and slow the whole frame several-fold on small CPUs, so
+    ``OMP_WAIT_POLICY`` defaults to PASSIVE here (a value the user set is kept). It takes
+    effect only if no OpenMP runtime was loaded before.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from .kernels import composite, make_trimap
     except ImportError:
@@ -226,14 +232,13 @@ class Pipeline:
         """Known regions of the trimap exactly 0/255; the model alpha in the unknown band.
 
         This is the seed pipeline's matte; a native solver of the unknown band replaces it
-        when ``edgematte.refine_alpha`` is in the package.
+        when ``edgematte.refine_alpha`` is in the package. One saturating pass computes
+        ``2 * trimap + alpha - 256``: alpha where the trimap is 128, 0 where it is 0, and 255
+        where it is 255 (there the eroded alpha is >= fg_threshold >= 1).
         """
         import cv2
 
-        cv2.compare(b.trimap, 255, cv2.CMP_EQ, dst=b.known_fg)
-        cv2.compare(b.trimap, 0, cv2.CMP_GT, dst=b.not_bg)
-        cv2.max(b.raw_alpha, b.known_fg, dst=b.alpha)
-        cv2.min(b.alpha, b.not_bg, dst=b.alpha)
+        cv2.addWeighted(b.trimap, 2.0, b.raw_alpha, 1.0, -256.0, dst=b.alpha)
         return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:

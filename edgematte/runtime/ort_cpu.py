@@ -57,6 +57,8 @@ class OrtCpuBackend:
     next ``infer``). Outputs with a dynamic dimension are fresh arrays each call.
 
     ``threads`` (intra-op) defaults to :func:`available_cpus`; ``inter_op_threads`` to 1.
+    ``spin=False`` stops idle ORT threads from busy-waiting after a run, so the native
+    kernels that run between inferences get the cores (``True`` can help a model-only loop).
     """
 
     def __init__(
@@ -65,12 +67,14 @@ class OrtCpuBackend:
         *,
         threads: Optional[int] = None,
         inter_op_threads: int = 1,
+        spin: bool = False,
     ) -> None:
         if threads is not None and int(threads) < 1:
             raise InputError(f"received threads={threads!r}; expected a positive integer or None")
         self.path = Path(path)
         self.threads = int(threads) if threads is not None else available_cpus()
         self.inter_op_threads = int(inter_op_threads)
+        self.spin = bool(spin)
         self._session: Any = None
         self._binding: Any = None
         self._inputs: Tuple[TensorSpec, ...] = ()
@@ -94,6 +98,10 @@ class OrtCpuBackend:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = self.inter_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.spin:
+            # idle ORT threads would otherwise spin after each run and starve the OpenMP kernels that follow
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, ...)
