@@ -32,9 +32,10 @@ class Matter:
     ``model``: a model-table name (``"selfie"``), an ``.onnx`` file, or a TensorRT engine file
     (``.engine``/``.plan``). ``backend``: ``"auto"`` (TensorRT when it can open, else ONNX
     Runtime on the CPU with a logged warning), ``"ort-cpu"``, ``"tensorrt"``, or an opened
-    Backend object. ``refine``: for segmentation models, solve the trimap's unknown band
-    (until ``edgematte.refine_alpha`` is in the package this keeps the model alpha there and
-    makes the known regions exactly 0/255, the seed pipeline's matte). ``temporal``: None or
+    Backend object. ``refine`` (segmentation models): True or "full" solves the trimap's unknown
+    band (until ``edgematte.refine_alpha`` is in the package this is the seed pipeline's matte:
+    the model alpha in the band, known regions exactly 0/255, same as "fast"); "fast" is that
+    real-time matte; False or "off" returns the upsampled model alpha without a trimap. ``temporal``: None or
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
@@ -47,7 +48,7 @@ class Matter:
         self,
         model: Union[str, "os.PathLike[str]"] = DEFAULT_MODEL,
         backend: Any = "auto",
-        refine: bool = True,
+        refine: Union[bool, str] = True,
         temporal: Union[None, bool, float, TemporalConfig] = None,
         *,
         task: Optional[str] = None,

@@ -19,9 +19,14 @@ import numpy as np
 from .errors import InputError
 from .runtime.base import Backend
 
-__all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background"]
+__all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES"]
 
 log = logging.getLogger(__name__)
+
+#: refinement of a segmentation model's alpha: "off" (upsampled model alpha, no trimap), "fast"
+#: (trimap; known regions exactly 0/255, model alpha in the band: real time), "full" (trimap; the
+#: band solved by ``edgematte.refine_alpha``: for photos; until that function is in the package, as "fast")
+REFINE_MODES = ("off", "fast", "full")
 
 #: what ``Pipeline.composite`` accepts: an image (resized to cover), a BGR colour, "blur", or None (BGRA)
 Background = Union[np.ndarray, Tuple[int, int, int], str, None]
@@ -125,8 +130,8 @@ class Pipeline:
     ``backend`` is an opened :class:`~edgematte.runtime.base.Backend` taking ``src``
     [1,3,h,w] RGB float32 0..1 and returning ``alpha`` [1,1,h,w] float32 0..1.
     ``task`` "segmentation" runs trimap + refinement on the model alpha; "matting" uses
-    the model alpha as is. ``input_size`` (h, w) is needed only when the model's input
-    shape is dynamic.
+    the model alpha as is. ``refine``: one of :data:`REFINE_MODES`, or True ("full") /
+    False ("off"). ``input_size`` (h, w) is needed only when the model's input shape is dynamic.
     """
 
     def __init__(
@@ -134,7 +139,7 @@ class Pipeline:
         backend: Backend,
         *,
         task: str = "segmentation",
-        refine: bool = True,
+        refine: Union[bool, str] = True,
         trimap: Optional[TrimapConfig] = None,
         temporal: Optional[TemporalConfig] = None,
         input_size: Optional[Tuple[int, int]] = None,
@@ -144,7 +149,7 @@ class Pipeline:
             raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
         self.backend = backend
         self.task = task
-        self.refine = bool(refine)
+        self.refine = _refine_mode(refine)
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
         self.threads = threads
@@ -197,15 +202,14 @@ class Pipeline:
 
         trimap = None
         final = b.raw_alpha
-        if self.task == "segmentation":
+        if self.task == "segmentation" and self.refine != "off":
             c = self.trimap_config
             trimap = self._make_trimap(
                 b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap, threads=self.threads
             )
             tick = _lap(timings, "trimap", tick)
-            if self.refine:
-                final = self._refine(frame, b)
-                tick = _lap(timings, "refine", tick)
+            final = self._refine(frame, b)
+            tick = _lap(timings, "refine", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, timings=timings, cut=cut)
@@ -308,6 +312,14 @@ def _downscale(frame: np.ndarray, b: _Buffers) -> None:
     mh, mw = b.small.shape[:2]
     interpolation = cv2.INTER_LINEAR if b.halves else cv2.INTER_AREA
     cv2.resize(src, (mw, mh), dst=b.small, interpolation=interpolation)
+
+
+def _refine_mode(refine: Any) -> str:
+    if refine is True or refine is False:
+        return "full" if refine else "off"
+    if refine not in REFINE_MODES:
+        raise InputError(f"received refine={refine!r}; expected True, False or one of {REFINE_MODES}")
+    return refine
 
 
 def _check_frame(frame: Any) -> np.ndarray:

@@ -52,10 +52,36 @@ def test_alpha_trimap_and_timings(matter):
     assert res.timings["total"] >= res.timings["model"]
 
 
-def test_no_refine_returns_the_upsampled_model_alpha(tiny_onnx):
+def test_refine_off_returns_the_upsampled_model_alpha(tiny_onnx, matter):
+    import cv2
+
+    frame = red_disc_frame()
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=False) as m:
-        res = m.process(red_disc_frame())
-        assert "refine" not in res.timings and res.trimap is not None
+        res = m.process(frame)
+        assert res.trimap is None and "refine" not in res.timings and "trimap" not in res.timings
+    refined = matter.process(frame)
+    # "off" differs from the refined alpha only where the trimap snaps near-0/255 values
+    differs = res.alpha != refined.alpha
+    assert set(np.unique(refined.trimap[differs])) <= {0, 255}
+    small = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)[..., ::-1] / 255.0
+    expected = np.rint(255 / (1 + np.exp(-20 * (small[..., 0] - small[..., 2]))))
+    got = cv2.resize(res.alpha, (32, 32), interpolation=cv2.INTER_AREA) > 127
+    assert (got != (expected > 127)).mean() < 0.01  # resampling may flip a pixel on the edge
+
+
+def test_refine_modes(tiny_onnx):
+    frame = red_disc_frame()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as fast:
+        assert fast.pipeline.refine == "fast"
+        alpha = fast.process(frame).alpha.copy()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=True) as full:
+        assert full.pipeline.refine == "full"
+        res = full.process(frame)
+        assert set(np.unique(res.trimap)) == {0, 128, 255}
+        if not hasattr(edgematte, "refine_alpha"):  # "full" is the seed matte until refine_alpha exists
+            np.testing.assert_array_equal(res.alpha, alpha)
+    with pytest.raises(InputError, match="refine"):
+        edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="max")
 
 
 def test_matting_task_skips_trimap(tiny_onnx):

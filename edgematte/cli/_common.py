@@ -22,15 +22,21 @@ COLOURS = {
 }
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
     from ..matter import DEFAULT_MODEL
+    from ..pipeline import REFINE_MODES
 
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)")
     group.add_argument(
         "--backend", default="auto", choices=("auto", "ort-cpu", "tensorrt"), help="runtime (default: %(default)s)"
     )
-    group.add_argument("--no-refine", action="store_true", help="skip the unknown-band refinement")
+    group.add_argument(
+        "--refine",
+        choices=REFINE_MODES,
+        default=refine,
+        help="unknown-band refinement: off, fast (real time) or full (best edges) (default: %(default)s)",
+    )
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
 
 
@@ -94,4 +100,4 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None):
     """A Matter from the shared model options."""
     from ..matter import Matter
 
-    return Matter(args.model, backend=args.backend, refine=not args.no_refine, temporal=temporal, threads=args.threads)
+    return Matter(args.model, backend=args.backend, refine=args.refine, temporal=temporal, threads=args.threads)

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, help="output image (one input) or folder")
     add_background_argument(parser, what="; without it the output is a PNG with alpha")
-    add_model_arguments(parser)
+    add_model_arguments(parser, refine="full")
     parser.set_defaults(func=run)
 
 
