@@ -114,11 +114,16 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
     from .models import get_spec
 
     spec = get_spec(model)
+    from .models import onnx_for
+
     try:
-        from .models import onnx_for
-    except ImportError as exc:
-        raise ModelError(f"model {model!r} has no ONNX builder in this installation ({exc}); expected a path") from exc
-    return Path(onnx_for(model)), spec.task, tuple(spec.input_size)
+        path = onnx_for(model)
+    except InputError:  # a row that needs exporting from PyTorch first
+        raise ModelError(
+            f"received model {model!r}, which has no ready ONNX file; expected an exported one: run "
+            f"`edgematte export {model} -o {model}.onnx`, then pass that path (with task={spec.task!r})"
+        ) from None
+    return Path(path), spec.task, tuple(spec.input_size)
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):

@@ -241,6 +241,8 @@ def test_model_errors(tmp_path, tiny_onnx):
         edgematte.Matter(tmp_path / "absent.onnx")
     with pytest.raises(InputError, match="expected one of"):
         edgematte.Matter("no-such-model", backend="ort-cpu")
+    with pytest.raises(ModelError, match="edgematte export modnet"):
+        edgematte.Matter("modnet", backend="ort-cpu")  # a PyTorch row: exported first, then passed as a file
     with pytest.raises(InputError, match="backend"):
         edgematte.Matter(tiny_onnx, backend="gpu-please")
     engine = tmp_path / "x.engine"

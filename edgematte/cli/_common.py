@@ -38,6 +38,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast"
         help="unknown-band refinement: off, fast (real time) or full (best edges) (default: %(default)s)",
     )
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
+    group.add_argument(
+        "--task",
+        choices=("segmentation", "matting"),
+        default=None,
+        help="what an .onnx/engine file outputs (default: the table's for names, else segmentation)",
+    )
+    group.add_argument(
+        "--input-size", type=parse_size, default=None, metavar="WxH", help="model input size, for dynamic-shape files"
+    )
 
 
 def add_background_argument(parser: argparse.ArgumentParser, default: Optional[str] = None, what: str = "") -> None:
@@ -100,4 +109,13 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None):
     """A Matter from the shared model options."""
     from ..matter import Matter
 
-    return Matter(args.model, backend=args.backend, refine=args.refine, temporal=temporal, threads=args.threads)
+    input_size = None if args.input_size is None else (args.input_size[1], args.input_size[0])
+    return Matter(
+        args.model,
+        backend=args.backend,
+        refine=args.refine,
+        temporal=temporal,
+        task=args.task,
+        input_size=input_size,
+        threads=args.threads,
+    )

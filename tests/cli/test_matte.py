@@ -90,3 +90,12 @@ def test_readme_command_with_the_default_model(selfie_env, tmp_path, capsys):
     result = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert result.shape == (512, 512, 3)
     assert tuple(result[10, 500]) == (64, 177, 0)  # "green" is RGB (0, 177, 64)
+
+
+def test_task_and_input_size_options(photos, tmp_path, tiny_onnx):
+    dynamic = tiny_onnx.parent / "tiny_seg_dynamic.onnx"
+    out = tmp_path / "o.png"
+    argv = ["matte", str(photos / "p0.png"), "-o", str(out), "--model", str(dynamic), "--backend", "ort-cpu"]
+    assert main(argv) == 1  # dynamic input and no size
+    assert main(argv + ["--input-size", "64x48", "--task", "matting"]) == 0
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (120, 160, 4)
