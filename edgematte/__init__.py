@@ -17,6 +17,7 @@ from .errors import (
     KernelError,
     ModelError,
 )
+from .kernels import composite, make_trimap
 
 __all__ = [
     "__version__",
@@ -28,18 +29,21 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "refine_alpha",
+    "estimate_foreground",
+    "make_trimap",
+    "composite",
     "Matter",
 ]
 
-#: public names served lazily from submodules (they import OpenCV/ONNX Runtime on use)
-_LAZY = {"Matter": "edgematte.matter"}
+#: public names imported on first use (module relative to this package), so ``import edgematte`` stays light
+_LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine", "Matter": "matter"}
 
 
 def __getattr__(name: str):
+    """Import public functions on first use, so ``import edgematte`` stays light."""
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'edgematte' has no attribute {name!r}")
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

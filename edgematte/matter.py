@@ -33,9 +33,9 @@ class Matter:
     (``.engine``/``.plan``). ``backend``: ``"auto"`` (TensorRT when it can open, else ONNX
     Runtime on the CPU with a logged warning), ``"ort-cpu"``, ``"tensorrt"``, or an opened
     Backend object. ``refine`` (segmentation models): True or "full" solves the trimap's unknown
-    band (until ``edgematte.refine_alpha`` is in the package this is the seed pipeline's matte:
-    the model alpha in the band, known regions exactly 0/255, same as "fast"); "fast" is that
-    real-time matte; False or "off" returns the upsampled model alpha without a trimap. ``temporal``: None or
+    band with ``edgematte.refine_alpha`` (best edges, tens of ms per frame); "fast" keeps the
+    model alpha in the band and makes the known regions exactly 0/255 (real time); False or
+    "off" returns the upsampled model alpha without a trimap. ``temporal``: None or
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).

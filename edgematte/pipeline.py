@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 #: refinement of a segmentation model's alpha: "off" (upsampled model alpha, no trimap), "fast"
 #: (trimap; known regions exactly 0/255, model alpha in the band: real time), "full" (trimap; the
-#: band solved by ``edgematte.refine_alpha``: for photos; until that function is in the package, as "fast")
+#: band solved by ``edgematte.refine_alpha``: best edges, for photos)
 REFINE_MODES = ("off", "fast", "full")
 
 #: what ``Pipeline.composite`` accepts: an image (resized to cover), a BGR colour, "blur", or None (BGRA)
@@ -109,7 +109,7 @@ class _Buffers:
 
 
 def _kernels():
-    """(make_trimap, composite): the package's native kernels, or the interim OpenCV ones.
+    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use.
 
     OpenMP threads that busy-wait between parallel regions (libgomp's default) steal the
     cores ONNX Runtime needs next and slow the whole frame several-fold on small CPUs, so
@@ -117,11 +117,10 @@ def _kernels():
     effect only if no OpenMP runtime was loaded before.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        from .kernels import composite, make_trimap
-    except ImportError:
-        from ._seed_kernels import composite, make_trimap
-    return make_trimap, composite
+    from .kernels import composite, make_trimap
+    from .refine import refine_alpha
+
+    return make_trimap, composite, refine_alpha
 
 
 class Pipeline:
@@ -154,7 +153,7 @@ class Pipeline:
         self.temporal = temporal
         self.threads = threads
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
-        self._make_trimap, self._composite = _kernels()
+        self._make_trimap, self._composite, self._refine_alpha = _kernels()
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -233,16 +232,21 @@ class Pipeline:
 
     # -- stages ----------------------------------------------------------------------
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
-        """Known regions of the trimap exactly 0/255; the model alpha in the unknown band.
+        """The final uint8 alpha from the trimap and the upsampled model alpha.
 
-        This is the seed pipeline's matte; a native solver of the unknown band replaces it
-        when ``edgematte.refine_alpha`` is in the package. One saturating pass computes
-        ``2 * trimap + alpha - 256``: alpha where the trimap is 128, 0 where it is 0, and 255
-        where it is 255 (there the eroded alpha is >= fg_threshold >= 1).
+        "full": ``refine_alpha`` solves the unknown band (it returns a new float32 frame-sized
+        array: the one full-size allocation per frame, in this mode only). "fast": the model
+        alpha in the band and the known regions exactly 0/255, in one saturating pass of
+        ``2 * trimap + alpha - 256`` (alpha where the trimap is 128, 0 where it is 0, 255 where
+        it is 255, since there the eroded alpha is >= fg_threshold >= 1).
         """
         import cv2
 
-        cv2.addWeighted(b.trimap, 2.0, b.raw_alpha, 1.0, -256.0, dst=b.alpha)
+        if self.refine == "full":
+            solved = self._refine_alpha(frame, b.trimap, threads=self.threads)
+            cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
+        else:
+            cv2.addWeighted(b.trimap, 2.0, b.raw_alpha, 1.0, -256.0, dst=b.alpha)
         return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:

@@ -26,7 +26,7 @@ def red_disc_frame(height=120, width=160, centre=None, radius=40):
 
 @pytest.fixture
 def matter(tiny_onnx):
-    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as m:
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
         yield m
 
 
@@ -78,8 +78,10 @@ def test_refine_modes(tiny_onnx):
         assert full.pipeline.refine == "full"
         res = full.process(frame)
         assert set(np.unique(res.trimap)) == {0, 128, 255}
-        if not hasattr(edgematte, "refine_alpha"):  # "full" is the seed matte until refine_alpha exists
-            np.testing.assert_array_equal(res.alpha, alpha)
+        solved = edgematte.refine_alpha(frame, res.trimap)
+        np.testing.assert_array_equal(res.alpha, np.rint(solved * 255).astype(np.uint8))
+        band = res.trimap == 128
+        np.testing.assert_array_equal(res.alpha[~band], alpha[~band])  # same known regions as "fast"
     with pytest.raises(InputError, match="refine"):
         edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="max")
 
@@ -129,13 +131,13 @@ def test_model_and_resampling_stages_allocate_nothing_frame_sized(tiny_onnx, tem
     assert peak < 360 * 640 // 4, f"{peak} bytes traced in steady state; a full uint8 plane is {360 * 640}"
 
 
+@pytest.mark.parametrize("refine", ["fast", "off"])
 @pytest.mark.parametrize("background", [(0, 255, 0), "blur", None, "image"])
-def test_steady_state_allocates_nothing_frame_sized(matter, background):
-    if matter.pipeline._make_trimap.__module__ == "edgematte._seed_kernels":
-        pytest.skip("the interim OpenCV trimap/composite allocate; the native kernels (edgematte.kernels) do not")
+def test_steady_state_allocates_nothing_frame_sized(tiny_onnx, background, refine):
     if background == "image":
         background = np.full((100, 200, 3), 77, np.uint8)
-    peak = steady_state_peak(lambda frame: matter.replace_background(frame, background), moving_discs())
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=refine) as m:
+        peak = steady_state_peak(lambda frame: m.replace_background(frame, background), moving_discs())
     assert peak < 360 * 640 // 4, f"{peak} bytes traced in steady state; a full uint8 plane is {360 * 640}"
 
 
@@ -263,7 +265,7 @@ def test_real_model_mattes_the_astronaut(shared_data, pp_humanseg_onnx):
     from edgematte.io import read_image
 
     image = read_image(shared_data / "portraits" / "astronaut.png")
-    with edgematte.Matter(pp_humanseg_onnx, backend="ort-cpu") as m:
+    with edgematte.Matter(pp_humanseg_onnx, backend="ort-cpu", refine="fast") as m:
         alpha = m.process(image).alpha
     h, w = alpha.shape
     assert alpha[int(0.25 * h), w // 2] == 255  # her face

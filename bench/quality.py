@@ -1,0 +1,395 @@
+"""Matting quality on real ground truth: baseline vs edgematte.refine_alpha vs pymatting closed-form.
+
+    python bench/quality.py            # writes bench/results/quality.md and bench/results/hair_crop.png
+
+Data: ``../shared/data/alphamatting_lowres`` beside the repository (``--data`` to override):
+``input/``, ``gt/``, ``trimap1/``, ``trimap2/`` (alphamatting.com training images, ~0.5 MP).
+
+Metrics (alphamatting.com / Composition-1k conventions; alpha in 0..1; summed or averaged over the
+*unknown region* of the trimap the method was given, i.e. pixels that are neither 0 nor 255):
+  SAD   sum |alpha - gt|, in thousands.
+  MSE   mean (alpha - gt)^2 over the unknown pixels, reported x 1e3.
+  Grad  sum (|grad alpha| - |grad gt|)^2, gradients by first-order Gaussian derivative filters with
+        sigma = 1.4 (Rhemann et al. 2009), in thousands.
+  Conn  sum |phi(alpha) - phi(gt)|, phi(x) = 1 - (x - l) [x - l >= 0.15] where l is the threshold
+        (step 0.1) at which a pixel leaves the largest 4-connected component common to both mattes
+        thresholded (Rhemann et al. 2009), in thousands.
+
+Rows: "baseline" = trimap with unknown = 0.5; "refine" = edgematte.refine_alpha (defaults);
+"closed-form" = pymatting.estimate_alpha_cf (defaults: eps 1e-7, 3x3 windows, ichol-preconditioned CG).
+Trimaps: Trimap1, Trimap2 and "seed" = the pipeline's own trimap from a binary mask (GT alpha > 0.5
+-> make_trimap). Times: refine is the median of --repeat runs after one warm-up run per image;
+closed-form is one run per image after a numba warm-up on a small crop. Both single process, the
+same thread count (--threads, default 1: pymatting's CG and Laplacian are single-threaded).
+
+Foreground: the true foreground of a real photo is unknown, so a plausible one is fixed first,
+F = pymatting's multilevel estimate from the photo and its GT alpha (this favours the multilevel
+row below), and a new image is composited with the GT alpha onto another photo of the set:
+I1 = a F + (1 - a) B1. Foregrounds estimated from (I1, alpha) are composited onto a green screen B2
+and compared with a F + (1 - a) B2: mean absolute error in 8-bit levels over pixels with 0 < gt < 1.
+The "end-to-end" rows start from I1 and the seed trimap instead of the GT alpha.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+# BLAS is not on either hot path; idle BLAS threads would only compete with the timed code
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+# idle OpenMP workers spin by default; on a shared CPU that spinning steals time from the timed thread
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "alphamatting_lowres"
+GREEN = (0, 177, 64)  # B2 for foreground composites, BGR
+
+
+# ---------------------------------------------------------------- metrics
+def sad(alpha: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    return float(np.abs(alpha - gt)[region].sum() / 1000)
+
+
+def mse(alpha: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    return float(((alpha - gt) ** 2)[region].mean()) if region.any() else 0.0
+
+
+def _gauss_gradient_magnitude(x: np.ndarray, sigma: float = 1.4) -> np.ndarray:
+    import cv2
+
+    eps = 1e-2
+    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * eps))))
+    t = np.arange(-half, half + 1, dtype=np.float64)
+    g = np.exp(-(t**2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
+    kernel = np.outer(g, -t * g / sigma**2)  # d/dx of a 2-D Gaussian, rows = y
+    kernel /= np.sqrt((kernel**2).sum())
+    gx = cv2.filter2D(x.astype(np.float64), cv2.CV_64F, kernel, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.filter2D(x.astype(np.float64), cv2.CV_64F, kernel.T, borderType=cv2.BORDER_REPLICATE)
+    return np.sqrt(gx**2 + gy**2)
+
+
+def gradient_error(alpha: np.ndarray, gt: np.ndarray, region: np.ndarray) -> float:
+    diff = (_gauss_gradient_magnitude(alpha) - _gauss_gradient_magnitude(gt)) ** 2
+    return float(diff[region].sum() / 1000)
+
+
+def connectivity_error(alpha: np.ndarray, gt: np.ndarray, region: np.ndarray, step: float = 0.1) -> float:
+    import cv2
+
+    thresholds = np.arange(0, 1 + step, step)
+    level = np.full(alpha.shape, -1.0)
+    for i in range(1, len(thresholds)):
+        both = ((alpha >= thresholds[i]) & (gt >= thresholds[i])).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(both, connectivity=4)
+        if count > 1:
+            largest = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        else:
+            largest = np.zeros(alpha.shape, bool)
+        level[(level == -1) & ~largest] = thresholds[i - 1]
+    level[level == -1] = 1
+    da, dg = alpha - level, gt - level
+    phi_a = 1 - da * (da >= 0.15)
+    phi_g = 1 - dg * (dg >= 0.15)
+    return float(np.abs(phi_a - phi_g)[region].sum() / 1000)
+
+
+METRICS = {"SAD": sad, "MSE": lambda a, g, r: 1e3 * mse(a, g, r), "Grad": gradient_error, "Conn": connectivity_error}
+
+
+# ---------------------------------------------------------------- data and methods
+def load(data: Path):
+    import cv2
+
+    items = []
+    for path in sorted((data / "input").glob("*.png")):
+        gt = cv2.imread(str(data / "gt" / path.name), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        items.append(
+            {
+                "name": path.stem,
+                "image": cv2.imread(str(path)),
+                "gt": gt,
+                "trimap1": cv2.imread(str(data / "trimap1" / path.name), cv2.IMREAD_GRAYSCALE),
+                "trimap2": cv2.imread(str(data / "trimap2" / path.name), cv2.IMREAD_GRAYSCALE),
+                "seed": seed_trimap(gt),
+            }
+        )
+    return items
+
+
+def seed_trimap(gt: np.ndarray) -> np.ndarray:
+    """Pipeline trimap from the binary mask gt > 0.5 (edgematte.make_trimap defaults)."""
+    mask = np.where(gt > 0.5, 255, 0).astype(np.uint8)
+    try:
+        from edgematte import make_trimap
+    except ImportError:
+        make_trimap = _make_trimap_opencv
+    return make_trimap(mask)
+
+
+def _make_trimap_opencv(mask: np.ndarray) -> np.ndarray:
+    """The seed trimap rule (7x7 ellipse, 3 iterations) until edgematte.make_trimap is available."""
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    eroded = cv2.erode(mask, kernel, iterations=3)
+    dilated = cv2.dilate(mask, kernel, iterations=3)
+    out = np.full(mask.shape, 128, np.uint8)
+    out[eroded >= 254] = 255
+    out[dilated <= 1] = 0
+    return out
+
+
+def baseline(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    return np.where(trimap == 255, 1.0, np.where(trimap == 0, 0.0, 0.5)).astype(np.float32)
+
+
+def closed_form(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    from pymatting import estimate_alpha_cf
+
+    rgb = image[..., ::-1].astype(np.float64) / 255
+    return estimate_alpha_cf(rgb, trimap.astype(np.float64) / 255).astype(np.float32)
+
+
+def timed(fn: Callable, *args, repeat: int = 1, warmup: int = 0):
+    for _ in range(warmup):
+        fn(*args)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - start)
+    return out, float(np.median(times))
+
+
+# ---------------------------------------------------------------- foreground
+def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
+    import cv2
+    from pymatting import estimate_foreground_ml
+
+    import edgematte
+
+    errors: Dict[str, List[float]] = {}
+    for k, item in enumerate(items):
+        image, gt = item["image"], item["gt"]
+        a = gt[..., None]
+        # a plausible true foreground: the multilevel estimate from the photo and its GT alpha
+        fg_true = estimate_foreground_ml(image[..., ::-1] / 255.0, gt.astype(np.float64))[..., ::-1] * 255
+        other = items[(k + 1) % len(items)]["image"]
+        b1 = cv2.resize(other, image.shape[1::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
+        i1 = np.clip(a * fg_true + (1 - a) * b1 + 0.5, 0, 255).astype(np.uint8)
+        green = np.empty_like(b1)
+        green[:] = GREEN
+        reference = a * fg_true + (1 - a) * green
+        soft = (gt > 0) & (gt < 1)
+
+        def err(fg: np.ndarray, alpha: np.ndarray) -> float:
+            al = alpha[..., None]
+            comp = al * fg.astype(np.float32) + (1 - al) * green
+            return float(np.abs(comp - reference)[soft].mean())
+
+        rows = {
+            "raw colours (no estimation)": lambda: i1,
+            "estimate_foreground (blur-fusion)": lambda: edgematte.estimate_foreground(i1, gt),
+            "pymatting estimate_foreground_ml": lambda: np.clip(
+                estimate_foreground_ml(i1[..., ::-1] / 255.0, gt.astype(np.float64))[..., ::-1] * 255, 0, 255
+            ),
+        }
+        for label, make in rows.items():
+            fg, seconds = timed(make)
+            errors.setdefault(label, []).append(err(fg, gt))
+            errors.setdefault(label + " time", []).append(seconds)
+        alpha = refine(i1, item["seed"])
+        errors.setdefault("end-to-end: hard mask (GT > 0.5), raw colours", []).append(
+            err(i1, (gt > 0.5).astype(np.float32)))
+        errors.setdefault("end-to-end: seed trimap -> refine_alpha, raw colours", []).append(err(i1, alpha))
+        errors.setdefault("end-to-end: seed trimap -> refine_alpha -> estimate_foreground", []).append(
+            err(edgematte.estimate_foreground(i1, alpha), alpha)
+        )
+    return errors
+
+
+def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:
+    """Before/after panel on the image with the most soft-alpha pixels in a size x size window."""
+    import cv2
+
+    import edgematte
+
+    best = None
+    for item in items:
+        soft = ((item["gt"] > 0.05) & (item["gt"] < 0.95)).astype(np.float32)
+        density = cv2.boxFilter(soft, -1, (size, size), normalize=False)
+        y, x = np.unravel_index(np.argmax(density), density.shape)
+        if best is None or density[y, x] > best[0]:
+            best = (density[y, x], item, y, x)
+    _, item, cy, cx = best
+    image, gt = item["image"], item["gt"]
+    h, w = gt.shape
+    y0, x0 = int(np.clip(cy - size // 2, 0, h - size)), int(np.clip(cx - size // 2, 0, w - size))
+    green = np.empty(image.shape, np.float32)
+    green[:] = GREEN
+
+    def comp(fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        al = alpha[..., None]
+        return np.clip(al * fg + (1 - al) * green + 0.5, 0, 255).astype(np.uint8)
+
+    tri = item["seed"]
+    hard = (gt > 0.5).astype(np.float32)
+    alpha = refine(image, tri)
+    raw = image.astype(np.float32)
+    panels = [
+        ("input", image),
+        ("before: mask", comp(raw, hard)),
+        ("refine, raw colour", comp(raw, alpha)),
+        ("after: refine + fg", comp(edgematte.estimate_foreground(image, alpha).astype(np.float32), alpha)),
+        ("GT alpha, raw colour", comp(raw, gt)),
+        ("GT alpha + fg", comp(edgematte.estimate_foreground(image, gt).astype(np.float32), gt)),
+    ]
+    tiles = []
+    for label, pic in panels:
+        tile = cv2.resize(pic[y0 : y0 + size, x0 : x0 + size], (2 * size, 2 * size), interpolation=cv2.INTER_NEAREST)
+        tile = np.ascontiguousarray(tile)
+        cv2.putText(tile, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(tile)
+    cv2.imwrite(str(out), np.hstack(tiles))
+    return f"{item['name']} y {y0}:{y0 + size} x {x0}:{x0 + size}"
+
+
+# ---------------------------------------------------------------- report
+def table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--iterations", default=None, help="refine_alpha CG schedule, e.g. 80,12 (default: its own)")
+    parser.add_argument("--final-iterations", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of refine_alpha per image (median)")
+    parser.add_argument("--trimaps", default="trimap1,trimap2,seed")
+    parser.add_argument("--no-pymatting", action="store_true", help="skip the closed-form comparison")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N images (smoke runs)")
+    args = parser.parse_args(argv)
+    if not (args.data / "input").is_dir():
+        print(f"data folder {args.data} has no input/; pass --data", file=sys.stderr)
+        return 2
+
+    import cv2
+
+    import edgematte
+
+    cv2.setNumThreads(args.threads)
+    items = load(args.data)
+    if args.limit:
+        items = items[: args.limit]
+    options = {"threads": args.threads, "final_iterations": args.final_iterations}
+    if args.iterations is not None:
+        options["iterations"] = tuple(int(n) for n in args.iterations.split(",") if n)
+
+    def refine(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        return edgematte.refine_alpha(image, trimap, **options)
+
+    methods = {"baseline": baseline, "refine": refine}
+    if not args.no_pymatting:
+        small = (items[0]["image"].shape[1] // 8, items[0]["image"].shape[0] // 8)  # numba JIT warm-up
+        closed_form(cv2.resize(items[0]["image"], small, interpolation=cv2.INTER_AREA),
+                    cv2.resize(items[0]["trimap1"], small, interpolation=cv2.INTER_NEAREST))
+        methods["closed-form"] = closed_form
+    trimaps = args.trimaps.split(",")
+    results = {}  # (trimap, method) -> per-image dicts
+    for item in items:
+        for tri_name in trimaps:
+            tri = item[tri_name]
+            region = (tri != 0) & (tri != 255)
+            for method, fn in methods.items():
+                repeat, warmup = (args.repeat, 1) if method == "refine" else (1, 0)
+                alpha, seconds = timed(fn, item["image"], tri, repeat=repeat, warmup=warmup)
+                row = {name: metric(alpha, item["gt"], region) for name, metric in METRICS.items()}
+                row["time"] = seconds
+                results.setdefault((tri_name, method), []).append(row)
+                print(f"{item['name']} {tri_name:8s} {method:12s} SAD {row['SAD']:7.2f}  {seconds * 1e3:8.1f} ms",
+                      flush=True)
+
+    lines = [
+        "## Alpha quality (alphamatting.com low-res training set)",
+        "",
+        f"{len(items)} images, mean {np.mean([it['gt'].size for it in items]) / 1e6:.2f} MP; "
+        f"means over images; metrics over each trimap's unknown region; "
+        f"threads = {args.threads}; refine_alpha options {options}; git {git_sha()}.",
+        "",
+    ]
+    rows = []
+    for tri_name in trimaps:
+        ref_time = None
+        if (tri_name, "closed-form") in results:
+            ref_time = np.array([r["time"] for r in results[(tri_name, "closed-form")]])
+        for method in methods:
+            per = results[(tri_name, method)]
+            mean = {k: np.mean([r[k] for r in per]) for k in per[0]}
+            times = np.array([r["time"] for r in per])
+            speed = ""
+            if ref_time is not None and method != "baseline":
+                speed = f"{ref_time.sum() / times.sum():.0f}x (median {np.median(ref_time / times):.0f}x)"
+            rows.append(
+                [tri_name, method]
+                + [f"{mean[k]:.2f}" for k in METRICS]
+                + ["" if method == "baseline" else f"{1e3 * np.median(times):.1f}", speed]
+            )
+    lines.append(table(["trimap", "method", "SAD", "MSE x1e3", "Grad", "Conn", "median ms", "speed vs closed-form"],
+                       rows))
+    if ("trimap1", "closed-form") in results:
+        ours = np.mean([r["SAD"] for r in results[("trimap1", "refine")]])
+        cf = np.mean([r["SAD"] for r in results[("trimap1", "closed-form")]])
+        lines += ["", f"Trimap1: refine mean SAD = {ours / cf:.2f} x closed-form's (goal <= 1.5x)."]
+    per_image = [[it["name"]] + [f"{results[(t, m)][k]['SAD']:.2f}" for t in trimaps for m in methods]
+                 for k, it in enumerate(items)]
+    lines += ["", "<details><summary>SAD per image</summary>", "",
+              table(["image"] + [f"{t} {m}" for t in trimaps for m in methods], per_image), "", "</details>"]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.no_pymatting:
+        fg = foreground_errors(items, refine)
+        fg_rows = [[label, f"{np.mean(v):.2f}", f"{1e3 * np.median(fg[label + ' time']):.1f}" if label + " time" in fg
+                    else ""] for label, v in fg.items() if not label.endswith(" time")]
+        lines += [
+            "",
+            "## Foreground colour (composite error, 8-bit levels, pixels with 0 < GT alpha < 1)",
+            "",
+            table(["foreground", "mean abs error", "median ms"], fg_rows),
+        ]
+    crop = hair_crop(items, args.out / "hair_crop.png", refine)
+    lines += [
+        "",
+        f"Hair edge, before/after (`hair_crop.png`, {crop}, 2x nearest; seed trimap): input | hard mask | "
+        "refined alpha, raw colours | refined alpha + estimate_foreground | GT alpha, raw colours | "
+        "GT alpha + estimate_foreground; all on green.",
+        "",
+        "Command: `python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
+    ]
+    report = "\n".join(lines) + "\n"
+    (args.out / "quality.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""make_trimap and composite at 1920x1080 beside their OpenCV/NumPy baselines, same thread count.
+
+    pytest bench/test_kernels.py --benchmark-json bench/results/kernels.json
+    python bench/ratios.py bench/results/kernels.json
+
+Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
+- ``trimap-*``: the seed's OpenCV code (erode + dilate + thresholds, 7x7 ellipse, 3 iterations)
+  vs ``edgematte.make_trimap``.
+- ``composite-*``: ``cv2.multiply``/``cv2.add`` in float32 (the seed's code; baseline) and in
+  uint8 with ``scale=1/255`` vs ``edgematte.composite`` with an image background.
+- ``*-f32``: the same with float32 input (mask or alpha in [0, 1]); the baselines convert or
+  broadcast the float input the way OpenCV code would.
+- ``copy-*``: ``np.copyto`` of as many bytes as composite reads (image + background + alpha,
+  7 bytes per pixel; the copy writes as many) vs ``edgematte.composite``. Ratio >= 0.5 means
+  within 2x of a plain memory copy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+import edgematte
+from edgematte.kernels._reference import seed_trimap
+
+H, W = 1080, 1920
+ALL = os.cpu_count() or 1
+THREADS = sorted({1, ALL})
+
+
+def _mask(rng):
+    """A soft person-like silhouette: head and torso ellipses, blurred edge, a few holes."""
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (W // 2, H // 3), (170, 210), 0, 0, 360, 255, -1)
+    cv2.ellipse(mask, (W // 2, H), (480, 520), 0, 0, 360, 255, -1)
+    ys, xs = rng.integers(0, H, 40), rng.integers(0, W, 40)
+    mask[ys, xs] = 0
+    return cv2.GaussianBlur(mask, (21, 21), 0)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    background = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    mask = _mask(rng)
+    return image, mask, background
+
+
+@pytest.fixture(params=THREADS, ids=lambda n: f"t{n}")
+def threads(request):
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(request.param)
+    yield request.param
+    cv2.setNumThreads(previous)
+
+
+def _group(benchmark, name, threads, role=None):
+    benchmark.group = f"{name}-1080p-t{threads}"
+    benchmark.extra_info.update(threads=threads, size=f"{W}x{H}")
+    if role:
+        benchmark.extra_info["role"] = role
+
+
+def test_trimap_opencv_seed(benchmark, frame, threads):
+    _group(benchmark, "trimap", threads, "baseline")
+    benchmark(seed_trimap, frame[1], 7, 3, 254, 1)
+
+
+def test_trimap_edgematte(benchmark, frame, threads):
+    _group(benchmark, "trimap", threads)
+    out = np.empty((H, W), np.uint8)
+    benchmark(edgematte.make_trimap, frame[1], 7, 3, 254, 1, out=out, threads=threads)
+    assert np.array_equal(out, seed_trimap(frame[1]))
+
+
+def test_trimap_f32_opencv_seed(benchmark, frame, threads):
+    _group(benchmark, "trimap-f32", threads, "baseline")
+    mask = frame[1].astype(np.float32) / 255
+    benchmark(lambda: seed_trimap(np.rint(mask * np.float32(255)).astype(np.uint8)))
+
+
+def test_trimap_f32_edgematte(benchmark, frame, threads):
+    _group(benchmark, "trimap-f32", threads)
+    mask = frame[1].astype(np.float32) / 255
+    out = np.empty(mask.shape, np.uint8)
+    benchmark(edgematte.make_trimap, mask, 7, 3, 254, 1, out=out, threads=threads)
+
+
+def cv2_composite_float(image, alpha, background):
+    a = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR).astype(np.float32) * np.float32(1 / 255)
+    fg = cv2.multiply(image.astype(np.float32), a)
+    bg = cv2.multiply(background.astype(np.float32), 1.0 - a)
+    return cv2.add(fg, bg).astype(np.uint8)
+
+
+def cv2_composite_u8(image, alpha, background):
+    a = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+    fg = cv2.multiply(image, a, scale=1 / 255)
+    bg = cv2.multiply(background, cv2.bitwise_not(a), scale=1 / 255)
+    return cv2.add(fg, bg)
+
+
+def test_composite_cv2_float(benchmark, frame, threads):
+    _group(benchmark, "composite", threads, "baseline")
+    image, mask, background = frame
+    benchmark(cv2_composite_float, image, mask, background)
+
+
+def test_composite_cv2_uint8(benchmark, frame, threads):
+    _group(benchmark, "composite", threads)
+    image, mask, background = frame
+    benchmark(cv2_composite_u8, image, mask, background)
+
+
+def test_composite_edgematte(benchmark, frame, threads):
+    _group(benchmark, "composite", threads)
+    image, mask, background = frame
+    out = np.empty_like(image)
+    benchmark(edgematte.composite, image, mask, background, out=out, threads=threads)
+
+
+def cv2_composite_f32_alpha(image, alpha, background):
+    a = cv2.merge([alpha, alpha, alpha])
+    fg = cv2.multiply(image.astype(np.float32), a)
+    bg = cv2.multiply(background.astype(np.float32), 1.0 - a)
+    return cv2.add(fg, bg).astype(np.uint8)
+
+
+def test_composite_f32_cv2(benchmark, frame, threads):
+    _group(benchmark, "composite-f32", threads, "baseline")
+    image, mask, background = frame
+    benchmark(cv2_composite_f32_alpha, image, mask.astype(np.float32) / 255, background)
+
+
+def test_composite_f32_edgematte(benchmark, frame, threads):
+    _group(benchmark, "composite-f32", threads)
+    image, mask, background = frame
+    out = np.empty_like(image)
+    benchmark(edgematte.composite, image, mask.astype(np.float32) / 255, background, out=out, threads=threads)
+
+
+def test_copy_same_bytes(benchmark, threads):
+    _group(benchmark, "copy", threads, "baseline")
+    src = np.ones(H * W * 7, np.uint8)
+    dst = np.empty_like(src)
+    benchmark(np.copyto, dst, src)
+
+
+def test_copy_vs_composite_edgematte(benchmark, frame, threads):
+    _group(benchmark, "copy", threads)
+    image, mask, background = frame
+    out = np.empty_like(image)
+    benchmark(edgematte.composite, image, mask, background, out=out, threads=threads)

@@ -1,0 +1,52 @@
+/* Shared by the edgematte C kernels: status codes (0 = success), the SIMD clone attribute and the
+ * float32 -> uint8 conversion both kernels use. Plain C99, no Python.h. */
+#ifndef EM_COMMON_H
+#define EM_COMMON_H
+
+#include <stdint.h>
+#include <stdlib.h> /* defines __GLIBC__ where it applies */
+
+#define EM_OK 0
+#define EM_ERR_ARG 1      /* invalid size, stride or parameter (the Python wrapper validates first) */
+#define EM_ERR_NOMEM 2    /* a work buffer could not be allocated */
+#define EM_ERR_RANGE 3    /* a float input holds NaN or a value outside [0, 1] */
+
+/* The kernels are plain C that compilers vectorise for the baseline ISA (SSE2 on x86-64, NEON on
+ * aarch64), so a wheel runs everywhere. On x86-64 Linux with GCC, hot functions are also compiled
+ * for AVX2 and picked at load time (ifunc). Define EM_NO_CLONES to build the baseline only. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(EM_NO_CLONES)
+#define EM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define EM_CLONES
+#endif
+
+#if defined(_MSC_VER) && !defined(__cplusplus) && !defined(restrict)
+#define restrict __restrict /* MSVC's C mode spells C99 restrict this way */
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+/* The range check compares possible NaNs; without trapping math GCC vectorises the loop.
+ * Rounding is unaffected (this is not -ffast-math). */
+#pragma GCC optimize("no-trapping-math")
+#endif
+/* out[x] = rint(f[x] * 255), ties to even, computed in float32 like np.rint(f * np.float32(255)).
+ * Returns 0 if any value is NaN or outside [0, 1] (those become 0). Needs IEEE single precision
+ * arithmetic: the 1.5 * 2^23 trick rounds 0 <= t < 2^22 (never build with -ffast-math). */
+static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, int n)
+{
+    int ok = 1;
+    for (int x = 0; x < n; x++) {
+        float v = f[x];
+        ok &= (v >= 0.0f) & (v <= 1.0f);
+        float c = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
+        float t = (c < 1.0f ? c : 1.0f) * 255.0f;
+        out[x] = (uint8_t)(int)((t + 12582912.0f) - 12582912.0f);
+    }
+    return ok;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+#endif

@@ -1,0 +1,108 @@
+"""Public refine_alpha / estimate_foreground: contracts, validation, properties and real-data quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import edgematte
+from edgematte import InputError, estimate_foreground, refine_alpha
+
+
+def test_exports_are_lazy_and_public():
+    assert "refine_alpha" in edgematte.__all__ and "estimate_foreground" in edgematte.__all__
+    assert edgematte.refine_alpha is refine_alpha
+
+
+def test_refine_beats_the_trimap_baseline_on_real_data(matting_crop):
+    image, tri, gt = matting_crop()
+    unknown = tri == 128
+    assert unknown.sum() > 1000
+    baseline = np.abs(0.5 - gt[unknown]).sum()
+    for kwargs in ({}, {"iterations": (), "final_iterations": 100}, {"final_iterations": 5}):
+        alpha = refine_alpha(image, tri, threads=1, **kwargs)
+        assert np.abs(alpha - gt)[unknown].sum() < 0.5 * baseline, kwargs
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    image=arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40), st.just(3))),
+    data=st.data(),
+)
+def test_refine_alpha_properties(image, data):
+    h, w = image.shape[:2]
+    trimap = data.draw(arrays(np.uint8, (h, w), elements=st.sampled_from([0, 128, 255])))
+    iterations = data.draw(st.sampled_from([(), (5,), (20, 5), (10, 5, 3)]))
+    alpha = refine_alpha(image, trimap, iterations=iterations, final_iterations=data.draw(st.integers(0, 3)))
+    assert alpha.dtype == np.float32 and alpha.shape == (h, w)
+    assert np.isfinite(alpha).all() and (alpha >= 0).all() and (alpha <= 1).all()
+    assert (alpha[trimap == 255] == 1).all() and (alpha[trimap == 0] == 0).all()
+
+
+def test_fully_known_trimap_is_returned_exactly():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    trimap = np.where(rng.random((30, 20)) > 0.5, 255, 0).astype(np.uint8)
+    np.testing.assert_array_equal(refine_alpha(image, trimap), trimap / np.float32(255))
+
+
+def test_flat_band_between_fg_and_bg_is_monotone():
+    """A constant-colour band between known bg (left) and fg (right) gives a smooth 0 -> 1 ramp."""
+    image = np.full((24, 40, 3), 90, np.uint8)
+    trimap = np.full((24, 40), 128, np.uint8)
+    trimap[:, :5] = 0
+    trimap[:, 35:] = 255
+    alpha = refine_alpha(image, trimap, iterations=(), final_iterations=400)
+    row = alpha[12]
+    assert (np.diff(row) >= -1e-4).all() and row[10] < 0.3 and row[29] > 0.7
+
+
+def test_non_contiguous_inputs_warn_and_work():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)[:, ::2]
+    trimap = np.full((40, 60), 128, np.uint8)[:, ::2]
+    with pytest.warns(UserWarning, match="contiguous"):
+        alpha = refine_alpha(image, trimap)
+    assert alpha.shape == (40, 30)
+
+
+@pytest.mark.parametrize(
+    "image, trimap, kwargs, match",
+    [
+        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), {}, "float32.*expected \\[H,W,3\\] uint8"),
+        (np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "shape \\(4, 4\\)"),
+        (np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "expected \\[H,W,3\\]"),
+        ([[0]], np.zeros((4, 4), np.uint8), {}, "received list"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8), {}, "received shape \\(4, 5\\)"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float16), {}, "float16"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": 5}, "sequence"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (-1,)}, "int >= 0"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 1.5}, "int >= 0"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 0}, "> 0"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_eps": float("nan")}, "> 0"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 0}, "int >= 1"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"threads": 0}, "threads"),
+    ],
+)
+def test_refine_alpha_rejects_bad_input(image, trimap, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        refine_alpha(image, trimap, **kwargs)
+
+
+def test_empty_image():
+    assert refine_alpha(np.zeros((0, 5, 3), np.uint8), np.zeros((0, 5), np.uint8)).shape == (0, 5)
+    assert estimate_foreground(np.zeros((0, 5, 3), np.uint8), np.zeros((0, 5), np.float32)).shape == (0, 5, 3)
+
+
+def test_small_images_are_solved_at_full_resolution():
+    """Below the pyramid's minimum size the default schedule still solves the band (no 0.5 left)."""
+    image = np.zeros((20, 24, 3), np.uint8)
+    image[:, 12:] = 255
+    trimap = np.full((20, 24), 128, np.uint8)
+    trimap[:, :3] = 0
+    trimap[:, 21:] = 255
+    alpha = refine_alpha(image, trimap)
+    assert alpha[:, 6].max() < 0.1 and alpha[:, 17].min() > 0.9
