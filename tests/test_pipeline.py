@@ -306,3 +306,14 @@ def test_pipeline_fills_the_backends_own_input_buffer(tiny_onnx):
         assert m.backend.buffer[0, 0].max() == 1.0  # the red channel of the resized frame, 0..1
     with edgematte.Matter(tiny_onnx, backend="ort-cpu") as plain:
         np.testing.assert_array_equal(plain.process(frame).alpha, res.alpha)
+
+
+def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
+    rng = np.random.default_rng(3)
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        b = m.pipeline._buffers_for((37, 53))
+        b.raw_alpha[...] = rng.integers(0, 256, b.raw_alpha.shape)
+        b.trimap[...] = rng.choice(np.array([0, 128, 255], np.uint8), b.trimap.shape)
+        got = m.pipeline._refine(None, b)
+    expected = np.where(b.trimap == 255, 255, np.where(b.trimap == 0, 0, b.raw_alpha))
+    np.testing.assert_array_equal(got, expected)
