@@ -33,9 +33,11 @@ __all__ = [
     "estimate_foreground",
     "make_trimap",
     "composite",
+    "Matter",
 ]
 
-_LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine"}
+#: public names imported on first use (module relative to this package), so ``import edgematte`` stays light
+_LAZY = {"refine_alpha": "refine", "estimate_foreground": "refine", "Matter": "matter"}
 
 
 def __getattr__(name: str):

@@ -27,3 +27,40 @@ def shared_weights() -> Path:
 def shared_data() -> Path:
     """``../shared/data`` (alphamatting_lowres, portraits), or skip."""
     return _shared("data")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx() -> Path:
+    """``tests/assets/tiny_seg.onnx``: src [1,3,32,32] -> alpha = sigmoid(20 (R - B)) (see make_assets.py)."""
+    return Path(__file__).resolve().parent / "assets" / "tiny_seg.onnx"
+
+
+@pytest.fixture(scope="session")
+def pp_humanseg_onnx(shared_weights, tmp_path_factory) -> Path:
+    """The real PP-HumanSeg-Lite portrait model wrapped to the src -> alpha contract, or skip."""
+    from edgematte.models.pp_humanseg import build_onnx
+
+    source = shared_weights / "pp_humanseg" / "ppseg_lite_portrait_398x224_with_softmax_fixed.onnx"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    return build_onnx(source, tmp_path_factory.mktemp("models") / "pp_humanseg.onnx")
+
+
+@pytest.fixture(scope="session")
+def _selfie_cache(shared_weights, tmp_path_factory) -> Path:
+    """A session cache holding the converted selfie ONNX (converted once from ../shared/weights)."""
+    cache = tmp_path_factory.mktemp("edgematte-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
+        mp.setenv("EDGEMATTE_CACHE", str(cache))
+        from edgematte.models import onnx_for
+
+        onnx_for("selfie", progress=False)
+    return cache
+
+
+@pytest.fixture
+def selfie_env(monkeypatch, shared_weights, _selfie_cache) -> None:
+    """EDGEMATTE_WEIGHTS and EDGEMATTE_CACHE set so the default "selfie" model resolves offline."""
+    monkeypatch.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
+    monkeypatch.setenv("EDGEMATTE_CACHE", str(_selfie_cache))

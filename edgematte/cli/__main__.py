@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import EdgematteError
 
 #: subcommand modules in edgematte.cli; each has ``register(subparsers)`` that sets ``func``.
-SUBCOMMANDS = ("build", "export")
+SUBCOMMANDS = ("matte", "video", "webcam", "bench", "build", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

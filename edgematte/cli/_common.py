@@ -1,0 +1,121 @@
+"""Options and helpers the matting subcommands share."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+from ..errors import InputError
+
+__all__ = ["add_model_arguments", "add_background_argument", "parse_background", "open_matter", "parse_size"]
+
+#: colour names accepted by --background, as RGB
+COLOURS = {
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "red": (255, 0, 0),
+    "green": (0, 177, 64),
+    "blue": (0, 71, 187),
+}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
+    from ..matter import DEFAULT_MODEL
+    from ..pipeline import REFINE_MODES
+
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)")
+    group.add_argument(
+        "--backend", default="auto", choices=("auto", "ort-cpu", "tensorrt"), help="runtime (default: %(default)s)"
+    )
+    group.add_argument(
+        "--refine",
+        choices=REFINE_MODES,
+        default=refine,
+        help="unknown-band refinement: off, fast (real time) or full (best edges) (default: %(default)s)",
+    )
+    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
+    group.add_argument(
+        "--task",
+        choices=("segmentation", "matting"),
+        default=None,
+        help="what an .onnx/engine file outputs (default: the table's for names, else segmentation)",
+    )
+    group.add_argument(
+        "--input-size", type=parse_size, default=None, metavar="WxH", help="model input size, for dynamic-shape files"
+    )
+
+
+def add_background_argument(parser: argparse.ArgumentParser, default: Optional[str] = None, what: str = "") -> None:
+    parser.add_argument(
+        "--background",
+        "-b",
+        default=default,
+        metavar="IMG|COLOR|blur",
+        help="an image file, a colour (name, #RRGGBB or R,G,B) or 'blur'" + what,
+    )
+
+
+def parse_background(value: Optional[str]) -> Any:
+    """--background text -> what Matter.replace_background takes: None, "blur", a BGR tuple or a BGR image."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() == "blur":
+        return "blur"
+    rgb = _parse_colour(text)
+    if rgb is not None:
+        return (rgb[2], rgb[1], rgb[0])
+    path = Path(text).expanduser()
+    if path.is_file():
+        from ..io import read_image
+
+        return read_image(path)
+    raise InputError(
+        f"received --background {value!r}; expected an existing image file, a colour "
+        f"({', '.join(sorted(COLOURS))}, #RRGGBB or R,G,B) or 'blur'"
+    )
+
+
+def _parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
+    if text.lower() in COLOURS:
+        return COLOURS[text.lower()]
+    if text.startswith("#") and len(text) == 7:
+        try:
+            return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+        except ValueError:
+            return None
+    parts = text.split(",")
+    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return None
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """"1280x720" -> (1280, 720), for argparse ``type=``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"received {text!r}; expected WIDTHxHEIGHT such as 1280x720") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"received {text!r}; expected a positive width and height")
+    return width, height
+
+
+def open_matter(args: argparse.Namespace, *, temporal: Any = None):
+    """A Matter from the shared model options."""
+    from ..matter import Matter
+
+    input_size = None if args.input_size is None else (args.input_size[1], args.input_size[0])
+    return Matter(
+        args.model,
+        backend=args.backend,
+        refine=args.refine,
+        temporal=temporal,
+        task=args.task,
+        input_size=input_size,
+        threads=args.threads,
+    )

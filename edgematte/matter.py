@@ -1,0 +1,163 @@
+"""``edgematte.Matter``: a model name or file in, mattes and composites out.
+
+    m = edgematte.Matter()                       # default selfie model, TensorRT if present else ONNX Runtime
+    res = m.process(frame)                       # frame uint8 HxWx3 BGR -> res.alpha uint8 HxW, res.timings
+    out = m.replace_background(frame, (0, 255, 0))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .pipeline import Background, Pipeline, Result, TemporalConfig, TrimapConfig
+
+__all__ = ["Matter", "DEFAULT_MODEL"]
+
+log = logging.getLogger("edgematte")
+
+DEFAULT_MODEL = "selfie"
+_ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+_BACKENDS = ("auto", "ort-cpu", "tensorrt")
+
+
+class Matter:
+    """Matte frames with one model.
+
+    ``model``: a model-table name (``"selfie"``), an ``.onnx`` file, or a TensorRT engine file
+    (``.engine``/``.plan``). ``backend``: ``"auto"`` (TensorRT when it can open, else ONNX
+    Runtime on the CPU with a logged warning), ``"ort-cpu"``, ``"tensorrt"``, or an opened
+    Backend object. ``refine`` (segmentation models): True or "full" solves the trimap's unknown
+    band with ``edgematte.refine_alpha`` (best edges, tens of ms per frame); "fast" keeps the
+    model alpha in the band and makes the known regions exactly 0/255 (real time); False or
+    "off" returns the upsampled model alpha without a trimap. ``temporal``: None or
+    False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
+    ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
+    outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
+
+    Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
+    overwritten by the next call.
+    """
+
+    def __init__(
+        self,
+        model: Union[str, "os.PathLike[str]"] = DEFAULT_MODEL,
+        backend: Any = "auto",
+        refine: Union[bool, str] = True,
+        temporal: Union[None, bool, float, TemporalConfig] = None,
+        *,
+        task: Optional[str] = None,
+        input_size: Optional[Tuple[int, int]] = None,
+        trimap: Optional[TrimapConfig] = None,
+        threads: Optional[int] = None,
+    ) -> None:
+        path, spec_task, spec_size = _resolve_model(model)
+        self.model_path = path
+        self.backend = _open_backend(backend, path, threads)
+        self.pipeline = Pipeline(
+            self.backend,
+            task=task or spec_task,
+            refine=refine,
+            trimap=trimap,
+            temporal=_temporal_config(temporal),
+            input_size=input_size or spec_size,
+            threads=threads,
+        )
+        #: the Result of the last process()/replace_background() call (timings included)
+        self.last_result: Optional[Result] = None
+
+    def process(self, frame: np.ndarray) -> Result:
+        """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, timings ms)."""
+        self.last_result = self.pipeline.process(frame)
+        return self.last_result
+
+    def replace_background(self, frame: np.ndarray, background: Background) -> np.ndarray:
+        """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None.
+
+        ``background``: uint8 BGR image (resized to cover), (B, G, R) colour, ``"blur"`` or None.
+        """
+        result = self.pipeline.process(frame)
+        self.pipeline.composite(frame, result, background)
+        self.last_result = result
+        return result.composite
+
+    def reset(self) -> None:
+        """Restart temporal smoothing (between unrelated clips)."""
+        self.pipeline.reset()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Matter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
+    """(model file, task, input size) for a table name or a file path."""
+    if isinstance(model, (str, os.PathLike)) and (
+        Path(model).suffix.lower() in (".onnx",) + _ENGINE_SUFFIXES or os.sep in str(model) or Path(model).is_file()
+    ):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ModelError(f"received model path {str(path)!r}, which is not a file; expected an .onnx or engine file")
+        return path, "segmentation", None
+    if not isinstance(model, str):
+        raise InputError(f"received model {model!r}; expected a model-table name or a path to an .onnx/engine file")
+    from .models import get_spec
+
+    spec = get_spec(model)
+    from .models import onnx_for
+
+    try:
+        path = onnx_for(model)
+    except InputError:  # a row that needs exporting from PyTorch first
+        raise ModelError(
+            f"received model {model!r}, which has no ready ONNX file; expected an exported one: run "
+            f"`edgematte export {model} -o {model}.onnx`, then pass that path (with task={spec.task!r})"
+        ) from None
+    return Path(path), spec.task, tuple(spec.input_size)
+
+
+def _open_backend(backend: Any, path: Path, threads: Optional[int]):
+    from .runtime import open_backend
+
+    if not isinstance(backend, str):
+        if not hasattr(backend, "infer"):
+            raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
+        return backend.open()
+    if backend not in _BACKENDS:
+        raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
+    if path.suffix.lower() in _ENGINE_SUFFIXES:
+        if backend == "ort-cpu":
+            raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
+        return open_backend("tensorrt", path)
+    if backend == "auto":
+        try:
+            return open_backend("tensorrt", path)
+        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
+            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
+            log.debug("why TensorRT is unavailable: %s", exc)
+            backend = "ort-cpu"
+    if backend == "ort-cpu":
+        return open_backend("ort-cpu", path, threads=threads)
+    return open_backend("tensorrt", path)
+
+
+def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
+    if temporal is None or temporal is False:
+        return None
+    if temporal is True:
+        return TemporalConfig()
+    if isinstance(temporal, TemporalConfig):
+        return temporal
+    if isinstance(temporal, (int, float)):
+        return TemporalConfig(strength=float(temporal))
+    raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")

@@ -1,0 +1,174 @@
+"""ONNX Runtime on the CPU: the backend that runs everywhere.
+
+Threads default to the CPUs this process may run on (its affinity mask, not the machine's
+core count), so a container or ``taskset`` limit is respected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, InputError, ModelError
+from ..types import TensorSpec
+from .base import check_feed
+
+__all__ = ["OrtCpuBackend", "available_cpus"]
+
+log = logging.getLogger(__name__)
+
+#: ONNX Runtime type strings -> NumPy dtype names
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+
+def available_cpus() -> int:
+    """Number of CPUs this process may run on (affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _spec(node: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in node.shape)
+    return TensorSpec(node.name, shape, _ORT_DTYPES.get(node.type, node.type))
+
+
+class OrtCpuBackend:
+    """One ONNX model on ONNX Runtime's CPU execution provider.
+
+    ``infer({"src": [1,3,H,W] float32 0..1}) -> {"alpha": [1,1,H,W] float32 0..1}`` for
+    edgematte models; any ONNX model works with its own names.
+
+    Output buffers: outputs whose shape is fully static are written into arrays this
+    backend allocates once and **reuses on every call** (copy them to keep them past the
+    next ``infer``). Outputs with a dynamic dimension are fresh arrays each call.
+
+    ``threads`` (intra-op) defaults to :func:`available_cpus`; ``inter_op_threads`` to 1.
+    ``spin=False`` stops idle ORT threads from busy-waiting after a run, so the native
+    kernels that run between inferences get the cores (``True`` can help a model-only loop).
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        threads: Optional[int] = None,
+        inter_op_threads: int = 1,
+        spin: bool = False,
+    ) -> None:
+        if threads is not None and int(threads) < 1:
+            raise InputError(f"received threads={threads!r}; expected a positive integer or None")
+        self.path = Path(path)
+        self.threads = int(threads) if threads is not None else available_cpus()
+        self.inter_op_threads = int(inter_op_threads)
+        self.spin = bool(spin)
+        self._session: Any = None
+        self._binding: Any = None
+        self._inputs: Tuple[TensorSpec, ...] = ()
+        self._outputs: Tuple[TensorSpec, ...] = ()
+        self._static_out: Dict[str, np.ndarray] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+    def open(self) -> "OrtCpuBackend":
+        """Load the model; idempotent."""
+        if self._session is not None:
+            return self
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"onnxruntime is not importable ({exc}); expected it installed: pip install onnxruntime"
+            ) from exc
+        if not self.path.is_file():
+            raise ModelError(f"received model path {str(self.path)!r}, which is not a file; expected an .onnx file")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = self.inter_op_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.spin:
+            # idle ORT threads would otherwise spin after each run and starve the OpenMP kernels that follow
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        try:
+            session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, ...)
+            raise ModelError(f"ONNX Runtime could not load {str(self.path)!r}: {exc}; expected a valid ONNX model") from exc
+        self._session = session
+        self._inputs = tuple(_spec(n) for n in session.get_inputs())
+        self._outputs = tuple(_spec(n) for n in session.get_outputs())
+        self._binding = session.io_binding()
+        self._static_out = {}
+        for spec in self._outputs:
+            if not spec.is_dynamic and spec.dtype in _ORT_DTYPES.values():
+                buffer = np.empty(spec.shape, dtype=spec.dtype)
+                self._static_out[spec.name] = buffer
+        log.debug("opened %s on ONNX Runtime CPU with %d threads", self.path, self.threads)
+        return self
+
+    def close(self) -> None:
+        self._session = None
+        self._binding = None
+        self._static_out = {}
+
+    def __enter__(self) -> "OrtCpuBackend":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- description -----------------------------------------------------------------
+    @property
+    def inputs(self) -> Tuple[TensorSpec, ...]:
+        self._require_open()
+        return self._inputs
+
+    @property
+    def outputs(self) -> Tuple[TensorSpec, ...]:
+        self._require_open()
+        return self._outputs
+
+    # -- inference -------------------------------------------------------------------
+    def infer(self, feed: Mapping[str, Any], *, validate: bool = True) -> Dict[str, np.ndarray]:
+        """Run the model on host arrays; see the class docstring for output reuse."""
+        self._require_open()
+        if validate:
+            check_feed(feed, self._inputs)
+        binding = self._binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        for name, array in feed.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for spec in self._outputs:
+            buffer = self._static_out.get(spec.name)
+            if buffer is None:
+                binding.bind_output(spec.name, "cpu")
+            else:
+                binding.bind_output(
+                    spec.name, "cpu", 0, buffer.dtype, buffer.shape, buffer.__array_interface__["data"][0]
+                )
+        self._session.run_with_iobinding(binding)
+        if len(self._static_out) == len(self._outputs):
+            return dict(self._static_out)
+        values = binding.get_outputs()
+        result = {}
+        for spec, value in zip(self._outputs, values):
+            buffer = self._static_out.get(spec.name)
+            result[spec.name] = buffer if buffer is not None else value.numpy()
+        return result
+
+    def _require_open(self) -> None:
+        if self._session is None:
+            raise InputError(f"backend for {str(self.path)!r} is not open; expected open() or a `with` block first")

@@ -1,0 +1,101 @@
+import cv2
+import numpy as np
+import pytest
+
+import edgematte
+from edgematte.cli.__main__ import main
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, centre in enumerate([(40, 40), (80, 60), (120, 80)]):
+        frame = np.empty((120, 160, 3), np.uint8)
+        frame[...] = (255, 0, 0)
+        cv2.circle(frame, centre, 30, (0, 0, 255), -1)
+        cv2.imwrite(str(folder / f"p{i}.png"), frame)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_one_photo_to_png_with_alpha(photos, tmp_path, model_args, tiny_onnx, capsys):
+    out = tmp_path / "out" / "cut.png"
+    assert main(["matte", str(photos / "p0.png"), "-o", str(out)] + model_args) == 0
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    image = cv2.imread(str(photos / "p0.png"))
+    assert written.shape == (120, 160, 4)
+    np.testing.assert_array_equal(written[..., :3], image)
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as m:
+        np.testing.assert_array_equal(written[..., 3], m.process(image).alpha)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_folder_with_colour_background(photos, tmp_path, model_args):
+    out = tmp_path / "composites"
+    assert main(["matte", str(photos), "-o", str(out), "--background", "#00FF00"] + model_args) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["p0.png", "p1.png", "p2.png"]
+    image = cv2.imread(str(out / "p1.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (120, 160, 3)
+    assert tuple(image[5, 155]) == (0, 255, 0)  # far from the disc: the new background (BGR)
+    assert tuple(image[60, 80]) == (0, 0, 255)  # the disc itself is kept
+
+
+@pytest.mark.parametrize("background", ["blur", "image", "0,0,0", "white"])
+def test_background_kinds(photos, tmp_path, model_args, background):
+    if background == "image":
+        cv2.imwrite(str(tmp_path / "bg.jpg"), np.full((50, 50, 3), 200, np.uint8))
+        background = str(tmp_path / "bg.jpg")
+    out = tmp_path / "out.jpg"
+    assert main(["matte", str(photos / "p2.png"), "-o", str(out), "-b", background] + model_args) == 0
+    assert cv2.imread(str(out)).shape == (120, 160, 3)
+
+
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["missing.png", "-o", "o.png"], "does not exist"),
+        (["{photos}/p0.png", "-o", "o.jpg"], "with alpha"),
+        (["{photos}", "-o", "o.png"], "expected a folder"),
+        (["{photos}/p0.png", "-o", "o.png", "-b", "plaid"], "--background"),
+        (["{photos}/notes.txt", "-o", "o.png"], "could not decode"),
+        (["{photos}/p0.png", "-o", "o.png", "--model", "no-such-model"], "expected one of"),
+    ],
+)
+def test_runtime_errors_exit_1_with_one_line(photos, tmp_path, monkeypatch, model_args, capsys, argv_tail, message):
+    monkeypatch.chdir(tmp_path)
+    argv = ["matte"] + [a.replace("{photos}", str(photos)) for a in argv_tail]
+    if "--model" not in argv:
+        argv += model_args
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if line.startswith("edgematte matte: error:")]) == 1
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.jpg").exists()
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["matte", "x.png"])  # no -o
+    assert info.value.code == 2
+
+
+def test_readme_command_with_the_default_model(selfie_env, tmp_path, capsys):
+    from pathlib import Path
+
+    photo = Path(__file__).resolve().parents[2] / "docs" / "astronaut.jpg"
+    out = tmp_path / "astronaut.png"
+    assert main(["matte", str(photo), "-o", str(out), "--background", "green"]) == 0
+    result = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert result.shape == (512, 512, 3)
+    assert tuple(result[10, 500]) == (64, 177, 0)  # "green" is RGB (0, 177, 64)
+
+
+def test_task_and_input_size_options(photos, tmp_path, tiny_onnx):
+    dynamic = tiny_onnx.parent / "tiny_seg_dynamic.onnx"
+    out = tmp_path / "o.png"
+    argv = ["matte", str(photos / "p0.png"), "-o", str(out), "--model", str(dynamic), "--backend", "ort-cpu"]
+    assert main(argv) == 1  # dynamic input and no size
+    assert main(argv + ["--input-size", "64x48", "--task", "matting"]) == 0
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (120, 160, 4)

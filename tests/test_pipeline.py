@@ -1,0 +1,319 @@
+import importlib.util
+import logging
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import edgematte
+from edgematte.errors import InputError, ModelError
+from edgematte.pipeline import Pipeline, TemporalConfig, TrimapConfig
+from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+RED, BLUE = (0, 0, 255), (255, 0, 0)  # BGR
+
+
+def red_disc_frame(height=120, width=160, centre=None, radius=40):
+    """A red disc (foreground for the tiny model) on blue: uint8 HxWx3 BGR."""
+    import cv2
+
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[...] = BLUE
+    centre = centre or (width // 2, height // 2)
+    cv2.circle(frame, centre, radius, RED, -1)
+    return frame
+
+
+@pytest.fixture
+def matter(tiny_onnx):
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        yield m
+
+
+def test_matter_is_exported_lazily():
+    assert "Matter" in edgematte.__all__
+    from edgematte.matter import Matter
+
+    assert edgematte.Matter is Matter
+
+
+def test_alpha_trimap_and_timings(matter):
+    frame = red_disc_frame()
+    res = matter.process(frame)
+    assert res.alpha.shape == frame.shape[:2] and res.alpha.dtype == np.uint8
+    assert set(np.unique(res.trimap)) <= {0, 128, 255}
+    yy, xx = np.mgrid[:120, :160]
+    dist = np.hypot(xx - 80, yy - 60)
+    assert (res.alpha[dist < 30] == 255).all() and (res.alpha[dist > 50] == 0).all()
+    # known regions are exact, the unknown band keeps the model's soft alpha
+    assert (res.alpha[res.trimap == 255] == 255).all() and (res.alpha[res.trimap == 0] == 0).all()
+    assert set(res.timings) == {"preprocess", "model", "upsample", "trimap", "refine", "total"}
+    assert all(v >= 0 for v in res.timings.values())
+    assert res.timings["total"] >= res.timings["model"]
+
+
+def test_refine_off_returns_the_upsampled_model_alpha(tiny_onnx, matter):
+    import cv2
+
+    frame = red_disc_frame()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=False) as m:
+        res = m.process(frame)
+        assert res.trimap is None and "refine" not in res.timings and "trimap" not in res.timings
+    refined = matter.process(frame)
+    # "off" differs from the refined alpha only where the trimap snaps near-0/255 values
+    differs = res.alpha != refined.alpha
+    assert set(np.unique(refined.trimap[differs])) <= {0, 255}
+    small = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)[..., ::-1] / 255.0
+    expected = np.rint(255 / (1 + np.exp(-20 * (small[..., 0] - small[..., 2]))))
+    got = cv2.resize(res.alpha, (32, 32), interpolation=cv2.INTER_AREA) > 127
+    assert (got != (expected > 127)).mean() < 0.01  # resampling may flip a pixel on the edge
+
+
+def test_refine_modes(tiny_onnx):
+    frame = red_disc_frame()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as fast:
+        assert fast.pipeline.refine == "fast"
+        alpha = fast.process(frame).alpha.copy()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=True) as full:
+        assert full.pipeline.refine == "full"
+        res = full.process(frame)
+        assert set(np.unique(res.trimap)) == {0, 128, 255}
+        solved = edgematte.refine_alpha(frame, res.trimap)
+        np.testing.assert_array_equal(res.alpha, np.rint(solved * 255).astype(np.uint8))
+        band = res.trimap == 128
+        np.testing.assert_array_equal(res.alpha[~band], alpha[~band])  # same known regions as "fast"
+    with pytest.raises(InputError, match="refine"):
+        edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="max")
+
+
+def test_matting_task_skips_trimap(tiny_onnx):
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", task="matting") as m:
+        res = m.process(red_disc_frame())
+        assert res.trimap is None and "trimap" not in res.timings
+
+
+def test_buffers_are_reused_across_frames(matter):
+    first = matter.process(red_disc_frame())
+    alpha, trimap = first.alpha, first.trimap
+    second = matter.process(red_disc_frame(centre=(60, 50)))
+    assert second.alpha is alpha and second.trimap is trimap
+    out = matter.replace_background(red_disc_frame(), (0, 255, 0))
+    assert matter.replace_background(red_disc_frame(centre=(90, 70)), (0, 255, 0)) is out
+
+
+def test_new_frame_size_gets_new_buffers(matter):
+    small = matter.process(red_disc_frame(120, 160)).alpha
+    large = matter.process(red_disc_frame(240, 320, radius=80)).alpha
+    assert large.shape == (240, 320) and large is not small
+
+
+def steady_state_peak(call, frames):
+    """Bytes traced (NumPy and OpenCV arrays included) while ``call`` runs on frames[2:]."""
+    for frame in frames[:2]:  # the first frames allocate the buffers
+        call(frame)
+    tracemalloc.start()
+    try:
+        for frame in frames[2:]:
+            call(frame)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def moving_discs(height=360, width=640):
+    return [red_disc_frame(height, width, centre=(320 + 7 * i, 180), radius=100) for i in range(4)]
+
+
+@pytest.mark.parametrize("temporal", [None, 0.5])
+def test_model_and_resampling_stages_allocate_nothing_frame_sized(tiny_onnx, temporal):
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", task="matting", temporal=temporal) as m:
+        peak = steady_state_peak(m.process, moving_discs())
+    assert peak < 360 * 640 // 4, f"{peak} bytes traced in steady state; a full uint8 plane is {360 * 640}"
+
+
+@pytest.mark.parametrize("refine", ["fast", "off"])
+@pytest.mark.parametrize("background", [(0, 255, 0), "blur", None, "image"])
+def test_steady_state_allocates_nothing_frame_sized(tiny_onnx, background, refine):
+    if background == "image":
+        background = np.full((100, 200, 3), 77, np.uint8)
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=refine) as m:
+        peak = steady_state_peak(lambda frame: m.replace_background(frame, background), moving_discs())
+    assert peak < 360 * 640 // 4, f"{peak} bytes traced in steady state; a full uint8 plane is {360 * 640}"
+
+
+@pytest.mark.parametrize("background", [(0, 255, 0), "blur", "image"])
+def test_replace_background_blends(matter, background):
+    frame = red_disc_frame()
+    if background == "image":
+        background = np.zeros((50, 300, 3), np.uint8)
+        background[:, :150] = (0, 255, 0)  # covering crops the middle: left half green, right half black
+    out = matter.replace_background(frame, background)
+    alpha = matter.last_result.alpha
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[alpha == 255], frame[alpha == 255])
+    if isinstance(background, tuple):
+        assert (out[alpha == 0] == (0, 255, 0)).all()
+    elif isinstance(background, np.ndarray):
+        assert (out[:, :70][alpha[:, :70] == 0] == (0, 255, 0)).all()
+        assert (out[:, 90:][alpha[:, 90:] == 0] == 0).all()
+    assert "composite" in matter.last_result.timings
+
+
+def test_replace_background_none_is_bgra(matter):
+    frame = red_disc_frame()
+    out = matter.replace_background(frame, None)
+    assert out.shape == (120, 160, 4)
+    np.testing.assert_array_equal(out[..., :3], frame)
+    np.testing.assert_array_equal(out[..., 3], matter.last_result.alpha)
+
+
+@pytest.mark.parametrize("background", ["stars", (1, 2), (0, 0, 300), np.zeros((4, 4), np.uint8)])
+def test_bad_background_raises(matter, background):
+    with pytest.raises(InputError, match="background"):
+        matter.replace_background(red_disc_frame(), background)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32), [[0]]],
+)
+def test_bad_frames_raise_input_error(matter, frame):
+    with pytest.raises(InputError, match="uint8 HxWx3"):
+        matter.process(frame)
+
+
+def test_non_contiguous_frame_warns_and_works(matter):
+    frame = red_disc_frame(120, 320)[:, ::2]
+    with pytest.warns(UserWarning, match="contiguous"):
+        res = matter.process(frame)
+    assert res.alpha.shape == (120, 160)
+
+
+def test_temporal_ema_and_cut_reset(tiny_onnx):
+    still = red_disc_frame()
+    moved = red_disc_frame(centre=(100, 60))  # small change: no cut
+    cut = np.full_like(still, 255)  # white frame: a scene cut
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine=False, temporal=0.8) as smooth, edgematte.Matter(
+        tiny_onnx, backend="ort-cpu", refine=False
+    ) as plain:
+        assert not smooth.process(still).cut
+        lagging = smooth.process(moved)
+        assert not lagging.cut
+        raw = plain.process(moved).alpha.copy()
+        plain_still = plain.process(still).alpha.copy()
+        # the EMA sits between the old and new alpha
+        lo, hi = np.minimum(raw, plain_still).astype(int), np.maximum(raw, plain_still).astype(int)
+        assert ((lagging.alpha >= lo - 1) & (lagging.alpha <= hi + 1)).all()
+        assert not np.array_equal(lagging.alpha, raw)
+        after_cut = smooth.process(cut)
+        assert after_cut.cut
+        np.testing.assert_array_equal(after_cut.alpha, plain.process(cut).alpha)
+        smooth.reset()
+        assert not smooth.process(moved).cut
+        np.testing.assert_array_equal(smooth.last_result.alpha, raw)
+
+
+def test_temporal_config_validation():
+    with pytest.raises(InputError, match="strength"):
+        TemporalConfig(strength=1.0)
+    with pytest.raises(InputError, match="cut_threshold"):
+        TemporalConfig(cut_threshold=0.0)
+
+
+def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog):
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is importable here, so auto does not fall back")
+    with caplog.at_level(logging.WARNING, logger="edgematte"):
+        with edgematte.Matter(tiny_onnx) as m:
+            assert isinstance(m.backend, OrtCpuBackend)
+    assert any("ONNX Runtime" in r.getMessage() for r in caplog.records)
+
+
+def test_backend_object_and_dynamic_model_input_size(tiny_onnx):
+    backend = OrtCpuBackend(tiny_onnx.parent / "tiny_seg_dynamic.onnx")
+    with pytest.raises(InputError, match="input_size"):
+        edgematte.Matter(tiny_onnx.parent / "tiny_seg_dynamic.onnx", backend=backend)
+    with edgematte.Matter(tiny_onnx.parent / "tiny_seg_dynamic.onnx", backend=backend, input_size=(48, 64)) as m:
+        assert m.pipeline.model_hw == (48, 64)
+        assert m.process(red_disc_frame()).alpha.shape == (120, 160)
+
+
+def test_model_errors(tmp_path, tiny_onnx):
+    with pytest.raises(ModelError, match="not a file"):
+        edgematte.Matter(tmp_path / "absent.onnx")
+    with pytest.raises(InputError, match="expected one of"):
+        edgematte.Matter("no-such-model", backend="ort-cpu")
+    with pytest.raises(ModelError, match="edgematte export modnet"):
+        edgematte.Matter("modnet", backend="ort-cpu")  # a PyTorch row: exported first, then passed as a file
+    with pytest.raises(InputError, match="backend"):
+        edgematte.Matter(tiny_onnx, backend="gpu-please")
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"")
+    with pytest.raises(InputError, match="engine"):
+        edgematte.Matter(engine, backend="ort-cpu")
+
+
+def test_pipeline_rejects_bad_task(tiny_onnx):
+    with OrtCpuBackend(tiny_onnx) as backend:
+        with pytest.raises(InputError, match="task"):
+            Pipeline(backend, task="detection")
+        pipe = Pipeline(backend, trimap=TrimapConfig(kernel_size=3, iterations=1))
+        assert pipe.process(red_disc_frame()).trimap.shape == (120, 160)
+
+
+def test_real_model_mattes_the_astronaut(shared_data, pp_humanseg_onnx):
+    from edgematte.io import read_image
+
+    image = read_image(shared_data / "portraits" / "astronaut.png")
+    with edgematte.Matter(pp_humanseg_onnx, backend="ort-cpu", refine="fast") as m:
+        alpha = m.process(image).alpha
+    h, w = alpha.shape
+    assert alpha[int(0.25 * h), w // 2] == 255  # her face
+    assert alpha[int(0.45 * h) : int(0.7 * h), int(0.2 * w) : int(0.6 * w)].mean() > 180  # her suit
+    assert alpha[:, int(0.9 * w) :].mean() < 60  # the right edge is background
+    assert alpha[int(0.05 * h), int(0.95 * w)] == 0  # top-right corner: background
+    assert 0.25 < (alpha > 127).mean() < 0.8
+
+
+def test_default_model_is_selfie_and_mattes_the_astronaut(selfie_env, shared_data):
+    from edgematte.io import read_image
+
+    image = read_image(shared_data / "portraits" / "astronaut.png")
+    with edgematte.Matter() as m:
+        assert m.pipeline.model_hw == (256, 256) and m.pipeline.task == "segmentation"
+        res = m.process(image)
+        alpha = res.alpha
+        h, w = alpha.shape
+        assert alpha[int(0.25 * h), w // 2] == 255  # her face
+        assert alpha[int(0.45 * h) : int(0.7 * h), int(0.2 * w) : int(0.6 * w)].mean() > 240  # her suit
+        assert alpha[: int(0.4 * h), int(0.85 * w) :].mean() < 10  # the rocket behind her is background
+        assert set(np.unique(res.trimap)) == {0, 128, 255}
+        green = m.replace_background(image, (64, 177, 0))
+        assert tuple(green[10, w - 10]) == (64, 177, 0)
+
+
+def test_pipeline_fills_the_backends_own_input_buffer(tiny_onnx):
+    class PinnedInput(OrtCpuBackend):
+        """ONNX Runtime plus the input_buffer() hook TensorRT offers for page-locked inputs."""
+
+        def input_buffer(self, name, shape):
+            self.buffer = np.zeros(shape, np.float32)
+            return self.buffer
+
+    with edgematte.Matter(tiny_onnx, backend=PinnedInput(tiny_onnx)) as m:
+        frame = red_disc_frame()
+        res = m.process(frame)
+        assert m.backend.buffer[0, 0].max() == 1.0  # the red channel of the resized frame, 0..1
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as plain:
+        np.testing.assert_array_equal(plain.process(frame).alpha, res.alpha)
+
+
+def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
+    rng = np.random.default_rng(3)
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        b = m.pipeline._buffers_for((37, 53))
+        b.raw_alpha[...] = rng.integers(0, 256, b.raw_alpha.shape)
+        b.trimap[...] = rng.choice(np.array([0, 128, 255], np.uint8), b.trimap.shape)
+        got = m.pipeline._refine(None, b)
+    expected = np.where(b.trimap == 255, 255, np.where(b.trimap == 0, 0, b.raw_alpha))
+    np.testing.assert_array_equal(got, expected)
