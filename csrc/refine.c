@@ -40,6 +40,9 @@ typedef struct {
     double *scratch;              /* per thread: SCRATCH_ROWS rows of w + 2r doubles */
 } Solver;
 
+/* relative residual at which CG has converged to round-off (see refine.h) */
+#define EM_CG_ROUNDOFF 1e-12
+
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
@@ -460,7 +463,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         r0 = rr;
         for (it = 0; it < iterations; it++) {
             double pap, step, rn, beta;
-            if (rr <= tol * tol * r0 || rr == 0.0) break;
+            if (rr <= tol * tol * r0 || rr <= EM_CG_ROUNDOFF * EM_CG_ROUNDOFF * r0 || rr == 0.0) break;
             laplacian_apply(&s, p, ap);
             pap = dot_full(&s.unknown, p, width, ap);
             if (!(pap > 0)) break; /* converged to round-off */

@@ -25,7 +25,9 @@ extern "C" {
  * radius:  window radius (1 = 3x3 windows, as in Levin et al.).
  * eps:     regularisation of each window's colour covariance (colours scaled to 0..1).
  * iterations: maximum CG iterations (0 only writes the known pixels and clips).
- * tol:     stop when ||r|| <= tol * ||r0|| (0 = run every iteration).
+ * tol:     stop when ||r|| <= tol * ||r0|| (0 = run every iteration). CG always stops once
+ *          ||r|| <= 1e-12 * ||r0||: past round-off, steps in a singular band (no known pixel in
+ *          reach) only drift along the null space.
  * threads: most OpenMP threads (<= 0: the OpenMP default); fewer are used for small bands.
  * iterations_done: out, may be NULL.
  */

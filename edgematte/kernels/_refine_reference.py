@@ -49,9 +49,13 @@ class Laplacian:
         return n * v - ((box_sum(a, r) * self.image).sum(-1) + box_sum(b, r))
 
 
+#: relative residual at which CG has converged to round-off (EM_CG_ROUNDOFF in csrc/refine.c)
+CG_ROUNDOFF = 1e-12
+
+
 def refine_cf(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, radius: int, eps: float,
               iterations: int) -> np.ndarray:
-    """Reference of ``em_refine_cf`` (tol = 0): ``iterations`` CG steps on L_UU x_U = -L_UK x_K.
+    """Reference of ``em_refine_cf`` (tol = 0; both stop once the residual is ``CG_ROUNDOFF`` of its start): ``iterations`` CG steps on L_UU x_U = -L_UK x_K.
 
     image [H,W,3] uint8, trimap [H,W] uint8 (0 bg, 255 fg, else unknown), alpha [H,W] float32
     initial guess. Returns a new [H,W] float32 alpha, clipped to [0,1], exactly 0/1 where known.
@@ -62,9 +66,9 @@ def refine_cf(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, radius: 
         lap = Laplacian(image, radius, eps)
         res = np.where(unknown, -lap(x), 0.0)
         p = res.copy()
-        rr = float((res * res).sum())
+        rr = r0 = float((res * res).sum())
         for _ in range(iterations):
-            if rr == 0.0:
+            if rr == 0.0 or rr <= CG_ROUNDOFF**2 * r0:  # converged to round-off: stop before null-space drift
                 break
             ap = np.where(unknown, lap(p), 0.0)
             pap = float((p * ap).sum())

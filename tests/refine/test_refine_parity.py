@@ -181,3 +181,13 @@ def test_threads_give_the_same_result():
     two = alpha.copy()
     _refine.refine_cf(image, trimap, two, 1, 1e-7, 15, 0.0, 2)
     np.testing.assert_array_equal(one, two)
+
+
+def test_singular_band_stops_at_round_off():
+    """No known pixel in reach: the system is singular, and steps past round-off would drift both twins apart."""
+    image = np.zeros((1, 3, 3), np.uint8)
+    trimap = np.full((1, 3), 128, np.uint8)
+    alpha = np.array([[1.2121e-4, 0, 0]], np.float32)
+    want = refine_cf(image, trimap, alpha, 1, 1e-3, 8)
+    np.testing.assert_allclose(want, alpha.mean(), rtol=1e-5)  # CG reaches the mean, then must stop
+    np.testing.assert_allclose(_native(image, trimap, alpha, eps=1e-3, iterations=8), want, atol=1e-7)
