@@ -64,3 +64,4 @@ def selfie_env(monkeypatch, shared_weights, _selfie_cache) -> None:
     """EDGEMATTE_WEIGHTS and EDGEMATTE_CACHE set so the default "selfie" model resolves offline."""
     monkeypatch.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
     monkeypatch.setenv("EDGEMATTE_CACHE", str(_selfie_cache))
+

@@ -1,20 +1,12 @@
-import subprocess
-import sys
-
 import pytest
 
 import edgematte
+from fresh_python import heavy_modules_after
 from edgematte.errors import BackendUnavailableError, EdgematteError, InputError
 
 
-def test_import_pulls_no_heavy_modules():
-    code = (
-        "import sys, edgematte; "
-        "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'pycuda', 'cv2', 'onnx') if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
-    assert out == ""
+def test_import_pulls_no_heavy_modules(tmp_path):
+    assert heavy_modules_after("import edgematte", tmp_path) == []
 
 
 def test_error_hierarchy():

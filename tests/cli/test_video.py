@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import edgematte
+from fresh_python import fresh_python
 from edgematte.cli.__main__ import main
 
 
@@ -83,9 +84,10 @@ def test_sigint_from_outside_leaves_no_partial_file(tmp_path, tiny_onnx, make_cl
     clip = make_clip(tmp_path / "long.avi", frames=600)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    argv = [sys.executable, "-m", "edgematte.cli", "video", str(clip), "-o", str(out_dir / "o.mp4")]
-    argv += ["--model", str(tiny_onnx), "--backend", "ort-cpu", "-b", "blur"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = ["-m", "edgematte.cli", "video", str(clip), "-o", str(out_dir / "o.mp4")]
+    args += ["--model", str(tiny_onnx), "--backend", "ort-cpu", "-b", "blur"]
+    argv, kwargs = fresh_python(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, **kwargs)
     try:
         deadline = time.monotonic() + 60
         while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:

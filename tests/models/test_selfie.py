@@ -189,13 +189,7 @@ def test_export_selfie_writes_model_with_provenance(with_shared_weights, tmp_pat
     assert props["edgematte.source_sha256"] == get_spec("selfie").checkpoints[0].member_sha256
 
 
-def test_models_and_export_packages_import_no_heavy_module():
-    import subprocess
-    import sys
+def test_models_and_export_packages_import_no_heavy_module(tmp_path):
+    from fresh_python import heavy_modules_after
 
-    code = (
-        "import sys, edgematte.models, edgematte.export; "
-        "print(','.join(m for m in ('onnx', 'onnxruntime', 'tflite', 'cv2', 'torch') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
-    assert out == ""
+    assert heavy_modules_after("import edgematte.models, edgematte.export", tmp_path) == []

@@ -10,19 +10,16 @@ import subprocess
 import sys
 
 import pytest
+from fresh_python import heavy_modules_after
 
 from edgematte.errors import BackendUnavailableError
 from edgematte.runtime import _trt_env, open_backend
 from edgematte.runtime.trt import TrtBackend
 
 
-def test_modules_import_without_tensorrt_pycuda_or_onnx():
-    code = (
-        "import sys, edgematte.runtime.trt, edgematte.export.to_trt, edgematte.export.cache, edgematte.cli.build; "
-        "print(','.join(m for m in ('tensorrt', 'pycuda', 'onnx', 'torch', 'cv2') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
-    assert out == ""
+def test_modules_import_without_tensorrt_pycuda_or_onnx(tmp_path):
+    modules = "edgematte.runtime.trt, edgematte.export.to_trt, edgematte.export.cache, edgematte.cli.build"
+    assert heavy_modules_after(f"import {modules}", tmp_path) == []
 
 
 @pytest.mark.parametrize("missing", ["tensorrt", "pycuda"])

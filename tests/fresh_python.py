@@ -1,0 +1,27 @@
+"""Running a fresh interpreter on the edgematte under test (imported by tests as ``fresh_python``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+HEAVY_MODULES = ("torch", "onnxruntime", "onnx", "tflite", "tensorrt", "pycuda", "cv2")
+
+
+def fresh_python(args, *, cwd, **popen_kwargs):
+    """Argv and options for a new interpreter that imports the edgematte under test.
+
+    It runs in ``cwd`` (a tmp folder), never in the repository root, where ``-c``/``-m`` would put the
+    unbuilt source tree first on sys.path instead of the installed package.
+    """
+    return [sys.executable] + list(args), dict(cwd=str(cwd), **popen_kwargs)
+
+
+def heavy_modules_after(import_statement: str, tmp_path: Path) -> list:
+    """Which of HEAVY_MODULES a fresh interpreter has loaded after ``import_statement``."""
+    code = f"import sys; {import_statement}; print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    argv, kwargs = fresh_python(["-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(argv, **kwargs).stdout.strip()
+    return [m for m in out.split(",") if m]
