@@ -18,7 +18,7 @@ from typing import Optional, Union
 
 from .errors import ModelError
 
-__all__ = ["cache_dir", "sha256_of", "download", "resolve_weights"]
+__all__ = ["cache_dir", "sha256_of", "write_atomic", "download", "resolve_weights"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20
@@ -43,6 +43,23 @@ def sha256_of(path: PathLike) -> str:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_atomic(path: PathLike, data: Union[bytes, bytearray, memoryview]) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
 
 
 def download(url: str, destination: PathLike, sha256: str, *, progress: bool = True) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -25,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from .._version import __version__
 from ..errors import EngineCacheMismatch, InternalError
 from ..types import TensorSpec
-from ..weights import sha256_of
+from ..weights import sha256_of, write_atomic
 from .profiles import ShapeRange
 
 __all__ = [
@@ -174,23 +173,6 @@ def timing_cache_path(root: PathLike, target: Target) -> Path:
     """Default timing cache for one GPU + TensorRT version, shared by every model under ``root``."""
     version = "".join(c if c.isalnum() or c == "." else "_" for c in target.tensorrt_version)
     return Path(root) / "timing" / f"{target.sm}-trt{version}.cache"
-
-
-def write_atomic(path: PathLike, data: Union[bytes, bytearray, memoryview]) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_engine(root: PathLike, manifest: EngineManifest, plan: Union[bytes, bytearray, memoryview]) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import InputError, ModelError
-from ..weights import cache_dir, download, resolve_weights, sha256_of
+from ..weights import cache_dir, download, resolve_weights, sha256_of, write_atomic
 from .table import MODELS, Checkpoint, ModelSpec, get_spec
 
 __all__ = ["SELFIE_MODELS", "WEIGHTS_SUBDIR", "fetch_tflite", "fetch_from_archive", "extract_member", "onnx_for"]
@@ -85,16 +85,7 @@ def extract_member(archive: PathLike, member: str, sha256: str, destination: Pat
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise ModelError(f"member {member!r} of {str(archive)!r} has sha256 {actual}; expected {sha256}")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=destination.name + ".", suffix=".part", dir=destination.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, destination)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return destination
+    return write_atomic(destination, data)
 
 
 def fetch_from_archive(checkpoint: Checkpoint, *, subdir: str, progress: bool = True) -> Path:
