@@ -82,10 +82,14 @@ class VideoSink:
         self.size = (int(size[0]), int(size[1]))
         self.frames = 0
         self._tmp = _temporary_beside(self.path)
-        self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*code), float(fps), self.size)
-        if not self._writer.isOpened():
+        self._writer = None
+        try:  # until __init__ returns, no __exit__ will clean up: Ctrl-C while FFmpeg opens must not leave the file
+            self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*code), float(fps), self.size)
+            if not self._writer.isOpened():
+                raise InputError(f"OpenCV could not open a {code} writer for {self.path.name!r}; expected .mp4 or .avi")
+        except BaseException:
             self.abort()
-            raise InputError(f"OpenCV could not open a {code} writer for {self.path.name!r}; expected .mp4 or .avi")
+            raise
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape[:2] != (self.size[1], self.size[0]) or frame.ndim != 3 or frame.shape[2] != 3:
@@ -101,7 +105,8 @@ class VideoSink:
 
     def abort(self) -> None:
         """Drop the partial file."""
-        self._writer.release()
+        if self._writer is not None:
+            self._writer.release()
         if os.path.exists(self._tmp):
             os.unlink(self._tmp)
             log.debug("removed partial video %s", self._tmp)

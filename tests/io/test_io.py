@@ -89,3 +89,16 @@ def test_written_files_get_ordinary_permissions(tmp_path):
         os.umask(umask)
     assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "v.avi").stat().st_mode & 0o777 == 0o644
+
+
+def test_video_sink_interrupted_while_opening_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C while OpenCV opens the writer (after the temporary file exists) must not leave it behind."""
+    import cv2
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cv2, "VideoWriter", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        VideoSink(tmp_path / "v.mp4", 12.0, (32, 24))
+    assert list(tmp_path.iterdir()) == []
