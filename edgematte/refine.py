@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import InputError
+from .kernels._validate import check_threads
 
 __all__ = ["refine_alpha", "estimate_foreground"]
 
@@ -47,14 +48,6 @@ def _contiguous(array: np.ndarray, name: str) -> np.ndarray:
         warnings.warn(f"{name} is not C-contiguous; copying it", stacklevel=4)
         return np.ascontiguousarray(array)
     return array
-
-
-def _check_threads(threads: Optional[int]) -> int:
-    if threads is None:
-        return 0
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError(f"threads: received {threads!r}; expected None or an int >= 1")
-    return int(threads)
 
 
 def _check_count(value: int, name: str) -> int:
@@ -126,7 +119,7 @@ def refine_alpha(
     guide_eps = _check_positive(guide_eps, "guide_eps")
     if isinstance(guide_radius, bool) or not isinstance(guide_radius, (int, np.integer)) or guide_radius < 1:
         raise InputError(f"guide_radius: received {guide_radius!r}; expected an int >= 1")
-    nthreads = _check_threads(threads)
+    nthreads = check_threads(threads)  # shared with the trimap/composite kernels: one thread after fork
 
     height, width = hw
     if height == 0 or width == 0:
