@@ -26,6 +26,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from .._version import __version__
 from ..errors import ExportError
+from ..weights import sha256_of
 
 __all__ = ["tflite_to_onnx", "export_selfie", "CONVERTER_VERSION", "OPSET", "TRT86_OPS"]
 
@@ -493,7 +494,7 @@ def export_selfie(name: str, output_path: Union[str, Path], *, weights: Optional
     model = tflite_to_onnx(tflite_path)
     helper.set_model_props(model, {
         "edgematte.model": name,
-        "edgematte.source_sha256": hashlib.sha256(tflite_path.read_bytes()).hexdigest(),
+        "edgematte.source_sha256": sha256_of(tflite_path),
         "edgematte.converter_version": str(CONVERTER_VERSION),
     })
     output_path = Path(output_path)

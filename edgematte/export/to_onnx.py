@@ -112,15 +112,18 @@ def to_onnx(
         slim(raw, slimmed)
         check_onnx(slimmed)
         parity = _parity(model, slimmed, inputs, atol)
-        final, drift = slimmed, ()
-        if fp16:
-            final = Path(tmp, "fp16.onnx")
-            make_fp16(slimmed, final)
-            check_onnx(final)
-            drift = _drift(slimmed, final, inputs)
+        final, drift = _fp16_beside(slimmed, inputs) if fp16 else (slimmed, ())
         os.replace(final, output)
     shape = (1, 3, None, None) if dynamic else (1, 3, height, width)
     return ExportReport(output, spec.name, shape, fp16, parity=parity, fp16_drift=drift)
+
+
+def _fp16_beside(fp32: Path, inputs) -> Tuple[Path, tuple]:
+    """Write the checked FP16 twin of ``fp32`` beside it; returns its path and the alpha drift on ``inputs`` ((label, src) pairs)."""
+    half = fp32.with_name("fp16.onnx")
+    make_fp16(fp32, half)
+    check_onnx(half)
+    return half, _drift(fp32, half, inputs)
 
 
 def _resolve_size(name: str, height: Optional[int], width: Optional[int], dynamic: bool) -> Tuple[int, int]:
@@ -297,14 +300,8 @@ def _copy_prebuilt(
             f"received height={height}, width={width}, dynamic={dynamic} for {name!r}, which ships as a fixed "
             f"{spec.input_size[0]}x{spec.input_size[1]} graph; expected none of them"
         )
-    from .. import models
+    from ..models import onnx_for
 
-    onnx_for = getattr(models, "onnx_for", None)
-    if onnx_for is None:
-        raise ExportError(
-            f"model {name!r} (architecture {spec.architecture!r}) has no PyTorch definition and this edgematte "
-            "has no edgematte.models.onnx_for to provide its ONNX graph; expected one of them"
-        )
     source = Path(onnx_for(name))
     check_onnx(source)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -312,10 +309,6 @@ def _copy_prebuilt(
         final, drift = Path(tmp, "model.onnx"), ()
         shutil.copyfile(source, final)
         if fp16:
-            half = Path(tmp, "fp16.onnx")
-            make_fp16(final, half)
-            check_onnx(half)
-            drift = _drift(final, half, _parity_inputs(*spec.input_size, False, images, seed))
-            final = half
+            final, drift = _fp16_beside(final, _parity_inputs(*spec.input_size, False, images, seed))
         os.replace(final, output)
     return ExportReport(output, spec.name, (1, 3) + tuple(spec.input_size), fp16, fp16_drift=drift, source=source)
