@@ -100,14 +100,7 @@ def describe(x: Any, name: str) -> DeviceArray:
 
 def _check(arr: DeviceArray, ndim: int, dtypes: Tuple[str, ...], layout: str, channels: Optional[int] = None) -> None:
     """Rank, channels, dtype and non-emptiness, with the CPU kernels' messages."""
-    if len(arr.shape) != ndim:
-        raise InputError(f"{arr.name} has shape {arr.shape} ({len(arr.shape)} dims); expected {layout}")
-    if channels is not None and arr.shape[-1] != channels:
-        raise InputError(f"{arr.name} has shape {arr.shape} ({arr.shape[-1]} channels); expected {layout}")
-    if arr.dtype.name not in dtypes:
-        raise InputError(f"{arr.name} has dtype {arr.dtype}; expected {layout}")
-    if 0 in arr.shape:
-        raise InputError(f"{arr.name} is empty (shape {arr.shape}); expected {layout} with H, W >= 1")
+    v.check_layout(arr.name, arr.shape, arr.dtype, ndim, dtypes, layout, channels)
 
 
 def _check_odd(name: str, value: Any, hi: int) -> int:

@@ -95,6 +95,18 @@ def _rows_contiguous(arr: np.ndarray) -> bool:
     return True
 
 
+def check_layout(name: str, shape, dtype, ndim: int, dtypes, layout: str, channels=None) -> None:
+    """Rank, channel count, dtype and non-emptiness of a host or device array, one message each."""
+    if len(shape) != ndim:
+        raise InputError(f"{name} has shape {shape} ({len(shape)} dims); expected {layout}")
+    if channels is not None and shape[-1] != channels:
+        raise InputError(f"{name} has shape {shape} ({shape[-1]} channels); expected {layout}")
+    if dtype not in dtypes:
+        raise InputError(f"{name} has dtype {dtype}; expected {layout}")
+    if 0 in shape:
+        raise InputError(f"{name} is empty (shape {shape}); expected {layout} with H, W >= 1")
+
+
 def check_array(name: str, arr, ndim: int, dtypes, layout: str, channels=None) -> np.ndarray:
     """A non-empty numpy array of rank ``ndim``, one of ``dtypes``, ``channels`` in the last axis.
 
@@ -103,14 +115,7 @@ def check_array(name: str, arr, ndim: int, dtypes, layout: str, channels=None) -
     """
     if not isinstance(arr, np.ndarray):
         raise InputError(f"{name} is {describe(arr)}; expected a numpy array {layout}")
-    if arr.ndim != ndim:
-        raise InputError(f"{name} has shape {arr.shape} ({arr.ndim} dims); expected {layout}")
-    if channels is not None and arr.shape[-1] != channels:
-        raise InputError(f"{name} has shape {arr.shape} ({arr.shape[-1]} channels); expected {layout}")
-    if arr.dtype not in dtypes:
-        raise InputError(f"{name} has dtype {arr.dtype}; expected {layout}")
-    if arr.size == 0:
-        raise InputError(f"{name} is empty (shape {arr.shape}); expected {layout} with H, W >= 1")
+    check_layout(name, arr.shape, arr.dtype, ndim, dtypes, layout, channels)
     if max(arr.shape[:2]) >= _MAX_SIDE:
         raise InputError(f"{name} has shape {arr.shape}; expected sides below {_MAX_SIDE}")
     if not _rows_contiguous(arr):
