@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 from .errors import ModelError
+from .files import PathLike, atomic_path
 
-__all__ = ["cache_dir", "sha256_of", "write_atomic", "download", "resolve_weights"]
+__all__ = ["cache_dir", "sha256_of", "download", "resolve_weights"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20
 
 
@@ -45,23 +44,6 @@ def sha256_of(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_atomic(path: PathLike, data: Union[bytes, bytearray, memoryview]) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def download(url: str, destination: PathLike, sha256: str, *, progress: bool = True) -> Path:
     """Download ``url`` to ``destination`` atomically, verifying its sha256.
 
@@ -69,11 +51,9 @@ def download(url: str, destination: PathLike, sha256: str, *, progress: bool = T
     ``destination`` in either case.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=destination.name + ".", suffix=".part", dir=destination.parent)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_path(destination) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             bar = _progress_bar(total, destination.name, enabled=progress)
             for chunk in iter(lambda: response.read(_CHUNK), b""):
@@ -81,20 +61,16 @@ def download(url: str, destination: PathLike, sha256: str, *, progress: bool = T
                 digest.update(chunk)
                 bar.update(len(chunk))
             bar.close()
-        if digest.hexdigest() != sha256:
-            raise ModelError(
-                f"downloaded {url} with sha256 {digest.hexdigest()}; expected {sha256}. "
-                "The file was discarded; the server may have changed it."
-            )
-        os.replace(tmp_name, destination)
+            if digest.hexdigest() != sha256:
+                raise ModelError(
+                    f"downloaded {url} with sha256 {digest.hexdigest()}; expected {sha256}. "
+                    "The file was discarded; the server may have changed it."
+                )
     except (urllib.error.URLError, OSError) as exc:
         raise ModelError(
             f"could not download {url} ({exc}); expected network access to it, or the file supplied "
             f"by hand: pass its path explicitly, or set EDGEMATTE_WEIGHTS to a folder holding it"
         ) from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return destination
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,15 @@ def fresh_python(args, *, cwd, **popen_kwargs):
     """Argv and options for a new interpreter that imports the edgematte under test.
 
     It runs in ``cwd`` (a tmp folder), never in the repository root, where ``-c``/``-m`` would put the
-    unbuilt source tree first on sys.path instead of the installed package.
+    unbuilt source tree first on sys.path instead of the installed package. The folder holding the
+    edgematte this test process imported goes first on PYTHONPATH, so an in-place build is tested too.
     """
-    return [sys.executable] + list(args), dict(cwd=str(cwd), **popen_kwargs)
+    import edgematte
+
+    root = str(Path(edgematte.__file__).resolve().parents[1])
+    env = dict(popen_kwargs.pop("env", None) or os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return [sys.executable] + list(args), dict(cwd=str(cwd), env=env, **popen_kwargs)
 
 
 def heavy_modules_after(import_statement: str, tmp_path: Path) -> list:

@@ -24,7 +24,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from .._version import __version__
 from ..errors import EngineCacheMismatch, InternalError
 from ..types import TensorSpec
-from ..weights import sha256_of, write_atomic
+from ..files import write_atomic
+from ..weights import sha256_of
 from .profiles import ShapeRange
 
 __all__ = [

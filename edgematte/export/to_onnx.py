@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, ExportError, InputError
+from ..files import atomic_path
 from ..models import get_spec, is_torch_model, load
 from .check_onnx import check_onnx, diff_stats, run_onnx
 
@@ -104,8 +105,7 @@ def to_onnx(
     height, width = _resolve_size(name, height, width, dynamic)
     inputs = _parity_inputs(height, width, dynamic, parity_images, seed)
     model = load(name, checkpoint)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".edgematte-export-", dir=output.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgematte-export-") as tmp:
         raw, slimmed = Path(tmp, "raw.onnx"), Path(tmp, "slim.onnx")
         export_torchscript(model, raw, height=height, width=width, dynamic=dynamic)
         check_onnx(raw)
@@ -113,7 +113,8 @@ def to_onnx(
         check_onnx(slimmed)
         parity = _parity(model, slimmed, inputs, atol)
         final, drift = _fp16_beside(slimmed, inputs) if fp16 else (slimmed, ())
-        os.replace(final, output)
+        with atomic_path(output) as dst:
+            shutil.copyfile(final, dst)
     shape = (1, 3, None, None) if dynamic else (1, 3, height, width)
     return ExportReport(output, spec.name, shape, fp16, parity=parity, fp16_drift=drift)
 
@@ -304,11 +305,11 @@ def _copy_prebuilt(
 
     source = Path(onnx_for(name))
     check_onnx(source)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".edgematte-export-", dir=output.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgematte-export-") as tmp:
         final, drift = Path(tmp, "model.onnx"), ()
         shutil.copyfile(source, final)
         if fp16:
             final, drift = _fp16_beside(final, _parity_inputs(*spec.input_size, False, images, seed))
-        os.replace(final, output)
+        with atomic_path(output) as dst:
+            shutil.copyfile(final, dst)
     return ExportReport(output, spec.name, (1, 3) + tuple(spec.input_size), fp16, fp16_drift=drift, source=source)

@@ -8,34 +8,20 @@ deleted and any earlier file at the destination is left untouched.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import PathLike, atomic_path
 
 __all__ = ["write_image", "VideoSink", "FOURCC"]
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
-
 #: container suffix -> FourCC that OpenCV's bundled FFmpeg writes without extra codecs
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
-def _temporary_beside(destination: Path) -> str:
-    """A new empty file in the destination's folder, with the same suffix (OpenCV picks formats by suffix)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent)
-    os.close(fd)
-    umask = os.umask(0)  # mkstemp makes 0600 files; give the result the permissions open() would
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    return name
 
 
 def write_image(path: PathLike, image: np.ndarray) -> Path:
@@ -51,14 +37,13 @@ def write_image(path: PathLike, image: np.ndarray) -> Path:
         ok = False
     if not ok:
         raise InputError(f"could not encode an image as {path.suffix!r}; expected .png, .jpg, .webp, .tif or .bmp")
-    tmp = _temporary_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         encoded.tofile(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
+
+
+class _Aborted(Exception):
+    """Thrown into the atomic writer to drop the partial file."""
 
 
 class VideoSink:
@@ -81,7 +66,8 @@ class VideoSink:
             raise InputError(f"received fps={fps} size={size}; expected fps > 0 and a positive (width, height)")
         self.size = (int(size[0]), int(size[1]))
         self.frames = 0
-        self._tmp = _temporary_beside(self.path)
+        self._atomic = atomic_path(self.path)
+        self._tmp = str(self._atomic.__enter__())
         self._writer = None
         try:  # until __init__ returns, no __exit__ will clean up: Ctrl-C while FFmpeg opens must not leave the file
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*code), float(fps), self.size)
@@ -100,16 +86,15 @@ class VideoSink:
     def commit(self) -> Path:
         """Finish the file and move it to ``path``."""
         self._writer.release()
-        os.replace(self._tmp, self.path)
+        self._atomic.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
         """Drop the partial file."""
         if self._writer is not None:
             self._writer.release()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
-            log.debug("removed partial video %s", self._tmp)
+        self._atomic.__exit__(_Aborted, _Aborted(), None)  # removes the temporary file
+        log.debug("removed partial video %s", self._tmp)
 
     def __enter__(self) -> "VideoSink":
         return self

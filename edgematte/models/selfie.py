@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import InputError, ModelError
-from ..weights import cache_dir, download, resolve_weights, sha256_of, write_atomic
+from ..files import atomic_path, write_atomic
+from ..weights import cache_dir, download, resolve_weights, sha256_of
 from .table import MODELS, Checkpoint, ModelSpec, get_spec
 
 __all__ = ["SELFIE_MODELS", "WEIGHTS_SUBDIR", "fetch_tflite", "fetch_from_archive", "extract_member", "onnx_for"]
@@ -143,13 +143,6 @@ def onnx_for(name: str, *, weights: Optional[PathLike] = None, progress: bool = 
     target = cache_dir() / WEIGHTS_SUBDIR / "onnx" / f"{name}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         export_selfie(name, tmp, weights=tflite_path)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
