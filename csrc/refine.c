@@ -6,6 +6,7 @@
  * compiler vectorises. Vectors are double precision.
  */
 #include "refine.h"
+#include "em_linalg.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -194,18 +195,6 @@ static double *thread_scratch(const Solver *s) {
     return s->scratch + t * SCRATCH_ROWS * (size_t)(s->w + 2 * s->r);
 }
 
-/* Inverse of the symmetric 3x3 matrix [c00 c01 c02; . c11 c12; . . c22] as [00, 01, 02, 11, 12, 22]. */
-static void inverse_sym3(double c00, double c01, double c02, double c11, double c12, double c22, double *out) {
-    const double j00 = c11 * c22 - c12 * c12, j01 = c02 * c12 - c01 * c22, j02 = c01 * c12 - c02 * c11;
-    const double inv = 1.0 / (c00 * j00 + c01 * j01 + c02 * j02);
-    out[0] = j00 * inv;
-    out[1] = j01 * inv;
-    out[2] = j02 * inv;
-    out[3] = (c00 * c22 - c02 * c02) * inv;
-    out[4] = (c01 * c02 - c00 * c12) * inv;
-    out[5] = (c00 * c11 - c01 * c01) * inv;
-}
-
 /* Mean and inverse regularised covariance of every window in the band. */
 static void window_stats(Solver *s, double eps) {
     const int w = s->w, r = s->r;
@@ -261,7 +250,7 @@ static void window_stats(Solver *s, double eps) {
                 const long t = run->off + (x - run->x0);
                 double ci[6];
                 int c;
-                inverse_sym3(c00, c01, c02, c11, c12, c22, ci);
+                em_inverse_sym3(c00, c01, c02, c11, c12, c22, ci);
                 s->stats[t] = m0;
                 s->stats[t + nw] = m1;
                 s->stats[t + 2 * nw] = m2;
@@ -626,7 +615,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
                 const double s11 = c11 * in - m1 * m1 + eps, s12 = c12 * in - m1 * m2, s22 = c22 * in - m2 * m2 + eps;
                 double ci[6], a0, a1, a2;
                 const size_t i = (size_t)y * ws + x;
-                inverse_sym3(s00, s01, s02, s11, s12, s22, ci);
+                em_inverse_sym3(s00, s01, s02, s11, s12, s22, ci);
                 a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
                 a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
                 a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;

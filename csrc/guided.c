@@ -1,0 +1,310 @@
+/* Fast guided-filter upsampling, known-region clamp, foreground and composite; see guided.h.
+ *
+ * Coefficients: 13 planes (I, p, I I^T, I p) box-averaged over clipped windows by separable running
+ * sums, a 3x3 solve per pixel, then a second box average of a and b. Cost is that of a few passes
+ * over the model-sized image.
+ * Apply: each thread keeps the two coefficient rows its output rows interpolate between, expanded
+ * to full width, so the per-pixel loop is a vertical lerp, a dot product and a blend over
+ * contiguous floats, which compilers vectorise.
+ */
+#include "guided.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "composite.h"
+#include "em_linalg.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math") /* as em_unit_to_u8: lets the clamps vectorise; rounding is unaffected */
+#endif
+
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (t + M) - M rounds 0 <= t < 2^22 to nearest even */
+
+static int nthreads(int threads, long work, long per_thread) {
+#ifdef _OPENMP
+    int n = threads > 0 ? threads : omp_get_max_threads();
+    long most = 1 + work / per_thread;
+    return n > most ? (int)most : (n < 1 ? 1 : n);
+#else
+    (void)threads;
+    (void)work;
+    (void)per_thread;
+    return 1;
+#endif
+}
+
+/* In place: each plane of n = h*w values becomes its mean over the clipped (2r+1)^2 window. */
+static void box_mean_planes(float *planes, int count, int h, int w, int r, double *col, int threads) {
+    int c;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (c = 0; c < count; c++) {
+        float *pl = planes + (size_t)c * h * w;
+        double *vs = col + (size_t)c * ((size_t)h * w + w); /* vertical sums, then one row of horizontal input */
+        double *row = vs + (size_t)h * w;
+        int y, x;
+        for (x = 0; x < w; x++) { /* vertical clipped window sums, column by column as running sums */
+            double acc = 0;
+            for (y = 0; y <= r && y < h; y++) acc += pl[(size_t)y * w + x];
+            for (y = 0; y < h; y++) {
+                vs[(size_t)y * w + x] = acc;
+                if (y + r + 1 < h) acc += pl[(size_t)(y + r + 1) * w + x];
+                if (y - r >= 0) acc -= pl[(size_t)(y - r) * w + x];
+            }
+        }
+        for (y = 0; y < h; y++) {
+            const double ny = (double)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+            double acc = 0;
+            memcpy(row, vs + (size_t)y * w, sizeof(double) * (size_t)w);
+            for (x = 0; x <= r && x < w; x++) acc += row[x];
+            for (x = 0; x < w; x++) {
+                const double nx = (double)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+                pl[(size_t)y * w + x] = (float)(acc / (ny * nx));
+                if (x + r + 1 < w) acc += row[x + r + 1];
+                if (x - r >= 0) acc -= row[x - r];
+            }
+        }
+    }
+}
+
+/* known[i]: 2 where the clipped (2k+1)^2 window of p is all >= 254/255, 1 where all <= 1/255, else 0. */
+static void known_regions(const float *p, int h, int w, int k, unsigned char *known, float *lo, float *hi) {
+    int y, x, yy, xx;
+    for (y = 0; y < h; y++) /* horizontal min / max */
+        for (x = 0; x < w; x++) {
+            float mn = p[(size_t)y * w + x], mx = mn;
+            for (xx = imax_(x - k, 0); xx <= imin_(x + k, w - 1); xx++) {
+                const float v = p[(size_t)y * w + xx];
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+            lo[(size_t)y * w + x] = mn;
+            hi[(size_t)y * w + x] = mx;
+        }
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++) {
+            float mn = lo[(size_t)y * w + x], mx = hi[(size_t)y * w + x];
+            for (yy = imax_(y - k, 0); yy <= imin_(y + k, h - 1); yy++) {
+                mn = lo[(size_t)yy * w + x] < mn ? lo[(size_t)yy * w + x] : mn;
+                mx = hi[(size_t)yy * w + x] > mx ? hi[(size_t)yy * w + x] : mx;
+            }
+            known[(size_t)y * w + x] = (double)mn >= 254.0 / 255.0 ? 2 : ((double)mx <= 1.0 / 255.0 ? 1 : 0);
+        }
+}
+
+int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                           int mean_radius, double eps, int known_radius, float *coef, int threads) {
+    const int h = height, w = width;
+    const size_t n = (size_t)h * w;
+    float *pl = NULL;
+    double *work = NULL;
+    unsigned char *known = NULL;
+    size_t i;
+    int status = EM_OK;
+    if (!small_image || !small_alpha || !coef || h < 1 || w < 1 || radius < 0 || mean_radius < 0 || !(eps > 0) ||
+        known_radius < -1)
+        return EM_ERR_ARG;
+    threads = nthreads(threads, (long)n * 13, 1L << 18);
+    pl = (float *)malloc(sizeof(float) * 13 * n);
+    work = (double *)malloc(sizeof(double) * 13 * (n + (size_t)w));
+    known = (unsigned char *)malloc(n);
+    if (!pl || !work || !known) {
+        status = EM_ERR_NOMEM;
+        goto done;
+    }
+    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1, float64 sums) */
+    for (i = 0; i < n; i++) {
+        const float i0 = small_image[3 * i] * (1.0f / 255), i1 = small_image[3 * i + 1] * (1.0f / 255);
+        const float i2 = small_image[3 * i + 2] * (1.0f / 255), p = small_alpha[i];
+        pl[i] = i0; pl[n + i] = i1; pl[2 * n + i] = i2; pl[3 * n + i] = p;
+        pl[4 * n + i] = i0 * i0; pl[5 * n + i] = i0 * i1; pl[6 * n + i] = i0 * i2;
+        pl[7 * n + i] = i1 * i1; pl[8 * n + i] = i1 * i2; pl[9 * n + i] = i2 * i2;
+        pl[10 * n + i] = i0 * p; pl[11 * n + i] = i1 * p; pl[12 * n + i] = i2 * p;
+    }
+    box_mean_planes(pl, 13, h, w, radius, work, threads);
+    for (i = 0; i < n; i++) {
+        const double m0 = pl[i], m1 = pl[n + i], m2 = pl[2 * n + i], mp = pl[3 * n + i];
+        const double q0 = pl[10 * n + i] - m0 * mp, q1 = pl[11 * n + i] - m1 * mp, q2 = pl[12 * n + i] - m2 * mp;
+        double ci[6], a0, a1, a2;
+        em_inverse_sym3(pl[4 * n + i] - m0 * m0 + eps, pl[5 * n + i] - m0 * m1, pl[6 * n + i] - m0 * m2,
+                        pl[7 * n + i] - m1 * m1 + eps, pl[8 * n + i] - m1 * m2, pl[9 * n + i] - m2 * m2 + eps, ci);
+        a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
+        a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
+        a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
+        coef[i] = (float)a0;
+        coef[n + i] = (float)a1;
+        coef[2 * n + i] = (float)a2;
+        coef[3 * n + i] = (float)(mp - a0 * m0 - a1 * m1 - a2 * m2);
+    }
+    if (mean_radius > 0) box_mean_planes(coef, 4, h, w, mean_radius, work, threads);
+    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + n);
+    for (i = 0; i < n; i++) {
+        coef[i] *= 1.0f / 255;
+        coef[n + i] *= 1.0f / 255;
+        coef[2 * n + i] *= 1.0f / 255;
+        coef[3 * n + i] *= 255.0f;
+        if (known_radius >= 0 && known[i]) {
+            coef[i] = coef[n + i] = coef[2 * n + i] = 0.0f;
+            coef[3 * n + i] = known[i] == 2 ? 255.0f : 0.0f;
+        }
+    }
+done:
+    free(pl);
+    free(work);
+    free(known);
+    return status;
+}
+
+/* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention). */
+static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *frac) {
+    double f = ((double)i + 0.5) * scale - 0.5;
+    if (f < 0) f = 0;
+    *lo = (int)f;
+    if (*lo > n_in - 1) *lo = n_in - 1;
+    *hi = imin_(*lo + 1, n_in - 1);
+    f -= *lo;
+    *frac = (float)(f > 1 ? 1 : f);
+}
+
+/* count planes of the small row sy, each expanded to W values: dst[c * W + x]. */
+static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, int W, const int *xa,
+                       const int *xb, const float *wx, float *dst) {
+    int c, x;
+    for (c = 0; c < count; c++) {
+        const float *src = planes + (size_t)c * plane_size + (size_t)sy * w;
+        float *d = dst + (size_t)c * W;
+        for (x = 0; x < W; x++) d[x] = src[xa[x]] + wx[x] * (src[xb[x]] - src[xa[x]]);
+    }
+}
+
+/* One output row: alpha, and the foreground colours into fg (when top/bot carry the blur planes). */
+EM_CLONES static void apply_row(const float *restrict top, const float *restrict bot, float wy, int with_blurs,
+                                const uint8_t *restrict I, int W, uint8_t *restrict a8, uint8_t *restrict fg) {
+    int x;
+    for (x = 0; x < W; x++) {
+        float v = 0.0f;
+        int c;
+        for (c = 0; c < 3; c++) {
+            const float t = top[c * W + x], b = bot[c * W + x];
+            v += (t + wy * (b - t)) * (float)I[3 * x + c];
+        }
+        {
+            const float t = top[3 * W + x], b = bot[3 * W + x];
+            v += t + wy * (b - t);
+        }
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        a8[x] = (uint8_t)(int)((v + ROUND_MAGIC) - ROUND_MAGIC);
+    }
+    if (!with_blurs) return;
+    for (x = 0; x < W; x++) {
+        const float a = a8[x] * (1.0f / 255);
+        int c;
+        for (c = 0; c < 3; c++) {
+            const float tf = top[(4 + c) * W + x], bf = bot[(4 + c) * W + x];
+            const float tb = top[(7 + c) * W + x], bb = bot[(7 + c) * W + x];
+            const float fb = tf + wy * (bf - tf), bgb = tb + wy * (bb - tb);
+            float f = fb + a * ((float)I[3 * x + c] - a * fb - (1.0f - a) * bgb);
+            f = f > 0.0f ? f : 0.0f;
+            f = f < 255.0f ? f : 255.0f;
+            fg[3 * x + c] = (uint8_t)(int)((f + ROUND_MAGIC) - ROUND_MAGIC);
+        }
+    }
+}
+
+int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
+                    ptrdiff_t image_stride, int out_height, int out_width, uint8_t *alpha, uint8_t *foreground,
+                    const uint8_t *background, const uint8_t *colour, uint8_t *composite, int threads) {
+    const int h = height, w = width, H = out_height, W = out_width;
+    const size_t n = (size_t)h * w;
+    const int count = blurs ? 10 : 4;
+    int *xa = NULL, *xb = NULL, bad = 0, x, nt;
+    float *wx = NULL;
+    if (!coef || !image || !alpha || h < 1 || w < 1 || H < 1 || W < 1 || image_stride < 3 * (ptrdiff_t)W ||
+        (foreground && !blurs))
+        return EM_ERR_ARG;
+    xa = (int *)malloc(sizeof(int) * (size_t)W);
+    xb = (int *)malloc(sizeof(int) * (size_t)W);
+    wx = (float *)malloc(sizeof(float) * (size_t)W);
+    if (!xa || !xb || !wx) {
+        free(xa);
+        free(xb);
+        free(wx);
+        return EM_ERR_NOMEM;
+    }
+    for (x = 0; x < W; x++) lerp_coord(x, (double)w / W, w, xa + x, xb + x, wx + x);
+    nt = nthreads(threads, (long)H * W, 1L << 16);
+    if (nt > H) nt = H;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+#endif
+    {
+        /* per thread: two expanded rows (planes interleaved by row: coef then blurs), a foreground row */
+        float *rows = (float *)malloc(sizeof(float) * 2 * (size_t)count * W);
+        uint8_t *fg_row = (uint8_t *)malloc(3 * (size_t)W);
+        uint8_t colour3[3 * 512];
+        int y, ta = -1, tb = -1, i;
+        if (colour)
+            for (i = 0; i < 3 * 512; i++) colour3[i] = colour[i % 3];
+        if (!rows || !fg_row) {
+            bad = 1;
+        } else {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (y = 0; y < H; y++) {
+                int ya, yb;
+                float wy;
+                float *top = rows, *bot = rows + (size_t)count * W;
+                const uint8_t *I = image + (ptrdiff_t)y * image_stride;
+                uint8_t *a8 = alpha + (size_t)y * W;
+                uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : fg_row;
+                lerp_coord(y, (double)h / H, h, &ya, &yb, &wy);
+                if (ta != ya && tb == ya) { /* the bottom row becomes the top one */
+                    memcpy(top, bot, sizeof(float) * (size_t)count * W);
+                    ta = ya;
+                }
+                if (ta != ya) {
+                    expand_row(coef, 4, n, w, ya, W, xa, xb, wx, top);
+                    if (blurs) expand_row(blurs, 6, n, w, ya, W, xa, xb, wx, top + 4 * (size_t)W);
+                    ta = ya;
+                }
+                if (tb != yb) {
+                    expand_row(coef, 4, n, w, yb, W, xa, xb, wx, bot);
+                    if (blurs) expand_row(blurs, 6, n, w, yb, W, xa, xb, wx, bot + 4 * (size_t)W);
+                    tb = yb;
+                }
+                apply_row(top, bot, wy, blurs != NULL, I, W, a8, fg);
+                if (composite) {
+                    const uint8_t *F = blurs ? fg : I;
+                    if (!background && !colour) {
+                        uint8_t *o = composite + 4 * (size_t)y * W;
+                        for (x = 0; x < W; x++) {
+                            o[4 * x] = F[3 * x];
+                            o[4 * x + 1] = F[3 * x + 1];
+                            o[4 * x + 2] = F[3 * x + 2];
+                            o[4 * x + 3] = a8[x];
+                        }
+                    } else {
+                        em_composite_row(F, a8, 0, background ? background + 3 * (size_t)y * W : NULL,
+                                         background ? NULL : colour3, composite + 3 * (size_t)y * W, W, 0);
+                    }
+                }
+            }
+        }
+        free(rows);
+        free(fg_row);
+    }
+    free(xa);
+    free(xb);
+    free(wx);
+    return bad ? EM_ERR_NOMEM : EM_OK;
+}
