@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         _cover(read_image(args.image), frame)
     else:
         frame[...] = synthetic_frame(width, height)
-    background = parse_background(args.background)
+    background = parse_background(args.background, name="--background")
     with open_matter(args) as matter:
         samples = measure(matter, frame, background, frames=args.frames, warmup=args.warmup)
         backend = type(matter.backend).__name__
