@@ -387,7 +387,8 @@ static double dot_full(const Band *u, const double *full, int w, const double *c
 }
 
 int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
-                 int radius, double eps, int iterations, double tol, int threads, int *iterations_done) {
+                 int radius, double eps, int iterations, double tol, const float *prior, double prior_weight,
+                 int threads, int *iterations_done) {
     Solver s;
     const long npix = (long)height * width;
     double *x = NULL, *p = NULL, *res = NULL, *ap = NULL;
@@ -396,7 +397,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
 
     if (iterations_done) *iterations_done = 0;
     if (!image || !trimap || !alpha || height < 0 || width < 0 || radius < 1 || !(eps > 0) || iterations < 0 ||
-        !(tol >= 0))
+        !(tol >= 0) || !(prior_weight >= 0) || (prior_weight > 0 && !prior))
         return EM_REFINE_EINVAL;
     if (npix == 0) return EM_REFINE_OK;
 
@@ -436,15 +437,17 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         link_runs(&s);
         window_stats(&s, eps);
 
-        /* r = -(L x)_U: the known pixels act as the right-hand side */
+        /* r = -(L x)_U + w (prior - x)_U: the known pixels and the prior act as the right-hand side */
         laplacian_apply(&s, x, res);
         for (k = 0; k < s.unknown.n_runs; k++) {
             const Run *run = s.unknown.runs + k;
-            double *pr = p + (long)run->y * width + run->x0;
+            const long o = (long)run->y * width + run->x0;
+            double *pr = p + o;
             double *rr_ = res + run->off;
             int xx;
             for (xx = 0; xx < run->x1 - run->x0; xx++) {
                 rr_[xx] = -rr_[xx];
+                if (prior_weight > 0) rr_[xx] += prior_weight * ((double)prior[o + xx] - x[o + xx]);
                 pr[xx] = rr_[xx];
             }
         }
@@ -454,6 +457,14 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
             double pap, step, rn, beta;
             if (rr <= tol * tol * r0 || rr <= EM_CG_ROUNDOFF * EM_CG_ROUNDOFF * r0 || rr == 0.0) break;
             laplacian_apply(&s, p, ap);
+            if (prior_weight > 0) /* (L_UU + w Id) p */
+                for (k = 0; k < s.unknown.n_runs; k++) {
+                    const Run *run = s.unknown.runs + k;
+                    const double *pr = p + (long)run->y * width + run->x0;
+                    double *apr = ap + run->off;
+                    int xx;
+                    for (xx = 0; xx < run->x1 - run->x0; xx++) apr[xx] += prior_weight * pr[xx];
+                }
             pap = dot_full(&s.unknown, p, width, ap);
             if (!(pap > 0)) break; /* converged to round-off */
             step = rr / pap;

@@ -12,17 +12,57 @@ resolution. The schedule was chosen by measurement (bench/quality.py, README "Qu
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import InputError
-from .kernels._validate import check_threads
+from .kernels._validate import check_int, check_threads
 
 __all__ = ["refine_alpha", "estimate_foreground"]
 
+
+class FastSettings(NamedTuple):
+    """The pipeline's real-time refinement ("fast"), in model pixels; chosen on bench/quality.py's
+    low-resolution-segmenter benchmark (README "Quality")."""
+
+    radius: int = 3  # guided-filter fitting window (2r+1)^2
+    mean_radius: int = 1  # window over which the coefficients are averaged
+    eps: float = 1e-5  # colour covariance regularisation (colours 0..1)
+    known_radius: int = 1  # alpha >= 254/255 (<= 1/255) over (2k+1)^2 -> exactly 255 (0)
+    foreground_radius: int = 8  # blur-fusion's box blur radius
+
+
+FAST = FastSettings()
+
+
+def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int, *, out: np.ndarray) -> np.ndarray:
+    """Blur-fusion's colour estimates at the model's resolution, for the one-pass foreground.
+
+    small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1 -> out [6,h,w] float32 0..255:
+    Fb = blur(I a) / blur(a) (planes 0..2) and Bb = blur(I (1 - a)) / blur(1 - a) (planes 3..5),
+    box blurs of (2 radius + 1)^2 (Germer et al. 2021, first pass; F = B = I).
+    """
+    import cv2
+
+    size = (2 * radius + 1, 2 * radius + 1)
+    image = small_image.astype(np.float32)
+    a = small_alpha[..., None]
+    blur_a = cv2.blur(small_alpha, size)[..., None]
+    fg = cv2.blur(image * a, size) / (blur_a + np.float32(1e-5))
+    bg = cv2.blur(image * (1 - a), size) / (np.float32(1 + 1e-5) - blur_a)
+    out[:3] = fg.transpose(2, 0, 1)
+    out[3:] = bg.transpose(2, 0, 1)
+    return out
+
 _MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
 _COARSE_MARGIN = 0.125  # see downsample_trimap
+#: bounds of the parameters: far beyond any useful value, and small enough that no index or
+#: window sum overflows a C int and no call runs for hours
+MAX_ITERATIONS = 100_000
+MAX_RADIUS = 256
+MAX_EPS = 1e3
+MAX_PRIOR_WEIGHT = 1e6
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -50,18 +90,15 @@ def _contiguous(array: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InputError(f"{name}: received {value!r}; expected an int >= 0")
-    return int(value)
-
-
-def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
-        raise InputError(f"{name}: received {value!r}; expected a number > 0")
-    if not np.isfinite(value):
-        raise InputError(f"{name}: received {value!r}; expected a finite number > 0")
-    return float(value)
+def _check_number(value: float, name: str, lo: float, hi: float, *, lo_open: bool = True) -> float:
+    """A real number (not bool) in (lo, hi] (or [lo, hi] with lo_open=False)."""
+    expected = f"expected a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise InputError(f"{name} is {value!r}; {expected}")
+    v = float(value)
+    if not (lo < v if lo_open else lo <= v) or not v <= hi:
+        raise InputError(f"{name} is {value!r}; {expected}")
+    return v
 
 
 def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int], margin: float = _COARSE_MARGIN) -> np.ndarray:
@@ -90,6 +127,8 @@ def refine_alpha(
     eps: float = 1e-7,
     guide_radius: int = 1,
     guide_eps: float = 1e-5,
+    prior: Optional[np.ndarray] = None,
+    prior_weight: float = 3e-4,
     threads: Optional[int] = None,
 ) -> np.ndarray:
     """Solve the unknown band of a trimap by coarse-to-fine closed-form matting.
@@ -97,6 +136,12 @@ def refine_alpha(
     image: [H,W,3] uint8 BGR. trimap: [H,W] uint8; 0 = background, 255 = foreground, anything
     else (128 by convention) = unknown. Returns [H,W] float32 alpha in [0,1], exactly 0 and 1 at
     known pixels.
+
+    ``prior`` ([H,W] float32 0..1 or uint8 0..255, e.g. a segmentation model's upsampled alpha)
+    makes the band's solution a trade-off: it minimises alpha' L alpha + prior_weight |alpha -
+    prior|^2 in the band, and CG starts from the prior (Levin et al. 2008's soft constraints).
+    Bounds: iterations and final_iterations <= 100000, guide_radius <= 256, eps and guide_eps
+    in (0, 1000], prior_weight in [0, 1e6].
 
     ``iterations[i]`` CG iterations run at scale 1/2**(len(iterations) - i), coarse to fine; each
     level starts from the previous one, upsampled. The finest solved level is carried to full
@@ -113,13 +158,16 @@ def refine_alpha(
     trimap = _check_plane(trimap, "trimap", (np.dtype(np.uint8),), hw, "[H,W] uint8 trimap (0, 128, 255)")
     if isinstance(iterations, (str, bytes)) or not isinstance(iterations, Sequence):
         raise InputError(f"iterations: received {iterations!r}; expected a sequence of ints >= 0")
-    iterations = [_check_count(n, "iterations") for n in iterations]
-    final_iterations = _check_count(final_iterations, "final_iterations")
-    eps = _check_positive(eps, "eps")
-    guide_eps = _check_positive(guide_eps, "guide_eps")
-    if isinstance(guide_radius, bool) or not isinstance(guide_radius, (int, np.integer)) or guide_radius < 1:
-        raise InputError(f"guide_radius: received {guide_radius!r}; expected an int >= 1")
+    iterations = [check_int("iterations", n, 0, MAX_ITERATIONS) for n in iterations]
+    final_iterations = check_int("final_iterations", final_iterations, 0, MAX_ITERATIONS)
+    eps = _check_number(eps, "eps", 0, MAX_EPS)
+    guide_eps = _check_number(guide_eps, "guide_eps", 0, MAX_EPS)
+    guide_radius = check_int("guide_radius", guide_radius, 1, MAX_RADIUS)
+    prior_weight = _check_number(prior_weight, "prior_weight", 0, MAX_PRIOR_WEIGHT, lo_open=False)
+    if prior is not None:
+        prior = _unit_plane(prior, "prior", hw)
     nthreads = check_threads(threads)  # shared with the trimap/composite kernels: one thread after fork
+    weight = prior_weight if prior is not None else 0.0
 
     height, width = hw
     if height == 0 or width == 0:
@@ -134,28 +182,40 @@ def refine_alpha(
 
         # pyramid, finest level first: each level is area-averaged from the one above it
         pyramid = []
-        level_image, level_trimap = image, trimap
+        level_image, level_trimap, level_prior = image, trimap, prior
         for iters, scale in reversed(levels):
             size = (width // scale, height // scale)
             level_image = cv2.resize(level_image, size, interpolation=cv2.INTER_AREA)
             level_trimap = downsample_trimap(level_trimap, size)
-            pyramid.append((iters, size, level_image, level_trimap))
+            if prior is not None:
+                level_prior = cv2.resize(level_prior, size, interpolation=cv2.INTER_AREA)
+            pyramid.append((iters, size, level_image, level_trimap, level_prior))
         small_alpha = None
-        for iters, size, small_image, small_trimap in reversed(pyramid):
+        for iters, size, small_image, small_trimap, small_prior in reversed(pyramid):
             if small_alpha is None:
-                small_alpha = np.full(small_trimap.shape, 0.5, np.float32)
+                small_alpha = small_prior.copy() if prior is not None else np.full(small_trimap.shape, 0.5, np.float32)
             else:
                 small_alpha = cv2.resize(small_alpha, size, interpolation=cv2.INTER_LINEAR)
-            _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads)
+            _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads, small_prior, weight)
         alpha = np.empty(hw, np.float32)  # every pixel is written: known ones exactly, the band clipped
         _refine.guided_upsample(small_image, small_alpha, image, trimap, alpha, guide_radius, guide_eps, nthreads)
     else:
         # too small for a pyramid (or iterations=()): solve at full resolution; small images are cheap
-        alpha = np.full(hw, 0.5, np.float32)
+        alpha = prior.copy() if prior is not None else np.full(hw, 0.5, np.float32)
         final_iterations += sum(iterations)
     if final_iterations or not levels:
-        _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
+        _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads, prior, weight)
     return alpha
+
+
+def _unit_plane(plane: np.ndarray, name: str, hw: Tuple[int, int]) -> np.ndarray:
+    """[H,W] float32 0..1 or uint8 0..255 -> C-contiguous float32 0..1 (a copy for uint8)."""
+    plane = _check_plane(plane, name, (np.dtype(np.float32), np.dtype(np.uint8)), hw, "[H,W] float32 0..1 or uint8")
+    if plane.dtype == np.uint8:
+        return plane.astype(np.float32) * np.float32(1 / 255)
+    if not np.isfinite(plane).all():
+        raise InputError(f"{name}: received NaN or infinite values; expected float32 in [0,1]")
+    return np.clip(plane, 0, 1)
 
 
 def estimate_foreground(
@@ -170,25 +230,16 @@ def estimate_foreground(
     image: [H,W,3] uint8 (any channel order; the output keeps it). alpha: [H,W] float32 0..1 or
     uint8 0..255. Returns [H,W,3] uint8 foreground F with image ~= alpha F + (1 - alpha) B, F
     extended smoothly into the background so it composites without halo. ``radius`` and
-    ``small_radius`` are the box-blur radii of the two passes.
+    ``small_radius`` (1..256) are the box-blur radii of the two passes.
     """
     import cv2
 
     image = _check_image(image)
-    alpha = _check_plane(
-        alpha, "alpha", (np.dtype(np.float32), np.dtype(np.uint8)), image.shape[:2], "[H,W] float32 0..1 or uint8"
-    )
-    for value, name in ((radius, "radius"), (small_radius, "small_radius")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name}: received {value!r}; expected an int >= 1")
+    radius = check_int("radius", radius, 1, MAX_RADIUS)
+    small_radius = check_int("small_radius", small_radius, 1, MAX_RADIUS)
+    a = _unit_plane(alpha, "alpha", image.shape[:2])
     if image.size == 0:
         return image.copy()
-    if alpha.dtype == np.uint8:
-        a = alpha.astype(np.float32) * np.float32(1 / 255)
-    else:
-        if not np.isfinite(alpha).all():
-            raise InputError("alpha: received NaN or infinite values; expected float32 in [0,1]")
-        a = np.clip(alpha, 0, 1)
     a3 = cv2.merge([a, a, a])
     img = image.astype(np.float32)
     img *= np.float32(1 / 255)

@@ -79,11 +79,21 @@ def test_non_contiguous_inputs_warn_and_work():
         (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8), {}, "received shape \\(4, 5\\)"),
         (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float16), {}, "float16"),
         (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": 5}, "sequence"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (-1,)}, "int >= 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 1.5}, "int >= 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 0}, "> 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_eps": float("nan")}, "> 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 0}, "int >= 1"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (-1,)}, "int in \\[0, 100000\\]"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 1.5}, "int in \\[0,"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 0}, "eps is 0; expected a number in \\(0"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_eps": float("nan")}, "guide_eps is nan"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 0}, "int in \\[1, 256\\]"),
+        # bounds: each of these overflowed, raised OverflowError or a bare cv2.error before
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 2**31 - 1}, "\\[1, 256\\]"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (2**31,)}, "\\[0, 100000\\]"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 2**31}, "\\[0, 100000\\]"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 1e300}, "\\(0, 1000\\]"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior_weight": -1}, "prior_weight is -1"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior": np.zeros((4, 5), np.float32)},
+         "prior: received shape"),
+        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior": np.full((4, 4), np.nan, np.float32)},
+         "prior: received NaN"),
         (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"threads": 0}, "threads"),
     ],
 )
@@ -106,3 +116,33 @@ def test_small_images_are_solved_at_full_resolution():
     trimap[:, 21:] = 255
     alpha = refine_alpha(image, trimap)
     assert alpha[:, 6].max() < 0.1 and alpha[:, 17].min() > 0.9
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.sampled_from(["guide_radius", "iterations", "final_iterations", "eps", "guide_eps", "prior_weight"]),
+    value=st.one_of(st.integers(-2**63, 2**63), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_parameters_are_bounded_or_accepted(key, value):
+    """Any number either runs on a small image (its result stays in [0, 1]) or raises an InputError naming the bound."""
+    image = np.random.default_rng(0).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    trimap = np.full((12, 12), 128, np.uint8)
+    trimap[:, :2], trimap[:, -2:] = 0, 255
+    kwargs = {key: (value,) if key == "iterations" else value}
+    if key == "prior_weight":
+        kwargs["prior"] = np.full((12, 12), 0.5, np.float32)
+    bounds = {"guide_radius": (1, 256), "iterations": (0, 100_000), "final_iterations": (0, 100_000),
+              "eps": (0, 1e3), "guide_eps": (0, 1e3), "prior_weight": (0, 1e6)}
+    lo, hi = bounds[key]
+    is_int = isinstance(value, int)
+    ok = (lo <= value <= hi and is_int) if key in ("guide_radius", "iterations", "final_iterations") else (
+        value == value and (lo < value if key != "prior_weight" else lo <= value) and value <= hi)
+    if ok and key in ("iterations", "final_iterations") and value > 200:
+        value = 200  # keep the run short: the bound itself is what is tested
+        kwargs[key] = (value,) if key == "iterations" else value
+    if ok:
+        alpha = refine_alpha(image, trimap, **kwargs)
+        assert alpha.dtype == np.float32 and (alpha >= 0).all() and (alpha <= 1).all()
+    else:
+        with pytest.raises(InputError, match=f"{key} is .*; expected an? (int|number) in"):
+            refine_alpha(image, trimap, **kwargs)
