@@ -147,10 +147,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     if (mean_radius > 0) box_mean_planes(coef, 4, h, w, mean_radius, work, threads);
     if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + n);
     for (i = 0; i < n; i++) {
-        coef[i] *= 1.0f / 255;
-        coef[n + i] *= 1.0f / 255;
-        coef[2 * n + i] *= 1.0f / 255;
-        coef[3 * n + i] *= 255.0f;
+        coef[3 * n + i] *= 255.0f; /* a . I/255 + b in 0..1 -> a . I + 255 b in 0..255 */
         if (known_radius >= 0 && known[i]) {
             coef[i] = coef[n + i] = coef[2 * n + i] = 0.0f;
             coef[3 * n + i] = known[i] == 2 ? 255.0f : 0.0f;
@@ -161,6 +158,43 @@ done:
     free(work);
     free(known);
     return status;
+}
+
+int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                       float *blurs, int threads) {
+    const size_t n = (size_t)height * width;
+    float *pl = NULL;
+    double *work = NULL;
+    size_t i;
+    int c;
+    if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0) return EM_ERR_ARG;
+    threads = nthreads(threads, (long)n * 8, 1L << 18);
+    pl = (float *)malloc(sizeof(float) * 8 * n);
+    work = (double *)malloc(sizeof(double) * 8 * (n + (size_t)width));
+    if (!pl || !work) {
+        free(pl);
+        free(work);
+        return EM_ERR_NOMEM;
+    }
+    /* planes: a, I a (3), 1 - a, I (1 - a) (3) */
+    for (i = 0; i < n; i++) {
+        const float a = small_alpha[i];
+        pl[i] = a;
+        pl[4 * n + i] = 1.0f - a;
+        for (c = 0; c < 3; c++) {
+            pl[(1 + c) * n + i] = small_image[3 * i + c] * a;
+            pl[(5 + c) * n + i] = small_image[3 * i + c] * (1.0f - a);
+        }
+    }
+    box_mean_planes(pl, 8, height, width, radius, work, threads);
+    for (i = 0; i < n; i++)
+        for (c = 0; c < 3; c++) {
+            blurs[c * n + i] = pl[(1 + c) * n + i] / (pl[i] + 1e-5f);
+            blurs[(3 + c) * n + i] = pl[(5 + c) * n + i] / (pl[4 * n + i] + 1e-5f);
+        }
+    free(pl);
+    free(work);
+    return EM_OK;
 }
 
 /* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention). */

@@ -21,12 +21,20 @@
  * both windows are clipped at the border. eps: regularisation of the colour covariance (colours 0..1).
  * known_radius: a pixel whose (2k+1)^2 neighbourhood has alpha >= 254/255 everywhere gets a = 0,
  * b = 255 (<= 1/255 everywhere: a = 0, b = 0), so known regions come out exactly 255 and 0;
- * -1 disables this. coef: [4,h,w] float32 out, planar: a0, a1, a2 (per uint8 colour level) and
- * 255 b, so that alpha in 0..255 = a . I + b with I in 0..255.
+ * -1 disables this. coef: [4,h,w] float32 out, planar: a0, a1, a2 and 255 b, so that alpha in
+ * 0..255 = a . I + 255 b with I in 0..255 (the fit's alpha = a . I / 255 + b).
  * Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM.
  */
 int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                            int mean_radius, double eps, int known_radius, float *coef, int threads);
+
+/* Blur-fusion's colour estimates at the model's resolution (Germer et al. 2021, first pass, F = B = I):
+ * Fb = mean(I a) / (mean(a) + 1e-5), Bb = mean(I (1 - a)) / (mean(1 - a) + 1e-5), means over the
+ * clipped (2r+1)^2 window. small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1,
+ * blurs [6,h,w] float32 out (0..255, planar: Fb then Bb, channels in the image's order).
+ */
+int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                        float *blurs, int threads);
 
 /* One full-resolution pass: alpha, then optionally the foreground and the composite.
  *

@@ -30,8 +30,9 @@ __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background",
 log = logging.getLogger(__name__)
 
 #: refinement of a segmentation model's alpha: "off" (upsampled model alpha, no trimap), "fast"
-#: (trimap; known regions exactly 0/255, model alpha in the band: real time), "full" (trimap; the
-#: band solved by ``edgematte.refine_alpha``: best edges, for photos)
+#: (joint upsampling guided by the frame, known regions exactly 0/255, background colour removed
+#: from the edge, composite: one full-resolution pass, real time), "full" (trimap; the band solved
+#: by ``edgematte.refine_alpha``: best edges, for photos)
 REFINE_MODES = ("off", "fast", "full")
 
 #: ``Pipeline.process``'s default ``background``: stop after the alpha, make no composite
@@ -40,10 +41,11 @@ NO_COMPOSITE = "no-composite"
 
 @dataclass(frozen=True)
 class TrimapConfig:
-    """``make_trimap`` parameters applied to the upsampled model alpha (uint8 0..255)."""
+    """refine="full": ``make_trimap`` parameters that turn the "fast" alpha (uint8 0..255) into the
+    band that closed-form matting solves (default: 5 pixels either side of the edge)."""
 
-    kernel_size: int = 7
-    iterations: int = 3
+    kernel_size: int = 11
+    iterations: int = 1
     fg_threshold: int = 254
     bg_threshold: int = 1
 
@@ -73,8 +75,9 @@ class Result:
     until the same thread's next call.
 
     ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models
-    with refinement, else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
-    the alpha, when the pipeline estimates one (else None: the frame is used);
+    with refine="full", else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
+    the alpha with the old background's colour removed from the edge, when the pipeline
+    estimates one (refine="fast" with a background; else None: the frame is used);
     ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a background was
     given; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when temporal
     smoothing restarted on this frame.
@@ -107,6 +110,10 @@ class _Buffers:
         self.diff = np.empty((mh, mw, 3), np.uint8)
         self.ema = np.empty((mh, mw), np.float32)
         self.small_alpha = np.empty((mh, mw), np.uint8)
+        self.model_alpha = np.empty((mh, mw), np.float32)  # "fast": the model's alpha, contiguous
+        self.coef = np.empty((4, mh, mw), np.float32)  # "fast": guided-filter coefficients
+        self.blurs = np.empty((6, mh, mw), np.float32)  # "fast": blur-fusion's colour estimates
+        self.foreground = np.empty((h, w, 3), np.uint8)
         self.raw_alpha = np.empty((h, w), np.uint8)  # upsampled model alpha
         self.trimap = np.empty((h, w), np.uint8)
         self.alpha = np.empty((h, w), np.uint8)  # final alpha
@@ -158,6 +165,9 @@ class Pipeline:
         self.threads = threads
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
         self._make_trimap, self._composite, self._refine_alpha = _kernels()
+        from .kernels import _guided
+
+        self._guided = _guided
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -209,54 +219,93 @@ class Pipeline:
                 cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema)
             alpha = b.ema
             b.has_previous = True
-        cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
-        h, w = b.frame_hw
-        cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
-        tick = _lap(timings, "upsample", tick)
-
-        trimap = None
-        final = b.raw_alpha
-        if self.task == "segmentation" and self.refine != "off":
-            c = self.trimap_config
-            trimap = self._make_trimap(
-                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap, threads=self.threads
-            )
-            tick = _lap(timings, "trimap", tick)
-            final = self._refine(frame, b)
+        trimap = foreground = composite = None
+        if self.task == "segmentation" and self.refine == "fast":
+            bg = NO_COMPOSITE if background is NO_COMPOSITE else self._background(frame, background, b)
+            final, foreground, composite = self._fast(frame, alpha, bg, b)
             tick = _lap(timings, "refine", tick)
+        else:
+            cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
+            h, w = b.frame_hw
+            cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
+            tick = _lap(timings, "upsample", tick)
 
-        foreground = None
-        composite = None
-        if background is not NO_COMPOSITE:
-            bg = self._background(frame, background, b)
-            out = b.out4 if bg is None else b.out3
-            source = frame if foreground is None else foreground
-            composite = self._composite(source, final, bg, out=out, threads=self.threads)
-            tick = _lap(timings, "composite", tick)
+            final = b.raw_alpha
+            if self.task == "segmentation" and self.refine == "full":
+                prior, _, _ = self._fast(frame, alpha, NO_COMPOSITE, b)
+                c = self.trimap_config
+                trimap = self._make_trimap(
+                    prior, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap,
+                    threads=self.threads,
+                )
+                tick = _lap(timings, "trimap", tick)
+                final = self._refine(frame, b)
+                tick = _lap(timings, "refine", tick)
+
+            if background is not NO_COMPOSITE:
+                bg = self._background(frame, background, b)
+                out = b.out4 if bg is None else b.out3
+                if self.refine == "full" and self.task == "segmentation":
+                    foreground = self._estimate_foreground(frame, final)
+                source = frame if foreground is None else foreground
+                composite = self._composite(source, final, bg, out=out, threads=self.threads)
+                tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
-    def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
-        """The final uint8 alpha from the trimap and the upsampled model alpha.
+    def _fast(self, frame: np.ndarray, alpha: np.ndarray, background: Any, b: _Buffers):
+        """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
-        "full": ``refine_alpha`` solves the unknown band (it returns a new float32 frame-sized
-        array: the one full-size allocation per frame, in this mode only). "fast": the model
-        alpha in the band and the known regions exactly 0/255, by saturating uint8 arithmetic:
-        ``min(alpha + (trimap == 255) * 255, trimap + trimap)`` is alpha where the trimap is 128,
-        0 where it is 0 and 255 where it is 255.
+        The fast guided filter is fitted at the model's resolution (guide: the model-size frame)
+        and evaluated at the frame's in one native pass that also makes known regions exactly
+        0/255 and, with a background, removes the old background's colour from the edge
+        (blur-fusion with its blurs at the model's resolution) and composites.
+        """
+        from .refine import FAST
+
+        np.copyto(b.model_alpha, alpha)  # the backend's output may be strided or reused
+        threads = self._threads()
+        self._guided.guided_coefficients(
+            b.small, b.model_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads
+        )
+        if background is NO_COMPOSITE:
+            self._guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
+            return b.alpha, None, None
+        self._guided.foreground_blurs(b.small, b.model_alpha, b.blurs, FAST.foreground_radius, threads)
+        image = background if isinstance(background, np.ndarray) else None
+        colour = background if isinstance(background, tuple) else None
+        out = b.out4 if background is None else b.out3
+        self._guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, image, colour, out, threads)
+        return b.alpha, b.foreground, out
+
+    def _estimate_foreground(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        from .refine import estimate_foreground
+
+        return estimate_foreground(frame, alpha)
+
+    def _threads(self) -> int:
+        from .kernels._validate import check_threads
+
+        return check_threads(self.threads)
+
+    def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
+        """"full": the trimap's band solved by ``refine_alpha`` with the "fast" alpha (in
+        ``b.alpha``) as soft prior and starting point; the result replaces ``b.alpha``.
+
+        (``refine_alpha`` and ``estimate_foreground`` return new frame-sized arrays: the only
+        full-size allocations per frame, in this mode only.)
         """
         import cv2
 
-        if self.refine == "full":
-            solved = self._refine_alpha(frame, b.trimap, threads=self.threads)
-            cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
-        else:
-            cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)  # 255 in known foreground, else 0
-            cv2.add(b.raw_alpha, b.scratch, dst=b.alpha)
-            cv2.add(b.trimap, b.trimap, dst=b.scratch)  # 0 in known background, else 255
-            cv2.min(b.alpha, b.scratch, dst=b.alpha)
+        from .refine import FULL
+
+        solved = self._refine_alpha(
+            frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
+            final_iterations=FULL.iterations, threads=self.threads,
+        )
+        cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:

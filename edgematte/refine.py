@@ -36,24 +36,14 @@ class FastSettings(NamedTuple):
 FAST = FastSettings()
 
 
-def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int, *, out: np.ndarray) -> np.ndarray:
-    """Blur-fusion's colour estimates at the model's resolution, for the one-pass foreground.
+class FullSettings(NamedTuple):
+    """The pipeline's "full" refinement: closed form in the band with the "fast" alpha as soft prior."""
 
-    small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1 -> out [6,h,w] float32 0..255:
-    Fb = blur(I a) / blur(a) (planes 0..2) and Bb = blur(I (1 - a)) / blur(1 - a) (planes 3..5),
-    box blurs of (2 radius + 1)^2 (Germer et al. 2021, first pass; F = B = I).
-    """
-    import cv2
+    prior_weight: float = 3e-4  # weight of |alpha - prior|^2 against the matting Laplacian
+    iterations: int = 50  # CG iterations at full resolution, from the prior
 
-    size = (2 * radius + 1, 2 * radius + 1)
-    image = small_image.astype(np.float32)
-    a = small_alpha[..., None]
-    blur_a = cv2.blur(small_alpha, size)[..., None]
-    fg = cv2.blur(image * a, size) / (blur_a + np.float32(1e-5))
-    bg = cv2.blur(image * (1 - a), size) / (np.float32(1 + 1e-5) - blur_a)
-    out[:3] = fg.transpose(2, 0, 1)
-    out[3:] = bg.transpose(2, 0, 1)
-    return out
+
+FULL = FullSettings()
 
 _MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
 _COARSE_MARGIN = 0.125  # see downsample_trimap

@@ -39,13 +39,23 @@ def guided_coefficients(small_image: np.ndarray, small_alpha: np.ndarray, radius
     b = mean_p - (a * mean_i).sum(-1)
     if mean_radius > 0:
         a, b = box_mean(a, mean_radius), box_mean(b, mean_radius)
-    coef = np.concatenate([a.transpose(2, 0, 1) / 255, 255 * b[None]])
+    coef = np.concatenate([a.transpose(2, 0, 1), 255 * b[None]])  # a . I / 255 + b -> a . I + 255 b
     if known_radius >= 0:
         fg = _extreme(p, known_radius, np.minimum) >= 254 / 255
         bg = _extreme(p, known_radius, np.maximum) <= 1 / 255
         coef[:, fg | bg] = 0
         coef[3, fg] = 255
     return coef.astype(np.float32)
+
+
+def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int) -> np.ndarray:
+    """[6,h,w] float32: blur-fusion's Fb = mean(I a) / (mean(a) + 1e-5) and Bb = mean(I (1 - a)) /
+    (mean(1 - a) + 1e-5), clipped (2r+1)^2 windows, I in 0..255 (see guided.h)."""
+    image = small_image.astype(np.float64)
+    a = small_alpha.astype(np.float64)
+    fb = box_mean(image * a[..., None], radius) / (box_mean(a, radius) + 1e-5)[..., None]
+    bb = box_mean(image * (1 - a)[..., None], radius) / (box_mean(1 - a, radius) + 1e-5)[..., None]
+    return np.concatenate([fb, bb], -1).transpose(2, 0, 1).astype(np.float32)
 
 
 def guided_apply(coef: np.ndarray, blurs: Optional[np.ndarray], image: np.ndarray, background: Optional[np.ndarray],
