@@ -187,10 +187,24 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
                 estimate_foreground_ml(i1[..., ::-1] / 255.0, gt.astype(np.float64))[..., ::-1] * 255, 0, 255
             ),
         }
+        for radius, small_radius in FOREGROUND_RADII:
+            passes = f"radius {radius}" + (f", then {small_radius}" if small_radius >= 0 else "")
+            rows[f"fast foreground (blur-fusion at 256x256, {passes})"] = (
+                lambda radius=radius, small_radius=small_radius: fast_foreground(i1, gt, radius, small_radius))
         for label, make in rows.items():
             fg, seconds = timed(make)
             errors.setdefault(label, []).append(err(fg, gt))
             errors.setdefault(label + " time", []).append(seconds)
+        # what a user sees: the real-time pipeline with a 256x256 segmenter, composited on green
+        from edgematte.pipeline import Pipeline
+
+        pipeline = Pipeline(LowResSegmenter(lowres_alpha(gt)), refine="fast", threads=1)
+        result = pipeline.process(i1, GREEN)
+        fast_alpha = result.alpha.astype(np.float32) / 255
+        errors.setdefault("end-to-end: fast pipeline (256x256 segmenter), raw colours", []).append(
+            err(i1, fast_alpha))
+        errors.setdefault("end-to-end: fast pipeline (256x256 segmenter), its foreground", []).append(
+            float(np.abs(result.composite.astype(np.float32) - reference)[soft].mean()))
         alpha = refine(i1, item["seed"])
         errors.setdefault("end-to-end: hard mask (GT > 0.5), raw colours", []).append(
             err(i1, (gt > 0.5).astype(np.float32)))
@@ -199,6 +213,23 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
             err(edgematte.estimate_foreground(i1, alpha), alpha)
         )
     return errors
+
+
+#: blur radii (model pixels) measured for the fast foreground; FAST.foreground_radius is the pipeline's
+FOREGROUND_RADII = ((8, -1), (16, -1), (16, 1), (32, 2))
+
+
+def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 256) -> np.ndarray:
+    """The "fast" mode's foreground for a given alpha: blur-fusion's blurs at size x size, fused at full
+    resolution (the NumPy twin of the native pass, so that any alpha can be given)."""
+    import cv2
+
+    from edgematte.kernels._guided_reference import foreground_blurs, fuse_foreground
+
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    small_alpha = cv2.resize(alpha.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    alpha8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+    return fuse_foreground(foreground_blurs(small, small_alpha, radius, small_radius), image, alpha8)
 
 
 def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:

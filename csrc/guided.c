@@ -160,39 +160,66 @@ done:
     return status;
 }
 
-int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                       float *blurs, int threads) {
-    const size_t n = (size_t)height * width;
-    float *pl = NULL;
-    double *work = NULL;
+/* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
+static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, int h, int w, int r, float *pl,
+                        double *work, float *blurs, int threads) {
     size_t i;
     int c;
-    if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0) return EM_ERR_ARG;
-    threads = nthreads(threads, (long)n * 8, 1L << 18);
-    pl = (float *)malloc(sizeof(float) * 8 * n);
-    work = (double *)malloc(sizeof(double) * 8 * (n + (size_t)width));
-    if (!pl || !work) {
-        free(pl);
-        free(work);
-        return EM_ERR_NOMEM;
-    }
-    /* planes: a, I a (3), 1 - a, I (1 - a) (3) */
+    /* planes: a, F a (3), 1 - a, B (1 - a) (3) */
     for (i = 0; i < n; i++) {
-        const float a = small_alpha[i];
+        const float a = alpha[i];
         pl[i] = a;
         pl[4 * n + i] = 1.0f - a;
         for (c = 0; c < 3; c++) {
-            pl[(1 + c) * n + i] = small_image[3 * i + c] * a;
-            pl[(5 + c) * n + i] = small_image[3 * i + c] * (1.0f - a);
+            pl[(1 + c) * n + i] = F[c * n + i] * a;
+            pl[(5 + c) * n + i] = B[c * n + i] * (1.0f - a);
         }
     }
-    box_mean_planes(pl, 8, height, width, radius, work, threads);
+    box_mean_planes(pl, 8, h, w, r, work, threads);
     for (i = 0; i < n; i++)
         for (c = 0; c < 3; c++) {
             blurs[c * n + i] = pl[(1 + c) * n + i] / (pl[i] + 1e-5f);
             blurs[(3 + c) * n + i] = pl[(5 + c) * n + i] / (pl[4 * n + i] + 1e-5f);
         }
+}
+
+int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                        int small_radius, float *blurs, int threads) {
+    const size_t n = (size_t)height * width;
+    float *pl = NULL, *img = NULL;
+    double *work = NULL;
+    size_t i;
+    int c;
+    if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0 || small_radius < -1)
+        return EM_ERR_ARG;
+    threads = nthreads(threads, (long)n * 8, 1L << 18);
+    pl = (float *)malloc(sizeof(float) * 8 * n);
+    img = (float *)malloc(sizeof(float) * 6 * n); /* I, then the first pass's F */
+    work = (double *)malloc(sizeof(double) * 8 * (n + (size_t)width));
+    if (!pl || !img || !work) {
+        free(pl);
+        free(img);
+        free(work);
+        return EM_ERR_NOMEM;
+    }
+    for (i = 0; i < n; i++)
+        for (c = 0; c < 3; c++) img[c * n + i] = small_image[3 * i + c];
+    fusion_pass(small_alpha, img, img, n, height, width, radius, pl, work, blurs, threads);
+    if (small_radius >= 0) {
+        /* second pass (Germer et al.): F from the first estimates, B = the first background blur */
+        for (i = 0; i < n; i++) {
+            const float a = small_alpha[i];
+            for (c = 0; c < 3; c++) {
+                const float fb = blurs[c * n + i], bb = blurs[(3 + c) * n + i];
+                float f = fb + a * (img[c * n + i] - a * fb - (1.0f - a) * bb);
+                img[3 * n + c * n + i] = f < 0.0f ? 0.0f : (f > 255.0f ? 255.0f : f);
+            }
+        }
+        memcpy(img, blurs + 3 * n, sizeof(float) * 3 * n); /* B1 */
+        fusion_pass(small_alpha, img + 3 * n, img, n, height, width, small_radius, pl, work, blurs, threads);
+    }
     free(pl);
+    free(img);
     free(work);
     return EM_OK;
 }

@@ -28,13 +28,15 @@
 int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                            int mean_radius, double eps, int known_radius, float *coef, int threads);
 
-/* Blur-fusion's colour estimates at the model's resolution (Germer et al. 2021, first pass, F = B = I):
- * Fb = mean(I a) / (mean(a) + 1e-5), Bb = mean(I (1 - a)) / (mean(1 - a) + 1e-5), means over the
- * clipped (2r+1)^2 window. small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1,
- * blurs [6,h,w] float32 out (0..255, planar: Fb then Bb, channels in the image's order).
+/* Blur-fusion's colour estimates at the model's resolution (Germer et al. 2021), for the one-pass
+ * foreground. A pass maps (F, B) to Fb = mean(F a) / (mean(a) + 1e-5), Bb = mean(B (1 - a)) /
+ * (mean(1 - a) + 1e-5), means over the clipped (2r+1)^2 window. The first pass (radius) starts from
+ * F = B = I; the second (small_radius; -1: none) from F = clip(Fb + a (I - a Fb - (1 - a) Bb), 0, 255)
+ * and B = Bb of the first. small_image [h,w,3] uint8, small_alpha [h,w] float32 0..1, blurs [6,h,w]
+ * float32 out (0..255, planar: Fb then Bb of the last pass, channels in the image's order).
  */
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                        float *blurs, int threads);
+                        int small_radius, float *blurs, int threads);
 
 /* One full-resolution pass: alpha, then optionally the foreground and the composite.
  *

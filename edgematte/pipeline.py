@@ -273,7 +273,9 @@ class Pipeline:
         if background is NO_COMPOSITE:
             self._guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
             return b.alpha, None, None
-        self._guided.foreground_blurs(b.small, b.model_alpha, b.blurs, FAST.foreground_radius, threads)
+        self._guided.foreground_blurs(
+            b.small, b.model_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads
+        )
         image = background if isinstance(background, np.ndarray) else None
         colour = background if isinstance(background, tuple) else None
         out = b.out4 if background is None else b.out3

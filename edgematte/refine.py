@@ -30,7 +30,8 @@ class FastSettings(NamedTuple):
     mean_radius: int = 1  # window over which the coefficients are averaged
     eps: float = 1e-5  # colour covariance regularisation (colours 0..1)
     known_radius: int = 1  # alpha >= 254/255 (<= 1/255) over (2k+1)^2 -> exactly 255 (0)
-    foreground_radius: int = 8  # blur-fusion's box blur radius
+    foreground_radius: int = 16  # blur-fusion's first box blur radius
+    foreground_small_radius: int = 1  # ... and its second
 
 
 FAST = FastSettings()

@@ -328,7 +328,7 @@ def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
         b.small[...] = rng.integers(0, 256, b.small.shape)
         alpha, fg, comp = m.pipeline._fast(frame, model_alpha, (10, 200, 30), b)
     coef = ref.guided_coefficients(b.small, model_alpha, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius)
-    blurs = ref.foreground_blurs(b.small, model_alpha, FAST.foreground_radius)
+    blurs = ref.foreground_blurs(b.small, model_alpha, FAST.foreground_radius, FAST.foreground_small_radius)
     want_alpha, want_fg, want_comp = ref.guided_apply(coef, blurs, frame, None, (10, 200, 30))
     assert np.abs(alpha.astype(int) - want_alpha).max() <= 1
     assert np.abs(fg.astype(int) - want_fg).max() <= 2

@@ -15,7 +15,7 @@ cdef extern from "guided.h" nogil:
                                int radius, int mean_radius, double eps, int known_radius, float *coef,
                                int threads) noexcept
     int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                            float *blurs, int threads) noexcept
+                            int small_radius, float *blurs, int threads) noexcept
     int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                         Py_ssize_t image_stride, int out_height, int out_width, uint8_t *alpha,
                         uint8_t *foreground, const uint8_t *background, const uint8_t *colour,
@@ -37,15 +37,15 @@ def guided_coefficients(const uint8_t[:, :, ::1] small_image not None, const flo
 
 
 def foreground_blurs(const uint8_t[:, :, ::1] small_image not None, const float[:, ::1] small_alpha not None,
-                     float[:, :, ::1] blurs not None, int radius, int threads):
+                     float[:, :, ::1] blurs not None, int radius, int small_radius, int threads):
     """blurs [6,h,w] float32 out: blur-fusion's Fb and Bb at the model's resolution (see guided.h)."""
     cdef int h = small_image.shape[0], w = small_image.shape[1], status
     if small_image.shape[2] != 3 or small_alpha.shape[0] != h or small_alpha.shape[1] != w \
             or blurs.shape[0] != 6 or blurs.shape[1] != h or blurs.shape[2] != w:
         raise ValueError("foreground_blurs: shapes of small_image, small_alpha and blurs disagree")
     with nogil:
-        status = em_foreground_blurs(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, &blurs[0, 0, 0],
-                                     threads)
+        status = em_foreground_blurs(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, small_radius,
+                                     &blurs[0, 0, 0], threads)
     _check(status, "em_foreground_blurs")
 
 

@@ -48,14 +48,30 @@ def guided_coefficients(small_image: np.ndarray, small_alpha: np.ndarray, radius
     return coef.astype(np.float32)
 
 
-def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int) -> np.ndarray:
-    """[6,h,w] float32: blur-fusion's Fb = mean(I a) / (mean(a) + 1e-5) and Bb = mean(I (1 - a)) /
-    (mean(1 - a) + 1e-5), clipped (2r+1)^2 windows, I in 0..255 (see guided.h)."""
+def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int, small_radius: int) -> np.ndarray:
+    """[6,h,w] float32: blur-fusion's Fb and Bb at the model's resolution, one or two passes (see guided.h)."""
     image = small_image.astype(np.float64)
-    a = small_alpha.astype(np.float64)
-    fb = box_mean(image * a[..., None], radius) / (box_mean(a, radius) + 1e-5)[..., None]
-    bb = box_mean(image * (1 - a)[..., None], radius) / (box_mean(1 - a, radius) + 1e-5)[..., None]
+    a = small_alpha.astype(np.float64)[..., None]
+
+    def one(fg, bg, r):
+        fb = box_mean(fg * a, r) / (box_mean(a, r) + 1e-5)
+        bb = box_mean(bg * (1 - a), r) / (box_mean(1 - a, r) + 1e-5)
+        return fb, bb
+
+    fb, bb = one(image, image, radius)
+    if small_radius >= 0:
+        fb, bb = one(np.clip(fb + a * (image - a * fb - (1 - a) * bb), 0, 255), bb, small_radius)
     return np.concatenate([fb, bb], -1).transpose(2, 0, 1).astype(np.float32)
+
+
+def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """[H,W,3] uint8 F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255 (uint8 [H,W]), with Fb and Bb
+    ([6,h,w] from :func:`foreground_blurs`) sampled bilinearly at the image's size."""
+    height, width = image.shape[:2]
+    bl = linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), height, width)
+    fb, bb = bl[..., :3], bl[..., 3:]
+    a = alpha[..., None] / 255.0
+    return np.rint(np.clip(fb + a * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
 
 
 def guided_apply(coef: np.ndarray, blurs: Optional[np.ndarray], image: np.ndarray, background: Optional[np.ndarray],
@@ -65,12 +81,7 @@ def guided_apply(coef: np.ndarray, blurs: Optional[np.ndarray], image: np.ndarra
     img = image.astype(np.float64)
     c = linear_sample(coef.transpose(1, 2, 0).astype(np.float64), height, width)
     alpha = np.rint(np.clip((c[..., :3] * img).sum(-1) + c[..., 3], 0, 255)).astype(np.uint8)
-    fg = None
-    if blurs is not None:
-        bl = linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), height, width)
-        fb, bb = bl[..., :3], bl[..., 3:]
-        a = alpha[..., None] / 255.0
-        fg = np.rint(np.clip(fb + a * (img - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
+    fg = None if blurs is None else fuse_foreground(blurs, image, alpha)
     out = np.empty((height, width, 3 if background is not None or colour is not None else 4), np.uint8)
     _composite(image if fg is None else fg, alpha, background, colour, out, None)
     return alpha, fg, out

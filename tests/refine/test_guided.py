@@ -48,8 +48,11 @@ def test_apply_matches_reference(background, with_blurs):
     blurs = None
     if with_blurs:
         blurs = np.empty((6, 17, 23), np.float32)
-        _guided.foreground_blurs(small, alpha, blurs, 4, 2)
-        np.testing.assert_allclose(blurs, ref.foreground_blurs(small, alpha, 4), rtol=1e-4, atol=1e-2)
+        _guided.foreground_blurs(small, alpha, blurs, 4, 1, 2)
+        np.testing.assert_allclose(blurs, ref.foreground_blurs(small, alpha, 4, 1), rtol=1e-4, atol=1e-2)
+        one = np.empty_like(blurs)
+        _guided.foreground_blurs(small, alpha, one, 4, -1, 1)
+        np.testing.assert_allclose(one, ref.foreground_blurs(small, alpha, 4, -1), rtol=1e-4, atol=1e-2)
     bg = rng.integers(0, 256, image.shape, dtype=np.uint8) if background == "image" else None
     colour = (10, 200, 30) if background == "colour" else None
     got_alpha = np.empty(image.shape[:2], np.uint8)
@@ -110,7 +113,7 @@ def test_properties(H, W, h, w, radius, mean_radius, known_radius, seed, threads
     _guided.guided_coefficients(small, alpha, coef, radius, mean_radius, 1e-4, known_radius, threads)
     assert np.isfinite(coef).all()
     blurs = np.empty((6, h, w), np.float32)
-    _guided.foreground_blurs(small, alpha, blurs, 2, threads)
+    _guided.foreground_blurs(small, alpha, blurs, 2, 1, threads)
     out, fg, comp = np.empty((H, W), np.uint8), np.empty((H, W, 3), np.uint8), np.empty((H, W, 3), np.uint8)
     _guided.guided_apply(coef, blurs, image, out, fg, None, (0, 255, 0), comp, threads)
     want_alpha, _, _ = ref.guided_apply(coef, blurs, image, None, (0, 255, 0))
