@@ -189,7 +189,7 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
         }
         for radius, small_radius in FOREGROUND_RADII:
             passes = f"radius {radius}" + (f", then {small_radius}" if small_radius >= 0 else "")
-            rows[f"fast foreground (blur-fusion at 256x256, {passes})"] = (
+            rows[f"fast foreground (blur-fusion at 128x128, {passes})"] = (
                 lambda radius=radius, small_radius=small_radius: fast_foreground(i1, gt, radius, small_radius))
         for label, make in rows.items():
             fg, seconds = timed(make)
@@ -216,10 +216,10 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
 
 
 #: blur radii (model pixels) measured for the fast foreground; FAST.foreground_radius is the pipeline's
-FOREGROUND_RADII = ((8, -1), (16, -1), (16, 1), (32, 2))
+FOREGROUND_RADII = ((8, -1), (8, 1), (16, 1))
 
 
-def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 256) -> np.ndarray:
+def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 128) -> np.ndarray:
     """The "fast" mode's foreground for a given alpha: blur-fusion's blurs at size x size, fused at full
     resolution (the NumPy twin of the native pass, so that any alpha can be given)."""
     import cv2
@@ -326,15 +326,19 @@ def _small_frame(image: np.ndarray, hw) -> np.ndarray:
     return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 
 
-def _fgf(radius: int, mean_radius: int, eps: float, known_radius: int = 1) -> Callable:
-    """The fast guided filter kernel with other settings (the "fast" mode's kernel)."""
+def _fgf(radius: int, mean_radius: int, eps: float, known_radius: int = 1, scale: int = 1) -> Callable:
+    """The fast guided filter kernel with other settings, fitted at 1/scale of the model's size."""
 
     def run(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+        import cv2
+
         from edgematte.kernels import _guided
 
-        coef = np.empty((4,) + model_alpha.shape, np.float32)
-        _guided.guided_coefficients(_small_frame(image, model_alpha.shape), model_alpha, coef, radius, mean_radius,
-                                    eps, known_radius, 1)
+        fh, fw = model_alpha.shape[0] // scale, model_alpha.shape[1] // scale
+        fit_image = cv2.resize(_small_frame(image, model_alpha.shape), (fw, fh), interpolation=cv2.INTER_AREA)
+        fit_alpha = cv2.resize(model_alpha, (fw, fh), interpolation=cv2.INTER_AREA)
+        coef = np.empty((4, fh, fw), np.float32)
+        _guided.guided_coefficients(fit_image, fit_alpha, coef, radius, mean_radius, eps, known_radius, 1)
         alpha = np.empty(image.shape[:2], np.uint8)
         _guided.guided_apply(coef, None, image, alpha, None, None, None, None, 1)
         return alpha.astype(np.float32) / 255
@@ -426,17 +430,19 @@ def _hard_trimap_refine(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarra
 
 #: every candidate measured for the real-time and the full refinement (the modes run in the Pipeline)
 LOWRES_CANDIDATES: Dict[str, Callable] = {
-    "fast guided filter r3 m1 eps1e-5 (= fast)": _fgf(3, 1, 1e-5),
-    "fast guided filter r3 m1 eps1e-5, no clamp": _fgf(3, 1, 1e-5, -1),
-    "fast guided filter r2 m2 eps1e-4": _fgf(2, 2, 1e-4),
-    "fast guided filter r2 m0 eps1e-5": _fgf(2, 0, 1e-5),
-    "fast guided filter r1 m1 eps1e-3": _fgf(1, 1, 1e-3),
+    "fast guided filter at 1/2 model size, r2 m1 eps1e-5 (= fast)": _fgf(2, 1, 1e-5, scale=2),
+    "fast guided filter at 1/2 model size, r2 m1 eps1e-5, no clamp": _fgf(2, 1, 1e-5, -1, scale=2),
+    "fast guided filter at 1/2 model size, r1 m0 eps1e-5": _fgf(1, 0, 1e-5, scale=2),
+    "fast guided filter at 1/4 model size, r1 m1 eps1e-5": _fgf(1, 1, 1e-5, scale=4),
+    "fast guided filter at model size, r3 m1 eps1e-5": _fgf(3, 1, 1e-5),
+    "fast guided filter at model size, r2 m2 eps1e-4": _fgf(2, 2, 1e-4),
+    "fast guided filter at model size, r1 m1 eps1e-3": _fgf(1, 1, 1e-3),
     "guided filter at full resolution r8 eps1e-3": _guided_full(8, 1e-3),
     "joint bilateral upsampling 2x2 sigma 0.1": _joint_bilateral(0.1, 2),
     "joint bilateral upsampling 4x4 sigma 0.05": _joint_bilateral(0.05, 4),
     "matting Laplacian, soft prior = upsampled alpha (band 5, 50 it)": _closed_form_prior(_upsampled, 5, 3e-4, 50),
-    "matting Laplacian, soft prior = fast, band 3, 30 it": _closed_form_prior(_fgf(3, 1, 1e-5), 3, 3e-4, 30),
-    "matting Laplacian, soft prior = fast, band 8, 50 it": _closed_form_prior(_fgf(3, 1, 1e-5), 8, 3e-4, 50),
+    "matting Laplacian, soft prior = fast, band 3, 30 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 3, 3e-4, 30),
+    "matting Laplacian, soft prior = fast, band 8, 50 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 8, 3e-4, 50),
     "previous full: hard trimap (7x7, 3 it) + refine_alpha": _hard_trimap_refine,
 }
 

@@ -39,8 +39,15 @@ static int nthreads(int threads, long work, long per_thread) {
 #endif
 }
 
-/* In place: each plane of n = h*w values becomes its mean over the clipped (2r+1)^2 window. */
-static void box_mean_planes(float *planes, int count, int h, int w, int r, double *col, int threads) {
+/* Floats of work box_mean_planes needs for count planes of h x w. */
+static size_t box_work_size(int count, int h, int w, int r) {
+    return (size_t)count * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r);
+}
+
+/* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
+ * sums of 2r+1 rows, then of 2r+1 columns (a zero-padded row), each vectorised over the row: no
+ * running sums, so no drift, and every loop is contiguous. */
+static void box_mean_planes(float *planes, int count, int h, int w, int r, float *work, int threads) {
     int c;
     (void)threads;
 #ifdef _OPENMP
@@ -48,29 +55,29 @@ static void box_mean_planes(float *planes, int count, int h, int w, int r, doubl
 #endif
     for (c = 0; c < count; c++) {
         float *pl = planes + (size_t)c * h * w;
-        double *vs = col + (size_t)c * ((size_t)h * w + w); /* vertical sums, then one row of horizontal input */
-        double *row = vs + (size_t)h * w;
-        int y, x;
-        for (x = 0; x < w; x++) { /* vertical clipped window sums, column by column as running sums */
-            double acc = 0;
-            for (y = 0; y <= r && y < h; y++) acc += pl[(size_t)y * w + x];
-            for (y = 0; y < h; y++) {
-                vs[(size_t)y * w + x] = acc;
-                if (y + r + 1 < h) acc += pl[(size_t)(y + r + 1) * w + x];
-                if (y - r >= 0) acc -= pl[(size_t)(y - r) * w + x];
+        float *v = work + (size_t)c * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r); /* vertical sums */
+        float *pad = v + (size_t)h * w; /* one row, r zeros either side */
+        float *acc = pad + w + 2 * r;
+        int y, x, d;
+        for (y = 0; y < h; y++) {
+            const int y0 = imax_(y - r, 0), y1 = imin_(y + r, h - 1);
+            float *dst = v + (size_t)y * w;
+            memcpy(dst, pl + (size_t)y0 * w, sizeof(float) * (size_t)w);
+            for (d = y0 + 1; d <= y1; d++) {
+                const float *src = pl + (size_t)d * w;
+                for (x = 0; x < w; x++) dst[x] += src[x];
             }
         }
+        memset(pad, 0, sizeof(float) * (size_t)(w + 2 * r));
         for (y = 0; y < h; y++) {
-            const double ny = (double)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
-            double acc = 0;
-            memcpy(row, vs + (size_t)y * w, sizeof(double) * (size_t)w);
-            for (x = 0; x <= r && x < w; x++) acc += row[x];
-            for (x = 0; x < w; x++) {
-                const double nx = (double)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
-                pl[(size_t)y * w + x] = (float)(acc / (ny * nx));
-                if (x + r + 1 < w) acc += row[x + r + 1];
-                if (x - r >= 0) acc -= row[x - r];
-            }
+            const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+            float *out = pl + (size_t)y * w;
+            memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
+            memcpy(acc, pad, sizeof(float) * (size_t)w);
+            for (d = 1; d <= 2 * r; d++)
+                for (x = 0; x < w; x++) acc[x] += pad[x + d];
+            for (x = 0; x < w; x++)
+                out[x] = acc[x] * (inv_y / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1));
         }
     }
 }
@@ -105,7 +112,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     const int h = height, w = width;
     const size_t n = (size_t)h * w;
     float *pl = NULL;
-    double *work = NULL;
+    float *work = NULL;
     unsigned char *known = NULL;
     size_t i;
     int status = EM_OK;
@@ -114,7 +121,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
         return EM_ERR_ARG;
     threads = nthreads(threads, (long)n * 13, 1L << 18);
     pl = (float *)malloc(sizeof(float) * 13 * n);
-    work = (double *)malloc(sizeof(double) * 13 * (n + (size_t)w));
+    work = (float *)malloc(sizeof(float) * box_work_size(13, h, w, radius > mean_radius ? radius : mean_radius));
     known = (unsigned char *)malloc(n);
     if (!pl || !work || !known) {
         status = EM_ERR_NOMEM;
@@ -162,7 +169,7 @@ done:
 
 /* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
 static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, int h, int w, int r, float *pl,
-                        double *work, float *blurs, int threads) {
+                        float *work, float *blurs, int threads) {
     size_t i;
     int c;
     /* planes: a, F a (3), 1 - a, B (1 - a) (3) */
@@ -187,7 +194,7 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
                         int small_radius, float *blurs, int threads) {
     const size_t n = (size_t)height * width;
     float *pl = NULL, *img = NULL;
-    double *work = NULL;
+    float *work = NULL;
     size_t i;
     int c;
     if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0 || small_radius < -1)
@@ -195,7 +202,7 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
     threads = nthreads(threads, (long)n * 8, 1L << 18);
     pl = (float *)malloc(sizeof(float) * 8 * n);
     img = (float *)malloc(sizeof(float) * 6 * n); /* I, then the first pass's F */
-    work = (double *)malloc(sizeof(double) * 8 * (n + (size_t)width));
+    work = (float *)malloc(sizeof(float) * box_work_size(8, height, width, radius > small_radius ? radius : small_radius));
     if (!pl || !img || !work) {
         free(pl);
         free(img);

@@ -317,6 +317,8 @@ def test_pipeline_fills_the_backends_own_input_buffer(tiny_onnx):
 
 def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
     """The fused "fast" pass against its NumPy twin, on the pipeline's own buffers (alpha, foreground, composite)."""
+    import cv2
+
     from edgematte.kernels import _guided_reference as ref
     from edgematte.refine import FAST
 
@@ -324,11 +326,15 @@ def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
     frame = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
         b = m.pipeline._buffers_for(frame.shape[:2])
-        model_alpha = np.clip(rng.random(b.model_alpha.shape, dtype=np.float32) * 1.4 - 0.2, 0, 1)
+        model_alpha = np.clip(rng.random(b.small.shape[:2], dtype=np.float32) * 1.4 - 0.2, 0, 1)
         b.small[...] = rng.integers(0, 256, b.small.shape)
         alpha, fg, comp = m.pipeline._fast(frame, model_alpha, (10, 200, 30), b)
-    coef = ref.guided_coefficients(b.small, model_alpha, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius)
-    blurs = ref.foreground_blurs(b.small, model_alpha, FAST.foreground_radius, FAST.foreground_small_radius)
+    fh, fw = b.fit_alpha.shape
+    assert (fh, fw) == (b.small.shape[0] // FAST.scale, b.small.shape[1] // FAST.scale)
+    fit_image = cv2.resize(b.small, (fw, fh), interpolation=cv2.INTER_AREA)
+    fit_alpha = cv2.resize(model_alpha, (fw, fh), interpolation=cv2.INTER_AREA)
+    coef = ref.guided_coefficients(fit_image, fit_alpha, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius)
+    blurs = ref.foreground_blurs(fit_image, fit_alpha, FAST.foreground_radius, FAST.foreground_small_radius)
     want_alpha, want_fg, want_comp = ref.guided_apply(coef, blurs, frame, None, (10, 200, 30))
     assert np.abs(alpha.astype(int) - want_alpha).max() <= 1
     assert np.abs(fg.astype(int) - want_fg).max() <= 2
