@@ -242,49 +242,61 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
     *frac = (float)(f > 1 ? 1 : f);
 }
 
-/* count planes of the small row sy, each expanded to W values: dst[c * W + x]. */
-static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, int W, const int *xa,
-                       const int *xb, const float *wx, float *dst) {
-    int c, x;
+/* count planes of the small row sy, each expanded to W values: dst[c * W + x]. xs[j]..xs[j+1] are the
+ * output columns whose left source column is j (the right one is min(j + 1, w - 1)). */
+static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, const int *xs,
+                       const float *wx, int W, float *dst) {
+    int c, j, x;
     for (c = 0; c < count; c++) {
         const float *src = planes + (size_t)c * plane_size + (size_t)sy * w;
         float *d = dst + (size_t)c * W;
-        for (x = 0; x < W; x++) d[x] = src[xa[x]] + wx[x] * (src[xb[x]] - src[xa[x]]);
+        for (j = 0; j < w; j++) {
+            const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
+            for (x = xs[j]; x < xs[j + 1]; x++) d[x] = lo + wx[x] * step;
+        }
     }
 }
 
-/* One output row: alpha, and the foreground colours into fg (when top/bot carry the blur planes). */
-EM_CLONES static void apply_row(const float *restrict top, const float *restrict bot, float wy, int with_blurs,
-                                const uint8_t *restrict I, int W, uint8_t *restrict a8, uint8_t *restrict fg) {
-    int x;
-    for (x = 0; x < W; x++) {
-        float v = 0.0f;
-        int c;
-        for (c = 0; c < 3; c++) {
-            const float t = top[c * W + x], b = bot[c * W + x];
-            v += (t + wy * (b - t)) * (float)I[3 * x + c];
-        }
-        {
-            const float t = top[3 * W + x], b = bot[3 * W + x];
-            v += t + wy * (b - t);
-        }
+/* n pixels of one output row: alpha, and the foreground colours into fg (when top/bot carry the blur
+ * planes). Plane c of the expanded rows starts at top + c * stride. */
+EM_CLONES static void apply_run(const float *restrict top, const float *restrict bot, int stride, float wy,
+                                int with_blurs, const uint8_t *restrict I, int n, uint8_t *restrict a8,
+                                uint8_t *restrict fg) {
+    const float *restrict t0 = top, *restrict t1 = top + stride, *restrict t2 = top + 2 * stride;
+    const float *restrict t3 = top + 3 * stride;
+    const float *restrict b0 = bot, *restrict b1 = bot + stride, *restrict b2 = bot + 2 * stride;
+    const float *restrict b3 = bot + 3 * stride;
+    int x, c;
+    for (x = 0; x < n; x++) {
+        float v = (t0[x] + wy * (b0[x] - t0[x])) * (float)I[3 * x] + (t1[x] + wy * (b1[x] - t1[x])) * (float)I[3 * x + 1] +
+                  (t2[x] + wy * (b2[x] - t2[x])) * (float)I[3 * x + 2] + (t3[x] + wy * (b3[x] - t3[x]));
         v = v > 0.0f ? v : 0.0f;
         v = v < 255.0f ? v : 255.0f;
         a8[x] = (uint8_t)(int)((v + ROUND_MAGIC) - ROUND_MAGIC);
     }
     if (!with_blurs) return;
-    for (x = 0; x < W; x++) {
-        const float a = a8[x] * (1.0f / 255);
-        int c;
-        for (c = 0; c < 3; c++) {
-            const float tf = top[(4 + c) * W + x], bf = bot[(4 + c) * W + x];
-            const float tb = top[(7 + c) * W + x], bb = bot[(7 + c) * W + x];
-            const float fb = tf + wy * (bf - tf), bgb = tb + wy * (bb - tb);
-            float f = fb + a * ((float)I[3 * x + c] - a * fb - (1.0f - a) * bgb);
+    for (c = 0; c < 3; c++) {
+        const float *restrict tf = top + (4 + c) * stride, *restrict bf = bot + (4 + c) * stride;
+        const float *restrict tb = top + (7 + c) * stride, *restrict bb = bot + (7 + c) * stride;
+        for (x = 0; x < n; x++) {
+            const float a = (float)a8[x] * (1.0f / 255), i = (float)I[3 * x + c];
+            const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
+            float f = fb + a * (i - a * fb - (1.0f - a) * bgb);
             f = f > 0.0f ? f : 0.0f;
             f = f < 255.0f ? f : 255.0f;
+            f = (a8[x] == 0 || a8[x] == 255) ? i : f; /* known: the frame's colour */
             fg[3 * x + c] = (uint8_t)(int)((f + ROUND_MAGIC) - ROUND_MAGIC);
         }
+    }
+}
+
+/* 2 where a small cell's coefficients are exactly (0, 0, 0, 255), 1 where (0, 0, 0, 0), else 0. */
+static void constant_cells(const float *coef, size_t n, unsigned char *flags) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const int flat = coef[i] == 0.0f && coef[n + i] == 0.0f && coef[2 * n + i] == 0.0f;
+        const float b = coef[3 * n + i];
+        flags[i] = flat ? (b == 255.0f ? 2 : (b == 0.0f ? 1 : 0)) : 0;
     }
 }
 
@@ -294,28 +306,40 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
     const int h = height, w = width, H = out_height, W = out_width;
     const size_t n = (size_t)h * w;
     const int count = blurs ? 10 : 4;
-    int *xa = NULL, *xb = NULL, bad = 0, x, nt;
+    int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt;
     float *wx = NULL;
+    unsigned char *flags = NULL;
     if (!coef || !image || !alpha || h < 1 || w < 1 || H < 1 || W < 1 || image_stride < 3 * (ptrdiff_t)W ||
         (foreground && !blurs))
         return EM_ERR_ARG;
     xa = (int *)malloc(sizeof(int) * (size_t)W);
     xb = (int *)malloc(sizeof(int) * (size_t)W);
     wx = (float *)malloc(sizeof(float) * (size_t)W);
-    if (!xa || !xb || !wx) {
+    flags = (unsigned char *)malloc(n);
+    xs = (int *)calloc((size_t)w + 1, sizeof(int));
+    if (!xa || !xb || !wx || !flags || !xs) {
         free(xa);
         free(xb);
         free(wx);
+        free(flags);
+        free(xs);
         return EM_ERR_NOMEM;
     }
     for (x = 0; x < W; x++) lerp_coord(x, (double)w / W, w, xa + x, xb + x, wx + x);
+    { /* xs[j] = the first output column whose left source column is >= j (xa never decreases) */
+        int j = 0;
+        for (x = 0; x < W; x++)
+            while (j <= xa[x]) xs[j++] = x;
+        while (j <= w) xs[j++] = W;
+    }
+    constant_cells(coef, n, flags);
     nt = nthreads(threads, (long)H * W, 1L << 16);
     if (nt > H) nt = H;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) reduction(| : bad)
 #endif
     {
-        /* per thread: two expanded rows (planes interleaved by row: coef then blurs), a foreground row */
+        /* per thread: two expanded rows (planes: coef then blurs), a foreground row, the colour repeated */
         float *rows = (float *)malloc(sizeof(float) * 2 * (size_t)count * W);
         uint8_t *fg_row = (uint8_t *)malloc(3 * (size_t)W);
         uint8_t colour3[3 * 512];
@@ -329,42 +353,88 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
 #pragma omp for schedule(static)
 #endif
             for (y = 0; y < H; y++) {
-                int ya, yb;
+                int ya, yb, x0 = 0;
                 float wy;
                 float *top = rows, *bot = rows + (size_t)count * W;
                 const uint8_t *I = image + (ptrdiff_t)y * image_stride;
+                const uint8_t *B = background ? background + 3 * (size_t)y * W : NULL;
                 uint8_t *a8 = alpha + (size_t)y * W;
                 uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : fg_row;
+                const uint8_t *F = blurs ? fg : I;
+                const unsigned char *fa, *fb;
                 lerp_coord(y, (double)h / H, h, &ya, &yb, &wy);
-                if (ta != ya && tb == ya) { /* the bottom row becomes the top one */
-                    memcpy(top, bot, sizeof(float) * (size_t)count * W);
-                    ta = ya;
-                }
-                if (ta != ya) {
-                    expand_row(coef, 4, n, w, ya, W, xa, xb, wx, top);
-                    if (blurs) expand_row(blurs, 6, n, w, ya, W, xa, xb, wx, top + 4 * (size_t)W);
-                    ta = ya;
-                }
-                if (tb != yb) {
-                    expand_row(coef, 4, n, w, yb, W, xa, xb, wx, bot);
-                    if (blurs) expand_row(blurs, 6, n, w, yb, W, xa, xb, wx, bot + 4 * (size_t)W);
-                    tb = yb;
-                }
-                apply_row(top, bot, wy, blurs != NULL, I, W, a8, fg);
-                if (composite) {
-                    const uint8_t *F = blurs ? fg : I;
-                    if (!background && !colour) {
-                        uint8_t *o = composite + 4 * (size_t)y * W;
-                        for (x = 0; x < W; x++) {
-                            o[4 * x] = F[3 * x];
-                            o[4 * x + 1] = F[3 * x + 1];
-                            o[4 * x + 2] = F[3 * x + 2];
-                            o[4 * x + 3] = a8[x];
+                fa = flags + (size_t)ya * w;
+                fb = flags + (size_t)yb * w;
+                /* runs of pixels whose four coefficient cells are one constant (known region) or not,
+                 * decided per source column j (the output columns xs[j]..xs[j+1]) */
+                while (x0 < W) {
+                    int jj = xa[x0], k, x1, len, j; /* x1 > x0: output column x0 lies in xs[xa[x0]].. */
+#define EM_CELL(j_) (fa[j_] == fa[imin_((j_) + 1, w - 1)] && fa[j_] == fb[j_] && fa[j_] == fb[imin_((j_) + 1, w - 1)] \
+                         ? fa[j_] : 0)
+                    k = EM_CELL(jj);
+                    while (jj + 1 < w && EM_CELL(jj + 1) == k) jj++;
+#undef EM_CELL
+                    x1 = xs[jj + 1];
+                    len = x1 - x0;
+
+                    if (k) { /* known: alpha 0 or 255, the foreground is the frame */
+                        memset(a8 + x0, k == 2 ? 255 : 0, (size_t)len);
+                        if (foreground) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
+                        if (composite && (background || colour)) {
+                            uint8_t *o = composite + 3 * ((size_t)y * W + x0);
+                            if (k == 2)
+                                memcpy(o, I + 3 * (size_t)x0, 3 * (size_t)len);
+                            else if (B)
+                                memcpy(o, B + 3 * (size_t)x0, 3 * (size_t)len);
+                            else
+                                for (j = 0; j < len; j++) {
+                                    o[3 * j] = colour[0];
+                                    o[3 * j + 1] = colour[1];
+                                    o[3 * j + 2] = colour[2];
+                                }
+                        }
+                        if (composite && !background && !colour) {
+                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
+                            const uint8_t *src = I + 3 * (size_t)x0, av = k == 2 ? 255 : 0;
+                            for (j = 0; j < len; j++) {
+                                o[4 * j] = src[3 * j];
+                                o[4 * j + 1] = src[3 * j + 1];
+                                o[4 * j + 2] = src[3 * j + 2];
+                                o[4 * j + 3] = av;
+                            }
                         }
                     } else {
-                        em_composite_row(F, a8, 0, background ? background + 3 * (size_t)y * W : NULL,
-                                         background ? NULL : colour3, composite + 3 * (size_t)y * W, W, 0);
+                        if (ta != ya && tb == ya) { /* the bottom row becomes the top one */
+                            memcpy(top, bot, sizeof(float) * (size_t)count * W);
+                            ta = ya;
+                        }
+                        if (ta != ya) {
+                            expand_row(coef, 4, n, w, ya, xs, wx, W, top);
+                            if (blurs) expand_row(blurs, 6, n, w, ya, xs, wx, W, top + 4 * (size_t)W);
+                            ta = ya;
+                        }
+                        if (tb != yb) {
+                            expand_row(coef, 4, n, w, yb, xs, wx, W, bot);
+                            if (blurs) expand_row(blurs, 6, n, w, yb, xs, wx, W, bot + 4 * (size_t)W);
+                            tb = yb;
+                        }
+                        apply_run(top + x0, bot + x0, W, wy, blurs != NULL, I + 3 * (size_t)x0, len, a8 + x0,
+                                  fg + 3 * (size_t)x0);
+                        if (composite && (background || colour)) {
+                            em_composite_row(F + 3 * (size_t)x0, a8 + x0, 0, B ? B + 3 * (size_t)x0 : NULL,
+                                             B ? NULL : colour3, composite + 3 * ((size_t)y * W + x0), len, 0);
+                        } else if (composite) {
+                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
+                            const uint8_t *src = F + 3 * (size_t)x0;
+                            for (j = 0; j < len; j++) {
+                                o[4 * j] = src[3 * j];
+                                o[4 * j + 1] = src[3 * j + 1];
+                                o[4 * j + 2] = src[3 * j + 2];
+                                o[4 * j + 3] = a8[x0 + j];
+                            }
+                        }
                     }
+                    x0 = x1;
                 }
             }
         }
@@ -374,5 +444,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
     free(xa);
     free(xb);
     free(wx);
+    free(flags);
+    free(xs);
     return bad ? EM_ERR_NOMEM : EM_OK;
 }

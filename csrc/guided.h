@@ -45,7 +45,9 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
  * alpha: [H,W] uint8 out: rint(clip(a . I + b, 0, 255)).
  * blurs: NULL, or [6,h,w] float32: blur-fusion's foreground and background colour estimates Fb, Bb
  *   (0..255, planar, channels in the image's order). Then the foreground colour is
- *   F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255, clipped to 0..255 and rounded.
+ *   F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255, clipped to 0..255 and rounded; F = I where
+ *   alpha is 0 or 255. Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255)
+ *   (known regions) take the shortcut: alpha 0 or 255, F = I, composite copied, no arithmetic.
  * foreground: NULL or [H,W,3] uint8 out (needs blurs).
  * composite: NULL or [H,W,3] uint8 out: round(F a + B (1 - a)) (F = I without blurs), B = background
  *   ([H,W,3] uint8) or, when background is NULL, colour (3 values; NULL: composite is [H,W,4] BGRA,

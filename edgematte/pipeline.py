@@ -99,11 +99,15 @@ class _Buffers:
         h, w = frame_hw
         mh, mw = model_hw
         self.frame_hw = frame_hw
-        # downscale: exact 2x box filters on each side that stays >= 2x the model's, then one
-        # bilinear resize; see _downscale
+        # downscale: exact 2x box filters while both sides stay >= 2x the model's (or, when that
+        # never holds, on the one side that does), then one bilinear resize; see _downscale
         self.halves = []
         hh, hw = h, w
-        while hh // 2 >= mh or hw // 2 >= mw:
+        while hh // 2 >= mh and hw // 2 >= mw:
+            hh, hw = hh // 2, hw // 2
+            self.halves.append(np.empty((hh, hw, 3), np.uint8))
+        one_side = not self.halves
+        while one_side and (hh // 2 >= mh or hw // 2 >= mw):
             hh, hw = (hh // 2 if hh // 2 >= mh else hh), (hw // 2 if hw // 2 >= mw else hw)
             self.halves.append(np.empty((hh, hw, 3), np.uint8))
         self.small = np.empty((mh, mw, 3), np.uint8)  # resized BGR frame
@@ -366,8 +370,8 @@ def _lap(timings: Dict[str, float], stage: str, tick: float) -> float:
 
 
 def _downscale(frame: np.ndarray, b: _Buffers) -> None:
-    """``frame`` -> ``b.small``: exact 2x box filters on every side still >= 2x the model's,
-    then bilinear to the model size (a factor below 2 on each side).
+    """``frame`` -> ``b.small``: exact 2x box filters while both sides stay >= 2x the model's
+    (or on the one side that is, when the other never is), then bilinear to the model size.
 
     At exactly 2x, INTER_LINEAR samples midway between pixel pairs, which is the box filter,
     and runs ~2x faster than INTER_AREA; a direct INTER_AREA resize by a non-integer factor

@@ -45,7 +45,7 @@ def test_alpha_and_timings(matter):
     yy, xx = np.mgrid[:120, :160]
     dist = np.hypot(xx - 80, yy - 60)
     # known regions are exact: the clamp at the model's resolution
-    assert (res.alpha[dist < 30] == 255).all() and (res.alpha[dist > 50] == 0).all()
+    assert (res.alpha[dist < 20] == 255).all() and (res.alpha[dist > 50] == 0).all()
     assert set(res.timings) == {"preprocess", "model", "refine", "total"}
     assert all(v >= 0 for v in res.timings.values())
     assert res.timings["total"] >= res.timings["model"]
