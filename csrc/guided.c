@@ -107,11 +107,19 @@ static void known_regions(const float *p, int h, int w, int k, unsigned char *kn
         }
 }
 
+size_t em_guided_scratch_size(int height, int width, int radius) {
+    const size_t n = (size_t)height * width;
+    const size_t coef = 13 * n + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
+    const size_t blurs = 14 * n + box_work_size(8, height, width, radius);
+    return coef > blurs ? coef : blurs;
+}
+
 int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                           int mean_radius, double eps, int known_radius, float *coef, int threads) {
+                           int mean_radius, double eps, int known_radius, float *coef, float *scratch, int threads) {
     const int h = height, w = width;
     const size_t n = (size_t)h * w;
-    float *pl = NULL;
+    const int rmax = radius > mean_radius ? radius : mean_radius;
+    float *pl = NULL, *owned = NULL;
     float *work = NULL;
     unsigned char *known = NULL;
     size_t i;
@@ -120,13 +128,11 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
         known_radius < -1)
         return EM_ERR_ARG;
     threads = nthreads(threads, (long)n * 13, 1L << 18);
-    pl = (float *)malloc(sizeof(float) * 13 * n);
-    work = (float *)malloc(sizeof(float) * box_work_size(13, h, w, radius > mean_radius ? radius : mean_radius));
-    known = (unsigned char *)malloc(n);
-    if (!pl || !work || !known) {
-        status = EM_ERR_NOMEM;
-        goto done;
-    }
+    if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(h, w, rmax));
+    if (!scratch) return EM_ERR_NOMEM;
+    pl = scratch;
+    work = pl + 13 * n;
+    known = (unsigned char *)(work + box_work_size(13, h, w, rmax));
     /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1, float64 sums) */
     for (i = 0; i < n; i++) {
         const float i0 = small_image[3 * i] * (1.0f / 255), i1 = small_image[3 * i + 1] * (1.0f / 255);
@@ -161,9 +167,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
         }
     }
 done:
-    free(pl);
-    free(work);
-    free(known);
+    free(owned);
     return status;
 }
 
@@ -191,24 +195,21 @@ static void fusion_pass(const float *alpha, const float *F, const float *B, size
 }
 
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                        int small_radius, float *blurs, int threads) {
+                        int small_radius, float *blurs, float *scratch, int threads) {
     const size_t n = (size_t)height * width;
-    float *pl = NULL, *img = NULL;
+    const int rmax = radius > small_radius ? radius : small_radius;
+    float *pl = NULL, *img = NULL, *owned = NULL;
     float *work = NULL;
     size_t i;
     int c;
     if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0 || small_radius < -1)
         return EM_ERR_ARG;
     threads = nthreads(threads, (long)n * 8, 1L << 18);
-    pl = (float *)malloc(sizeof(float) * 8 * n);
-    img = (float *)malloc(sizeof(float) * 6 * n); /* I, then the first pass's F */
-    work = (float *)malloc(sizeof(float) * box_work_size(8, height, width, radius > small_radius ? radius : small_radius));
-    if (!pl || !img || !work) {
-        free(pl);
-        free(img);
-        free(work);
-        return EM_ERR_NOMEM;
-    }
+    if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(height, width, rmax));
+    if (!scratch) return EM_ERR_NOMEM;
+    pl = scratch;
+    img = pl + 8 * n; /* I, then the first pass's F */
+    work = img + 6 * n;
     for (i = 0; i < n; i++)
         for (c = 0; c < 3; c++) img[c * n + i] = small_image[3 * i + c];
     fusion_pass(small_alpha, img, img, n, height, width, radius, pl, work, blurs, threads);
@@ -225,9 +226,7 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
         memcpy(img, blurs + 3 * n, sizeof(float) * 3 * n); /* B1 */
         fusion_pass(small_alpha, img + 3 * n, img, n, height, width, small_radius, pl, work, blurs, threads);
     }
-    free(pl);
-    free(img);
-    free(work);
+    free(owned);
     return EM_OK;
 }
 

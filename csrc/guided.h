@@ -26,7 +26,11 @@
  * Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM.
  */
 int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                           int mean_radius, double eps, int known_radius, float *coef, int threads);
+                           int mean_radius, double eps, int known_radius, float *coef, float *scratch, int threads);
+
+/* Floats of scratch em_guided_coefficients and em_foreground_blurs need at h x w with radii <= radius
+ * (scratch = NULL makes them allocate it per call). */
+size_t em_guided_scratch_size(int height, int width, int radius);
 
 /* Blur-fusion's colour estimates at the model's resolution (Germer et al. 2021), for the one-pass
  * foreground. A pass maps (F, B) to Fb = mean(F a) / (mean(a) + 1e-5), Bb = mean(B (1 - a)) /
@@ -36,7 +40,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
  * float32 out (0..255, planar: Fb then Bb of the last pass, channels in the image's order).
  */
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                        int small_radius, float *blurs, int threads);
+                        int small_radius, float *blurs, float *scratch, int threads);
 
 /* One full-resolution pass: alpha, then optionally the foreground and the composite.
  *

@@ -121,6 +121,7 @@ class _Buffers:
         self.fit_alpha = np.empty((fh, fw), np.float32)
         self.coef = np.empty((4, fh, fw), np.float32)
         self.blurs = np.empty((6, fh, fw), np.float32)
+        self.fit_scratch: Optional[np.ndarray] = None  # sized by the kernel on first use
         self.foreground = np.empty((h, w, 3), np.uint8)
         self.raw_alpha = np.empty((h, w), np.uint8)  # upsampled model alpha
         self.trimap = np.empty((h, w), np.uint8)
@@ -277,14 +278,19 @@ class Pipeline:
         cv2.resize(b.small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
         cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
         threads = self._threads()
+        if b.fit_scratch is None:
+            radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
+            b.fit_scratch = np.empty(self._guided.scratch_size(fh, fw, radius), np.float32)
         self._guided.guided_coefficients(
-            b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads
+            b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads,
+            b.fit_scratch,
         )
         if background is NO_COMPOSITE:
             self._guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
             return b.alpha, None, None
         self._guided.foreground_blurs(
-            b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads
+            b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads,
+            b.fit_scratch,
         )
         image = background if isinstance(background, np.ndarray) else None
         colour = background if isinstance(background, tuple) else None

@@ -6,6 +6,7 @@ The executable specification is :mod:`edgematte.kernels._guided_reference`.
 """
 
 from libc.stdint cimport uint8_t
+from libc.stddef cimport size_t
 
 from edgematte.errors import KernelError
 
@@ -13,39 +14,57 @@ from edgematte.errors import KernelError
 cdef extern from "guided.h" nogil:
     int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width,
                                int radius, int mean_radius, double eps, int known_radius, float *coef,
-                               int threads) noexcept
+                               float *scratch, int threads) noexcept
+    size_t em_guided_scratch_size(int height, int width, int radius) noexcept
     int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
-                            int small_radius, float *blurs, int threads) noexcept
+                            int small_radius, float *blurs, float *scratch, int threads) noexcept
     int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                         Py_ssize_t image_stride, int out_height, int out_width, uint8_t *alpha,
                         uint8_t *foreground, const uint8_t *background, const uint8_t *colour,
                         uint8_t *composite, int threads) noexcept
 
 
+def scratch_size(int height, int width, int radius):
+    """float32 elements of the scratch buffer guided_coefficients and foreground_blurs take (radii <= radius)."""
+    return em_guided_scratch_size(height, width, radius)
+
+
+cdef float *_scratch(scratch, int h, int w, int radius) except? NULL:
+    cdef float[::1] buf
+    if scratch is None:
+        return NULL
+    buf = scratch
+    if <size_t>buf.shape[0] < em_guided_scratch_size(h, w, radius):
+        raise ValueError("scratch is smaller than scratch_size()")
+    return &buf[0]
+
+
 def guided_coefficients(const uint8_t[:, :, ::1] small_image not None, const float[:, ::1] small_alpha not None,
                         float[:, :, ::1] coef not None, int radius, int mean_radius, double eps, int known_radius,
-                        int threads):
-    """coef [4,h,w] float32 out: a0, a1, a2 per uint8 colour level and 255 b (see guided.h)."""
+                        int threads, scratch=None):
+    """coef [4,h,w] float32 out: a0, a1, a2 and 255 b (see guided.h); scratch: float32 [scratch_size()] or None."""
     cdef int h = small_image.shape[0], w = small_image.shape[1], status
+    cdef float *sp = _scratch(scratch, h, w, max(radius, mean_radius))
     if small_image.shape[2] != 3 or small_alpha.shape[0] != h or small_alpha.shape[1] != w \
             or coef.shape[0] != 4 or coef.shape[1] != h or coef.shape[2] != w:
         raise ValueError("guided_coefficients: shapes of small_image, small_alpha and coef disagree")
     with nogil:
         status = em_guided_coefficients(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, mean_radius, eps,
-                                        known_radius, &coef[0, 0, 0], threads)
+                                        known_radius, &coef[0, 0, 0], sp, threads)
     _check(status, "em_guided_coefficients")
 
 
 def foreground_blurs(const uint8_t[:, :, ::1] small_image not None, const float[:, ::1] small_alpha not None,
-                     float[:, :, ::1] blurs not None, int radius, int small_radius, int threads):
+                     float[:, :, ::1] blurs not None, int radius, int small_radius, int threads, scratch=None):
     """blurs [6,h,w] float32 out: blur-fusion's Fb and Bb at the model's resolution (see guided.h)."""
     cdef int h = small_image.shape[0], w = small_image.shape[1], status
+    cdef float *sp = _scratch(scratch, h, w, max(radius, small_radius))
     if small_image.shape[2] != 3 or small_alpha.shape[0] != h or small_alpha.shape[1] != w \
             or blurs.shape[0] != 6 or blurs.shape[1] != h or blurs.shape[2] != w:
         raise ValueError("foreground_blurs: shapes of small_image, small_alpha and blurs disagree")
     with nogil:
         status = em_foreground_blurs(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, small_radius,
-                                     &blurs[0, 0, 0], threads)
+                                     &blurs[0, 0, 0], sp, threads)
     _check(status, "em_foreground_blurs")
 
 
