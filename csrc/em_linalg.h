@@ -19,4 +19,16 @@ static inline void em_inverse_sym3(double c00, double c01, double c02, double c1
     out[5] = (c00 * c11 - c01 * c01) * inv;
 }
 
+/* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention: pixel centres
+ * aligned, edges clamped): out = in[lo] (1 - frac) + in[hi] frac. */
+static inline void em_linear_coord(int i, double scale, int n_in, int *lo, int *hi, double *frac) {
+    double f = ((double)i + 0.5) * scale - 0.5;
+    if (f < 0) f = 0;
+    *lo = (int)f;
+    if (*lo > n_in - 1) *lo = n_in - 1;
+    *hi = imin_(*lo + 1, n_in - 1);
+    *frac = f - *lo;
+    if (*frac > 1) *frac = 1;
+}
+
 #endif

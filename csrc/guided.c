@@ -230,15 +230,11 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
     return EM_OK;
 }
 
-/* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention). */
+/* em_linear_coord with a float weight. */
 static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *frac) {
-    double f = ((double)i + 0.5) * scale - 0.5;
-    if (f < 0) f = 0;
-    *lo = (int)f;
-    if (*lo > n_in - 1) *lo = n_in - 1;
-    *hi = imin_(*lo + 1, n_in - 1);
-    f -= *lo;
-    *frac = (float)(f > 1 ? 1 : f);
+    double f;
+    em_linear_coord(i, scale, n_in, lo, hi, &f);
+    *frac = (float)f;
 }
 
 /* count planes of the small row sy, each expanded to W values: dst[c * W + x]. xs[j]..xs[j+1] are the

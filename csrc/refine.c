@@ -527,16 +527,6 @@ done:
     return status;
 }
 
-/* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention). */
-static void linear_coord(int i, double scale, int n_in, int *lo, int *hi, double *frac) {
-    double f = ((double)i + 0.5) * scale - 0.5;
-    if (f < 0) f = 0;
-    *lo = (int)f;
-    if (*lo > n_in - 1) *lo = n_in - 1;
-    *hi = imin(*lo + 1, n_in - 1);
-    *frac = f - *lo;
-    if (*frac > 1) *frac = 1;
-}
 
 int em_guided_upsample(const unsigned char *small_image, const float *small_alpha, int small_height, int small_width,
                        const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
@@ -567,13 +557,13 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
         goto done;
     }
 
-    for (y = 0; y < width; y++) linear_coord(y, sx, ws, col_lo + y, col_hi + y, col_w + y);
+    for (y = 0; y < width; y++) em_linear_coord(y, sx, ws, col_lo + y, col_hi + y, col_w + y);
     /* small pixels that unknown full-resolution pixels sample, then their windows */
     for (y = 0; y < height; y++) {
         const unsigned char *tri = trimap + (size_t)y * width;
         int ya, yb, x;
         double f;
-        linear_coord(y, sy, hs, &ya, &yb, &f);
+        em_linear_coord(y, sy, hs, &ya, &yb, &f);
         for (x = 0; x < width; x++) {
             if (tri[x] == 0 || tri[x] == 255) continue;
             need[(size_t)ya * ws + col_lo[x]] = need[(size_t)ya * ws + col_hi[x]] = 2;
@@ -669,7 +659,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
         float *out = alpha + (size_t)y * width;
         int ya, yb, x;
         double wy;
-        linear_coord(y, sy, hs, &ya, &yb, &wy);
+        em_linear_coord(y, sy, hs, &ya, &yb, &wy);
         for (x = 0; x < width; x++) {
             if (tri[x] == 255) {
                 out[x] = 1.0f;

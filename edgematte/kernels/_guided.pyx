@@ -45,9 +45,7 @@ def guided_coefficients(const uint8_t[:, :, ::1] small_image not None, const flo
     """coef [4,h,w] float32 out: a0, a1, a2 and 255 b (see guided.h); scratch: float32 [scratch_size()] or None."""
     cdef int h = small_image.shape[0], w = small_image.shape[1], status
     cdef float *sp = _scratch(scratch, h, w, max(radius, mean_radius))
-    if small_image.shape[2] != 3 or small_alpha.shape[0] != h or small_alpha.shape[1] != w \
-            or coef.shape[0] != 4 or coef.shape[1] != h or coef.shape[2] != w:
-        raise ValueError("guided_coefficients: shapes of small_image, small_alpha and coef disagree")
+    _check_level(small_image, small_alpha, coef, 4, "guided_coefficients")
     with nogil:
         status = em_guided_coefficients(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, mean_radius, eps,
                                         known_radius, &coef[0, 0, 0], sp, threads)
@@ -59,9 +57,7 @@ def foreground_blurs(const uint8_t[:, :, ::1] small_image not None, const float[
     """blurs [6,h,w] float32 out: blur-fusion's Fb and Bb at the model's resolution (see guided.h)."""
     cdef int h = small_image.shape[0], w = small_image.shape[1], status
     cdef float *sp = _scratch(scratch, h, w, max(radius, small_radius))
-    if small_image.shape[2] != 3 or small_alpha.shape[0] != h or small_alpha.shape[1] != w \
-            or blurs.shape[0] != 6 or blurs.shape[1] != h or blurs.shape[2] != w:
-        raise ValueError("foreground_blurs: shapes of small_image, small_alpha and blurs disagree")
+    _check_level(small_image, small_alpha, blurs, 6, "foreground_blurs")
     with nogil:
         status = em_foreground_blurs(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, small_radius,
                                      &blurs[0, 0, 0], sp, threads)
@@ -112,6 +108,14 @@ def guided_apply(const float[:, :, ::1] coef not None, blurs, const uint8_t[:, :
         status = em_guided_apply(&coef[0, 0, 0], blp, h, w, &image[0, 0, 0], image.strides[0], H, W, &alpha[0, 0],
                                  fgp, bgp, colp, compp, threads)
     _check(status, "em_guided_apply")
+
+
+cdef _check_level(const uint8_t[:, :, ::1] image, const float[:, ::1] alpha, float[:, :, ::1] planes, int count,
+                  str name):
+    cdef int h = image.shape[0], w = image.shape[1]
+    if image.shape[2] != 3 or alpha.shape[0] != h or alpha.shape[1] != w or planes.shape[0] != count \
+            or planes.shape[1] != h or planes.shape[2] != w:
+        raise ValueError(f"{name}: shapes of the image, the alpha and the [{count},h,w] output disagree")
 
 
 cdef _check(int status, str name):
