@@ -436,7 +436,8 @@ LOWRES_CANDIDATES: Dict[str, Callable] = {
     "joint bilateral upsampling 2x2 sigma 0.1": _joint_bilateral(0.1, 2),
     "joint bilateral upsampling 4x4 sigma 0.05": _joint_bilateral(0.05, 4),
     "matting Laplacian, soft prior = upsampled alpha (band 5, 50 it)": _closed_form_prior(_upsampled, 5, 3e-4, 50),
-    "matting Laplacian, soft prior = fast, band 3, 30 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 3, 3e-4, 30),
+    "matting Laplacian, soft prior = fast, band 2, 30 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 2, 3e-4, 30),
+    "matting Laplacian, soft prior = fast, band 3, 60 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 3, 3e-4, 60),
     "matting Laplacian, soft prior = fast, band 8, 50 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 8, 3e-4, 50),
     "previous full: hard trimap (7x7, 3 it) + refine_alpha": _hard_trimap_refine,
 }

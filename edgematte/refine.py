@@ -42,7 +42,7 @@ class FullSettings(NamedTuple):
     """The pipeline's "full" refinement: closed form in the band with the "fast" alpha as soft prior."""
 
     prior_weight: float = 3e-4  # weight of |alpha - prior|^2 against the matting Laplacian
-    iterations: int = 50  # CG iterations at full resolution, from the prior
+    iterations: int = 60  # CG iterations at full resolution, from the prior
 
 
 FULL = FullSettings()

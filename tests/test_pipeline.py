@@ -77,8 +77,13 @@ def test_refine_modes(tiny_onnx):
         res = full.process(frame)
         assert set(np.unique(res.trimap)) == {0, 128, 255}
         # the trimap is the band around the "fast" alpha; the band is solved with it as soft prior
-        np.testing.assert_array_equal(res.trimap, edgematte.make_trimap(alpha, 11, 1))
-        solved = edgematte.refine_alpha(frame, res.trimap, prior=alpha, iterations=(), final_iterations=50)
+        from edgematte.pipeline import TrimapConfig
+        from edgematte.refine import FULL
+
+        c = TrimapConfig()
+        np.testing.assert_array_equal(res.trimap, edgematte.make_trimap(alpha, c.kernel_size, c.iterations))
+        solved = edgematte.refine_alpha(frame, res.trimap, prior=alpha, prior_weight=FULL.prior_weight,
+                                        iterations=(), final_iterations=FULL.iterations)
         np.testing.assert_array_equal(res.alpha, np.rint(solved * 255).astype(np.uint8))
         band = res.trimap == 128
         # known regions as "fast" (whose 1s and 254s the trimap's thresholds read as known)
