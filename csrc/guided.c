@@ -40,22 +40,27 @@ static int nthreads(int threads, long work, long per_thread) {
 }
 
 /* Floats of work box_mean_planes needs for count planes of h x w. */
+/* Planes that many loops touch at once are PAD floats apart beyond their size: at a power-of-two
+ * stride (128x128 floats = 64 KiB) a dozen streams map to the same L1 cache set and evict each other. */
+#define PAD 48
+
 static size_t box_work_size(int count, int h, int w, int r) {
-    return (size_t)count * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r);
+    return (size_t)count * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r + PAD);
 }
 
 /* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
  * sums of 2r+1 rows, then of 2r+1 columns (a zero-padded row), each vectorised over the row: no
  * running sums, so no drift, and every loop is contiguous. */
-static void box_mean_planes(float *planes, int count, int h, int w, int r, float *work, int threads) {
+EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, int h, int w, int r, float *work,
+                                      int threads) {
     int c;
     (void)threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads)
 #endif
     for (c = 0; c < count; c++) {
-        float *pl = planes + (size_t)c * h * w;
-        float *v = work + (size_t)c * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r); /* vertical sums */
+        float *pl = planes + (size_t)c * stride;
+        float *v = work + (size_t)c * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r + PAD); /* vertical sums */
         float *pad = v + (size_t)h * w; /* one row, r zeros either side */
         float *acc = pad + w + 2 * r;
         int y, x, d;
@@ -109,9 +114,29 @@ static void known_regions(const float *p, int h, int w, int k, unsigned char *kn
 
 size_t em_guided_scratch_size(int height, int width, int radius) {
     const size_t n = (size_t)height * width;
-    const size_t coef = 13 * n + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
-    const size_t blurs = 14 * n + box_work_size(8, height, width, radius);
+    const size_t coef = 13 * (n + PAD) + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
+    const size_t blurs = 14 * (n + PAD) + box_work_size(8, height, width, radius);
     return coef > blurs ? coef : blurs;
+}
+
+/* a = (Sigma + eps U)^-1 cov(I, p), b = mean(p) - a . mean(I) from the 13 box-averaged planes. */
+EM_CLONES static void solve_coefficients(const float *restrict pl, size_t ps, size_t n, double eps,
+                                         float *restrict coef) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const double m0 = pl[i], m1 = pl[ps + i], m2 = pl[2 * ps + i], mp = pl[3 * ps + i];
+        const double q0 = pl[10 * ps + i] - m0 * mp, q1 = pl[11 * ps + i] - m1 * mp, q2 = pl[12 * ps + i] - m2 * mp;
+        double ci[6], a0, a1, a2;
+        em_inverse_sym3(pl[4 * ps + i] - m0 * m0 + eps, pl[5 * ps + i] - m0 * m1, pl[6 * ps + i] - m0 * m2,
+                        pl[7 * ps + i] - m1 * m1 + eps, pl[8 * ps + i] - m1 * m2, pl[9 * ps + i] - m2 * m2 + eps, ci);
+        a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
+        a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
+        a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
+        coef[i] = (float)a0;
+        coef[n + i] = (float)a1;
+        coef[2 * n + i] = (float)a2;
+        coef[3 * n + i] = (float)(mp - a0 * m0 - a1 * m1 - a2 * m2);
+    }
 }
 
 int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
@@ -119,6 +144,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     const int h = height, w = width;
     const size_t n = (size_t)h * w;
     const int rmax = radius > mean_radius ? radius : mean_radius;
+    const size_t ps = n + PAD; /* plane stride */
     float *pl = NULL, *owned = NULL;
     float *work = NULL;
     unsigned char *known = NULL;
@@ -131,34 +157,21 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(h, w, rmax));
     if (!scratch) return EM_ERR_NOMEM;
     pl = scratch;
-    work = pl + 13 * n;
+    work = pl + 13 * ps;
     known = (unsigned char *)(work + box_work_size(13, h, w, rmax));
-    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1, float64 sums) */
+    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1) */
     for (i = 0; i < n; i++) {
         const float i0 = small_image[3 * i] * (1.0f / 255), i1 = small_image[3 * i + 1] * (1.0f / 255);
         const float i2 = small_image[3 * i + 2] * (1.0f / 255), p = small_alpha[i];
-        pl[i] = i0; pl[n + i] = i1; pl[2 * n + i] = i2; pl[3 * n + i] = p;
-        pl[4 * n + i] = i0 * i0; pl[5 * n + i] = i0 * i1; pl[6 * n + i] = i0 * i2;
-        pl[7 * n + i] = i1 * i1; pl[8 * n + i] = i1 * i2; pl[9 * n + i] = i2 * i2;
-        pl[10 * n + i] = i0 * p; pl[11 * n + i] = i1 * p; pl[12 * n + i] = i2 * p;
+        pl[i] = i0; pl[ps + i] = i1; pl[2 * ps + i] = i2; pl[3 * ps + i] = p;
+        pl[4 * ps + i] = i0 * i0; pl[5 * ps + i] = i0 * i1; pl[6 * ps + i] = i0 * i2;
+        pl[7 * ps + i] = i1 * i1; pl[8 * ps + i] = i1 * i2; pl[9 * ps + i] = i2 * i2;
+        pl[10 * ps + i] = i0 * p; pl[11 * ps + i] = i1 * p; pl[12 * ps + i] = i2 * p;
     }
-    box_mean_planes(pl, 13, h, w, radius, work, threads);
-    for (i = 0; i < n; i++) {
-        const double m0 = pl[i], m1 = pl[n + i], m2 = pl[2 * n + i], mp = pl[3 * n + i];
-        const double q0 = pl[10 * n + i] - m0 * mp, q1 = pl[11 * n + i] - m1 * mp, q2 = pl[12 * n + i] - m2 * mp;
-        double ci[6], a0, a1, a2;
-        em_inverse_sym3(pl[4 * n + i] - m0 * m0 + eps, pl[5 * n + i] - m0 * m1, pl[6 * n + i] - m0 * m2,
-                        pl[7 * n + i] - m1 * m1 + eps, pl[8 * n + i] - m1 * m2, pl[9 * n + i] - m2 * m2 + eps, ci);
-        a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
-        a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
-        a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
-        coef[i] = (float)a0;
-        coef[n + i] = (float)a1;
-        coef[2 * n + i] = (float)a2;
-        coef[3 * n + i] = (float)(mp - a0 * m0 - a1 * m1 - a2 * m2);
-    }
-    if (mean_radius > 0) box_mean_planes(coef, 4, h, w, mean_radius, work, threads);
-    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + n);
+    box_mean_planes(pl, ps, 13, h, w, radius, work, threads);
+    solve_coefficients(pl, ps, n, eps, coef);
+    if (mean_radius > 0) box_mean_planes(coef, n, 4, h, w, mean_radius, work, threads);
+    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + ps);
     for (i = 0; i < n; i++) {
         coef[3 * n + i] *= 255.0f; /* a . I/255 + b in 0..1 -> a . I + 255 b in 0..255 */
         if (known_radius >= 0 && known[i]) {
@@ -166,31 +179,30 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
             coef[3 * n + i] = known[i] == 2 ? 255.0f : 0.0f;
         }
     }
-done:
     free(owned);
     return status;
 }
 
 /* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
-static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, int h, int w, int r, float *pl,
-                        float *work, float *blurs, int threads) {
+EM_CLONES static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, size_t ps, int h,
+                                  int w, int r, float *pl, float *work, float *blurs, int threads) {
     size_t i;
     int c;
-    /* planes: a, F a (3), 1 - a, B (1 - a) (3) */
+    /* planes (stride ps): a, F a (3), 1 - a, B (1 - a) (3); F and B planar at stride ps */
     for (i = 0; i < n; i++) {
         const float a = alpha[i];
         pl[i] = a;
-        pl[4 * n + i] = 1.0f - a;
+        pl[4 * ps + i] = 1.0f - a;
         for (c = 0; c < 3; c++) {
-            pl[(1 + c) * n + i] = F[c * n + i] * a;
-            pl[(5 + c) * n + i] = B[c * n + i] * (1.0f - a);
+            pl[(1 + c) * ps + i] = F[c * ps + i] * a;
+            pl[(5 + c) * ps + i] = B[c * ps + i] * (1.0f - a);
         }
     }
-    box_mean_planes(pl, 8, h, w, r, work, threads);
+    box_mean_planes(pl, ps, 8, h, w, r, work, threads);
     for (i = 0; i < n; i++)
         for (c = 0; c < 3; c++) {
-            blurs[c * n + i] = pl[(1 + c) * n + i] / (pl[i] + 1e-5f);
-            blurs[(3 + c) * n + i] = pl[(5 + c) * n + i] / (pl[4 * n + i] + 1e-5f);
+            blurs[c * n + i] = pl[(1 + c) * ps + i] / (pl[i] + 1e-5f);
+            blurs[(3 + c) * n + i] = pl[(5 + c) * ps + i] / (pl[4 * ps + i] + 1e-5f);
         }
 }
 
@@ -198,6 +210,7 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
                         int small_radius, float *blurs, float *scratch, int threads) {
     const size_t n = (size_t)height * width;
     const int rmax = radius > small_radius ? radius : small_radius;
+    const size_t ps = n + PAD; /* plane stride */
     float *pl = NULL, *img = NULL, *owned = NULL;
     float *work = NULL;
     size_t i;
@@ -208,23 +221,23 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
     if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(height, width, rmax));
     if (!scratch) return EM_ERR_NOMEM;
     pl = scratch;
-    img = pl + 8 * n; /* I, then the first pass's F */
-    work = img + 6 * n;
+    img = pl + 8 * ps; /* I, then the first pass's F: planar at stride ps */
+    work = img + 6 * ps;
     for (i = 0; i < n; i++)
-        for (c = 0; c < 3; c++) img[c * n + i] = small_image[3 * i + c];
-    fusion_pass(small_alpha, img, img, n, height, width, radius, pl, work, blurs, threads);
+        for (c = 0; c < 3; c++) img[c * ps + i] = small_image[3 * i + c];
+    fusion_pass(small_alpha, img, img, n, ps, height, width, radius, pl, work, blurs, threads);
     if (small_radius >= 0) {
         /* second pass (Germer et al.): F from the first estimates, B = the first background blur */
         for (i = 0; i < n; i++) {
             const float a = small_alpha[i];
             for (c = 0; c < 3; c++) {
                 const float fb = blurs[c * n + i], bb = blurs[(3 + c) * n + i];
-                float f = fb + a * (img[c * n + i] - a * fb - (1.0f - a) * bb);
-                img[3 * n + c * n + i] = f < 0.0f ? 0.0f : (f > 255.0f ? 255.0f : f);
+                float f = fb + a * (img[c * ps + i] - a * fb - (1.0f - a) * bb);
+                img[(3 + c) * ps + i] = f < 0.0f ? 0.0f : (f > 255.0f ? 255.0f : f);
+                img[c * ps + i] = bb; /* B1 */
             }
         }
-        memcpy(img, blurs + 3 * n, sizeof(float) * 3 * n); /* B1 */
-        fusion_pass(small_alpha, img + 3 * n, img, n, height, width, small_radius, pl, work, blurs, threads);
+        fusion_pass(small_alpha, img + 3 * ps, img, n, ps, height, width, small_radius, pl, work, blurs, threads);
     }
     free(owned);
     return EM_OK;
@@ -239,7 +252,7 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
 
 /* count planes of the small row sy, each expanded to W values: dst[c * W + x]. xs[j]..xs[j+1] are the
  * output columns whose left source column is j (the right one is min(j + 1, w - 1)). */
-static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, const int *xs,
+EM_CLONES static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, const int *xs,
                        const float *wx, int W, float *dst) {
     int c, j, x;
     for (c = 0; c < count; c++) {
@@ -254,6 +267,8 @@ static void expand_row(const float *planes, int count, size_t plane_size, int w,
 
 /* n pixels of one output row: alpha, and the foreground colours into fg (when top/bot carry the blur
  * planes). Plane c of the expanded rows starts at top + c * stride. */
+#define RUN_CHUNK 256
+
 EM_CLONES static void apply_run(const float *restrict top, const float *restrict bot, int stride, float wy,
                                 int with_blurs, const uint8_t *restrict I, int n, uint8_t *restrict a8,
                                 uint8_t *restrict fg) {
@@ -261,26 +276,47 @@ EM_CLONES static void apply_run(const float *restrict top, const float *restrict
     const float *restrict t3 = top + 3 * stride;
     const float *restrict b0 = bot, *restrict b1 = bot + stride, *restrict b2 = bot + 2 * stride;
     const float *restrict b3 = bot + 3 * stride;
-    int x, c;
-    for (x = 0; x < n; x++) {
-        float v = (t0[x] + wy * (b0[x] - t0[x])) * (float)I[3 * x] + (t1[x] + wy * (b1[x] - t1[x])) * (float)I[3 * x + 1] +
-                  (t2[x] + wy * (b2[x] - t2[x])) * (float)I[3 * x + 2] + (t3[x] + wy * (b3[x] - t3[x]));
-        v = v > 0.0f ? v : 0.0f;
-        v = v < 255.0f ? v : 255.0f;
-        a8[x] = (uint8_t)(int)((v + ROUND_MAGIC) - ROUND_MAGIC);
-    }
-    if (!with_blurs) return;
-    for (c = 0; c < 3; c++) {
-        const float *restrict tf = top + (4 + c) * stride, *restrict bf = bot + (4 + c) * stride;
-        const float *restrict tb = top + (7 + c) * stride, *restrict bb = bot + (7 + c) * stride;
-        for (x = 0; x < n; x++) {
-            const float a = (float)a8[x] * (1.0f / 255), i = (float)I[3 * x + c];
-            const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
-            float f = fb + a * (i - a * fb - (1.0f - a) * bgb);
-            f = f > 0.0f ? f : 0.0f;
-            f = f < 255.0f ? f : 255.0f;
-            f = (a8[x] == 0 || a8[x] == 255) ? i : f; /* known: the frame's colour */
-            fg[3 * x + c] = (uint8_t)(int)((f + ROUND_MAGIC) - ROUND_MAGIC);
+    float ip[3][RUN_CHUNK], fp[3][RUN_CHUNK], av[RUN_CHUNK];
+    int x0, x, c;
+    for (x0 = 0; x0 < n; x0 += RUN_CHUNK) {
+        const int m = n - x0 < RUN_CHUNK ? n - x0 : RUN_CHUNK;
+        const uint8_t *restrict Ic = I + 3 * (size_t)x0;
+        for (x = 0; x < m; x++) { /* deinterleave the frame's colours once */
+            ip[0][x] = (float)Ic[3 * x];
+            ip[1][x] = (float)Ic[3 * x + 1];
+            ip[2][x] = (float)Ic[3 * x + 2];
+        }
+        for (x = 0; x < m; x++) {
+            const int i = x0 + x;
+            float v = (t0[i] + wy * (b0[i] - t0[i])) * ip[0][x] + (t1[i] + wy * (b1[i] - t1[i])) * ip[1][x] +
+                      (t2[i] + wy * (b2[i] - t2[i])) * ip[2][x] + (t3[i] + wy * (b3[i] - t3[i]));
+            v = v > 0.0f ? v : 0.0f;
+            v = v < 255.0f ? v : 255.0f;
+            v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+            av[x] = v;
+            a8[i] = (uint8_t)(int)v;
+        }
+        if (!with_blurs) continue;
+        for (c = 0; c < 3; c++) {
+            const float *restrict tf = top + (4 + c) * stride + x0, *restrict bf = bot + (4 + c) * stride + x0;
+            const float *restrict tb = top + (7 + c) * stride + x0, *restrict bb = bot + (7 + c) * stride + x0;
+            for (x = 0; x < m; x++) {
+                const float a = av[x] * (1.0f / 255), i = ip[c][x];
+                const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
+                float f = fb + a * (i - a * fb - (1.0f - a) * bgb);
+                f = f > 0.0f ? f : 0.0f;
+                f = f < 255.0f ? f : 255.0f;
+                f = (f + ROUND_MAGIC) - ROUND_MAGIC;
+                fp[c][x] = (av[x] == 0.0f || av[x] == 255.0f) ? i : f; /* known: the frame's colour */
+            }
+        }
+        {
+            uint8_t *restrict fc = fg + 3 * (size_t)x0;
+            for (x = 0; x < m; x++) {
+                fc[3 * x] = (uint8_t)(int)fp[0][x];
+                fc[3 * x + 1] = (uint8_t)(int)fp[1][x];
+                fc[3 * x + 2] = (uint8_t)(int)fp[2][x];
+            }
         }
     }
 }
