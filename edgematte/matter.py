@@ -114,7 +114,7 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
     from .models import get_spec
 
     spec = get_spec(model)
-    from .models import onnx_for
+    from .export.to_onnx import onnx_for
 
     try:
         path = onnx_for(model)
