@@ -1,7 +1,7 @@
 """Finding model files: an explicit path, ``EDGEMATTE_WEIGHTS``, the user cache, or a verified download.
 
-``EDGEMATTE_WEIGHTS=<folder>`` is laid out like the project's shared weights folder
-(``<folder>/<subdir>/<filename>``); when set, it wins over the cache and the network.
+``EDGEMATTE_WEIGHTS=<folder>`` holds files as ``<folder>/<subdir>/<filename>`` (``subdir``: the
+table row's ``weights_subdir``); when set, it wins over the cache and the network.
 Downloads go to a temporary file, are checked against their sha256 and only then renamed
 into the cache, so an interrupted download never leaves a file that looks valid.
 """
