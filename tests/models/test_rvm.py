@@ -185,3 +185,48 @@ def test_real_rvm_mattes_a_clip_in_order(rvm_onnx, clip):
         model.reset()
         fresh, _, _ = model.run(clip[-1])
         assert np.abs(fresh.astype(int) - alphas[-1]).max() > 0
+
+
+def test_matter_runs_rvm_with_foreground_and_no_trimap(counting):
+    import edgematte
+    from edgematte.kernels import composite
+
+    with edgematte.Matter(counting, backend="ort-cpu", downsample_ratio=0.5, temporal=0.5) as m:
+        frame = np.full((12, 16, 3), 180, np.uint8)
+        first = m.process(frame, background=(0, 255, 0))
+        assert first.trimap is None and first.foreground.shape == (12, 16, 3)
+        np.testing.assert_array_equal(first.foreground, 90)  # fgr = src * ratio
+        expected = composite(first.foreground, first.alpha, (0, 255, 0))
+        np.testing.assert_array_equal(first.composite, expected)  # the foreground, not the frame, is composited
+        assert int(m.process(frame).alpha[0, 0]) == 2  # EMA at strength 0.5 of 1 and 2, rounded
+        m.reset()
+        assert int(m.process(frame).alpha[0, 0]) == 1
+        resized = m.process(np.full((20, 8, 3), 180, np.uint8))
+        assert resized.alpha.shape == (20, 8) and resized.cut and int(resized.alpha[0, 0]) == 1
+
+
+def test_matter_refuses_a_ratio_for_other_models(tiny_onnx):
+    import edgematte
+
+    with pytest.raises(InputError, match="downsample_ratio=0.5 for a model with inputs \\['src'\\]"):
+        edgematte.Matter(tiny_onnx, backend="ort-cpu", downsample_ratio=0.5)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, "auto"])
+def test_matter_refuses_a_bad_ratio(counting, bad):
+    import edgematte
+
+    with pytest.raises(InputError, match="downsample_ratio"):
+        edgematte.Matter(counting, backend="ort-cpu", downsample_ratio=bad)
+
+
+def test_real_rvm_through_matter_composites_its_foreground(rvm_onnx, clip):
+    import edgematte
+
+    with edgematte.Matter(rvm_onnx, backend="ort-cpu") as m:
+        for frame in clip[:3]:
+            result = m.process(frame, background=(0, 255, 0))
+        inside = result.alpha == 255
+        assert inside.mean() > 0.1
+        np.testing.assert_array_equal(result.composite[inside], result.foreground[inside])
+        assert not np.array_equal(result.foreground, clip[2])  # the model's colour, not the frame
