@@ -230,3 +230,38 @@ def test_real_rvm_through_matter_composites_its_foreground(rvm_onnx, clip):
         assert inside.mean() > 0.1
         np.testing.assert_array_equal(result.composite[inside], result.foreground[inside])
         assert not np.array_equal(result.foreground, clip[2])  # the model's colour, not the frame
+
+
+def test_cli_video_carries_the_state_in_order(counting, tmp_path):
+    import cv2
+    from edgematte.cli.__main__ import main
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
+    for _ in range(6):
+        writer.write(np.full((24, 32, 3), 90, np.uint8))
+    writer.release()
+    out = tmp_path / "alpha.avi"
+    args = ["video", str(clip), "-o", str(out), "--model", str(counting), "--backend", "ort-cpu"]
+    assert main(args + ["--downsample-ratio", "0.5"]) == 0
+    capture = cv2.VideoCapture(str(out))
+    levels = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        levels.append(int(np.median(frame[..., 1])))
+    assert len(levels) == 6
+    assert all(abs(got - want) <= 2 for got, want in zip(levels, range(1, 7)))  # frame count: in order, carried
+
+
+def test_cli_refuses_a_ratio_for_other_models(tiny_onnx, tmp_path, capsys):
+    from edgematte.cli.__main__ import main
+
+    photo = tmp_path / "p.png"
+    import cv2
+
+    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
+    args = ["matte", str(photo), "-o", str(tmp_path / "o.png"), "--model", str(tiny_onnx), "--backend", "ort-cpu"]
+    assert main(args + ["--downsample-ratio", "0.5"]) == 1
+    assert "expected it only for RobustVideoMatting" in capsys.readouterr().err
