@@ -19,6 +19,12 @@ from edgematte.runtime import open_backend
 ort = pytest.importorskip("onnxruntime")
 
 
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path_factory):
+    """The split RVM graph is cached per test session, never in the user's cache."""
+    monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def counting(tmp_path):
     return counting_rvm(tmp_path / "counting.onnx")
@@ -265,3 +271,74 @@ def test_cli_refuses_a_ratio_for_other_models(tiny_onnx, tmp_path, capsys):
     args = ["matte", str(photo), "-o", str(tmp_path / "o.png"), "--model", str(tiny_onnx), "--backend", "ort-cpu"]
     assert main(args + ["--downsample-ratio", "0.5"]) == 1
     assert "expected it only for RobustVideoMatting" in capsys.readouterr().err
+
+
+# -- the refiner's full-resolution step: native kernel vs its NumPy twin, and the split graph -------
+fgf = pytest.importorskip("edgematte.kernels._fgf", reason="native kernels not built")
+
+
+def _fgf_case(rng, height, width, h, w):
+    frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    a = rng.uniform(-2, 2, (4, h, w)).astype(np.float32)
+    b = rng.uniform(-1, 1.5, (4, h, w)).astype(np.float32)
+    return frame, a, b
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("sizes", [(24, 40, 6, 10), (7, 5, 7, 5), (9, 13, 4, 3), (1, 1, 1, 1), (30, 17, 1, 2)])
+def test_fgf_kernel_matches_reference(sizes, threads):
+    from edgematte.models.rvm import fgf_apply_reference
+
+    frame, a, b = _fgf_case(np.random.default_rng(sum(sizes)), *sizes)
+    alpha = np.empty(frame.shape[:2], np.uint8)
+    foreground = np.empty_like(frame)
+    fgf.fgf_apply(frame, a, b, alpha, foreground, threads)
+    want_alpha, want_fg = fgf_apply_reference(frame, a, b)
+    assert np.abs(alpha.astype(int) - want_alpha).max() <= 1  # float32 vs float64 at .5 boundaries
+    assert np.abs(foreground.astype(int) - want_fg).max() <= 1
+    assert np.mean(alpha == want_alpha) > 0.99 and np.mean(foreground == want_fg) > 0.99
+
+
+def test_fgf_reference_matches_onnx_resize():
+    """The twin's upsampling is ONNX Resize linear / pytorch_half_pixel, as in RVM's graph."""
+    from onnx import TensorProto, helper
+
+    from edgematte.models.rvm import fgf_apply_reference
+
+    rng = np.random.default_rng(5)
+    frame = np.full((11, 14, 3), 255, np.uint8)  # x = 1 everywhere: alpha = clip(up(a) + up(b))
+    a = rng.uniform(0, 0.5, (4, 4, 5)).astype(np.float32)
+    b = np.zeros_like(a)
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                            coordinate_transformation_mode="pytorch_half_pixel")
+    graph = helper.make_graph(
+        [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 11, 14])],
+        [helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 4, 11, 14])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    up = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": a[None]})[0]
+    alpha, _ = fgf_apply_reference(frame, a, b)
+    np.testing.assert_array_equal(alpha, np.floor(np.clip(up[0, 3], 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def test_split_graph_agrees_with_the_whole_graph(rvm_onnx, clip, monkeypatch, tmp_path):
+    import cv2
+
+    monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path))
+    with open_backend("ort-cpu", rvm_onnx) as whole, open_backend("ort-cpu", rvm_onnx) as original:
+        graph = RvmModel(whole, split=False)
+        split = RvmModel(original)
+        assert split.native_refiner and not graph.native_refiner
+        assert list((tmp_path / "rvm" / "split").glob("*.onnx"))  # cut once, cached
+        diffs = []
+        for frame in clip[:8]:
+            frame = cv2.resize(frame, (512, 384))
+            a, fa, _ = graph.run(frame)
+            b, fb, _ = split.run(frame)
+            diffs.append(np.abs(a.astype(int) - b))
+        diffs = np.array(diffs)
+        # OpenCV's uint8 bilinear downsampling vs the graph's float one: tiny differences, carried in the state
+        assert diffs.mean() < 0.1 and np.percentile(diffs, 99.9) <= 4
+        assert np.abs(fa.astype(int) - fb).mean() < 1.5
