@@ -163,7 +163,7 @@ class Pipeline:
         self.temporal = temporal
         self.threads = threads
         self._make_trimap, self._composite, self._refine_alpha = _kernels()
-        self.rvm = _recurrent_step(backend, downsample_ratio, temporal)
+        self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
         if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
             self.model_hw = None
             self._lock = threading.Lock()
@@ -383,7 +383,8 @@ def _refine_mode(refine: Any) -> str:
     return refine
 
 
-def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], temporal: Optional[TemporalConfig]):
+def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], temporal: Optional[TemporalConfig],
+                    threads: Optional[int]):
     """An RvmModel for a RobustVideoMatting graph, else None (and no downsample_ratio allowed)."""
     from .models.rvm import RvmModel, check_downsample_ratio, is_rvm
 
@@ -396,7 +397,7 @@ def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], tempora
             )
         return None
     cut_threshold = temporal.cut_threshold if temporal is not None else TemporalConfig().cut_threshold
-    return RvmModel(backend, downsample_ratio=ratio, cut_threshold=cut_threshold)
+    return RvmModel(backend, downsample_ratio=ratio, cut_threshold=cut_threshold, threads=threads)
 
 
 def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[str, str, Tuple[int, int]]:
