@@ -84,17 +84,8 @@ def refine_alpha(
                       guide_radius=guide_radius, guide_eps=guide_eps, threads=threads)
 
 
-def solve_band(
-    image: np.ndarray,
-    trimap: np.ndarray,
-    *,
-    iterations: Sequence[int] = (50, 8),
-    final_iterations: int = 0,
-    eps: float = 1e-7,
-    guide_radius: int = 1,
-    guide_eps: float = 1e-5,
-    threads: int = 0,
-) -> np.ndarray:
+def solve_band(image: np.ndarray, trimap: np.ndarray, *, iterations: Sequence[int] = (50, 8), final_iterations: int = 0,
+               eps: float = 1e-7, guide_radius: int = 1, guide_eps: float = 1e-5, threads: int = 0) -> np.ndarray:
     """:func:`refine_alpha` without argument checks, for callers that validated once (the pipeline).
 
     image: C-contiguous uint8 HxWx3; trimap: C-contiguous uint8 HxW; parameters as refine_alpha
