@@ -90,7 +90,10 @@ def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0, as a float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{name} is {describe(value)}; expected a finite number > 0")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float range
+        raise InputError(f"{name} is {value!r}; expected a finite number > 0") from None
     if not (math.isfinite(v) and v > 0):
         raise InputError(f"{name} is {v!r}; expected a finite number > 0")
     return v

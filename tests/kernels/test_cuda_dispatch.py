@@ -147,7 +147,8 @@ def test_make_trimap_input_errors(no_cuda, mask, kwargs, match):
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), (0, 0), "colour has 2 values"),
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), 7, "background is int"),
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), FakeDeviceArray((4, 5, 3)), "background has shape"),
-        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), np.zeros((4, 4, 3), np.uint8), "background is uint8 array .* expected a device array"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), np.zeros((4, 4, 3), np.uint8),
+         "background is uint8 array .* expected a device array"),
     ],
 )
 def test_composite_input_errors(no_cuda, image, alpha, background, match):
