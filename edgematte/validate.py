@@ -4,6 +4,9 @@ frame) validates through these functions, once, and inner code trusts what they 
 Every message has one shape, naming what was received and then what was expected:
 ``"<name> is <received>; expected <expected>"`` or ``"<name> has <property>; expected <expected>"``.
 Errors are :class:`~edgematte.errors.InputError` (a ``ValueError``). Imports only NumPy.
+
+Host arrays are NumPy arrays; device arrays are anything with ``__cuda_array_interface__`` (CuPy,
+pycuda, torch CUDA), read into a :class:`CudaArrayView` without touching the GPU.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,7 +25,10 @@ __all__ = [
     "INT32_MAX",
     "MAX_TRIMAP_RADIUS",
     "check_array",
+    "CudaArrayView",
     "check_colour",
+    "check_device_array",
+    "check_device_out",
     "check_finite",
     "check_frame",
     "check_int",
@@ -34,7 +41,9 @@ __all__ = [
     "check_threads",
     "check_trimap_params",
     "check_unit_range",
+    "cuda_view",
     "describe",
+    "is_cuda_array",
     "range_error",
     "rows_contiguous",
 ]
@@ -245,3 +254,118 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
         and a.strides == b.strides
         and a.shape == b.shape
     )
+
+
+# -- device arrays (__cuda_array_interface__: CuPy, pycuda, torch CUDA) ------------------------
+def is_cuda_array(x: Any) -> bool:
+    """True for objects exporting ``__cuda_array_interface__`` (torch CPU tensors raise, hence False)."""
+    try:
+        return getattr(x, "__cuda_array_interface__", None) is not None
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class CudaArrayView:
+    """What the CUDA array interface says about one argument. ``strides`` in bytes, always filled."""
+
+    obj: Any
+    name: str
+    ptr: int
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    strides: Tuple[int, ...]
+    readonly: bool
+    stream: Optional[int]
+
+    @property
+    def has_rows(self) -> bool:
+        """[H,W] or [H,W,C]: the layouts that have a row pitch."""
+        return len(self.shape) in (2, 3)
+
+    @property
+    def nbytes_span(self) -> int:
+        """Bytes from the first to one past the last element."""
+        if 0 in self.shape:
+            return 0
+        return sum((n - 1) * s for n, s in zip(self.shape, self.strides)) + self.dtype.itemsize
+
+    def pitch(self, pixel_bytes: int) -> int:
+        """Row pitch in bytes; pixels within a row must be packed (the kernels' layout)."""
+        h, w = self.shape[0], self.shape[1]
+        item = self.dtype.itemsize
+        inner_ok = all(
+            n == 1 or s == want
+            for n, s, want in zip(self.shape[1:], self.strides[1:], packed_strides(self.shape[1:], item))
+        )
+        pitch = self.strides[0] if h > 1 else w * pixel_bytes
+        if not inner_ok or pitch < w * pixel_bytes or pitch % item:
+            raise InputError(
+                f"{self.name} has strides {self.strides} for shape {self.shape}; expected packed pixels "
+                "within each row and a positive row pitch (make it contiguous on the device first)"
+            )
+        return pitch
+
+
+def packed_strides(shape: Sequence[int], item: int) -> Tuple[int, ...]:
+    strides, acc = [], item
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= n
+    return tuple(reversed(strides))
+
+
+def cuda_view(x: Any, name: str) -> CudaArrayView:
+    """Parse ``x.__cuda_array_interface__`` (versions 0..3), refusing host and masked arrays."""
+    if not is_cuda_array(x):
+        raise InputError(f"{name} is {describe(x)}; expected a device array (__cuda_array_interface__) like "
+                         "the other inputs")
+    cai = x.__cuda_array_interface__
+    shape = tuple(int(d) for d in cai["shape"])
+    dtype = np.dtype(cai["typestr"])
+    if cai.get("mask") is not None:
+        raise InputError(f"{name} is a masked CUDA array; expected an unmasked one")
+    ptr, readonly = cai["data"]
+    strides = cai.get("strides")
+    strides = packed_strides(shape, dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
+    return CudaArrayView(x, name, int(ptr or 0), shape, dtype, strides, bool(readonly), cai.get("stream"))
+
+
+def check_device_array(name: str, x: Any, ndim: int, dtypes, layout: str, channels: Optional[int] = None
+                       ) -> CudaArrayView:
+    """The view of a device array of rank ``ndim``, one of ``dtypes``, with packed pixels in each row;
+    the host arrays' messages."""
+    arr = cuda_view(x, name)
+    check_layout(name, arr.shape, arr.dtype, ndim, dtypes, layout, channels)
+    arr.pitch(int(np.prod(arr.shape[2:], dtype=np.int64)) * arr.dtype.itemsize)
+    return arr
+
+
+def check_device_out(
+    out: Any,
+    shape: Tuple[int, ...],
+    dtype: Any,
+    inputs: Sequence[CudaArrayView],
+    exact_alias_ok: Sequence[CudaArrayView] = (),
+) -> Optional[CudaArrayView]:
+    """View of a caller's ``out`` (None when absent): a writable device array of ``shape`` and
+    ``dtype`` not overlapping an input, except by being exactly one of ``exact_alias_ok``."""
+    if out is None:
+        return None
+    dtype = np.dtype(dtype)
+    if not is_cuda_array(out):
+        raise InputError(f"out is {describe(out)}; expected a device array like the inputs")
+    o = cuda_view(out, "out")
+    if o.shape != shape or o.dtype != dtype:
+        raise InputError(f"out is a {o.dtype} device array of shape {o.shape}; expected {dtype} of shape {shape}")
+    if o.readonly:
+        raise InputError("out is a read-only device array; expected a writable one")
+    if o.has_rows:
+        o.pitch(int(np.prod(shape[2:], dtype=np.int64)) * dtype.itemsize)  # rows of packed pixels
+    for src in inputs:
+        same = (o.ptr, o.shape, o.strides) == (src.ptr, src.shape, src.strides)
+        if same and any(src is a for a in exact_alias_ok):
+            continue
+        if o.ptr < src.ptr + src.nbytes_span and src.ptr < o.ptr + o.nbytes_span:
+            raise InputError(f"out overlaps {src.name}; expected a separate buffer")
+    return o

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import validate as v
 from ..errors import BackendUnavailableError, InputError
-from .cuda._launch import is_cuda_array
+from ..validate import is_cuda_array
 
 __all__ = ["IMPLEMENTATIONS", "Kernels", "Trusted", "composite", "kernels", "make_trimap", "native", "trusted"]
 
@@ -210,12 +210,12 @@ class Kernels:
     def _input(self, name, arr, ndim, dtypes, layout, channels=None):
         """A checked host array, or for a device implementation the view of a checked device array."""
         if self.device:
-            return self.module.check_input(name, arr, ndim, dtypes, layout, channels)
+            return v.check_device_array(name, arr, ndim, dtypes, layout, channels)
         return v.check_array(name, arr, ndim, dtypes, layout, channels)
 
     def _output(self, out, shape, inputs, exact_alias_ok=(), stream=None):
         if self.device:
-            return self.module.check_out(out, tuple(shape), np.uint8, inputs, exact_alias_ok)
+            return v.check_device_out(out, tuple(shape), np.uint8, inputs, exact_alias_ok)
         if stream is not None:
             raise InputError(f"stream is {v.describe(stream)} with NumPy arrays; expected None (streams order "
                              "device work)")

@@ -15,7 +15,7 @@ import pytest
 from edgematte.errors import BackendUnavailableError, InputError
 import edgematte
 from edgematte.kernels import cuda
-from edgematte.kernels.cuda import _launch
+from edgematte import validate
 from edgematte.kernels.cuda import _runtime as cr
 
 
@@ -55,15 +55,15 @@ def test_is_cuda_array():
 
 
 def test_view_fills_packed_strides_and_pitch():
-    d = _launch.view(FakeDeviceArray((4, 5, 3)), "image")
+    d = validate.cuda_view(FakeDeviceArray((4, 5, 3)), "image")
     assert d.strides == (15, 3, 1) and d.pitch(3) == 15 and d.nbytes_span == 60
-    f = _launch.view(FakeDeviceArray((4, 5), "float32"), "alpha")
+    f = validate.cuda_view(FakeDeviceArray((4, 5), "float32"), "alpha")
     assert f.strides == (20, 4) and f.pitch(4) == 20
 
 
 def test_row_pitch_of_a_view_is_accepted():
     # a 4x5 crop of a 4x8 frame: rows 24 bytes apart
-    d = _launch.view(FakeDeviceArray((4, 5, 3), strides=(24, 3, 1)), "image")
+    d = validate.cuda_view(FakeDeviceArray((4, 5, 3), strides=(24, 3, 1)), "image")
     assert d.pitch(3) == 24
 
 
@@ -73,7 +73,7 @@ def test_row_pitch_of_a_view_is_accepted():
     ids=["planar", "column-step", "negative-row", "overlapping-rows"],
 )
 def test_unpacked_layouts_are_refused(shape, strides):
-    d = _launch.view(FakeDeviceArray(shape, strides=strides), "image")
+    d = validate.cuda_view(FakeDeviceArray(shape, strides=strides), "image")
     with pytest.raises(InputError, match="has strides"):
         d.pitch(shape[-1] if len(shape) == 3 else 1)
 
@@ -94,7 +94,7 @@ def test_layout_errors_surface_before_any_runtime(no_cuda):
 
 def test_host_arrays_are_not_device_arrays():
     with pytest.raises(InputError, match=r"mask is uint8 array of shape \(2, 2\); expected a device array"):
-        _launch.view(np.zeros((2, 2), np.uint8), "mask")
+        validate.cuda_view(np.zeros((2, 2), np.uint8), "mask")
     with pytest.raises(InputError, match=r"image is list; expected a device array"):
         cuda.blur([[1]], 3)
 
@@ -106,7 +106,7 @@ def test_public_stream_reaches_the_device_path(no_cuda):
 
 def test_masked_array_is_refused():
     with pytest.raises(InputError, match="masked"):
-        _launch.view(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
+        validate.cuda_view(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ compile at run time with NVRTC. Nothing here imports pycuda or CuPy until a kern
 
 from __future__ import annotations
 
-from ._launch import blur, blur_taps, is_cuda_array, preprocess, upsample_alpha
+from ...validate import is_cuda_array
+from ._launch import blur, blur_taps, preprocess, upsample_alpha
 
 __all__ = ["blur", "blur_taps", "is_cuda_array", "preprocess", "upsample_alpha"]

@@ -1,7 +1,7 @@
 """CUDA launchers for device arrays (``__cuda_array_interface__``: CuPy, pycuda GPUArray, torch).
 
 :func:`make_trimap` and :func:`composite` are the ``cuda`` implementation of ``edgematte.kernels``
-(arguments validated there, through :func:`check_input` and :func:`check_out`); :func:`preprocess`,
+(arguments validated there, through :mod:`edgematte.validate`); :func:`preprocess`,
 :func:`upsample_alpha` and :func:`blur` are CUDA-only stages, public as ``edgematte.kernels.cuda``.
 This module is the one launcher of every kernel in this folder: it sizes the grid and launches on
 the caller's stream.
@@ -17,132 +17,20 @@ synchronise to read the kernel's status word.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...errors import InputError
 from ... import validate as v
+from ...validate import CudaArrayView, packed_strides
+from ...validate import cuda_view as view
 from .._status import raise_for_status
 from . import _runtime as cr
 
 EM_TRIMAP_THRESHOLD, EM_TRIMAP_FINAL = 1, 2  # em_cuda.h
 EM_TRIMAP_TILE_MAX_RADIUS = 64
 EM_BG_IMAGE, EM_BG_COLOR, EM_BG_NONE = 0, 1, 2
-
-
-def is_cuda_array(x: Any) -> bool:
-    """True for objects exporting ``__cuda_array_interface__`` (torch CPU tensors raise, hence False)."""
-    try:
-        return getattr(x, "__cuda_array_interface__", None) is not None
-    except (AttributeError, RuntimeError):
-        return False
-
-
-@dataclass(frozen=True)
-class CudaArrayView:
-    """What the CUDA array interface says about one argument. ``strides`` in bytes, always filled."""
-
-    obj: Any
-    name: str
-    ptr: int
-    shape: Tuple[int, ...]
-    dtype: np.dtype
-    strides: Tuple[int, ...]
-    readonly: bool
-    stream: Optional[int]
-
-    @property
-    def has_rows(self) -> bool:
-        """[H,W] or [H,W,C]: the layouts that have a row pitch."""
-        return len(self.shape) in (2, 3)
-
-    @property
-    def nbytes_span(self) -> int:
-        """Bytes from the first to one past the last element."""
-        if 0 in self.shape:
-            return 0
-        return sum((n - 1) * s for n, s in zip(self.shape, self.strides)) + self.dtype.itemsize
-
-    def pitch(self, pixel_bytes: int) -> int:
-        """Row pitch in bytes; pixels within a row must be packed (the kernels' layout)."""
-        h, w = self.shape[0], self.shape[1]
-        item = self.dtype.itemsize
-        inner_ok = all(
-            n == 1 or s == want
-            for n, s, want in zip(self.shape[1:], self.strides[1:], _packed_strides(self.shape[1:], item))
-        )
-        pitch = self.strides[0] if h > 1 else w * pixel_bytes
-        if not inner_ok or pitch < w * pixel_bytes or pitch % item:
-            raise InputError(
-                f"{self.name} has strides {self.strides} for shape {self.shape}; expected packed pixels "
-                "within each row and a positive row pitch (make it contiguous on the device first)"
-            )
-        return pitch
-
-
-def _packed_strides(shape: Sequence[int], item: int) -> Tuple[int, ...]:
-    strides, acc = [], item
-    for n in reversed(shape):
-        strides.append(acc)
-        acc *= n
-    return tuple(reversed(strides))
-
-
-def view(x: Any, name: str) -> CudaArrayView:
-    """Parse ``x.__cuda_array_interface__`` (versions 0..3), refusing host and masked arrays."""
-    if not is_cuda_array(x):
-        raise InputError(f"{name} is {v.describe(x)}; expected a device array (__cuda_array_interface__) like "
-                         "the other inputs")
-    cai = x.__cuda_array_interface__
-    shape = tuple(int(d) for d in cai["shape"])
-    dtype = np.dtype(cai["typestr"])
-    if cai.get("mask") is not None:
-        raise InputError(f"{name} is a masked CUDA array; expected an unmasked one")
-    ptr, readonly = cai["data"]
-    strides = cai.get("strides")
-    strides = _packed_strides(shape, dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
-    return CudaArrayView(x, name, int(ptr or 0), shape, dtype, strides, bool(readonly), cai.get("stream"))
-
-
-def check_input(name: str, x: Any, ndim: int, dtypes, layout: str, channels: Optional[int] = None) -> CudaArrayView:
-    """The view of a device array of rank ``ndim``, one of ``dtypes``, with packed pixels in each row;
-    the host arrays' messages."""
-    arr = view(x, name)
-    v.check_layout(name, arr.shape, arr.dtype, ndim, dtypes, layout, channels)
-    arr.pitch(int(np.prod(arr.shape[2:], dtype=np.int64)) * arr.dtype.itemsize)
-    return arr
-
-
-def check_out(
-    out: Any,
-    shape: Tuple[int, ...],
-    dtype: Any,
-    inputs: Sequence[CudaArrayView],
-    exact_alias_ok: Sequence[CudaArrayView] = (),
-) -> Optional[CudaArrayView]:
-    """View of a caller's ``out`` (None when absent): a writable device array of ``shape`` and
-    ``dtype`` not overlapping an input, except by being exactly one of ``exact_alias_ok``."""
-    if out is None:
-        return None
-    dtype = np.dtype(dtype)
-    if not is_cuda_array(out):
-        raise InputError(f"out is {v.describe(out)}; expected a device array like the inputs")
-    o = view(out, "out")
-    if o.shape != shape or o.dtype != dtype:
-        raise InputError(f"out is a {o.dtype} device array of shape {o.shape}; expected {dtype} of shape {shape}")
-    if o.readonly:
-        raise InputError("out is a read-only device array; expected a writable one")
-    if o.has_rows:
-        o.pitch(int(np.prod(shape[2:], dtype=np.int64)) * dtype.itemsize)  # rows of packed pixels
-    for src in inputs:
-        same = (o.ptr, o.shape, o.strides) == (src.ptr, src.shape, src.strides)
-        if same and any(src is a for a in exact_alias_ok):
-            continue
-        if o.ptr < src.ptr + src.nbytes_span and src.ptr < o.ptr + o.nbytes_span:
-            raise InputError(f"out overlaps {src.name}; expected a separate buffer")
-    return o
 
 
 @contextlib.contextmanager
@@ -262,11 +150,11 @@ def blur(image: Any, kernel_size: int, sigma: Optional[float] = None, *, out: An
     Box filter like cv2.blur when ``sigma`` is None, else Gaussian like cv2.GaussianBlur; within 1 of
     OpenCV.
     """
-    im = check_input("image", image, 3, _U8, _IMAGE, 3)
+    im = v.check_device_array("image", image, 3, _U8, _IMAGE, 3)
     taps = blur_taps(kernel_size, sigma)
     h, w = im.shape[:2]
     pitch = im.pitch(3)
-    given = check_out(out, (h, w, 3), np.uint8, [im])
+    given = v.check_device_out(out, (h, w, 3), np.uint8, [im])
     with _device_call(im, stream, given) as (rt, s, out, o):
         taps_ptr = rt.constant(("blur taps", len(taps), sigma), taps)
         tmp_ptr = rt.scratch("blur", h * w * 3 * 4, s)
@@ -293,7 +181,7 @@ def preprocess(
     Bilinear resize with OpenCV's INTER_LINEAR sampling, colour swap and normalisation in one
     kernel. ``bgr`` says the frame is BGR (OpenCV order); mean/std are in RGB order.
     """
-    im = check_input("image", image, 3, _U8, _IMAGE, 3)
+    im = v.check_device_array("image", image, 3, _U8, _IMAGE, 3)
     oh = v.check_int("height", height, 1, 1 << 16)
     ow = v.check_int("width", width, 1, 1 << 16)
     dt = np.dtype(dtype)
@@ -307,8 +195,8 @@ def preprocess(
     bias = (-mean / std).tolist()
     h, w = im.shape[:2]
     pitch = im.pitch(3)
-    given = check_out(out, (1, 3, oh, ow), dt, [im])
-    if given is not None and given.strides != _packed_strides(given.shape, dt.itemsize):
+    given = v.check_device_out(out, (1, 3, oh, ow), dt, [im])
+    if given is not None and given.strides != packed_strides(given.shape, dt.itemsize):
         raise InputError(f"out has strides {given.strides}; expected a C-contiguous [1,3,H,W] tensor")
     with _device_call(im, stream, given, (1, 3, oh, ow), dt) as (rt, s, out, o):
         kernel = "em_k_preprocess_f16" if dt == np.float16 else "em_k_preprocess_f32"
@@ -330,7 +218,7 @@ def upsample_alpha(alpha: Any, height: int, width: int, *, out: Any = None, stre
     ow = v.check_int("width", width, 1, 1 << 16)
     h, w = al.shape
     pitch = al.pitch(al.dtype.itemsize)
-    given = check_out(out, (oh, ow), np.uint8, [al])
+    given = v.check_device_out(out, (oh, ow), np.uint8, [al])
     with _device_call(al, stream, given, (oh, ow)) as (rt, s, out, o):
         kernel = "em_k_upsample_alpha_f16" if al.dtype == np.float16 else "em_k_upsample_alpha_f32"
         args = (al.ptr, w, h, pitch, o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
