@@ -162,6 +162,7 @@ def test_offline_rvm_says_where_to_put_the_file(monkeypatch, tmp_path):
     message = str(info.value)
     assert "rvm/rvm_mobilenetv3_fp32.onnx" in message and "sha256" in message
     assert "releases/tag/v1.0.0" in message
+    assert "as the model" in message and "checkpoint_path('rvm', sha256=...)" in message
 
 
 def test_rvm_row_resolves_under_edgematte_weights(monkeypatch, tmp_path):
