@@ -264,11 +264,9 @@ class RvmModel:
         self._thumb: Optional[np.ndarray] = None  # previous frame, small, for the cut detector
 
     def _open_split(self, backend: Any) -> Any:
-        """An OrtCpuBackend on the split graph with the refiner step native, or None (whole graph)."""
-        from ..runtime.ort_cpu import OrtCpuBackend
-
-        if not isinstance(backend, OrtCpuBackend):
-            return None
+        """A backend of ``backend``'s class (OrtCpuBackend) on the split graph, the refiner native; or None."""
+        if not all(hasattr(backend, name) for name in ("carry_state", "threads", "inter_op_threads", "spin")):
+            return None  # not OrtCpuBackend (duck-typed: the models package does not import the runtime)
         try:
             from ..kernels._fgf import fgf_apply
         except ImportError as exc:  # unbuilt source tree: the whole graph still runs
@@ -279,7 +277,7 @@ class RvmModel:
             return None
         path, self._names = split
         self._fgf_apply = fgf_apply
-        return OrtCpuBackend(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
+        return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
                              spin=backend.spin).open()
 
     @property
