@@ -19,7 +19,7 @@ cdef inline unsigned char _u8(float v) noexcept nogil:
         return 0
     if v >= 1.0:
         return 255
-    return <unsigned char>(v * 255.0 + 0.5)
+    return <unsigned char>(v * <float>255.0 + <float>0.5)
 
 
 def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, ::1] a not None,
@@ -35,6 +35,7 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
     cdef float sy, sx, wy, wx, xr, xg, xb, xm
     cdef float *row
     cdef float scale_y = <float>h / H, scale_x = <float>w / W
+    cdef float inv255 = 1.0 / 255.0, third = 1.0 / 3.0
     cdef int *xl = <int *>malloc(W * sizeof(int))
     cdef float *xw = <float *>malloc(W * sizeof(float))
     if xl == NULL or xw == NULL:
@@ -71,10 +72,10 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
                 x0 = xl[x]
                 x1 = x0 + 1 if x0 < w - 1 else w - 1
                 wx = xw[x]
-                xr = frame[y, x, 2] * (1.0 / 255.0)
-                xg = frame[y, x, 1] * (1.0 / 255.0)
-                xb = frame[y, x, 0] * (1.0 / 255.0)
-                xm = (xr + xg + xb) * (1.0 / 3.0)
+                xr = frame[y, x, 2] * inv255
+                xg = frame[y, x, 1] * inv255
+                xb = frame[y, x, 0] * inv255
+                xm = (xr + xg + xb) * third
                 foreground[y, x, 2] = _u8(_lerp(row, x0, x1, wx, 0) * xr + _lerp(row, x0, x1, wx, 4) + xr)
                 foreground[y, x, 1] = _u8(_lerp(row, x0, x1, wx, 1) * xg + _lerp(row, x0, x1, wx, 5) + xg)
                 foreground[y, x, 0] = _u8(_lerp(row, x0, x1, wx, 2) * xb + _lerp(row, x0, x1, wx, 6) + xb)
