@@ -114,6 +114,8 @@ class Matter:
         self.pipeline.reset()
 
     def close(self) -> None:
+        if self.pipeline.rvm is not None:
+            self.pipeline.rvm.close()
         self.backend.close()
 
     def __enter__(self) -> "Matter":

@@ -280,6 +280,11 @@ class RvmModel:
         return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
                              spin=backend.spin).open()
 
+    def close(self) -> None:
+        """Close the split graph's backend if this step opened one (the caller's backend is the caller's)."""
+        if self._names is not None:
+            self.backend.close()
+
     @property
     def native_refiner(self) -> bool:
         """True when the full-resolution refiner step runs in edgematte's kernel (the split graph)."""

@@ -343,3 +343,14 @@ def test_split_graph_agrees_with_the_whole_graph(rvm_onnx, clip, monkeypatch, tm
         # OpenCV's uint8 bilinear downsampling vs the graph's float one: tiny differences, carried in the state
         assert diffs.mean() < 0.1 and np.percentile(diffs, 99.9) <= 4
         assert np.abs(fa.astype(int) - fb).mean() < 1.5
+
+
+def test_matter_close_closes_the_split_backend(rvm_onnx):
+    import edgematte
+
+    matter = edgematte.Matter(rvm_onnx, backend="ort-cpu")
+    split = matter.pipeline.rvm.backend
+    assert split is not matter.backend and matter.pipeline.rvm.native_refiner
+    matter.close()
+    with pytest.raises(InputError, match="not open"):
+        split.inputs
