@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with open_matter(args) as matter:
         for source, target in tqdm(list(zip(paths, targets)), unit="image", disable=len(paths) < 2):
             frame = read_image(source)
+            matter.reset()  # unrelated photos: no temporal or recurrent (RVM) state carried between them
             write_image(target, matter.replace_background(frame, background))
     if len(paths) == 1:
         print(f"wrote {targets[0]}")

@@ -354,3 +354,18 @@ def test_matter_close_closes_the_split_backend(rvm_onnx):
     matter.close()
     with pytest.raises(InputError, match="not open"):
         split.inputs
+
+
+def test_cli_matte_treats_each_photo_as_a_first_frame(counting, tmp_path):
+    import cv2
+
+    from edgematte.cli.__main__ import main
+
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((12, 16, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    args = ["matte", str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "c.png"), "-o", str(out)]
+    assert main(args + ["--model", str(counting), "--backend", "ort-cpu"]) == 0
+    for name in ("a.png", "b.png", "c.png"):
+        alpha = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)[..., 3]
+        assert int(alpha[0, 0]) == 1  # the counter restarted for every photo
