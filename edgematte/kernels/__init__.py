@@ -224,7 +224,9 @@ class Kernels:
 
 def _is_image(background: Any) -> bool:
     """A background image (host or device array) rather than a colour or None."""
-    return (isinstance(background, np.ndarray) and background.ndim != 1) or is_cuda_array(background)
+    if isinstance(background, np.ndarray):
+        return background.ndim != 1
+    return is_cuda_array(background)
 
 
 _KERNELS: dict = {}
