@@ -1,8 +1,9 @@
 """Compile-only checks of the CUDA kernels: every .cu builds for every target with the machine's nvcc.
 
 No GPU is needed: nvcc, a host C compiler and (optionally) NVRTC from cuda-python are enough.
-The nvcc compiles carry the ``nvcc`` marker (out of the quick default run; CI runs ``pytest -m nvcc``)
-and skip with a reason when nvcc is absent.
+The compiles (nvcc, and NVRTC from cuda-python) carry the ``nvcc`` marker (out of the quick default
+run; CI installs cuda-bindings and nvidia-cuda-nvrtc and runs ``pytest -m nvcc``) and skip with a
+reason when their compiler is absent.
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def _nvrtc():
     return nvrtc
 
 
+@pytest.mark.nvcc
 @pytest.mark.parametrize("module", cr.MODULES)
 def test_nvrtc_fallback_compiles(module):
     """The run-time path (no fatbin) compiles the same sources with NVRTC for the PTX arch."""
