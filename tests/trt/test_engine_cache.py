@@ -11,8 +11,10 @@ import pytest
 from trt_samples import ORIN, RTX
 
 from edgematte.errors import EngineCacheMismatch, InternalError
-from edgematte.export import cache
-from edgematte.export.cache import EngineManifest, Target
+from edgematte.export.to_trt import onnx_for_rebuild
+from edgematte.runtime import engine_cache as cache
+from edgematte.runtime.engine_cache import EngineManifest, Target
+from edgematte.weights import sha256_of
 
 PLAN = b"not a real plan, but bytes with a sha256"
 
@@ -88,14 +90,6 @@ def test_write_engine_refuses_a_manifest_of_another_plan(tmp_path, manifest):
     assert not list(tmp_path.rglob("*.plan"))
 
 
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    target = cache.write_atomic(tmp_path / "f.bin", b"old")
-    with pytest.raises(TypeError):
-        cache.write_atomic(target, "text is not bytes")  # fails inside the write
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-
-
 def test_timing_cache_path_is_per_gpu_and_version(tmp_path):
     assert cache.timing_cache_path(tmp_path, ORIN) == tmp_path / "timing" / "sm_87-trt8.6.2.cache"
     assert cache.timing_cache_path(tmp_path, ORIN) != cache.timing_cache_path(tmp_path, RTX)
@@ -133,30 +127,30 @@ def test_mismatch_detects_another_onnx_and_a_replaced_plan(tmp_path, manifest):
 
 def test_valid_engine_needs_no_rebuild(tmp_path, manifest, make_onnx):
     onnx = make_onnx()
-    plan, manifest = _stored(tmp_path, dataclasses.replace(manifest, onnx_sha256=cache.sha256_of(onnx)))
-    assert cache.onnx_for_rebuild(manifest, ORIN, plan) is None
-    assert cache.onnx_for_rebuild(manifest, ORIN, plan, onnx=onnx) is None
+    plan, manifest = _stored(tmp_path, dataclasses.replace(manifest, onnx_sha256=sha256_of(onnx)))
+    assert onnx_for_rebuild(manifest, ORIN, plan) is None
+    assert onnx_for_rebuild(manifest, ORIN, plan, onnx=onnx) is None
 
 
 def test_stale_engine_rebuilds_from_the_given_onnx(tmp_path, manifest, make_onnx):
     onnx = make_onnx()
     plan, manifest = _stored(tmp_path, manifest)
-    assert cache.onnx_for_rebuild(manifest, RTX, plan, onnx=onnx) == onnx
+    assert onnx_for_rebuild(manifest, RTX, plan, onnx=onnx) == onnx
     # same machine, but the caller's ONNX is not the one the engine came from
-    assert cache.onnx_for_rebuild(manifest, ORIN, plan, onnx=onnx) == onnx
+    assert onnx_for_rebuild(manifest, ORIN, plan, onnx=onnx) == onnx
 
 
 def test_stale_engine_rebuilds_from_the_recorded_onnx_only_if_unchanged(tmp_path, manifest, make_onnx):
     onnx = make_onnx()
-    recorded = dataclasses.replace(manifest, onnx_sha256=cache.sha256_of(onnx), onnx_path=str(onnx))
+    recorded = dataclasses.replace(manifest, onnx_sha256=sha256_of(onnx), onnx_path=str(onnx))
     plan, recorded = _stored(tmp_path, recorded)
-    assert cache.onnx_for_rebuild(recorded, RTX, plan) == onnx
+    assert onnx_for_rebuild(recorded, RTX, plan) == onnx
     make_onnx(opset=13)  # same path, other content
     with pytest.raises(EngineCacheMismatch, match="cannot run here"):
-        cache.onnx_for_rebuild(recorded, RTX, plan)
+        onnx_for_rebuild(recorded, RTX, plan)
 
 
 def test_stale_engine_without_onnx_is_a_clear_error(tmp_path, manifest):
     plan, manifest = _stored(tmp_path, manifest)
     with pytest.raises(EngineCacheMismatch, match=r"rebuild it on this machine with `edgematte build MODEL\.onnx"):
-        cache.onnx_for_rebuild(manifest, RTX, plan)
+        onnx_for_rebuild(manifest, RTX, plan)

@@ -13,12 +13,12 @@ import pytest
 from fresh_python import heavy_modules_after
 
 from edgematte.errors import BackendUnavailableError
-from edgematte.runtime import _trt_env, open_backend
+from edgematte.runtime import open_backend, trt_env
 from edgematte.runtime.trt import TrtBackend
 
 
 def test_modules_import_without_tensorrt_pycuda_or_onnx(tmp_path):
-    modules = "edgematte.runtime.trt, edgematte.export.to_trt, edgematte.export.cache, edgematte.cli.build"
+    modules = "edgematte.runtime.trt, edgematte.export.to_trt, edgematte.runtime.engine_cache, edgematte.cli.build"
     assert heavy_modules_after(f"import {modules}", tmp_path) == []
 
 
@@ -26,7 +26,7 @@ def test_modules_import_without_tensorrt_pycuda_or_onnx(tmp_path):
 def test_open_without_a_dependency_names_the_extra(monkeypatch, tmp_path, missing):
     monkeypatch.setitem(sys.modules, missing, None)
     monkeypatch.setitem(sys.modules, "pycuda.driver", None)
-    monkeypatch.setattr(_trt_env, "is_jetson", lambda: False)
+    monkeypatch.setattr(trt_env, "is_jetson", lambda: False)
     backend = TrtBackend(tmp_path / "model.plan")  # construction is cheap: nothing imported or read yet
     with pytest.raises(BackendUnavailableError, match=r"pip install 'edgematte\[trt\]'"):
         backend.open()
@@ -36,9 +36,9 @@ def test_open_without_a_dependency_names_the_extra(monkeypatch, tmp_path, missin
 
 def test_on_jetson_the_message_points_to_jetpack_apt_and_system_site_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setattr(_trt_env, "is_jetson", lambda: True)
+    monkeypatch.setattr(trt_env, "is_jetson", lambda: True)
     with pytest.raises(BackendUnavailableError) as info:
-        _trt_env.import_tensorrt()
+        trt_env.import_tensorrt()
     message = str(info.value)
     assert "python3-libnvinfer" in message and "--system-site-packages" in message and "pycuda" in message
 
@@ -54,7 +54,7 @@ def test_io_specs_before_open_come_from_the_manifest(tmp_path, manifest):
     import dataclasses
     import hashlib
 
-    from edgematte.export.cache import write_engine
+    from edgematte.runtime.engine_cache import write_engine
 
     plan = b"plan"
     manifest = dataclasses.replace(manifest, plan_sha256=hashlib.sha256(plan).hexdigest())
