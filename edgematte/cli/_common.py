@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, Optional, Tuple
 
-from ..errors import InputError
+from ..background import parse_background
 
 __all__ = ["add_model_arguments", "add_background_argument", "parse_background", "open_matter", "parse_size"]
-
-#: colour names accepted by --background, as RGB
-COLOURS = {
-    "black": (0, 0, 0),
-    "white": (255, 255, 255),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "red": (255, 0, 0),
-    "green": (0, 177, 64),
-    "blue": (0, 71, 187),
-}
-
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
     from ..matter import DEFAULT_MODEL
@@ -57,41 +44,6 @@ def add_background_argument(parser: argparse.ArgumentParser, default: Optional[s
         metavar="IMG|COLOR|blur",
         help="an image file, a colour (name, #RRGGBB or R,G,B) or 'blur'" + what,
     )
-
-
-def parse_background(value: Optional[str]) -> Any:
-    """--background text -> what Matter.replace_background takes: None, "blur", a BGR tuple or a BGR image."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.lower() == "blur":
-        return "blur"
-    rgb = _parse_colour(text)
-    if rgb is not None:
-        return (rgb[2], rgb[1], rgb[0])
-    path = Path(text).expanduser()
-    if path.is_file():
-        from ..io import read_image
-
-        return read_image(path)
-    raise InputError(
-        f"received --background {value!r}; expected an existing image file, a colour "
-        f"({', '.join(sorted(COLOURS))}, #RRGGBB or R,G,B) or 'blur'"
-    )
-
-
-def _parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
-    if text.lower() in COLOURS:
-        return COLOURS[text.lower()]
-    if text.startswith("#") and len(text) == 7:
-        try:
-            return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
-        except ValueError:
-            return None
-    parts = text.split(",")
-    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        return (int(parts[0]), int(parts[1]), int(parts[2]))
-    return None
 
 
 def parse_size(text: str) -> Tuple[int, int]:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"received {args.inputs}, which hold no images; expected image files or folders with images")
     output = Path(args.output)
     targets = _targets(paths, output)
-    background = parse_background(args.background)
+    background = parse_background(args.background, name="--background")
     with open_matter(args) as matter:
         for source, target in tqdm(list(zip(paths, targets)), unit="image", disable=len(paths) < 2):
             frame = read_image(source)

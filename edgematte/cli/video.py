@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..io import VideoSink, VideoSource
 
-    background = parse_background(args.background)
+    background = parse_background(args.background, name="--background")
     with VideoSource(args.input) as source:
         if source.size[0] < 1 or source.size[1] < 1:
             raise InputError(f"received {args.input!r} with frame size {source.size}; expected a video with frames")

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     show = not args.no_window
     if show and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("received no display (DISPLAY is unset); expected a desktop session, or --no-window")
-    background = parse_background(args.background)
+    background = parse_background(args.background, name="--background")
     frames, fps, started = 0, 0.0, time.perf_counter()
     with VideoSource(device) as source, open_matter(args, temporal=args.temporal or None) as matter:
         camera = _virtual_camera(source.size, source.fps or 30.0) if args.virtual_cam else None

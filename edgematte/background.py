@@ -1,0 +1,103 @@
+"""The one background parser, shared by the Python API and the CLI.
+
+:func:`parse_background` turns what a user passes as a background into what the composite
+stage takes: ``None`` (keep the alpha: BGRA output), ``"blur"`` (the frame blurred), a
+``(B, G, R)`` tuple of ints 0..255, or a uint8 HxWx3 BGR image (resized to cover the frame).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["Background", "COLOURS", "parse_background", "parse_colour"]
+
+#: what the composite stage takes after parsing
+Background = Union[np.ndarray, Tuple[int, int, int], str, None]
+
+#: colour names, as (R, G, B)
+COLOURS = {
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "red": (255, 0, 0),
+    "green": (0, 177, 64),
+    "blue": (0, 71, 187),
+}
+
+_EXPECTED = (
+    f"expected None, 'blur', a colour name ({', '.join(sorted(COLOURS))}), '#RRGGBB', 'R,G,B', "
+    "a (B, G, R) tuple of 3 ints 0..255, an image file or a uint8 HxWx3 BGR image"
+)
+
+
+def parse_background(value: Any, *, name: str = "background") -> Background:
+    """``value`` -> None, "blur", a (B, G, R) tuple of ints or a uint8 HxWx3 BGR image; else InputError.
+
+    Text: "blur", a colour name, "#RRGGBB" or "R,G,B" (RGB order, as people write colours), or an
+    image path. Tuples, lists and 1-D arrays are (B, G, R) ints 0..255 (OpenCV order, as
+    :func:`edgematte.composite` takes them): bools, floats and strings are refused. ``name`` is
+    what error messages call the value (the CLI passes its option, ``--background``).
+    """
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        return _read_image(Path(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "blur":
+            return "blur"
+        rgb = parse_colour(text)
+        if rgb is not None:
+            return (rgb[2], rgb[1], rgb[0])
+        if Path(text).expanduser().is_file():
+            return _read_image(Path(text).expanduser())
+        raise InputError(f"received {name} {value!r}, which is no colour and no existing file; {_EXPECTED}")
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != 3 or 0 in value.shape:
+            raise InputError(f"received a {name} of {value.dtype} {value.shape}; {_EXPECTED}")
+        return value
+    return bgr_tuple(value, name=name)
+
+
+def bgr_tuple(value: Any, *, name: str = "background") -> Tuple[int, int, int]:
+    """A (B, G, R) colour: exactly 3 ints (not bools) in 0..255, from a tuple, list or 1-D array."""
+    try:
+        items = list(value)
+    except TypeError:
+        raise InputError(f"received {name} {value!r}; {_EXPECTED}") from None
+    if len(items) != 3 or not all(_is_int(c) and 0 <= int(c) <= 255 for c in items):
+        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}")
+    return (int(items[0]), int(items[1]), int(items[2]))
+
+
+def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
+    """A colour name, "#RRGGBB" or "R,G,B" -> (R, G, B); None when ``text`` is none of these."""
+    text = text.strip()
+    if text.lower() in COLOURS:
+        return COLOURS[text.lower()]
+    if text.startswith("#") and len(text) == 7:
+        try:
+            return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+        except ValueError:
+            return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
+        return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from .io import read_image
+
+    return read_image(path)
