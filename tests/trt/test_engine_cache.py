@@ -154,3 +154,97 @@ def test_stale_engine_without_onnx_is_a_clear_error(tmp_path, manifest):
     plan, manifest = _stored(tmp_path, manifest)
     with pytest.raises(EngineCacheMismatch, match=r"rebuild it on this machine with `edgematte build MODEL\.onnx"):
         onnx_for_rebuild(manifest, RTX, plan)
+
+
+# --- malformed manifests: always EngineCacheMismatch naming the file -----------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _paths(data):
+    """Every (container, key) inside the manifest's JSON data."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield data, key
+            yield from _paths(value)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield data, i
+            yield from _paths(value)
+
+
+def _read(tmp_dir, blob: bytes):
+    plan = tmp_dir / "m.plan"
+    cache.manifest_path(plan).write_bytes(blob)
+    try:
+        return cache.read_manifest(plan)
+    except EngineCacheMismatch as exc:
+        assert "m.json" in str(exc), str(exc)
+        return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_mutated_manifest_reads_or_is_a_cache_mismatch_naming_the_file(tmp_path, manifest, data):
+    tree = json.loads(manifest.to_json())
+    spots = list(_paths(tree))
+    for _ in range(data.draw(st.integers(1, 3))):
+        container, key = data.draw(st.sampled_from(spots))
+        if data.draw(st.booleans()) and isinstance(container, dict):
+            container.pop(key, None)
+        elif isinstance(container, dict) or key < len(container):
+            container[key] = data.draw(_json)
+        spots = list(_paths(tree)) or [(tree, "key")]
+    result = _read(tmp_path, json.dumps(tree).encode())
+    if result is not None:  # what did parse is well-formed
+        assert len(result.target.compute_capability) == 2 and all(len(r) == 3 for r in result.profiles.values())
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\xff\xfe{not utf-8",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"format": 1e999}',
+        b'{"format": 1, "target": {"compute_capability": [1e999, 7]}}',
+        b"9" * 5000,
+        b"[]",
+        b'"text"',
+        b"",
+    ],
+    ids=["bad-utf8", "deep-nesting", "inf-format", "inf-capability", "huge-int", "list", "string", "empty"],
+)
+def test_malformed_manifest_bytes_are_a_cache_mismatch(tmp_path, blob):
+    assert _read(tmp_path, blob) is None
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("target", "compute_capability"), [8]),
+        (("target", "compute_capability"), [8, 7.0]),
+        (("target", "compute_capability"), [True, 7]),
+        (("target", "gpu_name"), 3),
+        (("profiles", "src"), [[1, 3, 16, 16], [1, 3, 32, 32]]),
+        (("profiles", "src"), [[1, 3, 16, 16], [1, 3, 32, 32], [1, 3, 10**40, 64]]),
+        (("profiles", "src"), [[1, 3, 16], [1, 3, 32, 32], [1, 3, 64, 64]]),
+        (("inputs",), [{"name": "src", "shape": "1x3", "dtype": "float32"}]),
+        (("inputs",), {"name": "src"}),
+        (("workspace_mb",), -1),
+        (("format",), True),
+    ],
+)
+def test_wrong_types_and_values_are_a_cache_mismatch(tmp_path, manifest, path, value):
+    tree = json.loads(manifest.to_json())
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert _read(tmp_path, json.dumps(tree).encode()) is None
