@@ -97,64 +97,25 @@ def test_build_cli_prints_one_line_when_cuda_cannot_start(pycuda_stub, tiny_onnx
     assert lines[0].startswith("edgematte build: error: CUDA could not start") and "Traceback" not in out.stderr
 
 
-DEVICE_SCRIPT = """
-import ctypes, threading
-import numpy as np
-import pycuda.driver as cuda
-from edgematte.errors import BackendUnavailableError
-from edgematte.runtime import trt_env
-from edgematte.runtime.engine_cache import EngineManifest, Target, write_engine
-from edgematte.runtime.trt import TrtBackend, _buffer
-import hashlib, tensorrt
-
-retains = ctypes.CDLL(None).stub_primary_retains
-plan = b"plan"
-manifest = EngineManifest(
-    key="k", model="m", onnx_sha256="a" * 64, target=Target(tensorrt.__version__, "Stub GPU", (8, 7)),
-    precision="fp32", typing="strong", profiles={}, inputs=(), outputs=(), plan_sha256=hashlib.sha256(plan).hexdigest())
-path = write_engine("engines", manifest, plan)
-
-# the real trt.Runtime factory returns NULL here: BackendUnavailableError, not a raw pybind11 TypeError
-errors = []
-def open_once():
-    try:
-        TrtBackend(path).open()
-    except BackendUnavailableError as exc:
-        errors.append(str(exc))
-threads = [threading.Thread(target=open_once) for _ in range(4)]
-[t.start() for t in threads]; [t.join() for t in threads]
-open_once()
-assert len(errors) == 5 and all("could not create its runtime" in e for e in errors), errors
-print("RETAINS", retains())
-
-# pycuda alone: a primary context detached from another thread keeps its retain (the leak)
-ctx = cuda.Device(0).retain_primary_context()
-before = retains()
-t = threading.Thread(target=ctx.detach); t.start(); t.join()
-print("PYCUDA_CROSS_THREAD_DETACH_LEAKS", retains() == before)
-
-# outputs held across a shape change stay valid
-ctx = trt_env.primary_context(cuda, 0)
-with trt_env.pushed(cuda, ctx):
-    buffers = {}
-    held = _buffer(cuda, buffers, "alpha", (1, 1, 4, 4), np.dtype(np.float32), host=True).host
-    held[...] = 0.25
-    _buffer(cuda, buffers, "alpha", (1, 1, 8, 8), np.dtype(np.float32), host=True)
-    import gc; gc.collect()
-    print("HELD_INTACT", bool((held == 0.25).all()))
-    freed = cuda.pagelocked_empty((4,), np.float32); freed[...] = 0.25; freed.base.free()
-    print("EXPLICIT_FREE_POISONS", bool((freed != 0.25).all()))
-"""
-
-
-def test_fake_device_retains_once_and_keeps_held_outputs(pycuda_stub, tmp_path):
+def test_runtime_path_on_a_fake_device(pycuda_stub, tmp_path):
     out = _ok(
         env.run_with(
-            [env.tensorrt_env(STRONG), pycuda_stub], DEVICE_SCRIPT, cwd=tmp_path,
+            [env.tensorrt_env(STRONG), pycuda_stub], [str(HERE / "trt_runtime_checks.py")], cwd=tmp_path,
             extra_env={"EDGEMATTE_STUB_CUDA": "device"},
         )
     )
-    assert "RETAINS 1" in out.stdout  # one retain per process, however many opens and threads
-    assert "PYCUDA_CROSS_THREAD_DETACH_LEAKS True" in out.stdout  # why no backend owns a retain
-    assert "HELD_INTACT True" in out.stdout
-    assert "EXPLICIT_FREE_POISONS True" in out.stdout  # the stub would show a use after free
+    results = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    expected = {
+        "NULL_RUNTIME_UNAVAILABLE": "True",  # a NULL factory is BackendUnavailableError
+        "PYCUDA_CROSS_THREAD_DETACH_LEAKS": "True",  # why no backend owns a retain
+        "EXPLICIT_FREE_POISONS": "True",  # the stub would show a use after free
+        "HOST_PATH": "True",
+        "HELD_INTACT": "True",  # an output held across a shape change keeps its values
+        "PINNED_INPUT": "True",
+        "OUT_OF_PROFILE": "True",
+        "WRONG_DTYPE": "True",
+        "DEVICE_PATH": "True",
+        "RETAINS": "1",  # one retain per process, however many opens, threads and closes
+        "BUFFER_HELD_INTACT": "True",
+    }
+    assert {k: results.get(k) for k in expected} == expected, out.stdout + out.stderr
