@@ -145,7 +145,11 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):
-    from .runtime import open_backend
+    """Open the backend. TensorRT gets an engine from export's ``engine_for``: built from an ONNX
+    (cached), or a stale ``.plan`` rebuilt when its ONNX is at hand. ``"auto"`` (or what
+    ``EDGEMATTE_BACKEND`` names) falls back to ONNX Runtime on any TensorRT/CUDA start-up failure,
+    logging why once per process."""
+    from .runtime import auto_backend, log_fallback, open_backend
 
     if not isinstance(backend, str):
         if not hasattr(backend, "infer"):
@@ -153,20 +157,23 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
         return backend.open()
     if backend not in _BACKENDS:
         raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
-    if path.suffix.lower() in _ENGINE_SUFFIXES:
-        if backend == "ort-cpu":
-            raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
-        return open_backend("tensorrt", path)
+    is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
+        backend = "tensorrt" if is_engine else auto_backend()
+    if is_engine and backend == "ort-cpu":
+        raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
+    if backend in ("auto", "tensorrt"):
+        from .errors import BackendUnavailableError
+
         try:
-            return open_backend("tensorrt", path)
-        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
-            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
-            log.debug("why TensorRT is unavailable: %s", exc)
-            backend = "ort-cpu"
-    if backend == "ort-cpu":
-        return open_backend("ort-cpu", path, threads=threads)
-    return open_backend("tensorrt", path)
+            from .export.to_trt import engine_for
+
+            return open_backend("tensorrt", engine_for(path))
+        except BackendUnavailableError as exc:  # no tensorrt/pycuda, no GPU, driver too old
+            if backend == "tensorrt":
+                raise
+            log_fallback(exc)
+    return open_backend("ort-cpu", path, threads=threads)
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:

@@ -1,5 +1,6 @@
 import importlib.util
 import logging
+import threading
 import tracemalloc
 
 import numpy as np
@@ -223,9 +224,11 @@ def test_temporal_config_validation():
         TemporalConfig(cut_threshold=0.0)
 
 
-def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog):
+def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog, monkeypatch):
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is importable here, so auto does not fall back")
+    monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
+    monkeypatch.setattr("edgematte.runtime._fallback_logged", threading.Event())  # the warning comes once per process
     with caplog.at_level(logging.WARNING, logger="edgematte"):
         with edgematte.Matter(tiny_onnx) as m:
             assert isinstance(m.backend, OrtCpuBackend)
