@@ -46,8 +46,6 @@ IMPLEMENTATIONS = {
 }
 #: implementations that take device arrays
 DEVICE = ("cuda",)
-#: the compiled extensions (built by setup.py from edgematte/kernels/*.pyx)
-NATIVE = ("_cpu", "_refine")
 
 _U8 = (np.dtype(np.uint8),)
 _U8_F32 = (np.dtype(np.uint8), np.dtype(np.float32))
