@@ -22,17 +22,30 @@ SUBCOMMANDS = ("matte", "video", "webcam", "bench", "build", "export")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgematte", description="Real-time image and video matting.")
     parser.add_argument("--version", action="version", version=f"edgematte {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    _add_global_options(parser, argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__package__}.{name}").register(subparsers)
+    for subparser in subparsers.choices.values():  # accepted after the command too
+        _add_global_options(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--debug", action="store_true", default=default, help="show tracebacks and debug logs")
+    group.add_argument(
+        "--quiet", "-q", action="store_true", default=default, help="only warnings and errors: no progress, no summary"
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s")
+    args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    logging.getLogger("edgematte").setLevel(level)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
