@@ -127,24 +127,9 @@ def load(data: Path):
 def seed_trimap(gt: np.ndarray) -> np.ndarray:
     """Pipeline trimap from the binary mask gt > 0.5 (edgematte.make_trimap defaults)."""
     mask = np.where(gt > 0.5, 255, 0).astype(np.uint8)
-    try:
-        from edgematte import make_trimap
-    except ImportError:
-        make_trimap = _make_trimap_opencv
+    from edgematte import make_trimap
+
     return make_trimap(mask)
-
-
-def _make_trimap_opencv(mask: np.ndarray) -> np.ndarray:
-    """The seed trimap rule (7x7 ellipse, 3 iterations) until edgematte.make_trimap is available."""
-    import cv2
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-    eroded = cv2.erode(mask, kernel, iterations=3)
-    dilated = cv2.dilate(mask, kernel, iterations=3)
-    out = np.full(mask.shape, 128, np.uint8)
-    out[eroded >= 254] = 255
-    out[dilated <= 1] = 0
-    return out
 
 
 def baseline(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:

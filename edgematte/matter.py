@@ -3,19 +3,26 @@
     m = edgematte.Matter()                       # default selfie model, TensorRT if present else ONNX Runtime
     res = m.process(frame)                       # frame uint8 HxWx3 BGR -> res.alpha uint8 HxW, res.timings
     out = m.replace_background(frame, (0, 255, 0))
+    res = m.process(frame, background="blur")    # the whole Result, res.composite included
+
+A Matter serves one thread at a time: calls from several threads are served one after the
+other (a lock), and each thread's results stay valid until that thread's next call. Temporal
+smoothing assumes one stream of frames: give each video stream its own Matter.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
+from .background import parse_background
 from .errors import InputError, ModelError
-from .pipeline import Background, Pipeline, Result, TemporalConfig, TrimapConfig
+from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -41,7 +48,8 @@ class Matter:
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
 
     Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
-    overwritten by the next call.
+    overwritten by the next call from the same thread. One call runs at a time; other threads
+    wait for it.
     """
 
     def __init__(
@@ -68,23 +76,33 @@ class Matter:
             input_size=input_size or spec_size,
             threads=threads,
         )
-        #: the Result of the last process()/replace_background() call (timings included)
-        self.last_result: Optional[Result] = None
+        self._parsed: Tuple[Any, Any] = (None, None)  # the last text background and its parse
 
-    def process(self, frame: np.ndarray) -> Result:
-        """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, timings ms)."""
-        self.last_result = self.pipeline.process(frame)
-        return self.last_result
+    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+        """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
 
-    def replace_background(self, frame: np.ndarray, background: Background) -> np.ndarray:
-        """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None.
-
-        ``background``: uint8 BGR image (resized to cover), (B, G, R) colour, ``"blur"`` or None.
+        With ``background`` (anything :func:`edgematte.background.parse_background` takes: a
+        colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
+        BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        result = self.pipeline.process(frame)
-        self.pipeline.composite(frame, result, background)
-        self.last_result = result
-        return result.composite
+        frame = _check_frame(frame)
+        if background is not NO_COMPOSITE:
+            background = self._background(background)
+        return self.pipeline.process(frame, background)
+
+    def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
+        """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
+        return self.process(frame, background).composite
+
+    def _background(self, background: Any) -> Any:
+        """Parse once per distinct text value (an image path is read once, not per frame)."""
+        if not isinstance(background, str):
+            return parse_background(background)
+        value, parsed = self._parsed
+        if value != background:
+            parsed = parse_background(background)
+            self._parsed = (background, parsed)
+        return parsed
 
     def reset(self) -> None:
         """Restart temporal smoothing (between unrelated clips)."""
@@ -161,3 +179,16 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
     if isinstance(temporal, (int, float)):
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
+
+
+def _check_frame(frame: Any) -> np.ndarray:
+    """A non-empty uint8 HxWx3 array, made C-contiguous (with a warning) when it is not."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
+    if not frame.flags.c_contiguous:
+        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
+        frame = np.ascontiguousarray(frame)
+    return frame

@@ -1,25 +1,31 @@
 """The per-frame pipeline: preprocess -> model -> upsample -> trimap -> refine -> composite.
 
-Frames are uint8 HxWx3 BGR (OpenCV order). Every stage writes into buffers allocated once
-per frame size and reused, so the steady state allocates nothing frame-sized: the arrays in
-a :class:`Result` are **overwritten by the next call** (copy them to keep them).
+One function, :meth:`Pipeline.process`, takes a frame through every stage, composite
+included, and returns a finished :class:`Result`. Frames are uint8 HxWx3 BGR (OpenCV order),
+already checked by the caller (:class:`edgematte.Matter` checks them once at its boundary).
+Every stage writes into buffers allocated once per frame size and calling thread and reused,
+so the steady state allocates nothing frame-sized: the arrays in a :class:`Result` are
+**overwritten by the next call from the same thread** (copy them to keep them).
+
+Threads: a Pipeline serves one call at a time (a lock; a second thread waits). Each thread
+gets its own buffers and temporal state, so a result is never overwritten by another thread.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from .background import Background
 from .errors import InputError
 from .runtime.base import Backend
 
-__all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES"]
+__all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES", "NO_COMPOSITE"]
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +34,8 @@ log = logging.getLogger(__name__)
 #: band solved by ``edgematte.refine_alpha``: best edges, for photos)
 REFINE_MODES = ("off", "fast", "full")
 
-#: what ``Pipeline.composite`` accepts: an image (resized to cover), a BGR colour, "blur", or None (BGRA)
-Background = Union[np.ndarray, Tuple[int, int, int], str, None]
+#: ``Pipeline.process``'s default ``background``: stop after the alpha, make no composite
+NO_COMPOSITE = "no-composite"
 
 
 @dataclass(frozen=True)
@@ -61,18 +67,22 @@ class TemporalConfig:
             raise InputError(f"received cut_threshold {self.cut_threshold!r}; expected 0 < cut_threshold <= 1")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
-    """One processed frame. Arrays are the pipeline's buffers, valid until its next call.
+    """One processed frame, complete when returned. Arrays are the pipeline's buffers, valid
+    until the same thread's next call.
 
-    ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models,
-    else None; ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA without a background) when asked
-    for; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when temporal
+    ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models
+    with refinement, else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
+    the alpha, when the pipeline estimates one (else None: the frame is used);
+    ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a background was
+    given; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when temporal
     smoothing restarted on this frame.
     """
 
     alpha: np.ndarray
     trimap: Optional[np.ndarray] = None
+    foreground: Optional[np.ndarray] = None
     composite: Optional[np.ndarray] = None
     timings: Dict[str, float] = field(default_factory=dict)
     cut: bool = False
@@ -110,14 +120,7 @@ class _Buffers:
 
 
 def _kernels():
-    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use.
-
-    OpenMP threads that busy-wait between parallel regions (libgomp's default) steal the
-    cores ONNX Runtime needs next and slow the whole frame several-fold on small CPUs, so
-    ``OMP_WAIT_POLICY`` defaults to PASSIVE here (a value the user set is kept). It takes
-    effect only if no OpenMP runtime was loaded before.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use."""
     from .kernels import composite, make_trimap
     from .refine import refine_alpha
 
@@ -159,19 +162,30 @@ class Pipeline:
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
         self._src = input_buffer(self.input_name, src_shape) if input_buffer else np.empty(src_shape, np.float32)
-        self._buffers: Optional[_Buffers] = None
+        self._lock = threading.Lock()
+        self._local = threading.local()  # per thread: .buffers
 
     def reset(self) -> None:
-        """Forget temporal state (call between unrelated clips)."""
-        if self._buffers is not None:
-            self._buffers.has_previous = False
+        """Forget the calling thread's temporal state (call between unrelated clips)."""
+        b = getattr(self._local, "buffers", None)
+        if b is not None:
+            b.has_previous = False
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray) -> Result:
-        """Alpha (and trimap) for one uint8 HxWx3 BGR frame."""
+    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+        """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
+
+        ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3
+        BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
+        colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
+        :data:`NO_COMPOSITE`, stops after the alpha.
+        """
+        with self._lock:
+            return self._process(frame, background)
+
+    def _process(self, frame: np.ndarray, background: Any) -> Result:
         import cv2
 
-        frame = _check_frame(frame)
         timings: Dict[str, float] = {}
         t0 = tick = time.perf_counter()
         b = self._buffers_for(frame.shape[:2])
@@ -211,25 +225,17 @@ class Pipeline:
             final = self._refine(frame, b)
             tick = _lap(timings, "refine", tick)
 
+        foreground = None
+        composite = None
+        if background is not NO_COMPOSITE:
+            bg = self._background(frame, background, b)
+            out = b.out4 if bg is None else b.out3
+            source = frame if foreground is None else foreground
+            composite = self._composite(source, final, bg, out=out, threads=self.threads)
+            tick = _lap(timings, "composite", tick)
+
         timings["total"] = (tick - t0) * 1e3
-        return Result(alpha=final, trimap=trimap, timings=timings, cut=cut)
-
-    def composite(self, frame: np.ndarray, result: Result, background: Background) -> np.ndarray:
-        """Blend ``frame`` over ``background`` with ``result.alpha``; records ``composite`` in its timings.
-
-        ``background``: uint8 image (any size, resized to cover the frame and cached while the
-        same array object is passed), a (B, G, R) colour, ``"blur"`` (the frame blurred), or
-        None for a BGRA image with alpha as the 4th channel. Returns a reused buffer.
-        """
-        tick = time.perf_counter()
-        b = self._buffers_for(frame.shape[:2])
-        bg = self._background(frame, background, b)
-        out = b.out4 if bg is None else b.out3
-        result.composite = self._composite(frame, result.alpha, bg, out=out, threads=self.threads)
-        elapsed = (time.perf_counter() - tick) * 1e3
-        result.timings["composite"] = elapsed
-        result.timings["total"] = result.timings.get("total", 0.0) + elapsed
-        return result.composite
+        return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
@@ -267,13 +273,12 @@ class Pipeline:
         return cut
 
     def _background(self, frame: np.ndarray, background: Background, b: _Buffers):
+        """The parsed background as the composite kernel takes it: None, a colour or b.background."""
         import cv2
 
-        if background is None:
-            return None
-        if isinstance(background, str):
-            if background != "blur":
-                raise InputError(f"received background {background!r}; expected an image, a colour, 'blur' or None")
+        if background is None or isinstance(background, tuple):
+            return background
+        if isinstance(background, str):  # "blur": the frame, blurred at 1/8 size and scaled back
             sh, sw = b.blur_small.shape[:2]
             cv2.resize(frame, (sw, sh), dst=b.blur_small, interpolation=cv2.INTER_AREA)
             cv2.GaussianBlur(b.blur_small, (0, 0), 2.0, dst=b.blur_small)
@@ -281,20 +286,19 @@ class Pipeline:
             cv2.resize(b.blur_small, (w, h), dst=b.background, interpolation=cv2.INTER_LINEAR)
             b.background_key = None
             return b.background
-        if isinstance(background, np.ndarray):
-            key = (id(background), background.shape)
-            if b.background_key != key:
-                _cover(background, b.background)
-                b.background_key = key
-                b.background_source = background  # keep it alive so its id stays unique
-            return b.background
-        return _colour(background)
+        key = (id(background), background.shape)
+        if b.background_key != key:
+            _cover(background, b.background)
+            b.background_key = key
+            b.background_source = background  # keep it alive so its id stays unique
+        return b.background
 
     def _buffers_for(self, frame_hw: Tuple[int, int]) -> _Buffers:
-        if self._buffers is None or self._buffers.frame_hw != tuple(frame_hw):
+        b = getattr(self._local, "buffers", None)
+        if b is None or b.frame_hw != tuple(frame_hw):
             log.debug("allocating pipeline buffers for %dx%d", frame_hw[1], frame_hw[0])
-            self._buffers = _Buffers(tuple(frame_hw), self.model_hw)
-        return self._buffers
+            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw)
+        return b
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -332,18 +336,6 @@ def _refine_mode(refine: Any) -> str:
     return refine
 
 
-def _check_frame(frame: Any) -> np.ndarray:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
-    if frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
-    if not frame.flags.c_contiguous:
-        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
-        frame = np.ascontiguousarray(frame)
-    return frame
-
-
 def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[str, str, Tuple[int, int]]:
     """(input name, alpha output name, model (h, w)) from the backend's specs."""
     inputs, outputs = backend.inputs, backend.outputs
@@ -367,8 +359,6 @@ def _cover(image: np.ndarray, out: np.ndarray) -> None:
     """Resize ``image`` (uint8 HxWx3) to cover ``out`` keeping its aspect, centre-cropped, into ``out``."""
     import cv2
 
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
-        raise InputError(f"received a background of {image.dtype} {image.shape}; expected a uint8 HxWx3 BGR image")
     h, w = out.shape[:2]
     ih, iw = image.shape[:2]
     scale = max(h / ih, w / iw)
@@ -377,13 +367,3 @@ def _cover(image: np.ndarray, out: np.ndarray) -> None:
     resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
     y, x = (rh - h) // 2, (rw - w) // 2
     np.copyto(out, resized[y : y + h, x : x + w])
-
-
-def _colour(value: Any) -> Tuple[int, int, int]:
-    try:
-        colour = tuple(int(c) for c in value)
-    except (TypeError, ValueError):
-        colour = ()
-    if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
-        raise InputError(f"received background {value!r}; expected an image, a (B, G, R) colour 0..255, 'blur' or None")
-    return colour  # type: ignore[return-value]

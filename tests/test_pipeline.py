@@ -147,8 +147,9 @@ def test_replace_background_blends(matter, background):
     if background == "image":
         background = np.zeros((50, 300, 3), np.uint8)
         background[:, :150] = (0, 255, 0)  # covering crops the middle: left half green, right half black
-    out = matter.replace_background(frame, background)
-    alpha = matter.last_result.alpha
+    result = matter.process(frame, background)
+    out, alpha = result.composite, result.alpha
+    np.testing.assert_array_equal(matter.replace_background(frame, background), out)
     assert out.shape == frame.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(out[alpha == 255], frame[alpha == 255])
     if isinstance(background, tuple):
@@ -156,15 +157,16 @@ def test_replace_background_blends(matter, background):
     elif isinstance(background, np.ndarray):
         assert (out[:, :70][alpha[:, :70] == 0] == (0, 255, 0)).all()
         assert (out[:, 90:][alpha[:, 90:] == 0] == 0).all()
-    assert "composite" in matter.last_result.timings
+    assert "composite" in result.timings and "composite" not in matter.process(frame).timings
 
 
 def test_replace_background_none_is_bgra(matter):
     frame = red_disc_frame()
-    out = matter.replace_background(frame, None)
+    result = matter.process(frame, None)
+    out = result.composite
     assert out.shape == (120, 160, 4)
     np.testing.assert_array_equal(out[..., :3], frame)
-    np.testing.assert_array_equal(out[..., 3], matter.last_result.alpha)
+    np.testing.assert_array_equal(out[..., 3], result.alpha)
 
 
 @pytest.mark.parametrize("background", ["stars", (1, 2), (0, 0, 300), np.zeros((4, 4), np.uint8)])
@@ -209,8 +211,9 @@ def test_temporal_ema_and_cut_reset(tiny_onnx):
         assert after_cut.cut
         np.testing.assert_array_equal(after_cut.alpha, plain.process(cut).alpha)
         smooth.reset()
-        assert not smooth.process(moved).cut
-        np.testing.assert_array_equal(smooth.last_result.alpha, raw)
+        restarted = smooth.process(moved)
+        assert not restarted.cut
+        np.testing.assert_array_equal(restarted.alpha, raw)
 
 
 def test_temporal_config_validation():
