@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .background import parse_background
+from .background import Backgrounds
 from .errors import InputError, ModelError
+from .io.frames import CHANNEL_ORDERS, split_alpha
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
@@ -46,6 +46,12 @@ class Matter:
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
+    ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
+    (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way.
+
+    Frames: uint8 HxWx3; HxWx4 (BGRA/RGBA) whose alpha multiplies into the matte (a transparent
+    input pixel stays transparent); HxW grey (expanded); uint16 (scaled to 8 bits with a
+    warning); PIL images (any mode, whatever ``channels`` says).
 
     Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
     overwritten by the next call from the same thread. One call runs at a time; other threads
@@ -63,7 +69,11 @@ class Matter:
         input_size: Optional[Tuple[int, int]] = None,
         trimap: Optional[TrimapConfig] = None,
         threads: Optional[int] = None,
+        channels: str = "bgr",
     ) -> None:
+        if channels not in CHANNEL_ORDERS:
+            raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
+        self.channels = channels
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
@@ -76,7 +86,7 @@ class Matter:
             input_size=input_size or spec_size,
             threads=threads,
         )
-        self._parsed: Tuple[Any, Any] = (None, None)  # the last text background and its parse
+        self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
     def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
         """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
@@ -85,24 +95,14 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = _check_frame(frame)
+        frame, input_alpha = split_alpha(frame, channels=self.channels)
         if background is not NO_COMPOSITE:
-            background = self._background(background)
-        return self.pipeline.process(frame, background)
+            background = self._backgrounds(background)
+        return self.pipeline.process(frame, background, input_alpha=input_alpha)
 
     def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
         """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
         return self.process(frame, background).composite
-
-    def _background(self, background: Any) -> Any:
-        """Parse once per distinct text value (an image path is read once, not per frame)."""
-        if not isinstance(background, str):
-            return parse_background(background)
-        value, parsed = self._parsed
-        if value != background:
-            parsed = parse_background(background)
-            self._parsed = (background, parsed)
-        return parsed
 
     def reset(self) -> None:
         """Restart temporal smoothing (between unrelated clips)."""
@@ -179,16 +179,3 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
     if isinstance(temporal, (int, float)):
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
-
-
-def _check_frame(frame: Any) -> np.ndarray:
-    """A non-empty uint8 HxWx3 array, made C-contiguous (with a warning) when it is not."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
-    if frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
-    if not frame.flags.c_contiguous:
-        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
-        frame = np.ascontiguousarray(frame)
-    return frame

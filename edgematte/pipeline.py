@@ -172,18 +172,19 @@ class Pipeline:
             b.has_previous = False
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
         ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3
         BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
         colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
-        :data:`NO_COMPOSITE`, stops after the alpha.
+        :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the frame's own
+        transparency) multiplies into the alpha.
         """
         with self._lock:
-            return self._process(frame, background)
+            return self._process(frame, background, input_alpha)
 
-    def _process(self, frame: np.ndarray, background: Any) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         import cv2
 
         timings: Dict[str, float] = {}
@@ -224,6 +225,8 @@ class Pipeline:
             tick = _lap(timings, "trimap", tick)
             final = self._refine(frame, b)
             tick = _lap(timings, "refine", tick)
+        if input_alpha is not None:
+            final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
         foreground = None
         composite = None

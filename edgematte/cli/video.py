@@ -70,7 +70,8 @@ def parse_bitrate(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..background import Backgrounds
-    from ..io import VideoFile, VideoOptions, open_sink, open_source, refuse_overwriting, split_alpha
+    from ..io import VideoFile, VideoOptions, open_sink, open_source, refuse_overwriting, to_bgr
+    from ..pipeline import NO_COMPOSITE
     from ..refine import estimate_foreground
 
     refuse_overwriting(_input_files(args.input), [args.output, args.output_alpha, args.output_foreground])
@@ -101,17 +102,13 @@ def run(args: argparse.Namespace) -> int:
             if video and source.audio is not None and not args.no_audio and hasattr(main, "add_audio"):
                 source.on_audio = main.add_audio(source.audio)  # before the first frame, as muxers need
             for frame in progress(source, total=source.frame_count, unit="frame", quiet=args.quiet):
-                frame, _ = split_alpha(frame, name="frame")  # image sequences give frames as stored
-                if args.matte_only:
-                    out = matter.process(frame).alpha
-                else:
-                    out = matter.replace_background(frame, backgrounds(args.background))
+                result = matter.process(frame, NO_COMPOSITE if args.matte_only else backgrounds(args.background))
                 pts = source.pts if video else None
-                main.write(out, pts)
+                main.write(result.alpha if args.matte_only else result.composite, pts)
                 if alpha is not None:
-                    alpha.write(matter.last_result.alpha, pts)
+                    alpha.write(result.alpha, pts)
                 if foreground is not None:
-                    foreground.write(estimate_foreground(frame, matter.last_result.alpha), pts)
+                    foreground.write(estimate_foreground(to_bgr(frame), result.alpha), pts)
             if main.frames == 0:
                 raise InputError(f"received {args.input!r}, which yielded no frame; expected a video with frames")
     backgrounds.close()

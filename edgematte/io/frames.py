@@ -24,6 +24,7 @@ from ..errors import InputError
 __all__ = ["CHANNEL_ORDERS", "to_bgr", "split_alpha"]
 
 CHANNEL_ORDERS = ("bgr", "rgb")
+_EXPECTED = "expected a uint8 HxWx3 BGR array (or HxWx4 with alpha, HxW grey, uint16, a PIL image)"
 
 
 def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -33,20 +34,20 @@ def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tu
     if _is_pil(image):
         image, channels = _from_pil(image), "rgb"
     if not isinstance(image, np.ndarray):
-        raise InputError(f"received a {name} as {type(image).__name__}; expected a uint8 HxWx3 BGR array or a PIL image")
+        raise InputError(f"received a {name} as {type(image).__name__}; {_EXPECTED}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or 0 in image.shape:
-        raise InputError(
-            f"received a {name} of shape {image.shape}; expected HxWx3 (colour), HxWx4 (with alpha) or HxW (grey)"
-        )
+        raise InputError(f"received a {name} of shape {image.shape}; {_EXPECTED}")
     if image.dtype == np.uint16:
         warnings.warn(f"{name} is 16-bit; converting it to 8-bit (value / 257)", stacklevel=3)
         image = _to_uint8(image)
     elif image.dtype != np.uint8:
-        raise InputError(f"received a {name} of dtype {image.dtype}; expected uint8 (or uint16, converted)")
+        raise InputError(f"received a {name} as a {image.dtype} array of shape {image.shape}; {_EXPECTED}")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2)), None
+    if channels == "bgr" and image.shape[2] == 3 and not image.flags.c_contiguous:
+        warnings.warn(f"{name} is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
     colour = image[..., :3] if channels == "bgr" else image[..., 2::-1]
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
     return np.ascontiguousarray(colour), alpha

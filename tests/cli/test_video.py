@@ -172,16 +172,16 @@ def test_output_equal_to_input_is_refused_and_the_input_kept(clip, tmp_path, mod
 def test_failure_mid_video_leaves_no_partial_file(clip, tmp_path, model_args, monkeypatch, failure, code):
     from edgematte.matter import Matter
 
-    real = Matter.replace_background
+    real = Matter.process
     calls = []
 
-    def failing(self, frame, background):
+    def failing(self, frame, *args):
         calls.append(1)
         if len(calls) == 4:
             raise failure
-        return real(self, frame, background)
+        return real(self, frame, *args)
 
-    monkeypatch.setattr(Matter, "replace_background", failing)
+    monkeypatch.setattr(Matter, "process", failing)
     out = tmp_path / "out.mp4"
     assert main(["video", str(clip), "-o", str(out), "-b", "blur"] + model_args) == code
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
