@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import List, Optional
 
@@ -46,6 +47,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     logging.getLogger("edgematte").setLevel(level)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _CliSyntax) for f in handler.filters):
+            handler.addFilter(_CliSyntax())
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -57,8 +61,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (EdgematteError, OSError) as exc:
         if args.debug:
             raise
-        print(f"edgematte {args.command}: error: {exc}", file=sys.stderr)
+        print(f"edgematte {args.command}: error: {cli_syntax(_describe(exc))}", file=sys.stderr)
         return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """The message of ``exc``; an OSError without its ``[Errno N]`` prefix."""
+    if isinstance(exc, OSError) and not isinstance(exc, EdgematteError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
+
+
+#: library hints in Python syntax -> the same hint as command-line options
+_PYTHON_HINTS = (
+    (re.compile(r"\b(task|backend|refine)=(['\"])([\w-]+)\2"), lambda m: f"--{m.group(1)} {m.group(3)}"),
+    (re.compile(r"\binput_size=\(h, w\)"), lambda m: "--input-size WxH"),
+    (re.compile(r"\btemporal=([\w.']+)"), lambda m: f"--temporal {m.group(1)}"),
+)
+
+
+def cli_syntax(text: str) -> str:
+    """``text`` with the library's keyword-argument hints (``task='matting'``) written as CLI options."""
+    for pattern, replace in _PYTHON_HINTS:
+        text = pattern.sub(replace, text)
+    return text
+
+
+class _CliSyntax(logging.Filter):
+    """Rewrites log messages' Python-syntax hints as CLI options (see :func:`cli_syntax`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = cli_syntax(record.getMessage()), None
+        return True
 
 
 if __name__ == "__main__":

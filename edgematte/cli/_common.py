@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,9 +37,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast"
     group.add_argument("--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)")
     group.add_argument(
         "--backend",
-        default=os.environ.get("EDGEMATTE_BACKEND", "auto"),
+        default="auto",
         choices=("auto", "ort-cpu", "tensorrt"),
-        help="runtime (default: %(default)s; set EDGEMATTE_BACKEND=ort-cpu to make the CPU the quiet default)",
+        help="runtime (default: auto = TensorRT if it starts, else ONNX Runtime on the CPU; "
+        "EDGEMATTE_BACKEND=ort-cpu makes the CPU the quiet default)",
     )
     group.add_argument(
         "--refine",
