@@ -25,6 +25,8 @@ import contextlib
 import errno
 import logging
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -197,6 +199,51 @@ class _Aborted(Exception):
     """Thrown into the atomic writer to drop the partial file."""
 
 
+class _Worker:
+    """Runs submitted calls in order on one thread, so encoding overlaps the caller's next frame.
+
+    The first error of a call is raised by the next :meth:`submit` or by :meth:`finish`; later
+    calls are skipped. FFmpeg releases the GIL while it encodes.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
+        self._queue: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="edgematte-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            if self._error is None:
+                try:
+                    task()
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def submit(self, task: Callable[[], None]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(task)
+
+    def finish(self) -> None:
+        """Wait for every submitted call; raise the first error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Skip what is queued and end the thread."""
+        self._error = self._error or _Aborted()
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class VideoSink:
     """Encode frames into a video file at ``path`` (see the module table for codecs).
 
@@ -235,7 +282,7 @@ class VideoSink:
         self.frames = 0
         self._audio: List[Tuple[object, Optional[Callable]]] = []  # (output stream, flush) per audio stream
         self._atomic = atomic_path(self.path)
-        self._file = self._container = None
+        self._file = self._container = self._worker = None
         try:
             tmp = self._atomic.__enter__()
             self._file = _open_output(tmp)
@@ -249,6 +296,7 @@ class VideoSink:
                 self.stream.bit_rate = options.bitrate
             self.time_base = time_base or Fraction(1) / rate
             self.stream.codec_context.time_base = self.time_base
+            self._worker = _Worker()
         except BaseException as exc:
             self.abort()
             if isinstance(exc, (OSError, av.error.FFmpegError)):
@@ -270,10 +318,9 @@ class VideoSink:
             self._audio.append((out, None))
 
             def copy(packet) -> None:
-                if packet.dts is None:  # the demuxer's flush packet
-                    return
-                packet.stream = out
-                self._mux([packet])
+                if packet.dts is not None:  # not the demuxer's flush packet
+                    packet.stream = out
+                    self._worker.submit(lambda: self._mux([packet]))
 
             return copy
         encoder = "libopus" if self.path.suffix.lower() == ".webm" else "aac"
@@ -292,7 +339,7 @@ class VideoSink:
                 self._mux(out.encode(None))
 
         self._audio.append((out, lambda: transcode(None)))
-        return transcode
+        return lambda packet: self._worker.submit(lambda: transcode(packet))
 
     def write(self, image: np.ndarray, pts: Optional[int] = None) -> None:
         """Encode one frame; ``pts`` in ``time_base`` units (default: the frame number)."""
@@ -304,7 +351,7 @@ class VideoSink:
         frame = av.VideoFrame.from_ndarray(image, format=layout)
         frame.pts = self.frames if pts is None else pts
         frame.time_base = self.time_base
-        self._mux(self.stream.encode(frame))
+        self._worker.submit(lambda: self._mux(self.stream.encode(frame)))
         self.frames += 1
 
     def _mux(self, packets: Sequence) -> None:
@@ -321,10 +368,11 @@ class VideoSink:
         import av
 
         try:
-            self._mux(self.stream.encode(None))
+            self._worker.submit(lambda: self._mux(self.stream.encode(None)))
             for _, flush in self._audio:
                 if flush is not None:
-                    flush()
+                    self._worker.submit(flush)
+            self._worker.finish()
             self._container.close()
             self._file.close()
             self._atomic.__exit__(None, None, None)
@@ -338,6 +386,8 @@ class VideoSink:
 
     def abort(self) -> None:
         """Drop the partial file (errors while closing it are ignored: it is deleted anyway)."""
+        if self._worker is not None:
+            self._worker.stop()
         for closable in (self._container, self._file):
             if closable is not None:
                 with contextlib.suppress(Exception):

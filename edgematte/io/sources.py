@@ -183,28 +183,40 @@ class VideoFile:
         self.pts: Optional[int] = None
         self.on_audio: Optional[Callable] = None
         self.pace = pace
+        self._frames: Optional[Iterator] = None  # the running prefetch, stopped by close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        self._frames = _prefetch(self._decoded())
+        start = first = None
+        for kind, item, pts, seconds in self._frames:
+            if kind == "audio":
+                self.on_audio(item)
+                continue
+            if self.pace and seconds is not None:
+                if start is None:
+                    start, first = time.monotonic(), seconds
+                time.sleep(max(0.0, start + seconds - first - time.monotonic()))
+            self.pts = pts
+            yield item
+
+    def _decoded(self) -> Iterator[tuple]:
+        """("video", BGR frame, pts, seconds) and ("audio", packet, None, None) in file order."""
         import av
 
         streams = [self.stream] + ([self.audio] if self.audio is not None and self.on_audio else [])
-        start = first = None
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream is not self.stream:
-                    self.on_audio(packet)
+                    yield "audio", packet, None, None
                     continue
                 for frame in packet.decode():
-                    if self.pace and frame.time is not None:
-                        if start is None:
-                            start, first = time.monotonic(), frame.time
-                        time.sleep(max(0.0, start + frame.time - first - time.monotonic()))
-                    self.pts = frame.pts
-                    yield frame.to_ndarray(format="bgr24")
+                    yield "video", frame.to_ndarray(format="bgr24"), frame.pts, frame.time
         except av.error.FFmpegError as exc:
             raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
 
     def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()  # stops the decoding thread before the container goes
         self.container.close()
 
     def __enter__(self) -> "VideoFile":
@@ -267,6 +279,50 @@ def open_source(uri: Union[int, PathLike], *, recursive: bool = False, pace: boo
     if path.is_dir() or is_pattern(path) or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFiles(path, recursive=recursive)
     return VideoFile(path, pace=pace)
+
+
+def _prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """``items`` produced on a helper thread ``depth`` ahead of the consumer (FFmpeg decodes
+    and converts without the GIL, so decoding overlaps the consumer's work). Errors are raised
+    in the consumer; closing the generator stops the helper."""
+    import queue
+    import threading
+
+    buffer: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def offer(entry) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((end, None))
+        except BaseException as exc:  # handed to the consumer
+            offer((end, exc))
+
+    thread = threading.Thread(target=produce, name="edgematte-decoder", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _cause(exc: BaseException) -> str:
