@@ -109,6 +109,7 @@ class Matter:
         self.pipeline.reset()
 
     def close(self) -> None:
+        self._backgrounds.close()
         self.backend.close()
 
     def __enter__(self) -> "Matter":

@@ -172,7 +172,9 @@ class Pipeline:
             b.has_previous = False
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None) -> Result:
+    def process(
+        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+    ) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
         ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3

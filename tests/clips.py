@@ -57,9 +57,13 @@ def write_clip(
         if sound is not None:
             seconds = frames / fps if audio_seconds is None else audio_seconds
             samples = int(seconds * sound.codec_context.sample_rate)
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / sound.codec_context.sample_rate)).astype(np.float32)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / sound.codec_context.sample_rate)).astype(
+                np.float32
+            )
             step = 1024
-            resampler = av.AudioResampler(format=sound.codec_context.format.name, layout="mono", rate=sound.codec_context.sample_rate)
+            resampler = av.AudioResampler(
+                format=sound.codec_context.format.name, layout="mono", rate=sound.codec_context.sample_rate
+            )
             for start in range(0, samples, step):
                 chunk = av.AudioFrame.from_ndarray(tone[None, start : start + step], format="flt", layout="mono")
                 chunk.sample_rate = sound.codec_context.sample_rate

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from clips import write_clip
 
 import edgematte
-from clips import write_clip
 from edgematte.background import Backgrounds, VideoBackground, parse_background
 from edgematte.cli.__main__ import main
 from edgematte.errors import InputError

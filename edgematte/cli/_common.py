@@ -29,12 +29,15 @@ STATUS_EVERY_S = 5.0
 
 T = TypeVar("T")
 
+
 def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
     from ..matter import DEFAULT_MODEL
     from ..pipeline import REFINE_MODES
 
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)")
+    group.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)"
+    )
     group.add_argument(
         "--backend",
         default="auto",
@@ -71,7 +74,7 @@ def add_background_argument(parser: argparse.ArgumentParser, default: Optional[s
 
 
 def parse_size(text: str) -> Tuple[int, int]:
-    """"1280x720" -> (1280, 720), for argparse ``type=``."""
+    """ "1280x720" -> (1280, 720), for argparse ``type=``."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -121,6 +124,7 @@ def progress(items: Iterable[T], *, total: Optional[int], unit: str, quiet: bool
 def clean_stale_partials(*targets: Optional[str]) -> None:
     """Remove temporaries left in the output folders by killed runs (see ``edgematte.files``)."""
     from ..files import remove_stale_partials
+
     folders = {Path(t) if Path(t).is_dir() else Path(t).parent for t in targets if t and t != "-"}
     for folder in folders:
         for path in remove_stale_partials(folder):

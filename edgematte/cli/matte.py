@@ -89,7 +89,9 @@ def _jobs(inputs: List[str], output, recursive: bool) -> List[Tuple[object, obje
         source = ImageFiles(item) if photo else open_source(item, recursive=recursive)
         if not isinstance(source, ImageFiles):
             source.close()
-            raise InputError(f"received {item!r}, which is no image or folder; expected photos (videos: `edgematte video`)")
+            raise InputError(
+                f"received {item!r}, which is no image or folder; expected photos (videos: `edgematte video`)"
+            )
         root = source.root if source.root.is_dir() else None
         pairs.extend((p, p.relative_to(root) if root and recursive else Path(p.name)) for p in source.paths)
     if not pairs:

@@ -59,7 +59,7 @@ def register(subparsers) -> None:
 
 
 def parse_bitrate(text: str) -> int:
-    """"4M" -> 4000000, "800k" -> 800000, "2500000" -> 2500000."""
+    """ "4M" -> 4000000, "800k" -> 800000, "2500000" -> 2500000."""
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
     try:
         value = float(text[:-1] if scale > 1 else text) * scale

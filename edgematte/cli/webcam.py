@@ -40,14 +40,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-
     import contextlib
+
+    import cv2
 
     from ..io import open_sink, open_source, refuse_overwriting
 
     show = not args.no_window
-    if show and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if (
+        show
+        and sys.platform.startswith("linux")
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
         raise InputError("received no display (DISPLAY is unset); expected a desktop session, or --no-window")
     from ..background import Backgrounds
 
@@ -79,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
                 if show:
                     cv2.putText(out, f"{fps:5.1f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
                     cv2.imshow(WINDOW, out)
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                    if (
+                        cv2.waitKey(1) & 0xFF in (ord("q"), 27)
+                        or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+                    ):
                         break
                 if args.max_frames is not None and frames >= args.max_frames:
                     break

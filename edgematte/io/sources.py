@@ -242,7 +242,10 @@ class Camera:
             self._capture.release()
             raise InputError(_unopened(self.name))
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.size = (
+            int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frames = 0
@@ -322,7 +325,8 @@ def _prefetch(items: Iterator, depth: int = 4) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join()
+        if thread is not threading.current_thread():  # a garbage collection can run this on the helper itself
+            thread.join()
 
 
 def _cause(exc: BaseException) -> str:

@@ -1,7 +1,6 @@
 """Clips and photos generated in tmp_path for the CLI tests."""
 
 import pytest
-
 from clips import write_clip
 
 

@@ -52,7 +52,9 @@ def test_the_export_hint_uses_cli_syntax(tmp_path, capsys, monkeypatch):
     import numpy as np
 
     cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
-    code = main(["matte", str(photo), "-o", str(tmp_path / "o.png"), "--model", needs_export[0], "--backend", "ort-cpu"])
+    code = main(
+        ["matte", str(photo), "-o", str(tmp_path / "o.png"), "--model", needs_export[0], "--backend", "ort-cpu"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "task=" not in err, err
 
@@ -63,6 +65,15 @@ def test_dynamic_model_hint_names_the_option(tmp_path, tiny_onnx, capsys):
 
     cv2.imwrite(str(tmp_path / "p.png"), np.zeros((8, 8, 3), np.uint8))
     dynamic = tiny_onnx.parent / "tiny_seg_dynamic.onnx"
-    argv = ["matte", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--model", str(dynamic), "--backend", "ort-cpu"]
+    argv = [
+        "matte",
+        str(tmp_path / "p.png"),
+        "-o",
+        str(tmp_path / "o.png"),
+        "--model",
+        str(dynamic),
+        "--backend",
+        "ort-cpu",
+    ]
     assert main(argv) == 1
     assert "--input-size WxH" in capsys.readouterr().err

@@ -39,7 +39,10 @@ def test_output_records_what_is_shown(clip, tmp_path, model_args):
     from clips import probe
 
     out = tmp_path / "rec.mp4"
-    assert main(["webcam", "--device", str(clip), "--no-window", "--no-pace", "-o", str(out), "-b", "red"] + model_args) == 0
+    assert (
+        main(["webcam", "--device", str(clip), "--no-window", "--no-pace", "-o", str(out), "-b", "red"] + model_args)
+        == 0
+    )
     assert probe(out)["frames"] == 10 and probe(out)["video_codecs"] == ["h264"]
 
 

@@ -4,8 +4,8 @@ import os
 import cv2
 import numpy as np
 import pytest
-
 from clips import decode_frames, probe, write_clip
+
 from edgematte.errors import InputError, OutputError
 from edgematte.io import (
     Camera,
@@ -203,4 +203,3 @@ def test_grey_and_bgra_frames_encode(tmp_path):
         sink.write(np.full((16, 16), 90, np.uint8))
     planes = decode_frames(tmp_path / "g.webm", "bgra", decoder="libvpx-vp9")
     assert len(planes) == 2 and abs(int(planes[0][..., 3].mean()) - 200) <= 2
-
