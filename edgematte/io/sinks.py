@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -452,16 +452,11 @@ def is_sequence_output(path: PathLike) -> bool:
     return is_pattern(text) or Path(text).is_dir() or text.endswith(("/", os.sep))
 
 
-def open_sink(
-    path: PathLike,
-    fps: Union[float, Fraction],
-    size: Tuple[int, int],
-    *,
-    alpha: bool = False,
-    options: Optional[VideoOptions] = None,
-    time_base: Optional[Fraction] = None,
-) -> Sink:
-    """The writer for ``path``: an image sequence (pattern or folder) or a video file (see the module table)."""
+def open_sink(path: PathLike, fps: Union[float, Fraction], size: Tuple[int, int], **video: Any) -> Sink:
+    """The writer for ``path``: an image sequence (pattern or folder) or a video file (see the module table).
+
+    ``video``: :class:`VideoSink`'s keyword options (``alpha``, ``options``, ``time_base``).
+    """
     if is_sequence_output(path):
         return ImageSequenceSink(path)
-    return VideoSink(path, fps, size, alpha=alpha, options=options, time_base=time_base)
+    return VideoSink(path, fps, size, **video)

@@ -247,32 +247,9 @@ def test_real_full_disk_exits_1_and_leaves_nothing(tmp_path, small_tmpfs, model_
     assert [p for p in small_tmpfs.rglob("*") if p.is_file()] == []
 
 
-def test_sigkill_mid_video_then_the_next_run_removes_the_debris(tmp_path, tiny_onnx, make_clip, model_args):
-    clip = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240))
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    args = ["-m", "edgematte.cli", "video", str(clip), "-o", str(out_dir / "o.mp4")] + model_args + ["-b", "blur"]
-    argv, kwargs = fresh_python(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen(argv, **kwargs)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(p.stat().st_size > 0 for p in out_dir.iterdir()) and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert proc.poll() is None, "the video finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    debris = list(out_dir.iterdir())
-    assert len(debris) == 1 and ".partial" in debris[0].name  # visibly a temporary
-    short = write_clip(tmp_path / "short.mp4", frames=3)
-    assert main(["video", str(short), "-o", str(out_dir / "other.mp4"), "-b", "red"] + model_args) == 0
-    assert [p.name for p in out_dir.iterdir()] == ["other.mp4"]
-
-
-def test_sigint_from_outside_leaves_no_partial_file(tmp_path, make_clip, model_args):
+def _signal_mid_video(tmp_path, make_clip, model_args, sig):
+    """Start `edgematte video` on a long clip in a fresh interpreter, send ``sig`` once the output appears;
+    return (exit code, stderr, output folder)."""
     clip = make_clip(tmp_path / "long.mp4", frames=400, size=(320, 240))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -281,15 +258,31 @@ def test_sigint_from_outside_leaves_no_partial_file(tmp_path, make_clip, model_a
     proc = subprocess.Popen(argv, **kwargs)
     try:
         deadline = time.monotonic() + 60
-        while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        while not any(p.stat().st_size > 0 for p in out_dir.iterdir()) and proc.poll() is None:
+            assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert proc.poll() is None, "the video finished before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
+        assert proc.poll() is None, "the video finished before the signal"
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err.decode()
+    return proc.returncode, err.decode(), out_dir
+
+
+def test_sigkill_mid_video_then_the_next_run_removes_the_debris(tmp_path, make_clip, model_args):
+    code, _, out_dir = _signal_mid_video(tmp_path, make_clip, model_args, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    debris = list(out_dir.iterdir())
+    assert len(debris) == 1 and ".partial" in debris[0].name  # visibly a temporary
+    short = write_clip(tmp_path / "short.mp4", frames=3)
+    assert main(["video", str(short), "-o", str(out_dir / "other.mp4"), "-b", "red"] + model_args) == 0
+    assert [p.name for p in out_dir.iterdir()] == ["other.mp4"]
+
+
+def test_sigint_from_outside_leaves_no_partial_file(tmp_path, make_clip, model_args):
+    code, err, out_dir = _signal_mid_video(tmp_path, make_clip, model_args, signal.SIGINT)
+    assert code == 130, err
     assert list(out_dir.iterdir()) == []
 
 
