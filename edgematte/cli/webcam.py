@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if record is not None and not args.quiet:
         print(f"recorded {record.frames} frames to {args.output}")
     backgrounds.close()
-    print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} FPS including start-up)")
+    if not args.quiet:
+        print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} FPS including start-up)")
     return 0
 
 

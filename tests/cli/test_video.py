@@ -1,5 +1,6 @@
 """``edgematte video`` on real files made with PyAV: codecs, streams, frames, audio and alpha planes."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -195,30 +196,33 @@ def test_failure_mid_video_leaves_no_partial_file(clip, tmp_path, model_args, mo
 
 
 class _FullDisk:
-    """A file that takes ``room`` bytes, then fails every write with ENOSPC, as a full disk does."""
+    """A file that takes ``room`` bytes, then fails every write with ``number`` (ENOSPC: a full disk; EIO: a bad one)."""
 
-    def __init__(self, path, room):
-        self.file, self.room = open(path, "wb"), room
+    def __init__(self, path, room, number=errno.ENOSPC):
+        self.file, self.room, self.number = open(path, "wb"), room, number
 
     def write(self, data):
-        import errno
-
         if self.file.tell() + len(data) > self.room:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(self.number, os.strerror(self.number))
         return self.file.write(data)
 
     def __getattr__(self, name):
         return getattr(self.file, name)
 
 
-@pytest.mark.parametrize("room", [0, 3000])
-def test_injected_disk_full_exits_1_and_keeps_the_old_output(clip, tmp_path, model_args, monkeypatch, capsys, room):
-    monkeypatch.setattr("edgematte.io.sinks._open_output", lambda path: _FullDisk(path, room))
+@pytest.mark.parametrize(
+    "room, number, cause",
+    [(0, errno.ENOSPC, "the disk is full"), (3000, errno.ENOSPC, "the disk is full"), (3000, errno.EIO, "an input/output")],
+)
+def test_injected_write_failure_exits_1_and_keeps_the_old_output(
+    clip, tmp_path, model_args, monkeypatch, capsys, room, number, cause
+):
+    monkeypatch.setattr("edgematte.io.sinks._open_output", lambda path: _FullDisk(path, room, number))
     out = tmp_path / "out.mp4"
     out.write_bytes(b"previous result")
     assert main(["video", str(clip), "-o", str(out), "-b", "blur"] + model_args) == 1
     err = capsys.readouterr().err
-    assert f"could not write {str(out)!r}: the disk is full" in err and "partial" not in err and "Errno" not in err
+    assert f"could not write {str(out)!r}: {cause}" in err and "partial" not in err and "Errno" not in err
     assert out.read_bytes() == b"previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]
 
@@ -245,6 +249,15 @@ def test_real_full_disk_exits_1_and_leaves_nothing(tmp_path, small_tmpfs, model_
     assert main(args + model_args) == 1
     assert "the disk is full" in capsys.readouterr().err
     assert [p for p in small_tmpfs.rglob("*") if p.is_file()] == []
+
+
+def test_real_full_disk_for_photos(tmp_path, small_tmpfs, model_args, capsys):
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)  # ~230 KB as PNG
+    cv2.imwrite(str(tmp_path / "noise.png"), noise)
+    (small_tmpfs / "o.png").write_bytes(b"previous")
+    assert main(["matte", str(tmp_path / "noise.png"), "-o", str(small_tmpfs / "o.png")] + model_args) == 1
+    assert f"could not write {str(small_tmpfs / 'o.png')!r}: the disk is full" in capsys.readouterr().err
+    assert [p.name for p in small_tmpfs.iterdir()] == ["o.png"] and (small_tmpfs / "o.png").read_bytes() == b"previous"
 
 
 def _signal_mid_video(tmp_path, make_clip, model_args, sig):
