@@ -135,7 +135,7 @@ class VideoBackground:
             frame = next(self._frames, None)
             if frame is None:
                 raise InputError(f"received background video {str(self.path)!r}, which has no frame; expected frames")
-        return frame
+        return frame[..., :3].copy() if frame.shape[2] == 4 else frame  # a background's own alpha is not used
 
     def close(self) -> None:
         self._video.close()

@@ -146,7 +146,9 @@ class ImageFiles:
 
 
 class VideoFile:
-    """Frames (uint8 HxWx3 BGR) of any file FFmpeg reads, decoded with PyAV.
+    """Frames of any file FFmpeg reads, decoded with PyAV: uint8 HxWx3 BGR, or HxWx4 BGRA when the
+    video carries alpha (``has_alpha``: ProRes 4444, VP9 with alpha, PNG/QuickTime RLE with alpha, ...;
+    VP9's alpha plane is decoded with libvpx-vp9, since FFmpeg's own VP9 decoder drops it).
 
     ``fps`` (0 when unknown), ``size`` (width, height), ``frame_count`` (None when the container
     does not say), ``audio`` (the first audio stream or None) and ``time_base`` come from the
@@ -180,6 +182,10 @@ class VideoFile:
         if self.frame_count is None and self.stream.duration and self.fps:
             self.frame_count = round(float(self.stream.duration * self.stream.time_base) * self.fps)
         self.time_base = self.stream.time_base
+        pix_fmt = self.stream.codec_context.pix_fmt or ""
+        vp9_alpha = self.stream.codec_context.name == "vp9" and self.stream.metadata.get("alpha_mode") == "1"
+        self.has_alpha = vp9_alpha or pix_fmt.startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya"))
+        self._decoder = av.CodecContext.create("libvpx-vp9", "r") if vp9_alpha else None
         self.pts: Optional[int] = None
         self.on_audio: Optional[Callable] = None
         self.pace = pace
@@ -209,8 +215,10 @@ class VideoFile:
                 if packet.stream is not self.stream:
                     yield "audio", packet, None, None
                     continue
-                for frame in packet.decode():
-                    yield "video", frame.to_ndarray(format="bgr24"), frame.pts, frame.time
+                layout = "bgra" if self.has_alpha else "bgr24"
+                for frame in packet.decode() if self._decoder is None else self._decoder.decode(packet):
+                    seconds = None if frame.pts is None else float(frame.pts * self.time_base)
+                    yield "video", frame.to_ndarray(format=layout), frame.pts, seconds
         except av.error.FFmpegError as exc:
             raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
 

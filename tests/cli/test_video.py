@@ -14,6 +14,7 @@ from fresh_python import fresh_python
 
 import edgematte
 from edgematte.cli.__main__ import main
+from edgematte.io import VideoOptions
 
 
 def expected_alphas(tiny_onnx, clip):
@@ -93,6 +94,22 @@ def test_png_sequence_keeps_the_alpha(clip, tmp_path, model_args, tiny_onnx, tar
     for path, want in zip(files, expected_alphas(tiny_onnx, clip)):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         assert image.shape == (48, 64, 4) and np.array_equal(image[..., 3], want)
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".webm"])
+def test_an_input_video_with_alpha_keeps_its_transparency(tmp_path, model_args, suffix):
+    from edgematte.io import VideoSink
+
+    source = tmp_path / f"in{suffix}"
+    with VideoSink(source, 10, (64, 48), alpha=True, options=VideoOptions(crf=4)) as sink:
+        for i in range(5):
+            own = np.full((48, 64, 1), 255, np.uint8)
+            own[:, 32:] = 0  # the right half is transparent in the input
+            sink.write(np.dstack([disc_frame(i), own]))
+    assert main(["video", str(source), "-o", str(tmp_path / "f%02d.png")] + model_args) == 0
+    for i in range(5):
+        alpha = cv2.imread(str(tmp_path / f"f{i + 1:02d}.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+        assert alpha[:, 36:].max() <= 8 and alpha[24, 16 + 3 * i] > 200
 
 
 def test_matte_only_and_side_outputs(clip, tmp_path, model_args, tiny_onnx):
