@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     quality.add_argument("--crf", type=int, help="quality, lower is better (default: H.264 18, VP9 31)")
     quality.add_argument("--bitrate", type=parse_bitrate, help="target bit rate instead of --crf, e.g. 4M or 800k")
     parser.add_argument("--preset", default="veryfast", help="x264 speed preset (default: %(default)s)")
+    parser.add_argument(
+        "--encoder",
+        metavar="NAME",
+        help="FFmpeg encoder for opaque outputs instead of libx264, e.g. h264_nvenc on NVIDIA GPUs",
+    )
     parser.add_argument("--no-audio", action="store_true", help="drop the input's audio")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of image sequences (default: %(default)s)")
     parser.add_argument(
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..refine import estimate_foreground
 
     refuse_overwriting(_input_files(args.input), [args.output, args.output_alpha, args.output_foreground])
-    options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset)
+    options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset, encoder=args.encoder)
     backgrounds = Backgrounds("--background")
     backgrounds.parse(args.background)  # a bad --background fails before any work
     with_alpha = args.background is None and not args.matte_only

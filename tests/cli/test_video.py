@@ -172,6 +172,17 @@ def test_crf_and_bitrate_change_the_size(tmp_path, model_args, make_clip):
     assert sizes["coarse"] < sizes["fine"] and sizes["rate"] < sizes["fine"]
 
 
+def test_another_encoder(clip, tmp_path, model_args, capsys):
+    out = tmp_path / "out.mkv"
+    assert (
+        main(["video", str(clip), "-o", str(out), "-b", "red", "--encoder", "mpeg4", "--bitrate", "300k"] + model_args)
+        == 0
+    )
+    assert probe(out)["video_codecs"] == ["mpeg4"] and probe(out)["frames"] == 10
+    assert main(["video", str(clip), "-o", str(out), "-b", "red", "--encoder", "no_such_codec"] + model_args) == 1
+    assert "no_such_codec" in capsys.readouterr().err and probe(out)["video_codecs"] == ["mpeg4"]
+
+
 # -- nothing lost ---------------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["same", "symlink", "relative", "alpha"])
 def test_output_equal_to_input_is_refused_and_the_input_kept(clip, tmp_path, model_args, capsys, monkeypatch, how):
@@ -229,7 +240,11 @@ class _FullDisk:
 
 @pytest.mark.parametrize(
     "room, number, cause",
-    [(0, errno.ENOSPC, "the disk is full"), (3000, errno.ENOSPC, "the disk is full"), (3000, errno.EIO, "an input/output")],
+    [
+        (0, errno.ENOSPC, "the disk is full"),
+        (3000, errno.ENOSPC, "the disk is full"),
+        (3000, errno.EIO, "an input/output"),
+    ],
 )
 def test_injected_write_failure_exits_1_and_keeps_the_old_output(
     clip, tmp_path, model_args, monkeypatch, capsys, room, number, cause

@@ -203,3 +203,16 @@ def test_grey_and_bgra_frames_encode(tmp_path):
         sink.write(np.full((16, 16), 90, np.uint8))
     planes = decode_frames(tmp_path / "g.webm", "bgra", decoder="libvpx-vp9")
     assert len(planes) == 2 and abs(int(planes[0][..., 3].mean()) - 200) <= 2
+
+
+def test_fast_colour_conversion_matches_the_encoders_own(tmp_path):
+    """The writer's FAST_BILINEAR bgr24 -> yuv420p conversion gives the same bytes as FFmpeg's default one."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), np.uint8), format="bgr24")
+    with VideoSink(tmp_path / "v.mp4", 10, (64, 48)) as sink:
+        fast = sink._convert(frame)
+        sink.write(frame.to_ndarray(format="bgr24"))
+    slow = frame.reformat(format="yuv420p")
+    assert fast.format.name == "yuv420p"
+    assert all(bytes(a) == bytes(b) for a, b in zip(fast.planes, slow.planes))
