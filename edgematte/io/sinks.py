@@ -371,7 +371,9 @@ class VideoSink:
         if frame.format.name != "bgr24" or self.stream.pix_fmt != "yuv420p":
             return frame
         converted = frame.reformat(format=self.stream.pix_fmt, interpolation="FAST_BILINEAR")
-        converted.pts, converted.time_base = frame.pts, frame.time_base
+        converted.pts = frame.pts
+        if frame.time_base is not None:
+            converted.time_base = frame.time_base
         return converted
 
     def _mux(self, packets: Sequence) -> None:
