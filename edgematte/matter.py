@@ -23,6 +23,7 @@ from .background import Backgrounds
 from .errors import InputError, ModelError
 from .io.frames import CHANNEL_ORDERS, split_alpha
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .validate import check_frame
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -46,6 +47,9 @@ class Matter:
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
+    ``downsample_ratio`` (RobustVideoMatting only): None picks it from the frame size, a float in
+    (0, 1] fixes it. RVM is recurrent: feed one stream's frames in order, one stream per Matter;
+    ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
     ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
     (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way.
 
@@ -69,6 +73,7 @@ class Matter:
         input_size: Optional[Tuple[int, int]] = None,
         trimap: Optional[TrimapConfig] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
         channels: str = "bgr",
     ) -> None:
         if channels not in CHANNEL_ORDERS:
@@ -85,6 +90,7 @@ class Matter:
             temporal=_temporal_config(temporal),
             input_size=input_size or spec_size,
             threads=threads,
+            downsample_ratio=downsample_ratio,
         )
         self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
@@ -95,7 +101,8 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame, input_alpha = split_alpha(frame, channels=self.channels)
+        frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
+        frame = check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._backgrounds(background)
         return self.pipeline.process(frame, background, input_alpha=input_alpha)
@@ -105,7 +112,7 @@ class Matter:
         return self.process(frame, background).composite
 
     def reset(self) -> None:
-        """Restart temporal smoothing (between unrelated clips)."""
+        """Restart temporal smoothing and recurrent model state (between unrelated clips)."""
         self.pipeline.reset()
 
     def close(self) -> None:
@@ -133,7 +140,7 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
     from .models import get_spec
 
     spec = get_spec(model)
-    from .models import onnx_for
+    from .export.to_onnx import onnx_for
 
     try:
         path = onnx_for(model)
@@ -142,11 +149,15 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
             f"received model {model!r}, which has no ready ONNX file; expected an exported one: run "
             f"`edgematte export {model} -o {model}.onnx`, then pass that path (with task={spec.task!r})"
         ) from None
-    return Path(path), spec.task, tuple(spec.input_size)
+    return Path(path), spec.task, tuple(spec.input_size) if spec.input_size else None
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):
-    from .runtime import open_backend
+    """Open the backend. TensorRT gets an engine from export's ``engine_for``: built from an ONNX
+    (cached), or a stale ``.plan`` rebuilt when its ONNX is at hand. ``"auto"`` (or what
+    ``EDGEMATTE_BACKEND`` names) falls back to ONNX Runtime on any TensorRT/CUDA start-up failure,
+    logging why once per process."""
+    from .runtime import auto_backend, log_fallback, open_backend
 
     if not isinstance(backend, str):
         if not hasattr(backend, "infer"):
@@ -154,20 +165,23 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
         return backend.open()
     if backend not in _BACKENDS:
         raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
-    if path.suffix.lower() in _ENGINE_SUFFIXES:
-        if backend == "ort-cpu":
-            raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
-        return open_backend("tensorrt", path)
+    is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
+        backend = "tensorrt" if is_engine else auto_backend()
+    if is_engine and backend == "ort-cpu":
+        raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
+    if backend in ("auto", "tensorrt"):
+        from .errors import BackendUnavailableError
+
         try:
-            return open_backend("tensorrt", path)
-        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
-            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
-            log.debug("why TensorRT is unavailable: %s", exc)
-            backend = "ort-cpu"
-    if backend == "ort-cpu":
-        return open_backend("ort-cpu", path, threads=threads)
-    return open_backend("tensorrt", path)
+            from .export.to_trt import engine_for
+
+            return open_backend("tensorrt", engine_for(path))
+        except BackendUnavailableError as exc:  # no tensorrt/pycuda, no GPU, driver too old
+            if backend == "tensorrt":
+                raise
+            log_fallback(exc)
+    return open_backend("ort-cpu", path, threads=threads)
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:

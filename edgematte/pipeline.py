@@ -23,7 +23,10 @@ import numpy as np
 
 from .background import Background
 from .errors import InputError
+from .kernels import trusted
+from .refine import solve_band
 from .runtime.base import Backend
+from .validate import check_threads, check_trimap_params
 
 __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES", "NO_COMPOSITE"]
 
@@ -46,6 +49,9 @@ class TrimapConfig:
     iterations: int = 3
     fg_threshold: int = 254
     bg_threshold: int = 1
+
+    def __post_init__(self) -> None:  # checked here once: the pipeline calls the trusted kernel
+        check_trimap_params(self.kernel_size, self.iterations, self.fg_threshold, self.bg_threshold)
 
 
 @dataclass(frozen=True)
@@ -119,14 +125,6 @@ class _Buffers:
         self.has_previous = False
 
 
-def _kernels():
-    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use."""
-    from .kernels import composite, make_trimap
-    from .refine import refine_alpha
-
-    return make_trimap, composite, refine_alpha
-
-
 class Pipeline:
     """Segmentation or matting model plus the classic stages, with reused buffers.
 
@@ -135,6 +133,11 @@ class Pipeline:
     ``task`` "segmentation" runs trimap + refinement on the model alpha; "matting" uses
     the model alpha as is. ``refine``: one of :data:`REFINE_MODES`, or True ("full") /
     False ("off"). ``input_size`` (h, w) is needed only when the model's input shape is dynamic.
+
+    A RobustVideoMatting graph (:func:`edgematte.models.rvm.is_rvm`) runs as its own model step
+    (:class:`~edgematte.models.rvm.RvmModel`): alpha and foreground colour straight from the
+    model, no trimap or refinement, ``downsample_ratio`` None (automatic) or in (0, 1]; its
+    recurrent state needs the frames of one stream in order. Other models refuse ``downsample_ratio``.
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class Pipeline:
         temporal: Optional[TemporalConfig] = None,
         input_size: Optional[Tuple[int, int]] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
     ) -> None:
         if task not in ("segmentation", "matting"):
             raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
@@ -155,9 +159,15 @@ class Pipeline:
         self.refine = _refine_mode(refine)
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
-        self.threads = threads
+        self.threads = check_threads(threads)
+        self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
+        self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
+        if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
+            self.model_hw = None
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            return
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
-        self._make_trimap, self._composite, self._refine_alpha = _kernels()
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -170,6 +180,8 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is not None:
             b.has_previous = False
+        if self.rvm is not None:
+            self.rvm.reset()
 
     # -- the hot path ----------------------------------------------------------------
     def process(
@@ -184,6 +196,8 @@ class Pipeline:
         transparency) multiplies into the alpha.
         """
         with self._lock:
+            if self.rvm is not None:
+                return self._process_recurrent(frame, background, input_alpha)
             return self._process(frame, background, input_alpha)
 
     def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
@@ -221,8 +235,8 @@ class Pipeline:
         final = b.raw_alpha
         if self.task == "segmentation" and self.refine != "off":
             c = self.trimap_config
-            trimap = self._make_trimap(
-                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap, threads=self.threads
+            trimap = self._kernels.make_trimap(
+                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
             )
             tick = _lap(timings, "trimap", tick)
             final = self._refine(frame, b)
@@ -236,11 +250,44 @@ class Pipeline:
             bg = self._background(frame, background, b)
             out = b.out4 if bg is None else b.out3
             source = frame if foreground is None else foreground
-            composite = self._composite(source, final, bg, out=out, threads=self.threads)
+            composite = self._kernels.composite(source, final, bg, out, self.threads)
             tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
+
+    def _process_recurrent(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
+        """RVM: alpha and foreground from the model step, optional EMA, composite of the foreground."""
+        import cv2
+
+        timings: Dict[str, float] = {}
+        t0 = tick = time.perf_counter()
+        b = self._buffers_for(frame.shape[:2])
+        alpha, foreground, cut = self.rvm.run(frame)
+        tick = _lap(timings, "model", tick)
+
+        if self.temporal is not None:  # on the full-size uint8 alpha: ema holds 0..255 here
+            if cut or not b.has_previous:
+                np.copyto(b.ema, alpha, casting="unsafe")
+            else:
+                s = self.temporal.strength
+                cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema, dtype=cv2.CV_32F)
+            b.has_previous = True
+            cv2.convertScaleAbs(b.ema, dst=b.alpha)
+            alpha = b.alpha
+            tick = _lap(timings, "temporal", tick)
+        if input_alpha is not None:
+            alpha = cv2.multiply(alpha, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
+
+        composite = None
+        if background is not NO_COMPOSITE:
+            bg = self._background(frame, background, b)
+            out = b.out4 if bg is None else b.out3
+            composite = self._kernels.composite(foreground, alpha, bg, out, self.threads)
+            tick = _lap(timings, "composite", tick)
+
+        timings["total"] = (tick - t0) * 1e3
+        return Result(alpha=alpha, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
@@ -255,7 +302,7 @@ class Pipeline:
         import cv2
 
         if self.refine == "full":
-            solved = self._refine_alpha(frame, b.trimap, threads=self.threads)
+            solved = solve_band(frame, b.trimap, threads=self.threads)
             cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         else:
             cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)  # 255 in known foreground, else 0
@@ -302,7 +349,7 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is None or b.frame_hw != tuple(frame_hw):
             log.debug("allocating pipeline buffers for %dx%d", frame_hw[1], frame_hw[0])
-            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw)
+            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw or tuple(frame_hw))
         return b
 
 
@@ -339,6 +386,23 @@ def _refine_mode(refine: Any) -> str:
     if refine not in REFINE_MODES:
         raise InputError(f"received refine={refine!r}; expected True, False or one of {REFINE_MODES}")
     return refine
+
+
+def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], temporal: Optional[TemporalConfig],
+                    threads: Optional[int]):
+    """An RvmModel for a RobustVideoMatting graph, else None (and no downsample_ratio allowed)."""
+    from .models.rvm import RvmModel, check_downsample_ratio, is_rvm
+
+    ratio = check_downsample_ratio(downsample_ratio)
+    if not is_rvm(backend.inputs, backend.outputs):
+        if ratio is not None:
+            raise InputError(
+                f"received downsample_ratio={downsample_ratio!r} for a model with inputs "
+                f"{[s.name for s in backend.inputs]}; expected it only for RobustVideoMatting models"
+            )
+        return None
+    cut_threshold = temporal.cut_threshold if temporal is not None else TemporalConfig().cut_threshold
+    return RvmModel(backend, downsample_ratio=ratio, cut_threshold=cut_threshold, threads=threads)
 
 
 def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[str, str, Tuple[int, int]]:

@@ -24,33 +24,41 @@ from ..errors import InputError
 __all__ = ["CHANNEL_ORDERS", "to_bgr", "split_alpha"]
 
 CHANNEL_ORDERS = ("bgr", "rgb")
-_EXPECTED = "expected a uint8 HxWx3 BGR array (or HxWx4 with alpha, HxW grey, uint16, a PIL image)"
 
 
 def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """``image`` (see the module docstring) -> (uint8 HxWx3 BGR, uint8 HxW alpha or None)."""
+    """``image`` (see the module docstring) -> (uint8 HxWx3 BGR, uint8 HxW alpha or None).
+
+    A plain uint8 HxWx3 BGR array and anything not convertible go through
+    :func:`edgematte.validate.check_frame`, which refuses the latter with the one frame message.
+    """
+    from ..validate import check_frame
+
     if channels not in CHANNEL_ORDERS:
         raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
     if _is_pil(image):
         image, channels = _from_pil(image), "rgb"
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"received a {name} as {type(image).__name__}; {_EXPECTED}")
+    if not _convertible(image, channels):
+        return check_frame(image), None
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or 0 in image.shape:
-        raise InputError(f"received a {name} of shape {image.shape}; {_EXPECTED}")
     if image.dtype == np.uint16:
         warnings.warn(f"{name} is 16-bit; converting it to 8-bit (value / 257)", stacklevel=3)
         image = _to_uint8(image)
-    elif image.dtype != np.uint8:
-        raise InputError(f"received a {name} as a {image.dtype} array of shape {image.shape}; {_EXPECTED}")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2)), None
-    if channels == "bgr" and image.shape[2] == 3 and not image.flags.c_contiguous:
-        warnings.warn(f"{name} is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
     colour = image[..., :3] if channels == "bgr" else image[..., 2::-1]
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
     return np.ascontiguousarray(colour), alpha
+
+
+def _convertible(image: Any, channels: str) -> bool:
+    """An array this module converts: grey, 4 channels, RGB order or 16 bit (not plain uint8 BGR)."""
+    if not isinstance(image, np.ndarray) or image.dtype not in (np.uint8, np.uint16) or 0 in image.shape:
+        return False
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 4)):
+        return True
+    return image.ndim == 3 and image.shape[2] == 3 and (channels == "rgb" or image.dtype == np.uint16)
 
 
 def to_bgr(image: Any, *, channels: str = "bgr", name: str = "image") -> np.ndarray:
