@@ -39,7 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--matte-only", action="store_true", help="write the alpha matte as a grey video instead")
     parser.add_argument("--output-alpha", metavar="PATH", help="also write the alpha matte (grey video or PNGs)")
     parser.add_argument(
-        "--output-foreground", metavar="PATH", help="also write the foreground colours (blur-fusion estimate)"
+        "--output-foreground",
+        metavar="PATH",
+        help="also write the foreground colours (the model's for RVM, else a blur-fusion estimate)",
     )
     quality = parser.add_mutually_exclusive_group()
     quality.add_argument("--crf", type=int, help="quality, lower is better (default: H.264 18, VP9 31)")
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
                 if alpha is not None:
                     alpha.write(result.alpha, pts)
                 if foreground is not None:
-                    foreground.write(estimate_foreground(to_bgr(frame), result.alpha), pts)
+                    fgr = result.foreground  # the model's own (RVM), else a blur-fusion estimate
+                    foreground.write(fgr if fgr is not None else estimate_foreground(to_bgr(frame), result.alpha), pts)
             if main.frames == 0:
                 raise InputError(f"received {args.input!r}, which yielded no frame; expected a video with frames")
     backgrounds.close()
