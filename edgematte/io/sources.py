@@ -5,7 +5,7 @@
 - an int, a digit string or ``/dev/video*`` is a camera (OpenCV capture);
 - an existing folder, a ``%d`` pattern (``frames/%04d.png``) or an image file gives :class:`ImageFiles`
   (photos for ``matte``, an image sequence for ``video``);
-- anything else is a video file FFmpeg reads (:class:`VideoFile`).
+- anything else is a video file or URL FFmpeg reads (:class:`VideoFile`; ``rtsp://``, ``http://``, ...).
 
 Frames are uint8 HxWx3 BGR from videos and cameras; :class:`ImageFiles` gives each image as
 stored (grey, BGR, BGRA, 8 or 16 bit) so the matter's boundary can use its alpha and depth.
@@ -163,7 +163,7 @@ class VideoFile:
         import av
 
         self.name = str(path)
-        if not Path(path).exists():
+        if "://" not in self.name and not Path(path).exists():  # URLs (rtsp://, http://, file:) go to FFmpeg
             raise InputError(f"received video {self.name!r}, which does not exist; expected a video file or device")
         try:
             self.container = av.open(str(path))
@@ -286,6 +286,8 @@ def open_source(uri: Union[int, PathLike], *, recursive: bool = False, pace: boo
         return Camera(int(uri))
     if str(uri).startswith("/dev/video"):
         return Camera(str(uri))
+    if "://" in str(uri):
+        return VideoFile(str(uri), pace=pace)
     path = Path(uri).expanduser()
     if path.is_dir() or is_pattern(path) or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFiles(path, recursive=recursive)

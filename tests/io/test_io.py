@@ -139,6 +139,8 @@ def test_open_source_is_the_front_door(tmp_path):
     assert isinstance(open_source(tmp_path / "%d.png"), ImageFiles)
     assert len(list(open_source(tmp_path / "x.png"))) == 1
     assert isinstance(open_source(tmp_path / "c.webm"), VideoFile)
+    with open_source(f"file://{tmp_path / 'c.webm'}") as url:  # URLs go to FFmpeg (rtsp://, http://, ...)
+        assert isinstance(url, VideoFile) and len(list(url)) == 10
     with pytest.raises(InputError, match="camera 63"):
         open_source("63")
     with pytest.raises(InputError, match="does not exist"):
