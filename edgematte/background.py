@@ -17,6 +17,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .errors import InputError
+from .validate import check_colour
 
 __all__ = ["Background", "Backgrounds", "COLOURS", "VideoBackground", "parse_background", "parse_colour"]
 
@@ -70,18 +71,10 @@ def parse_background(value: Any, *, name: str = "background") -> Background:
         if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != 3 or 0 in value.shape:
             raise InputError(f"received a {name} of {value.dtype} {value.shape}; {_EXPECTED}")
         return value
-    return bgr_tuple(value, name=name)
-
-
-def bgr_tuple(value: Any, *, name: str = "background") -> Tuple[int, int, int]:
-    """A (B, G, R) colour: exactly 3 ints (not bools) in 0..255, from a tuple, list or 1-D array."""
     try:
-        items = list(value)
-    except TypeError:
-        raise InputError(f"received {name} {value!r}; {_EXPECTED}") from None
-    if len(items) != 3 or not all(_is_int(c) and 0 <= int(c) <= 255 for c in items):
-        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}")
-    return (int(items[0]), int(items[1]), int(items[2]))
+        return check_colour(value, name)  # the composite kernel's own rule
+    except InputError as exc:  # the API says what the CLI says: every kind of background it takes
+        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}") from exc
 
 
 def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
@@ -98,10 +91,6 @@ def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
     if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
         return (int(parts[0]), int(parts[1]), int(parts[2]))
     return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_pil(value: Any) -> bool:
