@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
@@ -23,6 +22,7 @@ import numpy as np
 from .background import parse_background
 from .errors import InputError, ModelError
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .validate import check_frame
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -85,7 +85,7 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = _check_frame(frame)
+        frame = check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._background(background)
         return self.pipeline.process(frame, background)
@@ -187,15 +187,3 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
 
-
-def _check_frame(frame: Any) -> np.ndarray:
-    """A non-empty uint8 HxWx3 array, made C-contiguous (with a warning) when it is not."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
-    if frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
-    if not frame.flags.c_contiguous:
-        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
-        frame = np.ascontiguousarray(frame)
-    return frame
