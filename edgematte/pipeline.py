@@ -23,7 +23,10 @@ import numpy as np
 
 from .background import Background
 from .errors import InputError
+from .kernels import trusted
+from .refine import solve_band
 from .runtime.base import Backend
+from .validate import check_threads, check_trimap_params
 
 __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES", "NO_COMPOSITE"]
 
@@ -46,6 +49,9 @@ class TrimapConfig:
     iterations: int = 3
     fg_threshold: int = 254
     bg_threshold: int = 1
+
+    def __post_init__(self) -> None:  # checked here once: the pipeline calls the trusted kernel
+        check_trimap_params(self.kernel_size, self.iterations, self.fg_threshold, self.bg_threshold)
 
 
 @dataclass(frozen=True)
@@ -119,14 +125,6 @@ class _Buffers:
         self.has_previous = False
 
 
-def _kernels():
-    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use."""
-    from .kernels import composite, make_trimap
-    from .refine import refine_alpha
-
-    return make_trimap, composite, refine_alpha
-
-
 class Pipeline:
     """Segmentation or matting model plus the classic stages, with reused buffers.
 
@@ -161,8 +159,8 @@ class Pipeline:
         self.refine = _refine_mode(refine)
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
-        self.threads = threads
-        self._make_trimap, self._composite, self._refine_alpha = _kernels()
+        self.threads = check_threads(threads)
+        self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
         self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
         if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
             self.model_hw = None
@@ -186,20 +184,23 @@ class Pipeline:
             self.rvm.reset()
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+    def process(
+        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+    ) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
         ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3
         BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
         colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
-        :data:`NO_COMPOSITE`, stops after the alpha.
+        :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the frame's own
+        transparency) multiplies into the alpha.
         """
         with self._lock:
             if self.rvm is not None:
-                return self._process_recurrent(frame, background)
-            return self._process(frame, background)
+                return self._process_recurrent(frame, background, input_alpha)
+            return self._process(frame, background, input_alpha)
 
-    def _process(self, frame: np.ndarray, background: Any) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         import cv2
 
         timings: Dict[str, float] = {}
@@ -234,12 +235,14 @@ class Pipeline:
         final = b.raw_alpha
         if self.task == "segmentation" and self.refine != "off":
             c = self.trimap_config
-            trimap = self._make_trimap(
-                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap, threads=self.threads
+            trimap = self._kernels.make_trimap(
+                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
             )
             tick = _lap(timings, "trimap", tick)
             final = self._refine(frame, b)
             tick = _lap(timings, "refine", tick)
+        if input_alpha is not None:
+            final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
         foreground = None
         composite = None
@@ -247,13 +250,13 @@ class Pipeline:
             bg = self._background(frame, background, b)
             out = b.out4 if bg is None else b.out3
             source = frame if foreground is None else foreground
-            composite = self._composite(source, final, bg, out=out, threads=self.threads)
+            composite = self._kernels.composite(source, final, bg, out, self.threads)
             tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
-    def _process_recurrent(self, frame: np.ndarray, background: Any) -> Result:
+    def _process_recurrent(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         """RVM: alpha and foreground from the model step, optional EMA, composite of the foreground."""
         import cv2
 
@@ -273,12 +276,14 @@ class Pipeline:
             cv2.convertScaleAbs(b.ema, dst=b.alpha)
             alpha = b.alpha
             tick = _lap(timings, "temporal", tick)
+        if input_alpha is not None:
+            alpha = cv2.multiply(alpha, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
         composite = None
         if background is not NO_COMPOSITE:
             bg = self._background(frame, background, b)
             out = b.out4 if bg is None else b.out3
-            composite = self._composite(foreground, alpha, bg, out=out, threads=self.threads)
+            composite = self._kernels.composite(foreground, alpha, bg, out, self.threads)
             tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
@@ -297,7 +302,7 @@ class Pipeline:
         import cv2
 
         if self.refine == "full":
-            solved = self._refine_alpha(frame, b.trimap, threads=self.threads)
+            solved = solve_band(frame, b.trimap, threads=self.threads)
             cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         else:
             cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)  # 255 in known foreground, else 0
