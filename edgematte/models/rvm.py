@@ -48,6 +48,7 @@ __all__ = [
     "RVM_OUTPUTS",
     "AUTO_LONG_SIDE",
     "is_rvm",
+    "is_rvm_file",
     "auto_downsample_ratio",
     "check_downsample_ratio",
     "RvmModel",
@@ -99,6 +100,23 @@ def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
             f"{list(RVM_OUTPUTS)}, as in the official rvm_*_fp32.onnx (the fp16 release files are for GPUs)"
         )
     return True
+
+
+def is_rvm_file(path: Any) -> bool:
+    """:func:`is_rvm` for an ``.onnx`` file, reading only its graph (no weights decoded into arrays)."""
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+
+    def spec(value) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+        return TensorSpec(value.name, dims, str(helper.tensor_dtype_to_np_dtype(tensor.elem_type)))
+
+    inputs = [spec(v) for v in graph.input if v.name not in weights]
+    return is_rvm(inputs, [spec(v) for v in graph.output])
 
 
 def auto_downsample_ratio(height: int, width: int) -> float:

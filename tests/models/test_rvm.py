@@ -369,3 +369,20 @@ def test_cli_matte_treats_each_photo_as_a_first_frame(counting, tmp_path):
     for name in ("a.png", "b.png", "c.png"):
         alpha = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)[..., 3]
         assert int(alpha[0, 0]) == 1  # the counter restarted for every photo
+
+
+def test_rvm_onnx_goes_to_onnx_runtime(counting, tiny_onnx, monkeypatch):
+    import edgematte
+    from edgematte.models.rvm import is_rvm_file
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+    assert is_rvm_file(counting) and not is_rvm_file(tiny_onnx)
+    with pytest.raises(InputError, match="backend 'tensorrt'; expected backend 'ort-cpu'"):
+        edgematte.Matter(counting, backend="tensorrt")
+    def no_engine(*args, **kwargs):
+        raise AssertionError("TensorRT was tried for an RVM graph")
+
+    monkeypatch.setattr("edgematte.export.to_trt.engine_for", no_engine)  # as if TensorRT were present
+    monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
+    with edgematte.Matter(counting, backend="auto") as matter:
+        assert isinstance(matter.backend, OrtCpuBackend)
