@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .background import parse_background
+from .background import Backgrounds
 from .errors import InputError, ModelError
+from .io.frames import CHANNEL_ORDERS, split_alpha
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .validate import check_frame
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -46,6 +47,15 @@ class Matter:
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
+    ``downsample_ratio`` (RobustVideoMatting only): None picks it from the frame size, a float in
+    (0, 1] fixes it. RVM is recurrent: feed one stream's frames in order, one stream per Matter;
+    ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
+    ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
+    (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way.
+
+    Frames: uint8 HxWx3; HxWx4 (BGRA/RGBA) whose alpha multiplies into the matte (a transparent
+    input pixel stays transparent); HxW grey (expanded); uint16 (scaled to 8 bits with a
+    warning); PIL images (any mode, whatever ``channels`` says).
 
     Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
     overwritten by the next call from the same thread. One call runs at a time; other threads
@@ -63,7 +73,12 @@ class Matter:
         input_size: Optional[Tuple[int, int]] = None,
         trimap: Optional[TrimapConfig] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
+        channels: str = "bgr",
     ) -> None:
+        if channels not in CHANNEL_ORDERS:
+            raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
+        self.channels = channels
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
@@ -75,8 +90,9 @@ class Matter:
             temporal=_temporal_config(temporal),
             input_size=input_size or spec_size,
             threads=threads,
+            downsample_ratio=downsample_ratio,
         )
-        self._parsed: Tuple[Any, Any] = (None, None)  # the last text background and its parse
+        self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
     def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
         """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
@@ -85,30 +101,24 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = _check_frame(frame)
+        frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
+        frame = check_frame(frame)
         if background is not NO_COMPOSITE:
-            background = self._background(background)
-        return self.pipeline.process(frame, background)
+            background = self._backgrounds(background)
+        return self.pipeline.process(frame, background, input_alpha=input_alpha)
 
     def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
         """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
         return self.process(frame, background).composite
 
-    def _background(self, background: Any) -> Any:
-        """Parse once per distinct text value (an image path is read once, not per frame)."""
-        if not isinstance(background, str):
-            return parse_background(background)
-        value, parsed = self._parsed
-        if value != background:
-            parsed = parse_background(background)
-            self._parsed = (background, parsed)
-        return parsed
-
     def reset(self) -> None:
-        """Restart temporal smoothing (between unrelated clips)."""
+        """Restart temporal smoothing and recurrent model state (between unrelated clips)."""
         self.pipeline.reset()
 
     def close(self) -> None:
+        if self.pipeline.rvm is not None:
+            self.pipeline.rvm.close()
+        self._backgrounds.close()
         self.backend.close()
 
     def __enter__(self) -> "Matter":
@@ -132,7 +142,7 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
     from .models import get_spec
 
     spec = get_spec(model)
-    from .models import onnx_for
+    from .export.to_onnx import onnx_for
 
     try:
         path = onnx_for(model)
@@ -141,11 +151,15 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
             f"received model {model!r}, which has no ready ONNX file; expected an exported one: run "
             f"`edgematte export {model} -o {model}.onnx`, then pass that path (with task={spec.task!r})"
         ) from None
-    return Path(path), spec.task, tuple(spec.input_size)
+    return Path(path), spec.task, tuple(spec.input_size) if spec.input_size else None
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):
-    from .runtime import open_backend
+    """Open the backend. TensorRT gets an engine from export's ``engine_for``: built from an ONNX
+    (cached), or a stale ``.plan`` rebuilt when its ONNX is at hand. ``"auto"`` (or what
+    ``EDGEMATTE_BACKEND`` names) falls back to ONNX Runtime on any TensorRT/CUDA start-up failure,
+    logging why once per process."""
+    from .runtime import auto_backend, log_fallback, open_backend
 
     if not isinstance(backend, str):
         if not hasattr(backend, "infer"):
@@ -153,20 +167,39 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
         return backend.open()
     if backend not in _BACKENDS:
         raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
-    if path.suffix.lower() in _ENGINE_SUFFIXES:
-        if backend == "ort-cpu":
-            raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
-        return open_backend("tensorrt", path)
+    is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
+        backend = "tensorrt" if is_engine else auto_backend()
+    if not is_engine and backend != "ort-cpu":
+        backend = _recurrent_backend(path, backend)
+    if is_engine and backend == "ort-cpu":
+        raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
+    if backend in ("auto", "tensorrt"):
+        from .errors import BackendUnavailableError
+
         try:
-            return open_backend("tensorrt", path)
-        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
-            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
-            log.debug("why TensorRT is unavailable: %s", exc)
-            backend = "ort-cpu"
-    if backend == "ort-cpu":
-        return open_backend("ort-cpu", path, threads=threads)
-    return open_backend("tensorrt", path)
+            from .export.to_trt import engine_for
+
+            return open_backend("tensorrt", engine_for(path))
+        except BackendUnavailableError as exc:  # no tensorrt/pycuda, no GPU, driver too old
+            if backend == "tensorrt":
+                raise
+            log_fallback(exc)
+    return open_backend("ort-cpu", path, threads=threads)
+
+
+def _recurrent_backend(path: Path, backend: str) -> str:
+    """RobustVideoMatting ONNX runs on ort-cpu (its states need carry_state); TensorRT takes its static export."""
+    from .models.rvm import is_rvm_file
+
+    if path.suffix.lower() != ".onnx" or not is_rvm_file(path):
+        return backend
+    if backend == "tensorrt":
+        raise InputError(
+            f"received the RobustVideoMatting graph {str(path)!r} with backend 'tensorrt'; expected backend 'ort-cpu' "
+            "(TensorRT takes the static graph of `edgematte export rvm`, without a recurrent runtime yet)"
+        )
+    return "ort-cpu"
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
@@ -179,16 +212,3 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
     if isinstance(temporal, (int, float)):
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
-
-
-def _check_frame(frame: Any) -> np.ndarray:
-    """A non-empty uint8 HxWx3 array, made C-contiguous (with a warning) when it is not."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
-    if frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
-    if not frame.flags.c_contiguous:
-        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
-        frame = np.ascontiguousarray(frame)
-    return frame

@@ -23,8 +23,10 @@ import numpy as np
 
 from .background import Background
 from .errors import InputError
-from .refine import FAST
+from .kernels import native, threads_now, trusted
+from .refine import FAST, FULL, solve_band
 from .runtime.base import Backend
+from .validate import check_threads, check_trimap_params
 
 __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES", "NO_COMPOSITE"]
 
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 #: refinement of a segmentation model's alpha: "off" (upsampled model alpha, no trimap), "fast"
 #: (joint upsampling guided by the frame, known regions exactly 0/255, background colour removed
 #: from the edge, composite: one full-resolution pass, real time), "full" (trimap; the band solved
-#: by ``edgematte.refine_alpha``: best edges, for photos)
+#: by closed-form matting with the "fast" alpha as soft prior: best edges, for photos)
 REFINE_MODES = ("off", "fast", "full")
 
 #: ``Pipeline.process``'s default ``background``: stop after the alpha, make no composite
@@ -50,6 +52,9 @@ class TrimapConfig:
     iterations: int = 1
     fg_threshold: int = 254
     bg_threshold: int = 1
+
+    def __post_init__(self) -> None:  # checked here once: the pipeline calls the trusted kernel
+        check_trimap_params(self.kernel_size, self.iterations, self.fg_threshold, self.bg_threshold)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ class Result:
     ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models
     with refine="full", else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
     the alpha with the old background's colour removed from the edge, when the pipeline
-    estimates one (refine="fast" with a background; else None: the frame is used);
+    estimates one (a background given with refine "fast" or "full", or RVM; else None: the
+    frame is used);
     ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a background was
     given; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when temporal
     smoothing restarted on this frame.
@@ -136,14 +142,6 @@ class _Buffers:
         self.has_previous = False
 
 
-def _kernels():
-    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use."""
-    from .kernels import composite, make_trimap
-    from .refine import refine_alpha
-
-    return make_trimap, composite, refine_alpha
-
-
 class Pipeline:
     """Segmentation or matting model plus the classic stages, with reused buffers.
 
@@ -152,6 +150,11 @@ class Pipeline:
     ``task`` "segmentation" runs trimap + refinement on the model alpha; "matting" uses
     the model alpha as is. ``refine``: one of :data:`REFINE_MODES`, or True ("full") /
     False ("off"). ``input_size`` (h, w) is needed only when the model's input shape is dynamic.
+
+    A RobustVideoMatting graph (:func:`edgematte.models.rvm.is_rvm`) runs as its own model step
+    (:class:`~edgematte.models.rvm.RvmModel`): alpha and foreground colour straight from the
+    model, no trimap or refinement, ``downsample_ratio`` None (automatic) or in (0, 1]; its
+    recurrent state needs the frames of one stream in order. Other models refuse ``downsample_ratio``.
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class Pipeline:
         temporal: Optional[TemporalConfig] = None,
         input_size: Optional[Tuple[int, int]] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
     ) -> None:
         if task not in ("segmentation", "matting"):
             raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
@@ -172,12 +176,15 @@ class Pipeline:
         self.refine = _refine_mode(refine)
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
-        self.threads = threads
+        self.threads = check_threads(threads)
+        self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
+        self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
+        if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
+            self.model_hw = None
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            return
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
-        self._make_trimap, self._composite, self._refine_alpha = _kernels()
-        from .kernels import _guided
-
-        self._guided = _guided
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -190,20 +197,27 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is not None:
             b.has_previous = False
+        if self.rvm is not None:
+            self.rvm.reset()
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+    def process(
+        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+    ) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
         ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3
         BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
         colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
-        :data:`NO_COMPOSITE`, stops after the alpha.
+        :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the frame's own
+        transparency) multiplies into the alpha.
         """
         with self._lock:
-            return self._process(frame, background)
+            if self.rvm is not None:
+                return self._process_recurrent(frame, background, input_alpha)
+            return self._process(frame, background, input_alpha)
 
-    def _process(self, frame: np.ndarray, background: Any) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         import cv2
 
         timings: Dict[str, float] = {}
@@ -230,39 +244,78 @@ class Pipeline:
             alpha = b.ema
             b.has_previous = True
         trimap = foreground = composite = None
-        if self.task == "segmentation" and self.refine == "fast":
+        if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
+            # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
             bg = NO_COMPOSITE if background is NO_COMPOSITE else self._background(frame, background, b)
             final, foreground, composite = self._fast(frame, alpha, bg, b)
             tick = _lap(timings, "refine", tick)
         else:
-            cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
-            h, w = b.frame_hw
-            cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
-            tick = _lap(timings, "upsample", tick)
-
-            final = b.raw_alpha
+            if self.task == "segmentation" and self.refine != "off":
+                # "fast" (with the frame's own alpha to apply) or "full"'s prior: the guided filter
+                wants = "foreground" if self.refine == "fast" and background is not NO_COMPOSITE else NO_COMPOSITE
+                final, foreground, _ = self._fast(frame, alpha, wants, b)
+                tick = _lap(timings, "upsample", tick)
+            else:
+                cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
+                h, w = b.frame_hw
+                cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
+                final = b.raw_alpha
+                tick = _lap(timings, "upsample", tick)
             if self.task == "segmentation" and self.refine == "full":
-                prior, _, _ = self._fast(frame, alpha, NO_COMPOSITE, b)
                 c = self.trimap_config
-                trimap = self._make_trimap(
-                    prior, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap,
-                    threads=self.threads,
+                trimap = self._kernels.make_trimap(
+                    final, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
                 )
                 tick = _lap(timings, "trimap", tick)
                 final = self._refine(frame, b)
+                if background is not NO_COMPOSITE:
+                    foreground = self._estimate_foreground(frame, final)
                 tick = _lap(timings, "refine", tick)
+            if input_alpha is not None:
+                final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
             if background is not NO_COMPOSITE:
                 bg = self._background(frame, background, b)
                 out = b.out4 if bg is None else b.out3
-                if self.refine == "full" and self.task == "segmentation":
-                    foreground = self._estimate_foreground(frame, final)
                 source = frame if foreground is None else foreground
-                composite = self._composite(source, final, bg, out=out, threads=self.threads)
+                composite = self._kernels.composite(source, final, bg, out, self.threads)
                 tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
+
+    def _process_recurrent(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
+        """RVM: alpha and foreground from the model step, optional EMA, composite of the foreground."""
+        import cv2
+
+        timings: Dict[str, float] = {}
+        t0 = tick = time.perf_counter()
+        b = self._buffers_for(frame.shape[:2])
+        alpha, foreground, cut = self.rvm.run(frame)
+        tick = _lap(timings, "model", tick)
+
+        if self.temporal is not None:  # on the full-size uint8 alpha: ema holds 0..255 here
+            if cut or not b.has_previous:
+                np.copyto(b.ema, alpha, casting="unsafe")
+            else:
+                s = self.temporal.strength
+                cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema, dtype=cv2.CV_32F)
+            b.has_previous = True
+            cv2.convertScaleAbs(b.ema, dst=b.alpha)
+            alpha = b.alpha
+            tick = _lap(timings, "temporal", tick)
+        if input_alpha is not None:
+            alpha = cv2.multiply(alpha, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
+
+        composite = None
+        if background is not NO_COMPOSITE:
+            bg = self._background(frame, background, b)
+            out = b.out4 if bg is None else b.out3
+            composite = self._kernels.composite(foreground, alpha, bg, out, self.threads)
+            tick = _lap(timings, "composite", tick)
+
+        timings["total"] = (tick - t0) * 1e3
+        return Result(alpha=alpha, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
     def _fast(self, frame: np.ndarray, alpha: np.ndarray, background: Any, b: _Buffers):
@@ -272,31 +325,36 @@ class Pipeline:
         frame, halved) and evaluated at the frame's in one native pass that also makes known
         regions exactly 0/255 and, with a background, removes the old background's colour from
         the edge (blur-fusion with its blurs at the fitting level) and composites.
+        ``background`` "foreground": the foreground without a composite.
         """
         import cv2
 
+        guided = native("_guided")
         fh, fw = b.fit_alpha.shape
         cv2.resize(b.small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
         cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
-        threads = self._threads()
+        threads = threads_now(self.threads)
         if b.fit_scratch is None:
             radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
-            b.fit_scratch = np.empty(self._guided.scratch_size(fh, fw, radius), np.float32)
-        self._guided.guided_coefficients(
+            b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
+        guided.guided_coefficients(
             b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads,
             b.fit_scratch,
         )
         if background is NO_COMPOSITE:
-            self._guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
+            guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
             return b.alpha, None, None
-        self._guided.foreground_blurs(
+        guided.foreground_blurs(
             b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads,
             b.fit_scratch,
         )
+        if isinstance(background, str):  # "foreground"
+            guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, None, None, None, threads)
+            return b.alpha, b.foreground, None
         image = background if isinstance(background, np.ndarray) else None
         colour = background if isinstance(background, tuple) else None
         out = b.out4 if background is None else b.out3
-        self._guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, image, colour, out, threads)
+        guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, image, colour, out, threads)
         return b.alpha, b.foreground, out
 
     def _estimate_foreground(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -304,26 +362,17 @@ class Pipeline:
 
         return estimate_foreground(frame, alpha)
 
-    def _threads(self) -> int:
-        from .kernels._validate import check_threads
-
-        return check_threads(self.threads)
-
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
-        """"full": the trimap's band solved by ``refine_alpha`` with the "fast" alpha (in
+        """"full": the trimap's band solved by closed-form matting with the "fast" alpha (in
         ``b.alpha``) as soft prior and starting point; the result replaces ``b.alpha``.
 
-        (``refine_alpha`` and ``estimate_foreground`` return new frame-sized arrays: the only
+        (``solve_band`` and ``estimate_foreground`` return new frame-sized arrays: the only
         full-size allocations per frame, in this mode only.)
         """
         import cv2
 
-        from .refine import FULL
-
-        solved = self._refine_alpha(
-            frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
-            final_iterations=FULL.iterations, threads=self.threads,
-        )
+        solved = solve_band(frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
+                            final_iterations=FULL.iterations, threads=self.threads)
         cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         return b.alpha
 
@@ -365,7 +414,7 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is None or b.frame_hw != tuple(frame_hw):
             log.debug("allocating pipeline buffers for %dx%d", frame_hw[1], frame_hw[0])
-            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw)
+            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw or tuple(frame_hw))
         return b
 
 
@@ -383,7 +432,7 @@ def _downscale(frame: np.ndarray, b: _Buffers) -> None:
     At exactly 2x, INTER_LINEAR samples midway between pixel pairs, which is the box filter,
     and runs ~2x faster than INTER_AREA; a direct INTER_AREA resize by a non-integer factor
     costs many times more (1280x720 -> 256x256: ~9 ms direct, ~0.3 ms this way; 640x360: one
-    halving of the width only, ~3x faster than direct INTER_AREA), and a direct bilinear
+    halving of the width only, ~4x faster than direct INTER_AREA), and a direct bilinear
     resize by more than 2x aliases.
     """
     import cv2
@@ -404,6 +453,23 @@ def _refine_mode(refine: Any) -> str:
     if refine not in REFINE_MODES:
         raise InputError(f"received refine={refine!r}; expected True, False or one of {REFINE_MODES}")
     return refine
+
+
+def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], temporal: Optional[TemporalConfig],
+                    threads: Optional[int]):
+    """An RvmModel for a RobustVideoMatting graph, else None (and no downsample_ratio allowed)."""
+    from .models.rvm import RvmModel, check_downsample_ratio, is_rvm
+
+    ratio = check_downsample_ratio(downsample_ratio)
+    if not is_rvm(backend.inputs, backend.outputs):
+        if ratio is not None:
+            raise InputError(
+                f"received downsample_ratio={downsample_ratio!r} for a model with inputs "
+                f"{[s.name for s in backend.inputs]}; expected it only for RobustVideoMatting models"
+            )
+        return None
+    cut_threshold = temporal.cut_threshold if temporal is not None else TemporalConfig().cut_threshold
+    return RvmModel(backend, downsample_ratio=ratio, cut_threshold=cut_threshold, threads=threads)
 
 
 def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[str, str, Tuple[int, int]]:

@@ -11,15 +11,23 @@ resolution. The schedule was chosen by measurement (bench/quality.py, README "Qu
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError
-from .kernels._validate import check_int, check_threads
+from . import validate as v
+from .kernels import native, threads_now
 
 __all__ = ["refine_alpha", "estimate_foreground"]
+
+_MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
+_COARSE_MARGIN = 0.125  # see downsample_trimap
+#: bounds of the parameters: far beyond any useful value, and small enough that no index or
+#: window sum overflows a C int and no call runs for hours
+MAX_ITERATIONS = 100_000
+MAX_RADIUS = 256
+MAX_EPS = 1e3
+MAX_PRIOR_WEIGHT = 1e6
 
 
 class FastSettings(NamedTuple):
@@ -47,50 +55,9 @@ class FullSettings(NamedTuple):
 
 FULL = FullSettings()
 
-_MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
-_COARSE_MARGIN = 0.125  # see downsample_trimap
-#: bounds of the parameters: far beyond any useful value, and small enough that no index or
-#: window sum overflows a C int and no call runs for hours
-MAX_ITERATIONS = 100_000
-MAX_RADIUS = 256
-MAX_EPS = 1e3
-MAX_PRIOR_WEIGHT = 1e6
 
-
-def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: received {type(image).__name__}; expected a numpy.ndarray [H,W,3] uint8 BGR")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{name}: received {image.dtype} array of shape {image.shape}; expected [H,W,3] uint8 BGR")
-    return _contiguous(image, name)
-
-
-def _check_plane(plane: np.ndarray, name: str, dtypes: Tuple[type, ...], hw: Tuple[int, int], expected: str) -> np.ndarray:
-    if not isinstance(plane, np.ndarray):
-        raise InputError(f"{name}: received {type(plane).__name__}; expected a numpy.ndarray {expected}")
-    if plane.dtype not in dtypes or plane.ndim != 2:
-        raise InputError(f"{name}: received {plane.dtype} array of shape {plane.shape}; expected {expected}")
-    if plane.shape != hw:
-        raise InputError(f"{name}: received shape {plane.shape}; expected the image's height and width {hw}")
-    return _contiguous(plane, name)
-
-
-def _contiguous(array: np.ndarray, name: str) -> np.ndarray:
-    if not array.flags.c_contiguous:
-        warnings.warn(f"{name} is not C-contiguous; copying it", stacklevel=4)
-        return np.ascontiguousarray(array)
-    return array
-
-
-def _check_number(value: float, name: str, lo: float, hi: float, *, lo_open: bool = True) -> float:
-    """A real number (not bool) in (lo, hi] (or [lo, hi] with lo_open=False)."""
-    expected = f"expected a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InputError(f"{name} is {value!r}; {expected}")
-    v = float(value)
-    if not (lo < v if lo_open else lo <= v) or not v <= hi:
-        raise InputError(f"{name} is {value!r}; {expected}")
-    return v
+_IMAGE = "HxWx3 uint8 BGR"
+_U8 = (np.dtype(np.uint8),)
 
 
 def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int], margin: float = _COARSE_MARGIN) -> np.ndarray:
@@ -143,24 +110,42 @@ def refine_alpha(
     final_iterations`` CG iterations run at full resolution from alpha = 0.5: plain closed-form matting.
     ``eps`` regularises each 3x3 window's colour covariance (colours in 0..1).
     """
-    from .kernels import _refine
-
-    image = _check_image(image)
-    hw = image.shape[:2]
-    trimap = _check_plane(trimap, "trimap", (np.dtype(np.uint8),), hw, "[H,W] uint8 trimap (0, 128, 255)")
-    if isinstance(iterations, (str, bytes)) or not isinstance(iterations, Sequence):
-        raise InputError(f"iterations: received {iterations!r}; expected a sequence of ints >= 0")
-    iterations = [check_int("iterations", n, 0, MAX_ITERATIONS) for n in iterations]
-    final_iterations = check_int("final_iterations", final_iterations, 0, MAX_ITERATIONS)
-    eps = _check_number(eps, "eps", 0, MAX_EPS)
-    guide_eps = _check_number(guide_eps, "guide_eps", 0, MAX_EPS)
-    guide_radius = check_int("guide_radius", guide_radius, 1, MAX_RADIUS)
-    prior_weight = _check_number(prior_weight, "prior_weight", 0, MAX_PRIOR_WEIGHT, lo_open=False)
+    image = v.check_array("image", image, 3, _U8, _IMAGE, channels=3, c_contiguous=True, empty_ok=True)
+    trimap = v.check_array("trimap", trimap, 2, _U8, "HxW uint8 trimap (0, 128, 255)", c_contiguous=True,
+                           empty_ok=True)
+    v.check_same_hw("trimap", trimap.shape, "image", image.shape)
+    iterations = v.check_ints("iterations", iterations, 0, MAX_ITERATIONS)
+    final_iterations = v.check_int("final_iterations", final_iterations, 0, MAX_ITERATIONS)
+    eps = v.check_number("eps", eps, 0, MAX_EPS)
+    guide_eps = v.check_number("guide_eps", guide_eps, 0, MAX_EPS)
+    guide_radius = v.check_int("guide_radius", guide_radius, 1, MAX_RADIUS)
+    prior_weight = v.check_number("prior_weight", prior_weight, 0, MAX_PRIOR_WEIGHT, lo_open=False)
     if prior is not None:
-        prior = _unit_plane(prior, "prior", hw)
-    nthreads = check_threads(threads)  # shared with the trimap/composite kernels: one thread after fork
-    weight = prior_weight if prior is not None else 0.0
+        prior = v.check_array("prior", prior, 2, (np.dtype(np.float32), np.dtype(np.uint8)),
+                              "HxW float32 0..1 or uint8 0..255", c_contiguous=True, empty_ok=True)
+        v.check_same_hw("prior", prior.shape, "image", image.shape)
+        v.check_finite("prior", prior)
+    threads = v.check_threads(threads)
+    return solve_band(image, trimap, iterations=iterations, final_iterations=final_iterations, eps=eps,
+                      guide_radius=guide_radius, guide_eps=guide_eps, prior=prior, prior_weight=prior_weight,
+                      threads=threads)
 
+
+def solve_band(image: np.ndarray, trimap: np.ndarray, *, iterations: Sequence[int] = (50, 8), final_iterations: int = 0,
+               eps: float = 1e-7, guide_radius: int = 1, guide_eps: float = 1e-5, prior: Optional[np.ndarray] = None,
+               prior_weight: float = 3e-4, threads: int = 0) -> np.ndarray:
+    """:func:`refine_alpha` without argument checks, for callers that validated once (the pipeline).
+
+    image: C-contiguous uint8 HxWx3; trimap: C-contiguous uint8 HxW; prior: None or C-contiguous
+    HxW float32 (finite) or uint8; parameters as refine_alpha accepts them, ``threads`` a checked
+    count (0 = all cores).
+    """
+    if prior is not None:
+        prior = prior.astype(np.float32) * np.float32(1 / 255) if prior.dtype == np.uint8 else np.clip(prior, 0, 1)
+    weight = prior_weight if prior is not None else 0.0
+    _refine = native("_refine")
+    nthreads = threads_now(threads)  # shared with the trimap/composite kernels: one thread after fork
+    hw = image.shape[:2]
     height, width = hw
     if height == 0 or width == 0:
         return np.zeros(hw, np.float32)
@@ -200,16 +185,6 @@ def refine_alpha(
     return alpha
 
 
-def _unit_plane(plane: np.ndarray, name: str, hw: Tuple[int, int]) -> np.ndarray:
-    """[H,W] float32 0..1 or uint8 0..255 -> C-contiguous float32 0..1 (a copy for uint8)."""
-    plane = _check_plane(plane, name, (np.dtype(np.float32), np.dtype(np.uint8)), hw, "[H,W] float32 0..1 or uint8")
-    if plane.dtype == np.uint8:
-        return plane.astype(np.float32) * np.float32(1 / 255)
-    if not np.isfinite(plane).all():
-        raise InputError(f"{name}: received NaN or infinite values; expected float32 in [0,1]")
-    return np.clip(plane, 0, 1)
-
-
 def estimate_foreground(
     image: np.ndarray,
     alpha: np.ndarray,
@@ -226,12 +201,19 @@ def estimate_foreground(
     """
     import cv2
 
-    image = _check_image(image)
-    radius = check_int("radius", radius, 1, MAX_RADIUS)
-    small_radius = check_int("small_radius", small_radius, 1, MAX_RADIUS)
-    a = _unit_plane(alpha, "alpha", image.shape[:2])
+    image = v.check_array("image", image, 3, _U8, "HxWx3 uint8", channels=3, c_contiguous=True, empty_ok=True)
+    alpha = v.check_array("alpha", alpha, 2, (np.dtype(np.float32), np.dtype(np.uint8)),
+                          "HxW float32 0..1 or uint8 0..255", c_contiguous=True, empty_ok=True)
+    v.check_same_hw("alpha", alpha.shape, "image", image.shape)
+    radius = v.check_int("radius", radius, 1, MAX_RADIUS)
+    small_radius = v.check_int("small_radius", small_radius, 1, MAX_RADIUS)
+    v.check_finite("alpha", alpha)
     if image.size == 0:
         return image.copy()
+    if alpha.dtype == np.uint8:
+        a = alpha.astype(np.float32) * np.float32(1 / 255)
+    else:
+        a = np.clip(alpha, 0, 1)
     a3 = cv2.merge([a, a, a])
     img = image.astype(np.float32)
     img *= np.float32(1 / 255)

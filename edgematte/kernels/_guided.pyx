@@ -8,7 +8,7 @@ The executable specification is :mod:`edgematte.kernels._guided_reference`.
 from libc.stdint cimport uint8_t
 from libc.stddef cimport size_t
 
-from edgematte.errors import KernelError
+from edgematte.kernels._status import raise_for_status as _check
 
 
 cdef extern from "guided.h" nogil:
@@ -116,10 +116,3 @@ cdef _check_level(const uint8_t[:, :, ::1] image, const float[:, ::1] alpha, flo
     if image.shape[2] != 3 or alpha.shape[0] != h or alpha.shape[1] != w or planes.shape[0] != count \
             or planes.shape[1] != h or planes.shape[2] != w:
         raise ValueError(f"{name}: shapes of the image, the alpha and the [{count},h,w] output disagree")
-
-
-cdef _check(int status, str name):
-    if status == 2:
-        raise MemoryError(f"{name}: out of memory")
-    if status != 0:
-        raise KernelError(f"{name}: invalid arguments (status {status})")

@@ -64,37 +64,39 @@ def test_non_contiguous_inputs_warn_and_work():
     rng = np.random.default_rng(2)
     image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)[:, ::2]
     trimap = np.full((40, 60), 128, np.uint8)[:, ::2]
-    with pytest.warns(UserWarning, match="contiguous"):
+    with pytest.warns(RuntimeWarning, match="is not C-contiguous; copied once"):
         alpha = refine_alpha(image, trimap)
     assert alpha.shape == (40, 30)
+
+
+I4, T4 = np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8)
 
 
 @pytest.mark.parametrize(
     "image, trimap, kwargs, match",
     [
-        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), {}, "float32.*expected \\[H,W,3\\] uint8"),
-        (np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "shape \\(4, 4\\)"),
-        (np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "expected \\[H,W,3\\]"),
-        ([[0]], np.zeros((4, 4), np.uint8), {}, "received list"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8), {}, "received shape \\(4, 5\\)"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float16), {}, "float16"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": 5}, "sequence"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (-1,)}, "int in \\[0, 100000\\]"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 1.5}, "int in \\[0,"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 0}, "eps is 0; expected a number in \\(0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_eps": float("nan")}, "guide_eps is nan"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 0}, "int in \\[1, 256\\]"),
-        # bounds: each of these overflowed, raised OverflowError or a bare cv2.error before
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 2**31 - 1}, "\\[1, 256\\]"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (2**31,)}, "\\[0, 100000\\]"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 2**31}, "\\[0, 100000\\]"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 1e300}, "\\(0, 1000\\]"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior_weight": -1}, "prior_weight is -1"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior": np.zeros((4, 5), np.float32)},
-         "prior: received shape"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"prior": np.full((4, 4), np.nan, np.float32)},
-         "prior: received NaN"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"threads": 0}, "threads"),
+        (np.zeros((4, 4, 3), np.float32), T4, {}, r"image has dtype float32; expected HxWx3 uint8"),
+        (np.zeros((4, 4), np.uint8), T4, {}, r"image has shape \(4, 4\) \(2 dims\); expected HxWx3"),
+        (np.zeros((4, 4, 4), np.uint8), T4, {}, r"image has shape \(4, 4, 4\) \(4 channels\)"),
+        ([[0]], T4, {}, r"image is list; expected a numpy array"),
+        (I4, np.zeros((4, 5), np.uint8), {}, r"trimap has shape \(4, 5\) but image \(4, 4, 3\)"),
+        (I4, np.zeros((4, 4), np.float16), {}, r"trimap has dtype float16; expected HxW uint8"),
+        (I4, T4, {"iterations": 5}, r"iterations is int 5; expected a sequence of ints"),
+        (I4, T4, {"iterations": (-1,)}, r"iterations is -1; expected an int in \[0, 100000\]"),
+        (I4, T4, {"final_iterations": 1.5}, r"final_iterations is float 1.5; expected an int"),
+        (I4, T4, {"eps": 0}, r"eps is 0.0; expected a number in \(0, 1000\]"),
+        (I4, T4, {"eps": "1"}, r"eps is str '1'; expected a number in \(0, 1000\]"),
+        (I4, T4, {"guide_eps": float("nan")}, r"guide_eps is nan; expected a number in \(0, 1000\]"),
+        (I4, T4, {"guide_radius": 0}, r"guide_radius is 0; expected an int in \[1, 256\]"),
+        (I4, T4, {"threads": 0}, r"threads is 0; expected an int in \[1, "),
+        # bounds: each of these overflowed in C, raised OverflowError or ran for hours before
+        (I4, T4, {"guide_radius": 2**31 - 1}, r"guide_radius is 2147483647; expected an int in \[1, 256\]"),
+        (I4, T4, {"iterations": (2**31,)}, r"iterations is 2147483648; expected an int in \[0, 100000\]"),
+        (I4, T4, {"final_iterations": 2**31}, r"final_iterations is 2147483648; expected an int in \[0, 100000\]"),
+        (I4, T4, {"eps": 1e300}, r"eps is 1e\+300; expected a number in \(0, 1000\]"),
+        (I4, T4, {"prior_weight": -1}, r"prior_weight is -1.0; expected a number in \[0, 1e\+06\]"),
+        (I4, T4, {"prior": np.zeros((4, 5), np.float32)}, r"prior has shape \(4, 5\) but image"),
+        (I4, T4, {"prior": np.full((4, 4), np.nan, np.float32)}, r"prior \(float32 array of shape \(4, 4\)\) holds 16 NaN"),
     ],
 )
 def test_refine_alpha_rejects_bad_input(image, trimap, kwargs, match):
