@@ -138,7 +138,7 @@ class PreviousFast(Pipeline):
         cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)
         h, w = b.frame_hw
         cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
-        self._make_trimap(b.raw_alpha, 7, 3, 254, 1, out=b.trimap, threads=self.threads)
+        self._kernels.make_trimap(b.raw_alpha, 7, 3, 254, 1, b.trimap, self.threads)
         cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)
         cv2.add(b.raw_alpha, b.scratch, dst=b.alpha)
         cv2.add(b.trimap, b.trimap, dst=b.scratch)
@@ -146,7 +146,7 @@ class PreviousFast(Pipeline):
         if background is NO_COMPOSITE:
             return b.alpha, None, None
         out = b.out4 if background is None else b.out3
-        return b.alpha, None, self._composite(frame, b.alpha, background, out=out, threads=self.threads)
+        return b.alpha, None, self._kernels.composite(frame, b.alpha, background, out, self.threads)
 
 
 def previous_downscale(frame: np.ndarray, small: np.ndarray, cache: dict) -> None:

@@ -44,8 +44,38 @@ static int nthreads(int threads, long work, long per_thread) {
  * stride (128x128 floats = 64 KiB) a dozen streams map to the same L1 cache set and evict each other. */
 #define PAD 48
 
+static size_t box_plane_work(int h, int w, int r) {
+    return 2 * (size_t)h * w + 2 * (size_t)(h > w ? h : w) + 2 * (size_t)r + PAD;
+}
+
 static size_t box_work_size(int count, int h, int w, int r) {
-    return (size_t)count * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r + PAD);
+    return (size_t)count * box_plane_work(h, w, r);
+}
+
+/* dst[y][x] = the sum of src[y - r .. y + r][x] (rows clipped) by a running column sum in double (cs: w
+ * doubles): float values add and subtract exactly there, so a window of zeros sums to exactly 0. */
+static void vertical_sums(const float *restrict src, float *restrict dst, int h, int w, int r, double *restrict cs) {
+    int y, x;
+    memset(cs, 0, sizeof(double) * (size_t)w);
+    for (y = 0; y <= r && y < h; y++)
+        for (x = 0; x < w; x++) cs[x] += src[(size_t)y * w + x];
+    for (y = 0; y < h; y++) {
+        float *d = dst + (size_t)y * w;
+        for (x = 0; x < w; x++) d[x] = (float)cs[x];
+        if (y + r + 1 < h)
+            for (x = 0; x < w; x++) cs[x] += src[(size_t)(y + r + 1) * w + x];
+        if (y - r >= 0)
+            for (x = 0; x < w; x++) cs[x] -= src[(size_t)(y - r) * w + x];
+    }
+}
+
+/* dst [w][h] = src [h][w] transposed, in 8x8 blocks. */
+static void transpose(const float *restrict src, float *restrict dst, int h, int w) {
+    int y0, x0, y, x;
+    for (y0 = 0; y0 < h; y0 += 8)
+        for (x0 = 0; x0 < w; x0 += 8)
+            for (y = y0; y < imin_(y0 + 8, h); y++)
+                for (x = x0; x < imin_(x0 + 8, w); x++) dst[(size_t)x * h + y] = src[(size_t)y * w + x];
 }
 
 /* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
@@ -60,10 +90,24 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
 #endif
     for (c = 0; c < count; c++) {
         float *pl = planes + (size_t)c * stride;
-        float *v = work + (size_t)c * ((size_t)h * w + 2 * (size_t)w + 2 * (size_t)r + PAD); /* vertical sums */
+        float *v = work + (size_t)c * box_plane_work(h, w, r); /* vertical sums */
         float *pad = v + (size_t)h * w; /* one row, r zeros either side */
         float *acc = pad + w + 2 * r;
         int y, x, d;
+        if (r > 3) { /* wide windows: running sums down the columns, then down the transposed rows */
+            float *t = v + (size_t)h * w;
+            double *cs = (double *)(t + (size_t)h * w); /* 2 max(h, w) floats: max(h, w) doubles */
+            vertical_sums(pl, v, h, w, r, cs);
+            transpose(v, t, h, w);
+            vertical_sums(t, v, w, h, r, cs);
+            transpose(v, pl, w, h);
+            for (y = 0; y < h; y++) {
+                const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+                float *out = pl + (size_t)y * w;
+                for (x = 0; x < w; x++) out[x] *= inv_y / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+            }
+            continue;
+        }
         for (y = 0; y < h; y++) {
             const int y0 = imax_(y - r, 0), y1 = imin_(y + r, h - 1);
             float *dst = v + (size_t)y * w;
@@ -114,8 +158,8 @@ static void known_regions(const float *p, int h, int w, int k, unsigned char *kn
 
 size_t em_guided_scratch_size(int height, int width, int radius) {
     const size_t n = (size_t)height * width;
-    const size_t coef = 13 * (n + PAD) + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
-    const size_t blurs = 14 * (n + PAD) + box_work_size(8, height, width, radius);
+    const size_t coef = 13 * (n + PAD + 1) + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
+    const size_t blurs = 14 * (n + PAD + 1) + box_work_size(8, height, width, radius);
     return coef > blurs ? coef : blurs;
 }
 
@@ -144,7 +188,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     const int h = height, w = width;
     const size_t n = (size_t)h * w;
     const int rmax = radius > mean_radius ? radius : mean_radius;
-    const size_t ps = n + PAD; /* plane stride */
+    const size_t ps = n + PAD + (n & 1); /* plane stride, even: the box work holds doubles */
     float *pl = NULL, *owned = NULL;
     float *work = NULL;
     unsigned char *known = NULL;
@@ -210,7 +254,7 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
                         int small_radius, float *blurs, float *scratch, int threads) {
     const size_t n = (size_t)height * width;
     const int rmax = radius > small_radius ? radius : small_radius;
-    const size_t ps = n + PAD; /* plane stride */
+    const size_t ps = n + PAD + (n & 1); /* plane stride, even: the box work holds doubles */
     float *pl = NULL, *img = NULL, *owned = NULL;
     float *work = NULL;
     size_t i;
@@ -418,11 +462,8 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                             else if (B)
                                 memcpy(o, B + 3 * (size_t)x0, 3 * (size_t)len);
                             else
-                                for (j = 0; j < len; j++) {
-                                    o[3 * j] = colour[0];
-                                    o[3 * j + 1] = colour[1];
-                                    o[3 * j + 2] = colour[2];
-                                }
+                                for (j = 0; j < len; j += 512) /* the colour, 512 pixels at a time */
+                                    memcpy(o + 3 * (size_t)j, colour3, 3 * (size_t)(len - j < 512 ? len - j : 512));
                         }
                         if (composite && !background && !colour) {
                             uint8_t *o = composite + 4 * ((size_t)y * W + x0);
