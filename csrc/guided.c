@@ -101,10 +101,11 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
             transpose(v, t, h, w);
             vertical_sums(t, v, w, h, r, cs);
             transpose(v, pl, w, h);
+            for (x = 0; x < w; x++) acc[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
             for (y = 0; y < h; y++) {
                 const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
                 float *out = pl + (size_t)y * w;
-                for (x = 0; x < w; x++) out[x] *= inv_y / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+                for (x = 0; x < w; x++) out[x] *= inv_y * acc[x];
             }
             continue;
         }
@@ -118,15 +119,18 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
             }
         }
         memset(pad, 0, sizeof(float) * (size_t)(w + 2 * r));
-        for (y = 0; y < h; y++) {
-            const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
-            float *out = pl + (size_t)y * w;
-            memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
-            memcpy(acc, pad, sizeof(float) * (size_t)w);
-            for (d = 1; d <= 2 * r; d++)
-                for (x = 0; x < w; x++) acc[x] += pad[x + d];
-            for (x = 0; x < w; x++)
-                out[x] = acc[x] * (inv_y / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1));
+        {
+            float *inv_x = acc + w; /* 1 / the clipped window width per column */
+            for (x = 0; x < w; x++) inv_x[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+            for (y = 0; y < h; y++) {
+                const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+                float *out = pl + (size_t)y * w;
+                memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
+                memcpy(acc, pad, sizeof(float) * (size_t)w);
+                for (d = 1; d <= 2 * r; d++)
+                    for (x = 0; x < w; x++) acc[x] += pad[x + d];
+                for (x = 0; x < w; x++) out[x] = acc[x] * inv_y * inv_x[x];
+            }
         }
     }
 }
