@@ -7,6 +7,12 @@
  * to full width, so the per-pixel loop is a vertical lerp, a dot product and a blend over
  * contiguous floats, which compilers vectorise.
  */
+#if defined(__GNUC__) && !defined(__clang__)
+/* as em_unit_to_u8: lets the clamps vectorise; rounding is unaffected. Before the includes: GCC
+ * does not inline a helper compiled with other optimisation flags (em_inverse_sym3, imin_). */
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "guided.h"
 
 #include <math.h>
@@ -18,10 +24,6 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math") /* as em_unit_to_u8: lets the clamps vectorise; rounding is unaffected */
 #endif
 
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (t + M) - M rounds 0 <= t < 2^22 to nearest even */
@@ -78,6 +80,19 @@ static void transpose(const float *restrict src, float *restrict dst, int h, int
                 for (x = x0; x < imin_(x0 + 8, w); x++) dst[(size_t)x * h + y] = src[(size_t)y * w + x];
 }
 
+/* out[x] = (pad[x] + ... + pad[x + 2r]) inv_y inv_x[x], summed in that order. A function of its
+ * own so that restrict holds: inline, the sums compiled to a scalar store-reload chain. */
+EM_CLONES static void row_box(const float *restrict pad, float *restrict sum, const float *restrict inv_x, float inv_y,
+                              int w, int r, float *restrict out) {
+    int x, d;
+    memcpy(sum, pad, sizeof(float) * (size_t)w);
+    for (d = 1; d <= 2 * r; d++) {
+        const float *restrict src = pad + d; /* not pad[x + d]: GCC made that a gather */
+        for (x = 0; x < w; x++) sum[x] += src[x];
+    }
+    for (x = 0; x < w; x++) out[x] = sum[x] * inv_y * inv_x[x];
+}
+
 /* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
  * sums of 2r+1 rows, then of 2r+1 columns (a zero-padded row), each vectorised over the row: no
  * running sums, so no drift, and every loop is contiguous. */
@@ -124,12 +139,8 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
             for (x = 0; x < w; x++) inv_x[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
             for (y = 0; y < h; y++) {
                 const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
-                float *out = pl + (size_t)y * w;
                 memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
-                memcpy(acc, pad, sizeof(float) * (size_t)w);
-                for (d = 1; d <= 2 * r; d++)
-                    for (x = 0; x < w; x++) acc[x] += pad[x + d];
-                for (x = 0; x < w; x++) out[x] = acc[x] * inv_y * inv_x[x];
+                row_box(pad, acc, inv_x, inv_y, w, r, pl + (size_t)y * w);
             }
         }
     }
@@ -334,16 +345,15 @@ EM_CLONES static void apply_run(const float *restrict top, const float *restrict
             ip[1][x] = (float)Ic[3 * x + 1];
             ip[2][x] = (float)Ic[3 * x + 2];
         }
-        for (x = 0; x < m; x++) {
+        for (x = 0; x < m; x++) { /* floats only, so that it vectorises; then narrowed below */
             const int i = x0 + x;
             float v = (t0[i] + wy * (b0[i] - t0[i])) * ip[0][x] + (t1[i] + wy * (b1[i] - t1[i])) * ip[1][x] +
                       (t2[i] + wy * (b2[i] - t2[i])) * ip[2][x] + (t3[i] + wy * (b3[i] - t3[i]));
             v = v > 0.0f ? v : 0.0f;
             v = v < 255.0f ? v : 255.0f;
-            v = (v + ROUND_MAGIC) - ROUND_MAGIC;
-            av[x] = v;
-            a8[i] = (uint8_t)(int)v;
+            av[x] = (v + ROUND_MAGIC) - ROUND_MAGIC;
         }
+        for (x = 0; x < m; x++) a8[x0 + x] = (uint8_t)(int)av[x];
         if (!with_blurs) continue;
         for (c = 0; c < 3; c++) {
             const float *restrict tf = top + (4 + c) * stride + x0, *restrict bf = bot + (4 + c) * stride + x0;
