@@ -56,7 +56,7 @@ static size_t box_work_size(int count, int h, int w, int r) {
 
 /* dst[y][x] = the sum of src[y - r .. y + r][x] (rows clipped) by a running column sum in double (cs: w
  * doubles): float values add and subtract exactly there, so a window of zeros sums to exactly 0. */
-static void vertical_sums(const float *restrict src, float *restrict dst, int h, int w, int r, double *restrict cs) {
+EM_CLONES static void vertical_sums(const float *restrict src, float *restrict dst, int h, int w, int r, double *restrict cs) {
     int y, x;
     memset(cs, 0, sizeof(double) * (size_t)w);
     for (y = 0; y <= r && y < h; y++)
@@ -243,26 +243,35 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
 }
 
 /* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
-EM_CLONES static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, size_t ps, int h,
-                                  int w, int r, float *pl, float *work, float *blurs, int threads) {
+/* dst = src w, elementwise (restrict parameters: these loops vectorise). */
+EM_CLONES static void multiply_plane(const float *restrict src, const float *restrict wgt, float *restrict dst, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = src[i] * wgt[i];
+}
+
+/* dst = num / (den + 1e-5), elementwise. */
+EM_CLONES static void divide_plane(const float *restrict num, const float *restrict den, float *restrict dst, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = num[i] / (den[i] + 1e-5f);
+}
+
+/* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
+static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, size_t ps, int h, int w, int r,
+                        float *pl, float *work, float *blurs, int threads) {
     size_t i;
     int c;
     /* planes (stride ps): a, F a (3), 1 - a, B (1 - a) (3); F and B planar at stride ps */
-    for (i = 0; i < n; i++) {
-        const float a = alpha[i];
-        pl[i] = a;
-        pl[4 * ps + i] = 1.0f - a;
-        for (c = 0; c < 3; c++) {
-            pl[(1 + c) * ps + i] = F[c * ps + i] * a;
-            pl[(5 + c) * ps + i] = B[c * ps + i] * (1.0f - a);
-        }
+    memcpy(pl, alpha, sizeof(float) * n);
+    for (i = 0; i < n; i++) pl[4 * ps + i] = 1.0f - alpha[i];
+    for (c = 0; c < 3; c++) {
+        multiply_plane(F + c * ps, pl, pl + (1 + c) * ps, n);
+        multiply_plane(B + c * ps, pl + 4 * ps, pl + (5 + c) * ps, n);
     }
     box_mean_planes(pl, ps, 8, h, w, r, work, threads);
-    for (i = 0; i < n; i++)
-        for (c = 0; c < 3; c++) {
-            blurs[c * n + i] = pl[(1 + c) * ps + i] / (pl[i] + 1e-5f);
-            blurs[(3 + c) * n + i] = pl[(5 + c) * ps + i] / (pl[4 * ps + i] + 1e-5f);
-        }
+    for (c = 0; c < 3; c++) {
+        divide_plane(pl + (1 + c) * ps, pl, blurs + c * n, n);
+        divide_plane(pl + (5 + c) * ps, pl + 4 * ps, blurs + (3 + c) * n, n);
+    }
 }
 
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
