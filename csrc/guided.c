@@ -318,16 +318,22 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
     *frac = (float)f;
 }
 
-/* count planes of the small row sy, each expanded to W values: dst[c * W + x]. xs[j]..xs[j+1] are the
- * output columns whose left source column is j (the right one is min(j + 1, w - 1)). */
-EM_CLONES static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, const int *xs,
-                       const float *wx, int W, float *dst) {
+/* The coefficient planes (4) and blurs (6, or NULL) of the small row sy, expanded to W values
+ * (dst[c * W + x], blurs from c = 4) over the output columns of the source columns j0..j1.
+ * xs[j]..xs[j+1] are the output columns whose left source column is j (the right one is
+ * min(j + 1, w - 1)). held[j]: the small row dst holds at source column j, updated. */
+EM_CLONES static void expand_row(const float *coef, const float *blurs, size_t plane_size, int w, int sy,
+                                 const int *xs, const float *wx, int W, int j0, int j1, int *held, float *dst) {
+    const int count = blurs ? 10 : 4;
     int c, j, x;
-    for (c = 0; c < count; c++) {
-        const float *src = planes + (size_t)c * plane_size + (size_t)sy * w;
-        float *d = dst + (size_t)c * W;
-        for (j = 0; j < w; j++) {
+    for (j = j0; j <= j1; j++) {
+        if (held[j] == sy) continue;
+        held[j] = sy;
+        for (c = 0; c < count; c++) {
+            const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
+                               (size_t)sy * w;
             const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
+            float *d = dst + (size_t)c * W;
             for (x = xs[j]; x < xs[j + 1]; x++) d[x] = lo + wx[x] * step;
         }
     }
@@ -437,14 +443,19 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
 #pragma omp parallel num_threads(nt) reduction(| : bad)
 #endif
     {
-        /* per thread: two expanded rows (planes: coef then blurs), a foreground row, the colour repeated */
+        /* per thread: two expanded rows (planes: coef then blurs), small row sy in slot sy & 1, filled
+         * lazily over the unknown runs only (held: the small row each slot holds per source column);
+         * a foreground row; the colour repeated */
         float *rows = (float *)malloc(sizeof(float) * 2 * (size_t)count * W);
+        int *held = (int *)malloc(sizeof(int) * 2 * (size_t)w);
         uint8_t *fg_row = (uint8_t *)malloc(3 * (size_t)W);
         uint8_t colour3[3 * 512];
-        int y, ta = -1, tb = -1, i;
+        int y, i;
         if (colour)
             for (i = 0; i < 3 * 512; i++) colour3[i] = colour[i % 3];
-        if (!rows || !fg_row) {
+        if (held)
+            for (i = 0; i < 2 * w; i++) held[i] = -1;
+        if (!rows || !held || !fg_row) {
             bad = 1;
         } else {
 #ifdef _OPENMP
@@ -453,7 +464,6 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
             for (y = 0; y < H; y++) {
                 int ya, yb, x0 = 0;
                 float wy;
-                float *top = rows, *bot = rows + (size_t)count * W;
                 const uint8_t *I = image + (ptrdiff_t)y * image_stride;
                 const uint8_t *B = background ? background + 3 * (size_t)y * W : NULL;
                 uint8_t *a8 = alpha + (size_t)y * W;
@@ -499,20 +509,9 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                             }
                         }
                     } else {
-                        if (ta != ya && tb == ya) { /* the bottom row becomes the top one */
-                            memcpy(top, bot, sizeof(float) * (size_t)count * W);
-                            ta = ya;
-                        }
-                        if (ta != ya) {
-                            expand_row(coef, 4, n, w, ya, xs, wx, W, top);
-                            if (blurs) expand_row(blurs, 6, n, w, ya, xs, wx, W, top + 4 * (size_t)W);
-                            ta = ya;
-                        }
-                        if (tb != yb) {
-                            expand_row(coef, 4, n, w, yb, xs, wx, W, bot);
-                            if (blurs) expand_row(blurs, 6, n, w, yb, xs, wx, W, bot + 4 * (size_t)W);
-                            tb = yb;
-                        }
+                        float *top = rows + (size_t)(ya & 1) * count * W, *bot = rows + (size_t)(yb & 1) * count * W;
+                        expand_row(coef, blurs, n, w, ya, xs, wx, W, xa[x0], jj, held + (ya & 1) * w, top);
+                        expand_row(coef, blurs, n, w, yb, xs, wx, W, xa[x0], jj, held + (yb & 1) * w, bot);
                         apply_run(top + x0, bot + x0, W, wy, blurs != NULL, I + 3 * (size_t)x0, len, a8 + x0,
                                   fg + 3 * (size_t)x0);
                         if (composite && (background || colour)) {
@@ -534,6 +533,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
             }
         }
         free(rows);
+        free(held);
         free(fg_row);
     }
     free(xa);
