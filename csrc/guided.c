@@ -146,29 +146,40 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
     }
 }
 
-/* known[i]: 2 where the clipped (2k+1)^2 window of p is all >= 254/255, 1 where all <= 1/255, else 0. */
-static void known_regions(const float *p, int h, int w, int k, unsigned char *known, float *lo, float *hi) {
-    int y, x, yy, xx;
-    for (y = 0; y < h; y++) /* horizontal min / max */
-        for (x = 0; x < w; x++) {
-            float mn = p[(size_t)y * w + x], mx = mn;
-            for (xx = imax_(x - k, 0); xx <= imin_(x + k, w - 1); xx++) {
-                const float v = p[(size_t)y * w + xx];
-                mn = v < mn ? v : mn;
-                mx = v > mx ? v : mx;
-            }
-            lo[(size_t)y * w + x] = mn;
-            hi[(size_t)y * w + x] = mx;
+/* mn, mx = the elementwise min and max of themselves and a, b over w values. */
+EM_CLONES static void min_max_into(const float *restrict a, const float *restrict b, float *restrict mn,
+                                   float *restrict mx, int w) {
+    int x;
+    for (x = 0; x < w; x++) {
+        mn[x] = a[x] < mn[x] ? a[x] : mn[x];
+        mx[x] = b[x] > mx[x] ? b[x] : mx[x];
+    }
+}
+
+/* known[i]: 2 where the clipped (2k+1)^2 window of p is all >= 254/255, 1 where all <= 1/255, else 0.
+ * lo, hi, lo2, hi2: h x w floats of scratch. Min and max are taken as shifted whole rows (vectorised). */
+static void known_regions(const float *p, int h, int w, int k, unsigned char *known, float *lo, float *hi, float *lo2,
+                          float *hi2) {
+    const size_t n = (size_t)h * w;
+    size_t i;
+    int y, yy, d;
+    memcpy(lo, p, sizeof(float) * n);
+    memcpy(hi, p, sizeof(float) * n);
+    for (y = 0; y < h; y++) /* horizontal: the row shifted by -k..k, clipped */
+        for (d = 1; d <= k && d < w; d++) {
+            const float *row = p + (size_t)y * w;
+            float *mn = lo + (size_t)y * w, *mx = hi + (size_t)y * w;
+            min_max_into(row + d, row + d, mn, mx, w - d);
+            min_max_into(row, row, mn + d, mx + d, w - d);
         }
-    for (y = 0; y < h; y++)
-        for (x = 0; x < w; x++) {
-            float mn = lo[(size_t)y * w + x], mx = hi[(size_t)y * w + x];
-            for (yy = imax_(y - k, 0); yy <= imin_(y + k, h - 1); yy++) {
-                mn = lo[(size_t)yy * w + x] < mn ? lo[(size_t)yy * w + x] : mn;
-                mx = hi[(size_t)yy * w + x] > mx ? hi[(size_t)yy * w + x] : mx;
-            }
-            known[(size_t)y * w + x] = (double)mn >= 254.0 / 255.0 ? 2 : ((double)mx <= 1.0 / 255.0 ? 1 : 0);
-        }
+    memcpy(lo2, lo, sizeof(float) * n);
+    memcpy(hi2, hi, sizeof(float) * n);
+    for (y = 0; y < h; y++) /* vertical */
+        for (yy = imax_(y - k, 0); yy <= imin_(y + k, h - 1); yy++)
+            if (yy != y)
+                min_max_into(lo + (size_t)yy * w, hi + (size_t)yy * w, lo2 + (size_t)y * w, hi2 + (size_t)y * w, w);
+    for (i = 0; i < n; i++)
+        known[i] = (double)lo2[i] >= 254.0 / 255.0 ? 2 : ((double)hi2[i] <= 1.0 / 255.0 ? 1 : 0);
 }
 
 size_t em_guided_scratch_size(int height, int width, int radius) {
@@ -230,7 +241,7 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     box_mean_planes(pl, ps, 13, h, w, radius, work, threads);
     solve_coefficients(pl, ps, n, eps, coef);
     if (mean_radius > 0) box_mean_planes(coef, n, 4, h, w, mean_radius, work, threads);
-    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + ps);
+    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + ps, pl + 2 * ps, pl + 3 * ps);
     for (i = 0; i < n; i++) {
         coef[3 * n + i] *= 255.0f; /* a . I/255 + b in 0..1 -> a . I + 255 b in 0..255 */
         if (known_radius >= 0 && known[i]) {
