@@ -1,0 +1,389 @@
+"""Check this machine's GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
+
+    python bench/gpu_check.py            # about a minute on a desktop GPU; a few on a Jetson
+    python bench/gpu_check.py --json gpu_check.json
+
+Needs an NVIDIA GPU and CuPy (``pip install cupy-cuda12x``; JetPack: see the README). TensorRT
+and pycuda are not needed: a stand-in backend (a 1x1 convolution and a sigmoid, evaluated with CuPy)
+takes the engine's place, so the check covers the kernels and the pipeline's CUDA path, not an
+engine. Without a GPU it says so and exits with status 0 having checked nothing.
+
+Steps:
+1. ``pytest tests/kernels -m gpu`` (the CUDA kernels against their CPU twins), when the tests are
+   present (a source checkout);
+2. the device pipeline's resize rule against OpenCV on the GPU, then the device pipeline against
+   the CPU pipeline on the same frames (real clips from ../shared/data/videos when present, else
+   synthetic): trimap exact, composite within 1, alpha within 2 levels;
+3. per-stage timings (CUDA events; host clock for the CPU pipeline) at 720p and 1080p, with the
+   bandwidth each stage reaches against a device-to-device copy.
+
+Exit status: 0 when every check passed (or no GPU), 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
+MODEL_HW = (256, 256)
+TOLERANCE = {"trimap": 0, "composite": 1, "alpha": 2}
+
+
+# -- the stand-in engine ---------------------------------------------------------------------------
+class StandInBackend:
+    """A tiny model behind the Backend protocol, evaluated with ``xp`` (NumPy or CuPy).
+
+    ``src`` [1,3,h,w] RGB float32 0..1 -> ``alpha`` [1,1,h,w] = sigmoid(w . src + b): a 1x1
+    convolution (red minus blue, like tests/assets/tiny_seg.onnx but softer, so the alpha has soft
+    edges) and a sigmoid. The output buffer is reused, as TensorRT's are. With CuPy it reads
+    device arrays in place (``device_inputs``).
+    """
+
+    def __init__(self, xp: Any, input_hw: Tuple[int, int] = MODEL_HW, weights=(9.0, 1.0, -9.0), bias: float = -0.5):
+        from edgematte.types import TensorSpec
+
+        self.xp = xp
+        self.device_inputs = xp is not np
+        h, w = input_hw
+        self.inputs = (TensorSpec("src", (1, 3, h, w), "float32"),)
+        self.outputs = (TensorSpec("alpha", (1, 1, h, w), "float32"),)
+        self.weights = [np.float32(v) for v in weights]
+        self.bias = np.float32(bias)
+        self._out = xp.empty((1, 1, h, w), np.float32)
+
+    def open(self) -> "StandInBackend":
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "StandInBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def infer(self, feed, *, validate: bool = True) -> Dict[str, Any]:
+        xp = self.xp
+        src = xp.asarray(feed["src"])[0]
+        logit = self._out[0, 0]
+        xp.multiply(src[0], self.weights[0], out=logit)
+        for c in (1, 2):
+            logit += src[c] * self.weights[c]
+        logit += self.bias
+        xp.negative(logit, out=logit)
+        xp.exp(logit, out=logit)
+        logit += np.float32(1)
+        xp.reciprocal(logit, out=logit)
+        return {"alpha": self._out}
+
+
+# -- frames ----------------------------------------------------------------------------------------
+def synthetic_frames(hw: Tuple[int, int], count: int, seed: int = 0) -> List[np.ndarray]:
+    """A soft red disc moving over a blue-green gradient with noise: uint8 HxWx3 BGR."""
+    import cv2
+
+    h, w = hw
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = []
+    for i in range(count):
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[..., 0] = (200 * xx / max(w - 1, 1)).astype(np.uint8)
+        frame[..., 1] = (120 * yy / max(h - 1, 1)).astype(np.uint8)
+        frame[..., 2] = 30
+        centre = (w // 2 + i * w // 40, h // 2)
+        cv2.circle(frame, centre, min(h, w) // 4, (40, 60, 230), -1)
+        frame = cv2.GaussianBlur(frame, (0, 0), max(h, w) / 300)
+        noise = rng.integers(-6, 7, frame.shape)
+        frames.append(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return frames
+
+
+def real_frames(hw: Tuple[int, int], count: int) -> Optional[List[np.ndarray]]:
+    """``count`` frames of a clip from ../shared/data/videos scaled to ``hw``, or None when absent."""
+    import cv2
+
+    clip = REPO.parent / "shared" / "data" / "videos" / "asl_book.mkv"
+    if not clip.is_file():
+        return None
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    try:
+        while len(frames) < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, (hw[1], hw[0]), interpolation=cv2.INTER_CUBIC))
+    finally:
+        capture.release()
+    return frames or None
+
+
+# -- the checks ------------------------------------------------------------------------------------
+def gpu_or_reason() -> Tuple[Any, str]:
+    """(cupy, "") when CuPy sees a GPU, else (None, why)."""
+    try:
+        import cupy
+    except ImportError as exc:
+        return None, f"CuPy is not installed ({exc})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError without a driver or device
+        return None, f"CuPy sees no GPU ({type(exc).__name__}: {exc})"
+    if count < 1:
+        return None, "CuPy sees no GPU"
+    return cupy, ""
+
+
+def device_facts(cp: Any) -> Dict[str, Any]:
+    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    return {
+        "gpu": name,
+        "compute_capability": f"{props['major']}.{props['minor']}",
+        "memory_gib": round(props["totalGlobalMem"] / 2**30, 1),
+        "driver": cp.cuda.runtime.driverGetVersion(),
+        "runtime": cp.cuda.runtime.runtimeGetVersion(),
+        "cupy": cp.__version__,
+        "machine": platform.machine(),
+    }
+
+
+def run_kernel_tests(timeout: int) -> Dict[str, Any]:
+    """``pytest tests/kernels -m gpu`` in a child process (a source checkout only)."""
+    tests = REPO / "tests" / "kernels"
+    if not tests.is_dir():
+        return {"status": "skipped", "why": f"{tests} is absent (not a source checkout)"}
+    cmd = [sys.executable, "-m", "pytest", str(tests), "-m", "gpu", "-q", "-x", "-p", "no:cacheprovider"]
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "why": f"timed out after {timeout} s", "command": " ".join(cmd)}
+    tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+    status = {0: "passed", 5: "skipped"}.get(done.returncode, "failed")
+    return {"status": status, "summary": tail[0], "command": " ".join(cmd),
+            "output": (done.stdout + done.stderr)[-3000:] if status == "failed" else ""}
+
+
+def check_resize_rule(cp: Any) -> Dict[str, Any]:
+    """The device resize against cv2.resize INTER_LINEAR on the host, on the sizes the pipeline uses."""
+    import cv2
+
+    from edgematte.device_pipeline import _LinearWork, linear_plan, resize_linear_u8
+
+    rng = np.random.default_rng(5)
+    worst = 0
+    cases = [((720, 1280, 3), (360, 640)), ((360, 640, 3), (256, 256)), ((256, 256), (1080, 1920)),
+             ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77))]
+    for shape, (dh, dw) in cases:
+        src = rng.integers(0, 256, shape, dtype=np.uint8)
+        channels = shape[2] if len(shape) == 3 else 1
+        work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
+        out = cp.empty((dh, dw) + shape[2:], np.uint8)
+        got = resize_linear_u8(cp, cp.asarray(src), out, work).get()
+        want = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)
+        worst = max(worst, int(np.abs(got.astype(int) - want).max()))
+    return {"status": "passed" if worst == 0 else "failed", "max_diff": worst}
+
+
+def compare(device: Any, host: Any) -> Dict[str, int]:
+    """Largest absolute difference per Result field (device arrays downloaded)."""
+    diffs = {}
+    for name in ("alpha", "trimap", "composite"):
+        d, h = getattr(device, name), getattr(host, name)
+        if h is None and d is None:
+            continue
+        d = d.get() if hasattr(d, "get") else d
+        diffs[name] = int(np.abs(d.astype(np.int16) - h).max())
+        diffs[name + "_pixels"] = int(np.count_nonzero(d != h))
+    return diffs
+
+
+def check_pipeline(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+    """Device pipeline (CUDA) against the CPU pipeline, stage settings that run in real time."""
+    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.pipeline import Pipeline, TemporalConfig
+
+    settings = [
+        dict(refine="fast", background=(0, 255, 0)),
+        dict(refine="fast", background=None, temporal=TemporalConfig(0.5)),
+        dict(refine="off", background="image"),
+        dict(refine="fast", background="blur"),
+        dict(refine="fast", background=(0, 255, 0), device_frames=True),
+    ]
+    image = synthetic_frames((300, 500), 1, seed=9)[0]
+    rows, ok = [], True
+    space = CudaSpace()
+    for setting in settings:
+        setting = dict(setting)
+        background = setting.pop("background")
+        background = image if isinstance(background, str) and background == "image" else background
+        device_frames = setting.pop("device_frames", False)
+        host = Pipeline(StandInBackend(np), **setting)
+        device = DevicePipeline(StandInBackend(cp), space=space, **setting)
+        worst: Dict[str, int] = {}
+        for frame in frames:
+            want = host.process(frame, background)
+            got = device.process(cp.asarray(frame) if device_frames else frame, background)
+            for k, v in compare(got, want).items():
+                worst[k] = max(worst.get(k, 0), v)
+        passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
+        ok &= passed
+        label = ", ".join(f"{k}={v if not isinstance(v, tuple) else 'colour'}" for k, v in setting.items())
+        label += f", background={'image' if background is image else background}" + (", device frames" if device_frames else "")
+        rows.append({"setting": label, "passed": passed, **worst})
+    return {"status": "passed" if ok else "failed", "rows": rows}
+
+
+def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
+    """Device-to-device copy bandwidth in GB/s (bytes read + written per second)."""
+    a = cp.empty(nbytes, np.uint8)
+    b = cp.empty(nbytes, np.uint8)
+    a.fill(1)
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    cp.copyto(b, a)
+    times = []
+    for _ in range(5):
+        start.record()
+        cp.copyto(b, a)
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end))
+    return 2 * nbytes / (min(times) * 1e-3) / 1e9
+
+
+def stage_bytes(hw: Tuple[int, int]) -> Dict[str, int]:
+    """Bytes each device stage must move at least (reads + writes of its inputs and outputs)."""
+    h, w = hw
+    mh, mw = MODEL_HW
+    frame = h * w * 3
+    return {
+        "upload": frame,
+        "preprocess": frame + frame // 4 * 2,  # the first halving reads the frame, writes a quarter
+        "upsample": mh * mw * 4 + h * w,
+        "trimap": 2 * h * w,
+        "refine": 3 * h * w,
+        "composite": frame + h * w + frame,
+        "download": frame,
+    }
+
+
+def time_pipelines(cp: Any, hw: Tuple[int, int], frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
+    """Median per-stage ms of the device pipeline (host frames, composite downloaded) and of the CPU pipeline."""
+    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.pipeline import Pipeline
+
+    out: Dict[str, Any] = {}
+    background = (0, 255, 0)
+    runs = {
+        "device": DevicePipeline(StandInBackend(cp), space=CudaSpace(), refine="fast", results="composite"),
+        "cpu": Pipeline(StandInBackend(np), refine="fast"),
+    }
+    for name, pipe in runs.items():
+        n = iterations if name == "device" else max(3, iterations // 4)
+        for frame in frames[:3]:  # warm-up: buffers, kernel compilation
+            pipe.process(frame, background)
+        samples: Dict[str, List[float]] = {}
+        wall = []
+        for i in range(n):
+            t = time.perf_counter()
+            res = pipe.process(frames[i % len(frames)], background)
+            wall.append((time.perf_counter() - t) * 1e3)
+            for k, v in res.timings.items():
+                samples.setdefault(k, []).append(v)
+        out[name] = {k: float(np.median(v)) for k, v in samples.items()}
+        out[name]["wall"] = float(np.median(wall))
+    return out
+
+
+def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float) -> None:
+    nbytes = stage_bytes(hw)
+    dev, cpu = timing["device"], timing["cpu"]
+    print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background")
+    print(f"  {'stage':<11}{'device ms':>10}{'GB/s':>8}{'% copy':>8}{'cpu ms':>10}")
+    for stage in ("upload", "preprocess", "model", "upsample", "trimap", "refine", "composite", "download", "total"):
+        d = dev.get(stage)
+        c = cpu.get(stage)
+        gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes else None
+        print(f"  {stage:<11}{_fmt(d):>10}{_fmt(gbs, 1):>8}{_fmt(gbs and 100 * gbs / copy_gbs, 0):>8}{_fmt(c):>10}")
+    print(f"  wall clock per frame: device {dev['wall']:.3f} ms, cpu {cpu['wall']:.3f} ms "
+          f"(x{cpu['wall'] / dev['wall']:.1f}); device-to-device copy {copy_gbs:.0f} GB/s")
+
+
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--iterations", type=int, default=40, help="timed frames per pipeline and size")
+    parser.add_argument("--skip-kernel-tests", action="store_true", help="skip pytest tests/kernels -m gpu")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))  # the checkout's edgematte when run from a clone
+
+    cp, why = gpu_or_reason()
+    if cp is None:
+        print(f"gpu_check: no GPU check ran: {why}. Run it on a machine with an NVIDIA GPU, its driver and "
+              "CuPy (pip install cupy-cuda12x, or cupy-cuda11x for CUDA 11 / JetPack 5).")
+        return 0
+
+    report: Dict[str, Any] = {"device": device_facts(cp)}
+    print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
+    t0 = time.perf_counter()
+    if args.skip_kernel_tests:
+        report["kernel_tests"] = {"status": "skipped", "why": "--skip-kernel-tests"}
+    else:
+        report["kernel_tests"] = run_kernel_tests(timeout=150)
+    print(f"[1] CUDA kernel parity (pytest -m gpu): {report['kernel_tests']['status']} "
+          f"{report['kernel_tests'].get('summary', report['kernel_tests'].get('why', ''))}")
+    if report["kernel_tests"]["status"] == "failed":
+        print(report["kernel_tests"].get("output", ""))
+
+    report["resize_rule"] = check_resize_rule(cp)
+    print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {report['resize_rule']['status']} "
+          f"(max diff {report['resize_rule']['max_diff']})")
+    frames = {}
+    for name, hw in SIZES.items():
+        frames[name] = real_frames(hw, 8) or synthetic_frames(hw, 8)
+    source = "real clip asl_book.mkv" if real_frames((48, 64), 1) else "synthetic frames"
+    report["pipeline"] = {name: check_pipeline(cp, f[:4]) for name, f in frames.items()}
+    for name, result in report["pipeline"].items():
+        print(f"[2b] device vs CPU pipeline at {name} ({source}; tolerances {TOLERANCE}): {result['status']}")
+        for row in result["rows"]:
+            print("     ", "ok  " if row["passed"] else "FAIL", row)
+
+    copy_gbs = copy_bandwidth(cp)
+    report["copy_gbs"] = copy_gbs
+    report["timings"] = {}
+    for name, hw in SIZES.items():
+        report["timings"][name] = time_pipelines(cp, hw, frames[name], args.iterations)
+        print_table(name, report["timings"][name], hw, copy_gbs)
+    report["seconds"] = time.perf_counter() - t0
+
+    failed = [k for k in ("kernel_tests", "resize_rule") if report[k]["status"] == "failed"]
+    failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
+    print(f"\ngpu_check: {'FAILED: ' + ', '.join(failed) if failed else 'all checks passed'} "
+          f"({report['seconds']:.0f} s)")
+    if args.json:
+        from edgematte.files import write_atomic
+
+        write_atomic(args.json, json.dumps(report, indent=2, default=str).encode())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

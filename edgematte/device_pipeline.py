@@ -1,0 +1,725 @@
+"""The device-resident pipeline: the frame is uploaded once and every stage runs on the GPU.
+
+:class:`DevicePipeline` keeps :class:`~edgematte.pipeline.Pipeline`'s contract
+(``process(frame, background=...)`` -> a finished :class:`~edgematte.pipeline.Result`) and its stage
+definitions, written once against an *array space*: an array namespace ``xp`` plus the kernels that
+take its arrays.
+
+- :class:`CudaSpace`: CuPy arrays and the CUDA kernels. The preprocessing kernel writes straight into
+  the engine's input binding, the model output is read in place, and timings come from CUDA events.
+- :class:`HostSpace`: NumPy arrays and the CPU kernels, timed with the host clock. It runs the same
+  stage code on the CPU. The tests use it to check this module's logic, buffer plan, stage order and
+  dispatch against ``Pipeline`` on machines without a GPU. It does not check CUDA: ``bench/gpu_check.py``
+  does that on a GPU.
+
+Stages, each the CPU pipeline's definition:
+
+1. upload: a host frame is copied once into a reused device buffer; device frames
+   (``__cuda_array_interface__`` or DLPack: CuPy, torch, pycuda) are used as they are;
+2. preprocess: exact 2x box halvings, then one bilinear resize to the model size (both with OpenCV's
+   fixed-point INTER_LINEAR rule, :func:`resize_linear_u8`), the scene-cut test, then BGR uint8 HWC
+   -> RGB float 0..1 CHW in the engine's input binding;
+3. model: the backend runs on the binding; recurrent states (``recurrent=``) stay on the device;
+4. upsample: temporal EMA, round(alpha * 255), bilinear to the frame size;
+5. trimap and refine ("fast": exact 0/255 in known regions, the model alpha in the band; "full"
+   solves the band with ``refine_alpha``, which runs on the host);
+6. composite over a colour, an image (resized to cover once, uploaded once), "blur" or None (BGRA);
+7. download (host results only).
+
+Results stay where the frame came from (``results="auto"``): host frames get NumPy arrays (each
+downloaded once), device frames get CuPy arrays. ``results="composite"`` downloads only the composite.
+Arrays in a Result are reused buffers, overwritten by the same thread's next call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from .errors import BackendUnavailableError, InputError
+from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
+
+__all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
+           "takes_device_arrays", "linear_plan", "resize_linear_u8"]
+
+log = logging.getLogger(__name__)
+
+_RESULTS = ("auto", "host", "device", "composite")
+_DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+# -- where a frame lives ---------------------------------------------------------------------------
+def is_device_frame(frame: Any) -> bool:
+    """True for GPU arrays: ``__cuda_array_interface__`` (CuPy, pycuda, torch CUDA) or a DLPack CUDA device."""
+    try:
+        if getattr(frame, "__cuda_array_interface__", None) is not None:
+            return True
+    except (AttributeError, RuntimeError):  # torch CPU tensors raise here
+        pass
+    dlpack_device = getattr(frame, "__dlpack_device__", None)
+    if dlpack_device is None or isinstance(frame, np.ndarray):
+        return False
+    try:
+        return int(dlpack_device()[0]) in _DLPACK_CUDA
+    except (TypeError, ValueError, RuntimeError, IndexError):
+        return False
+
+
+def _describe(frame: Any) -> str:
+    shape = getattr(frame, "shape", None)
+    dtype = getattr(frame, "dtype", None)
+    kind = f"{type(frame).__module__.split('.')[0]}.{type(frame).__name__}"
+    return f"{kind} of shape {tuple(shape)} and dtype {dtype}" if shape is not None else kind
+
+
+def check_device_frame(frame: Any, pipeline: Any) -> Any:
+    """A device frame checked for ``pipeline``: its space's array (uint8 HxWx3), else InputError.
+
+    Pipelines whose stages run on the CPU refuse device frames: the caller chose the GPU for the
+    frame, and a silent download would hide that the GPU pipeline is not in use.
+    """
+    space = getattr(pipeline, "space", None)
+    if space is None or not space.device:
+        backend = type(getattr(pipeline, "backend", None)).__name__
+        raise InputError(
+            f"received a device frame ({_describe(frame)}) but this pipeline runs its stages on the CPU "
+            f"(backend {backend}); expected a NumPy uint8 HxWx3 frame, or a TensorRT backend with CuPy installed "
+            "for device frames"
+        )
+    return pipeline.check_frame(frame)
+
+
+def takes_device_arrays(backend: Any) -> bool:
+    """Whether ``backend.infer`` reads device arrays in place: ``device_inputs = True``, or the TensorRT backend."""
+    flag = getattr(backend, "device_inputs", None)
+    if flag is not None:
+        return bool(flag)
+    return type(backend).__module__ == "edgematte.runtime.trt" and type(backend).__name__ == "TrtBackend"
+
+
+# -- the fixed-point bilinear resize, written once for NumPy and CuPy ------------------------------
+@dataclass(frozen=True)
+class LinearPlan:
+    """Source indices and 11-bit weights of one uint8 bilinear resize (OpenCV INTER_LINEAR).
+
+    Columns are flattened with the channels: ``x0``/``x1``/``ax0``/``ax1`` have ``dst_w * channels``
+    entries; ``by0``/``by1`` are ``[dst_h, 1]`` columns.
+    """
+
+    src_hw: Tuple[int, int]
+    dst_hw: Tuple[int, int]
+    channels: int
+    x0: Any
+    x1: Any
+    ax0: Any
+    ax1: Any
+    y0: Any
+    y1: Any
+    by0: Any
+    by1: Any
+
+
+def _coords(dst: int, src: int, clamp_weight: bool):
+    """OpenCV's source index and float32 weight per output coordinate: (x + 0.5) * src/dst - 0.5."""
+    scale = 1.0 / (dst / src)
+    f = ((np.arange(dst) + 0.5) * scale - 0.5).astype(np.float32)
+    s = np.floor(f).astype(np.int64)
+    f = (f - s).astype(np.float32)
+    if clamp_weight:  # columns: outside the image the weight goes to 0 (rows keep it, on clamped rows)
+        f[s < 0] = 0
+        s[s < 0] = 0
+        f[s >= src - 1] = 0
+        s[s >= src - 1] = src - 1
+    return np.clip(s, 0, src - 1), np.clip(s + 1, 0, src - 1), f
+
+
+def _fixed(f: np.ndarray):
+    """(1 - f, f) as saturate_cast<short>(w * 2048) (OpenCV's INTER_RESIZE_COEF_SCALE)."""
+    one = np.float32(2048)
+    return np.rint((np.float32(1) - f) * one).astype(np.int32), np.rint(f * one).astype(np.int32)
+
+
+def linear_plan(xp: Any, src_hw: Tuple[int, int], dst_hw: Tuple[int, int], channels: int) -> LinearPlan:
+    """The tables of :func:`resize_linear_u8` for one size pair, as ``xp`` arrays."""
+    (sh, sw), (dh, dw) = src_hw, dst_hw
+    x0, x1, fx = _coords(dw, sw, True)
+    y0, y1, fy = _coords(dh, sh, False)
+    ax0, ax1 = _fixed(fx)
+    by0, by1 = _fixed(fy)
+    c = np.arange(channels)
+    flat = lambda x: (x[:, None] * channels + c).ravel()  # noqa: E731  (column index in a flattened row)
+    rep = lambda a: np.repeat(a, channels)  # noqa: E731
+    put = xp.asarray
+    return LinearPlan(
+        (sh, sw), (dh, dw), channels, put(flat(x0)), put(flat(x1)), put(rep(ax0)), put(rep(ax1)),
+        put(y0), put(y1), put(by0[:, None]), put(by1[:, None]),
+    )  # fmt: skip
+
+
+class _LinearWork:
+    """Scratch of one :func:`resize_linear_u8` size pair (int32 rows at the source and target heights)."""
+
+    def __init__(self, xp: Any, plan: LinearPlan) -> None:
+        sh, dh = plan.src_hw[0], plan.dst_hw[0]
+        n = plan.dst_hw[1] * plan.channels
+        self.plan = plan
+        self.gather = xp.empty((sh, n), np.uint8)
+        self.h0 = xp.empty((sh, n), np.int32)
+        self.h1 = xp.empty((sh, n), np.int32)
+        self.v0 = xp.empty((dh, n), np.int32)
+        self.v1 = xp.empty((dh, n), np.int32)
+
+
+def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
+    """uint8 [H,W] or [H,W,C] -> ``out`` (uint8, the plan's target size), bit-identical to
+    ``cv2.resize(src[:sh, :sw], (dw, dh), interpolation=cv2.INTER_LINEAR)`` (OpenCV 5 on x86-64,
+    checked by the tests): horizontal taps ``p0*a0 + p1*a1`` with 11-bit weights, then the vertical
+    step of OpenCV's vector path, ``((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16)``, rounded by
+    ``(t + 2) >> 2``. Exact 2x halvings come out as the rounded 2x2 box mean. ``src`` may be larger
+    than the plan's source size (its top-left corner is read).
+    """
+    p = work.plan
+    sh = p.src_hw[0]
+    rows = src[:sh].reshape(sh, -1)
+    xp.take(rows, p.x0, axis=1, out=work.gather)
+    xp.multiply(work.gather, p.ax0, out=work.h0)
+    xp.take(rows, p.x1, axis=1, out=work.gather)
+    xp.multiply(work.gather, p.ax1, out=work.h1)
+    xp.add(work.h0, work.h1, out=work.h0)
+    xp.right_shift(work.h0, 4, out=work.h0)
+    for v, y, b in ((work.v0, p.y0, p.by0), (work.v1, p.y1, p.by1)):
+        xp.take(work.h0, y, axis=0, out=v)
+        xp.multiply(v, b, out=v)
+        xp.right_shift(v, 16, out=v)
+    xp.add(work.v0, work.v1, out=work.v0)
+    xp.add(work.v0, 2, out=work.v0)
+    xp.right_shift(work.v0, 2, out=work.v0)
+    xp.clip(work.v0, 0, 255, out=work.v0)
+    xp.copyto(out.reshape(p.dst_hw[0], -1), work.v0, casting="unsafe")
+    return out
+
+
+def _quantize(xp: Any, alpha: Any, scratch: Any, out: Any) -> Any:
+    """float alpha 0..1 -> uint8 round-half-even(|alpha * 255|) saturated, NaN -> 0 (cv2.convertScaleAbs)."""
+    xp.multiply(alpha, np.float32(255), out=scratch)
+    xp.abs(scratch, out=scratch)
+    xp.fmax(scratch, np.float32(0), out=scratch)
+    xp.fmin(scratch, np.float32(255), out=scratch)
+    xp.rint(scratch, out=scratch)
+    xp.copyto(out, scratch, casting="unsafe")
+    return out
+
+
+# -- array spaces ----------------------------------------------------------------------------------
+class _HostClock:
+    """Stage laps from the host clock (ms)."""
+
+    def __init__(self) -> None:
+        self.t0 = self.tick = time.perf_counter()
+        self.timings: Dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = (now - self.tick) * 1e3
+        self.tick = now
+
+    def finish(self) -> Dict[str, float]:
+        self.timings["total"] = (self.tick - self.t0) * 1e3
+        return self.timings
+
+
+class _EventClock:
+    """Stage laps from CUDA events recorded on the current stream; read once, at the end."""
+
+    def __init__(self, cupy: Any) -> None:
+        self.cp = cupy
+        self.marks: List[Tuple[str, Any]] = [("start", self._record())]
+
+    def _record(self) -> Any:
+        event = self.cp.cuda.Event()
+        event.record()
+        return event
+
+    def lap(self, stage: str) -> None:
+        self.marks.append((stage, self._record()))
+
+    def finish(self) -> Dict[str, float]:
+        self.marks[-1][1].synchronize()
+        elapsed = self.cp.cuda.get_elapsed_time
+        timings = {stage: float(elapsed(self.marks[i][1], ev)) for i, (stage, ev) in enumerate(self.marks[1:])}
+        timings["total"] = float(elapsed(self.marks[0][1], self.marks[-1][1]))
+        return timings
+
+
+class HostSpace:
+    """NumPy arrays and the CPU kernels: the device pipeline's stage code, run on the CPU."""
+
+    name = "host"
+    device = False
+    xp = np
+
+    def empty(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+    def asarray(self, array: Any) -> np.ndarray:
+        if is_device_frame(array):
+            raise InputError(f"received a device array ({_describe(array)}) in the host space; expected a NumPy array")
+        return np.asarray(array)
+
+    def take(self, frame: Any) -> np.ndarray:
+        return self.asarray(frame)
+
+    def upload(self, host: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+        np.copyto(buffer, host)
+        return buffer
+
+    def download(self, array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+        return array
+
+    def to_tensor(self, small: np.ndarray, src: np.ndarray) -> None:
+        """BGR uint8 HxWx3 -> ``src`` [1,3,h,w] RGB float 0..1 (Pipeline's own expression)."""
+        np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=src[0], casting="unsafe")
+
+    def clock(self) -> _HostClock:
+        return _HostClock()
+
+
+class CudaSpace:
+    """CuPy arrays and the CUDA kernels, on the current CuPy device and stream.
+
+    The stages launch on CuPy's current stream (the legacy default stream unless the caller made
+    another current). The TensorRT backend's stream is a blocking stream, so it is ordered after
+    them without a host synchronisation.
+    """
+
+    name = "cuda"
+    device = True
+
+    def __init__(self) -> None:
+        try:
+            import cupy
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"the device pipeline needs CuPy ({exc}); install the wheel matching your CUDA: "
+                "pip install cupy-cuda12x (JetPack: see the README's GPU section)"
+            ) from exc
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDARuntimeError without a driver or device: not an ImportError
+            raise BackendUnavailableError(f"CuPy could not start CUDA ({type(exc).__name__}: {exc})") from exc
+        if count < 1:
+            raise BackendUnavailableError("CuPy found no CUDA device; expected an NVIDIA GPU and driver")
+        self.xp = cupy
+        self._preprocess = _cuda_preprocess()
+
+    def empty(self, shape: Tuple[int, ...], dtype: Any) -> Any:
+        return self.xp.empty(shape, dtype)
+
+    def asarray(self, array: Any) -> Any:
+        """A CuPy view of a device array (no copy), or one upload of a host array."""
+        cp = self.xp
+        if isinstance(array, cp.ndarray):
+            return array
+        if getattr(array, "__cuda_array_interface__", None) is None and hasattr(array, "__dlpack__") \
+                and not isinstance(array, np.ndarray):
+            return cp.from_dlpack(array)
+        return cp.asarray(array)
+
+    def take(self, frame: Any) -> Any:
+        return self.asarray(frame)
+
+    def upload(self, host: np.ndarray, buffer: Any) -> Any:
+        buffer.set(host)
+        return buffer
+
+    def download(self, array: Any, buffer: np.ndarray) -> np.ndarray:
+        return array.get(out=buffer)
+
+    def to_tensor(self, small: Any, src: Any) -> None:
+        """The CUDA preprocessing kernel at the model size: BGR -> RGB, /255, CHW, into the binding."""
+        h, w = small.shape[:2]
+        self._preprocess(small, h, w, dtype=src.dtype, out=src)
+
+    def clock(self) -> _EventClock:
+        return _EventClock(self.xp)
+
+
+def _cuda_preprocess():
+    """The CUDA preprocessing launcher, under its public name in the kernels' registry when present."""
+    try:
+        from .kernels.cuda import preprocess
+    except ImportError:
+        from .kernels._cuda import preprocess_cuda as preprocess
+    return preprocess
+
+
+# -- buffers ---------------------------------------------------------------------------------------
+class _Buffers:
+    """Every array the device pipeline writes for one frame size, in its space (host twins where
+    results are downloaded)."""
+
+    def __init__(self, space: Any, frame_hw: Tuple[int, int], model_hw: Tuple[int, int]) -> None:
+        xp, empty = space.xp, space.empty
+        h, w = frame_hw
+        mh, mw = model_hw
+        self.frame_hw = frame_hw
+        self.frame = empty((h, w, 3), np.uint8) if space.device else None  # upload target of host frames
+        self.halves, self.half_work = [], []
+        hh, hw, src_hw = h, w, (h, w)
+        while hh // 2 >= mh and hw // 2 >= mw:  # Pipeline's _downscale plan
+            hh, hw = hh // 2, hw // 2
+            self.halves.append(empty((hh, hw, 3), np.uint8))
+            self.half_work.append(_LinearWork(xp, linear_plan(xp, (2 * hh, 2 * hw), (hh, hw), 3)))
+            src_hw = (hh, hw)
+        self.small = empty((mh, mw, 3), np.uint8)
+        # after halvings the last step is bilinear; without any, Pipeline uses INTER_AREA (on the host here)
+        self.small_work = _LinearWork(xp, linear_plan(xp, src_hw, (mh, mw), 3)) if self.halves else None
+        self.previous = empty((mh, mw, 3), np.uint8)
+        self.diff = empty((mh, mw, 3), np.int16)
+        self.ema = empty((mh, mw), np.float32)
+        self.ema64 = empty((mh, mw), np.float64)
+        self.scaled = empty((mh, mw), np.float32)
+        self.small_alpha = empty((mh, mw), np.uint8)
+        self.up_work = _LinearWork(xp, linear_plan(xp, (mh, mw), (h, w), 1))
+        self.raw_alpha = empty((h, w), np.uint8)
+        self.trimap = empty((h, w), np.uint8)
+        self.alpha = empty((h, w), np.uint8)
+        self.scratch = empty((h, w), np.uint8)
+        self.out3 = empty((h, w, 3), np.uint8)
+        self.out4 = empty((h, w, 4), np.uint8)
+        self.background = empty((h, w, 3), np.uint8)
+        self.background_key: Any = None
+        self.background_source: Any = None
+        bh, bw = max(1, h // 8), max(1, w // 8)
+        self.blur_small = empty((bh, bw, 3), np.uint8)
+        self.blur_work = _LinearWork(xp, linear_plan(xp, (bh, bw), (h, w), 3))
+        self.has_previous = False
+        self.host: Dict[str, np.ndarray] = {}  # download targets, made on first use
+
+    def host_buffer(self, name: str, like: Any) -> np.ndarray:
+        buf = self.host.get(name)
+        if buf is None or buf.shape != like.shape:
+            buf = self.host[name] = np.empty(like.shape, np.uint8)
+        return buf
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+class DevicePipeline:
+    """Pipeline's stages on a GPU (or, with :class:`HostSpace`, the same code on the CPU).
+
+    Arguments as :class:`~edgematte.pipeline.Pipeline`, plus ``space`` (default :class:`CudaSpace`),
+    ``results`` ("auto": where the frame came from; "host"; "device"; "composite": only the composite
+    downloaded) and ``recurrent``: input name -> output name of recurrent states (RVM's ``r1i`` ->
+    ``r1o``), fed back on the device each frame, zeros at the start and after :meth:`reset`
+    (shapes from the model's input specs, dynamic axes 1).
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        space: Any = None,
+        task: str = "segmentation",
+        refine: Union[bool, str] = True,
+        trimap: Optional[TrimapConfig] = None,
+        temporal: Optional[TemporalConfig] = None,
+        input_size: Optional[Tuple[int, int]] = None,
+        threads: Optional[int] = None,
+        results: str = "auto",
+        recurrent: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        if task not in ("segmentation", "matting"):
+            raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
+        if results not in _RESULTS:
+            raise InputError(f"received results={results!r}; expected one of {_RESULTS}")
+        self.space = space if space is not None else CudaSpace()
+        if self.space.device and not takes_device_arrays(backend):
+            raise InputError(
+                f"received backend {type(backend).__name__}, which reads host arrays only, for the CUDA space; "
+                "expected a backend that reads device arrays (TensorRT, or device_inputs = True), or HostSpace()"
+            )
+        self.backend = backend
+        self.task, self.refine, self.results = task, _refine_mode(refine), results
+        self.trimap_config = trimap if trimap is not None else TrimapConfig()
+        self.temporal, self.threads = temporal, threads
+        self.recurrent = dict(recurrent or {})
+        self.input_name, self.output_name, self.model_hw, dtype = _model_io(backend, input_size, self.recurrent)
+        from .kernels import composite, make_trimap  # dispatch by array type: CPU or CUDA
+
+        self._make_trimap, self._composite = make_trimap, composite
+        self._src = self._binding((1, 3) + self.model_hw, dtype)
+        self._states: Dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _binding(self, shape: Tuple[int, ...], dtype: np.dtype) -> Any:
+        """The engine's input buffer when the backend offers one in this space, else our own."""
+        offer = getattr(self.backend, "device_input_buffer" if self.space.device else "input_buffer", None)
+        if offer is not None:
+            return self.space.asarray(offer(self.input_name, shape))
+        return self.space.empty(shape, dtype)
+
+    def check_frame(self, frame: Any) -> Any:
+        """A device frame as this space's array, checked: uint8 HxWx3, H, W >= 1."""
+        array = self.space.take(frame)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or 0 in array.shape:
+            raise InputError(f"received a frame as {_describe(array)}; expected a uint8 HxWx3 BGR array")
+        return array
+
+    def reset(self) -> None:
+        """Forget the calling thread's temporal state and every recurrent state."""
+        b = getattr(self._local, "buffers", None)
+        if b is not None:
+            b.has_previous = False
+        self._states = {}
+
+    def process(self, frame: Any, background: Any = NO_COMPOSITE) -> Result:
+        """Every stage for one checked uint8 HxWx3 BGR frame (host or device) -> a finished Result."""
+        with self._lock:
+            return self._process(frame, background)
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def _process(self, frame: Any, background: Any) -> Result:
+        s, xp = self.space, self.space.xp
+        clock = s.clock()
+        host_frame = frame if isinstance(frame, np.ndarray) else None
+        b = self._buffers_for(tuple(frame.shape[:2]))
+        if host_frame is None:
+            frame = s.take(frame)  # a device frame, used in place
+        elif s.device:
+            frame = s.upload(host_frame, b.frame)  # the one upload
+        clock.lap("upload")
+
+        self._downscale(frame, host_frame, b)
+        cut = self._detect_cut(b)
+        s.to_tensor(b.small, self._src)
+        clock.lap("preprocess")
+
+        feed = {self.input_name: self._src}
+        feed.update(self._recurrent_inputs())
+        outputs = self.backend.infer(feed, validate=False)
+        alpha = s.asarray(outputs[self.output_name]).reshape(self.model_hw)
+        self._keep_states(outputs)
+        clock.lap("model")
+
+        if self.temporal is not None:
+            alpha = self._smooth(alpha, cut, b)
+        _quantize(xp, alpha, b.scaled, b.small_alpha)
+        resize_linear_u8(xp, b.small_alpha, b.raw_alpha, b.up_work)
+        clock.lap("upsample")
+
+        trimap, final = None, b.raw_alpha
+        if self.task == "segmentation" and self.refine != "off":
+            c = self.trimap_config
+            trimap = self._make_trimap(b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold,
+                                       out=b.trimap, threads=self.threads)
+            clock.lap("trimap")
+            final = self._refine(frame, host_frame, b)
+            clock.lap("refine")
+
+        composite = None
+        if background is not NO_COMPOSITE:
+            bg = self._background(frame, host_frame, background, b)
+            out = b.out4 if bg is None else b.out3
+            composite = self._composite(frame, final, bg, out=out, threads=self.threads)
+            clock.lap("composite")
+
+        fields = self._deliver(host_frame is not None, b, alpha=final, trimap=trimap, composite=composite)
+        if fields is not None:
+            clock.lap("download")
+        else:
+            fields = dict(alpha=final, trimap=trimap, composite=composite)
+        return Result(foreground=None, timings=clock.finish(), cut=cut, **fields)
+
+    # -- stages ----------------------------------------------------------------------------------
+    def _downscale(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> None:
+        """frame -> b.small: exact 2x box halvings, then bilinear to the model size. Frames under
+        twice the model size take Pipeline's INTER_AREA resize on the host (a small frame)."""
+        xp = self.space.xp
+        src = frame
+        for half, work in zip(b.halves, b.half_work):
+            resize_linear_u8(xp, src, half, work)
+            src = half
+        if b.small_work is not None:
+            resize_linear_u8(xp, src, b.small, b.small_work)
+            return
+        import cv2
+
+        host = host_frame if host_frame is not None else self.space.download(frame, b.host_buffer("frame", frame))
+        mh, mw = self.model_hw
+        self.space.upload(cv2.resize(host, (mw, mh), interpolation=cv2.INTER_AREA), b.small)
+
+    def _detect_cut(self, b: _Buffers) -> bool:
+        """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold (only with temporal)."""
+        if self.temporal is None:
+            return False
+        xp = self.space.xp
+        cut = False
+        if b.has_previous:
+            xp.subtract(b.small, b.previous, out=b.diff, dtype=np.int16)
+            xp.abs(b.diff, out=b.diff)
+            mean = float(xp.sum(b.diff, dtype=np.int64)) / b.diff.size
+            cut = mean / 255.0 > self.temporal.cut_threshold
+        xp.copyto(b.previous, b.small)
+        return cut
+
+    def _smooth(self, alpha: Any, cut: bool, b: _Buffers) -> Any:
+        """EMA at the model size as cv2.addWeighted computes it: fma(ema, s, alpha * (1 - s)) in float32."""
+        xp = self.space.xp
+        if cut or not b.has_previous:
+            xp.copyto(b.ema, alpha, casting="same_kind")
+        else:
+            s = np.float32(self.temporal.strength)
+            xp.multiply(alpha, np.float32(1.0 - self.temporal.strength), out=b.scaled)
+            xp.multiply(b.ema, np.float64(s), out=b.ema64)  # exact product, one rounding below
+            xp.add(b.ema64, b.scaled, out=b.ema64)
+            xp.copyto(b.ema, b.ema64, casting="same_kind")
+        b.has_previous = True
+        return b.ema
+
+    def _refine(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> Any:
+        """Final alpha. "fast": 255 where the trimap is 255, 0 where it is 0, the upsampled alpha in
+        the band: ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)`` for t in {0, 128, 255}.
+        "full": ``refine_alpha`` on the host (frame and trimap downloaded, alpha uploaded)."""
+        xp, s = self.space.xp, self.space
+        if self.refine == "full":
+            from .refine import refine_alpha
+
+            host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
+            trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
+            solved = refine_alpha(host, trimap, threads=self.threads)
+            alpha = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
+            return s.upload(alpha, b.alpha)
+        xp.bitwise_and(b.trimap, 1, out=b.scratch)
+        xp.multiply(b.scratch, 255, out=b.scratch)
+        xp.maximum(b.raw_alpha, b.scratch, out=b.alpha)
+        xp.right_shift(b.trimap, 7, out=b.scratch)
+        xp.multiply(b.scratch, 255, out=b.scratch)
+        xp.minimum(b.alpha, b.scratch, out=b.alpha)
+        return b.alpha
+
+    def _background(self, frame: Any, host_frame: Optional[np.ndarray], background: Any, b: _Buffers) -> Any:
+        """None, a colour, or b.background: an image resized to cover once per image and uploaded
+        once, or "blur" (the frame at 1/8 size, Gaussian sigma 2, bilinear back up)."""
+        if background is None or isinstance(background, tuple):
+            return background
+        s = self.space
+        if isinstance(background, str):
+            self._blur_small(frame, host_frame, b)
+            resize_linear_u8(s.xp, b.blur_small, b.background, b.blur_work)
+            b.background_key = None
+            return b.background
+        key = (id(background), background.shape)
+        if b.background_key != key:
+            staging = b.host_buffer("background", b.background)
+            _cover(background, staging)
+            s.upload(staging, b.background)
+            b.background_key, b.background_source = key, background  # keep it alive so its id stays unique
+        return b.background
+
+    def _blur_small(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> None:
+        """b.blur_small = GaussianBlur(INTER_AREA 1/8 of the frame, sigma 2), as Pipeline makes it.
+
+        The area step runs in the space when the frame divides by 8 (an exact rounded 8x8 mean),
+        else on the host; the blur of the small image runs on the host (1/64 of the frame).
+        """
+        import cv2
+
+        xp, s = self.space.xp, self.space
+        h, w = b.frame_hw
+        bh, bw = b.blur_small.shape[:2]
+        if h == 8 * bh and w == 8 * bw:
+            sums = frame.reshape(bh, 8, bw, 8, 3).sum(axis=(1, 3), dtype=np.int32)
+            means = xp.rint(sums.astype(np.float32) * np.float32(1.0 / 64.0))
+            small = s.download(means.astype(np.uint8), b.host_buffer("blur", b.blur_small))
+        else:
+            host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
+            small = cv2.resize(host, (bw, bh), interpolation=cv2.INTER_AREA)
+        s.upload(cv2.GaussianBlur(small, (0, 0), 2.0), b.blur_small)
+
+    def _deliver(self, host_frame: bool, b: _Buffers, **fields: Any) -> Optional[Dict[str, Any]]:
+        """Downloaded fields for host results (None when the results stay in the space)."""
+        if not self.space.device or self.results == "device" or (self.results == "auto" and not host_frame):
+            return None
+        names = ("composite",) if self.results == "composite" else tuple(fields)
+        return {
+            name: (self.space.download(a, b.host_buffer(name, a)) if a is not None and name in names else a)
+            for name, a in fields.items()
+        }
+
+    # -- recurrent state -------------------------------------------------------------------------
+    def _recurrent_inputs(self) -> Dict[str, Any]:
+        if self.recurrent and not self._states:
+            specs = {spec.name: spec for spec in self.backend.inputs}
+            for name in self.recurrent:
+                shape = tuple(1 if d is None else int(d) for d in specs[name].shape)
+                state = self.space.empty(shape, np.dtype(specs[name].dtype))
+                state[...] = 0
+                self._states[name] = state
+        return dict(self._states)
+
+    def _keep_states(self, outputs: Mapping[str, Any]) -> None:
+        """Copy each recurrent output into its state (the backend reuses its output buffers)."""
+        xp = self.space.xp
+        for name, output in self.recurrent.items():
+            value = self.space.asarray(outputs[output])
+            held = self._states.get(name)
+            if held is None or held.shape != value.shape or held.dtype != value.dtype:
+                self._states[name] = value.copy()
+            else:
+                xp.copyto(held, value)
+
+    def _buffers_for(self, frame_hw: Tuple[int, int]) -> _Buffers:
+        b = getattr(self._local, "buffers", None)
+        if b is None or b.frame_hw != frame_hw:
+            log.debug("allocating %s pipeline buffers for %dx%d", self.space.name, frame_hw[1], frame_hw[0])
+            b = self._local.buffers = _Buffers(self.space, frame_hw, self.model_hw)
+        return b
+
+
+def _model_io(backend: Any, input_size: Optional[Tuple[int, int]], recurrent: Mapping[str, str]):
+    """(src input name, alpha output name, model (h, w), src dtype); recurrent names must exist."""
+    from .pipeline import _model_io as single_input_io
+
+    inputs = tuple(spec for spec in backend.inputs if spec.name not in recurrent)
+    missing = sorted(set(recurrent) - {s.name for s in backend.inputs}) + sorted(
+        set(recurrent.values()) - {s.name for s in backend.outputs}
+    )
+    if missing:
+        raise InputError(f"received recurrent names {missing} that the model does not have; expected names from "
+                         f"its inputs {[s.name for s in backend.inputs]} and outputs {[s.name for s in backend.outputs]}")
+
+    class _View:  # the backend's specs without the recurrent tensors
+        pass
+
+    view = _View()
+    view.inputs = inputs
+    view.outputs = tuple(spec for spec in backend.outputs if spec.name not in set(recurrent.values()))
+    name, output, hw = single_input_io(view, input_size)
+    dtype = np.dtype(inputs[0].dtype or np.float32)
+    if dtype not in (np.float16, np.float32):
+        raise InputError(f"received a model input of dtype {dtype}; expected float32 or float16")
+    return name, output, hw, dtype
+
+
+# -- selection -------------------------------------------------------------------------------------
+def select_pipeline(backend: Any, **config: Any) -> Union[Pipeline, DevicePipeline]:
+    """The pipeline for ``backend``: the device pipeline (CUDA space) for backends that read device
+    arrays (TensorRT), else the CPU :class:`~edgematte.pipeline.Pipeline`.
+
+    Without CuPy or a GPU the TensorRT backend still runs, behind the CPU pipeline; the reason is
+    logged as a warning.
+    """
+    if not takes_device_arrays(backend):
+        return Pipeline(backend, **config)
+    try:
+        space = CudaSpace()
+    except BackendUnavailableError as exc:
+        log.warning("the stages around the model run on the CPU: %s", exc)
+        return Pipeline(backend, **config)
+    return DevicePipeline(backend, space=space, **config)
