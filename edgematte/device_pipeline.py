@@ -205,10 +205,11 @@ def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
 
 
 def _quantize(xp: Any, alpha: Any, scratch: Any, out: Any) -> Any:
-    """float alpha 0..1 -> uint8 round-half-even(|alpha * 255|) saturated, NaN -> 0 (cv2.convertScaleAbs)."""
+    """float alpha 0..1 -> uint8 round-half-even(|alpha * 255|) saturated (cv2.convertScaleAbs: NaN,
+    infinities and values past the int32 range give 0)."""
     xp.multiply(alpha, np.float32(255), out=scratch)
     xp.abs(scratch, out=scratch)
-    xp.fmax(scratch, np.float32(0), out=scratch)
+    xp.copyto(scratch, np.float32(0), where=xp.logical_not(scratch < np.float32(2**31)))
     xp.fmin(scratch, np.float32(255), out=scratch)
     xp.rint(scratch, out=scratch)
     xp.copyto(out, scratch, casting="unsafe")

@@ -21,8 +21,9 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .background import parse_background
+from .device_pipeline import check_device_frame, is_device_frame, select_pipeline
 from .errors import InputError, ModelError
-from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -67,7 +68,7 @@ class Matter:
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
-        self.pipeline = Pipeline(
+        self.pipeline = select_pipeline(  # the device pipeline for backends on the GPU (TensorRT), else Pipeline
             self.backend,
             task=task or spec_task,
             refine=refine,
@@ -85,7 +86,7 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = _check_frame(frame)
+        frame = check_device_frame(frame, self.pipeline) if is_device_frame(frame) else _check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._background(background)
         return self.pipeline.process(frame, background)

@@ -1,0 +1,363 @@
+"""The device pipeline's CPU-side logic, and how Matter picks a pipeline.
+
+No GPU runs here. The device pipeline's stage code runs in the NumPy space with the CPU kernels
+(:class:`HostSpace`) and must give exactly the CPU ``Pipeline``'s results. This checks its logic,
+buffer plan, stage order, dispatch and resize rules. It does not check the CUDA kernels or CuPy:
+``bench/gpu_check.py`` does that on a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import edgematte
+from edgematte.device_pipeline import (
+    DevicePipeline,
+    HostSpace,
+    _LinearWork,
+    _quantize,
+    check_device_frame,
+    is_device_frame,
+    linear_plan,
+    resize_linear_u8,
+    select_pipeline,
+    takes_device_arrays,
+)
+from edgematte.errors import BackendUnavailableError, InputError
+from edgematte.pipeline import NO_COMPOSITE, Pipeline, TemporalConfig
+from edgematte.runtime.ort_cpu import OrtCpuBackend
+from edgematte.types import TensorSpec
+
+cv2 = pytest.importorskip("cv2")
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("gpu_check", REPO / "bench" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_check)
+StandIn = gpu_check.StandInBackend
+
+
+def _cupy_gpu() -> bool:
+    return gpu_check.gpu_or_reason()[0] is not None
+
+
+# -- the resize and rounding rules the CUDA path shares ---------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    src=st.tuples(st.integers(1, 90), st.integers(1, 90)),
+    dst=st.tuples(st.integers(1, 200), st.integers(1, 200)),
+    channels=st.sampled_from([1, 3]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_resize_rule_is_opencvs_inter_linear(src, dst, channels, seed):
+    shape = src + ((3,) if channels == 3 else ())
+    image = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    out = np.empty(dst + shape[2:], np.uint8)
+    resize_linear_u8(np, image, out, _LinearWork(np, linear_plan(np, src, dst, channels)))
+    np.testing.assert_array_equal(out, cv2.resize(image, dst[::-1], interpolation=cv2.INTER_LINEAR))
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (1081, 1919), (270, 480)])
+def test_halving_reads_the_top_left_even_crop(shape):
+    frame = np.random.default_rng(1).integers(0, 256, shape + (3,), dtype=np.uint8)
+    hh, hw = shape[0] // 2, shape[1] // 2
+    out = np.empty((hh, hw, 3), np.uint8)
+    resize_linear_u8(np, frame, out, _LinearWork(np, linear_plan(np, (2 * hh, 2 * hw), (hh, hw), 3)))
+    box = frame[: 2 * hh, : 2 * hw].astype(np.int32).reshape(hh, 2, hw, 2, 3).sum((1, 3))
+    np.testing.assert_array_equal(out, (box + 2) >> 2)  # the rounded 2x2 mean
+    np.testing.assert_array_equal(out, cv2.resize(frame[: 2 * hh, : 2 * hw], (hw, hh), interpolation=cv2.INTER_LINEAR))
+
+
+def test_quantize_is_convert_scale_abs():
+    values = np.random.default_rng(2).random((64, 64), dtype=np.float32)
+    values[0, :10] = [np.nan, -0.01, -2.0, 1.2, 0.5 / 255, 1.5 / 255, 2.5 / 255, np.inf, -np.inf, 1e30]
+    got = _quantize(np, values, np.empty_like(values), np.empty(values.shape, np.uint8))
+    want = cv2.convertScaleAbs(values, alpha=255.0)
+    np.testing.assert_array_equal(got, want)
+
+
+# -- results identical to Pipeline ------------------------------------------------------------------
+def clip_frames(shared_data, hw=None, count=4, name="asl_book.mkv"):
+    capture = cv2.VideoCapture(str(shared_data / "videos" / name))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame if hw is None else cv2.resize(frame, hw[::-1], interpolation=cv2.INTER_CUBIC))
+    capture.release()
+    if not frames:
+        pytest.skip(f"{name} does not decode here")
+    return frames
+
+
+def assert_same_results(frames, background=NO_COMPOSITE, backend=None, **setting):
+    """Both pipelines over ``frames``; every Result field equal; returns the last device Result."""
+    make = backend or (lambda: StandIn(np))
+    host = Pipeline(make(), **setting)
+    device = DevicePipeline(make(), space=HostSpace(), **setting)
+    for frame in frames:
+        want = host.process(frame, background)
+        got = device.process(frame, background)
+        for name in ("alpha", "trimap", "foreground", "composite"):
+            w, g = getattr(want, name), getattr(got, name)
+            assert (w is None) == (g is None), name
+            if w is not None:
+                np.testing.assert_array_equal(g, w, err_msg=name)
+        assert got.cut == want.cut
+        assert list(got.timings)[1:] == list(want.timings)  # same stages, in order, after "upload"
+    return got
+
+
+SETTINGS = {
+    "fast": dict(refine="fast"),
+    "off": dict(refine="off"),
+    "matting": dict(task="matting"),
+    "temporal": dict(refine="fast", temporal=TemporalConfig(strength=0.3, cut_threshold=0.05)),
+}
+BACKGROUNDS = {"none": NO_COMPOSITE, "colour": (0, 177, 64), "bgra": None, "blur": "blur", "image": "image"}
+
+
+@pytest.mark.parametrize("background", sorted(BACKGROUNDS))
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_real_frames_match_the_cpu_pipeline(shared_data, setting, background):
+    frames = clip_frames(shared_data, count=3)  # 640x480: one halving, then bilinear to 256x256
+    if setting == "temporal":  # a scene cut: another clip follows
+        frames += clip_frames(shared_data, count=2, name="asl_milk.mkv")
+    bg = BACKGROUNDS[background]
+    if bg == "image":
+        bg = clip_frames(shared_data, count=1, name="asl_eat.mkv")[0][100:400, 50:600]
+    result = assert_same_results(frames, bg, **SETTINGS[setting])
+    soft = np.count_nonzero((result.alpha > 0) & (result.alpha < 255))
+    assert soft > 1000, "the stand-in model should leave a soft edge to compare"
+    if result.trimap is not None:
+        assert np.count_nonzero(result.trimap == 128) > 1000
+
+
+def test_real_720p_frames_with_a_wide_model(shared_data):
+    frames = clip_frames(shared_data, hw=(720, 1280), count=2)  # halving to 360x640, then to 144x256
+    assert_same_results(frames, (0, 255, 0), backend=lambda: StandIn(np, (144, 256)), refine="fast")
+    assert_same_results(frames, "blur", backend=lambda: StandIn(np, (144, 256)), refine="off")
+
+
+def test_temporal_cut_is_detected_alike(shared_data):
+    frames = clip_frames(shared_data, count=2) + clip_frames(shared_data, count=2, name="asl_milk.mkv")
+    device = DevicePipeline(StandIn(np), space=HostSpace(), temporal=TemporalConfig(cut_threshold=0.05))
+    cuts = [device.process(f).cut for f in frames]
+    assert cuts == [False, False, True, False]
+
+
+@pytest.mark.parametrize("hw", [(121, 161), (479, 639), (300, 200), (60, 80), (9, 7)])
+def test_synthetic_frames_of_odd_sizes(hw):
+    """Odd sides (crop before halving), frames under twice the model size (INTER_AREA) and under it."""
+    frames = gpu_check.synthetic_frames(hw, 2, seed=sum(hw))
+    image = gpu_check.synthetic_frames((50, 70), 1, seed=4)[0]
+    for background in [(255, 0, 0), None, "blur", image]:
+        assert_same_results(frames, background, refine="fast")
+
+
+def test_onnx_backend_and_full_refinement(tiny_onnx):
+    frames = gpu_check.synthetic_frames((90, 120), 2, seed=3)
+    backend = lambda: OrtCpuBackend(tiny_onnx).open()  # noqa: E731
+    for refine in ("full", "fast", "off"):
+        assert_same_results(frames, (0, 255, 0), backend=backend, refine=refine)
+
+
+def test_dynamic_model_input_size(tiny_onnx):
+    dynamic = tiny_onnx.with_name("tiny_seg_dynamic.onnx")
+    frames = gpu_check.synthetic_frames((200, 300), 2, seed=5)
+    assert_same_results(frames, None, backend=lambda: OrtCpuBackend(dynamic).open(), input_size=(48, 80))
+
+
+# -- buffer plan and stage order --------------------------------------------------------------------
+def test_buffers_are_planned_once_per_size_and_results_are_the_buffers():
+    device = DevicePipeline(StandIn(np), space=HostSpace(), refine="fast")
+    frames = gpu_check.synthetic_frames((240, 320), 3)
+    first = device.process(frames[0], (0, 0, 0))
+    b = device._local.buffers
+    assert b.frame is None  # the NumPy space reads host frames in place: no upload buffer
+    assert len(b.halves) == 0 and b.small_work is None  # 240x320 is under twice 256x256: INTER_AREA
+    second = device.process(frames[1], (0, 0, 0))
+    assert device._local.buffers is b
+    assert second.alpha is first.alpha is b.alpha and second.trimap is b.trimap and second.composite is b.out3
+    bgra = device.process(frames[2], None)
+    assert bgra.composite is b.out4 and bgra.composite.shape == (240, 320, 4)
+    device.process(gpu_check.synthetic_frames((1080, 1920), 1)[0][:600, :1100])  # a new size
+    assert device._local.buffers is not b
+    assert [h.shape for h in device._local.buffers.halves] == [(300, 550, 3)]
+
+
+def test_refine_off_gives_the_upsampled_alpha_and_no_trimap():
+    device = DevicePipeline(StandIn(np), space=HostSpace(), refine=False)
+    res = device.process(gpu_check.synthetic_frames((120, 160), 1)[0])
+    assert res.trimap is None and res.alpha is device._local.buffers.raw_alpha
+    assert list(res.timings) == ["upload", "preprocess", "model", "upsample", "total"]
+
+
+def test_the_binding_is_the_backends_input_buffer_when_offered():
+    class OwnInput(StandIn):
+        def input_buffer(self, name, shape):
+            self.buffer = np.zeros(shape, np.float32)
+            return self.buffer
+
+    backend = OwnInput(np)
+    device = DevicePipeline(backend, space=HostSpace())
+    device.process(gpu_check.synthetic_frames((120, 160), 1)[0])
+    assert device._src is backend.buffer and backend.buffer.max() > 0.5
+
+
+# -- recurrent state (RVM's r*i -> r*o) -------------------------------------------------------------
+class Recurrent(StandIn):
+    """alpha = (sigmoid(w . src + b) + r1i) / 2 and r1o = alpha: the state visibly carries over."""
+
+    def __init__(self, xp, input_hw=(32, 32)):
+        super().__init__(xp, input_hw)
+        h, w = input_hw
+        self.inputs += (TensorSpec("r1i", (1, 1, None, None), "float32"),)
+        self.outputs += (TensorSpec("r1o", (1, 1, h, w), "float32"),)
+        self.fed = []
+
+    def infer(self, feed, *, validate=True):
+        state = np.asarray(feed["r1i"])
+        self.fed.append(state.copy())
+        alpha = super().infer(feed)["alpha"]
+        alpha += state  # broadcasts the [1,1,1,1] start state
+        alpha *= np.float32(0.5)
+        return {"alpha": alpha, "r1o": alpha}
+
+
+def test_recurrent_states_are_fed_back_and_reset():
+    backend = Recurrent(np)
+    device = DevicePipeline(backend, space=HostSpace(), refine="off", recurrent={"r1i": "r1o"})
+    frame = gpu_check.synthetic_frames((64, 64), 1)[0]
+    first = device.process(frame).alpha.copy()
+    second = device.process(frame).alpha.copy()
+    assert backend.fed[0].shape == (1, 1, 1, 1) and not backend.fed[0].any()  # zeros, dynamic axes 1
+    assert backend.fed[1].shape == (1, 1, 32, 32) and backend.fed[1].any()  # the last output, fed back
+    assert device._states["r1i"] is not backend._out  # a copy: the backend reuses its output buffer
+    assert not np.array_equal(first, second)
+    device.reset()
+    np.testing.assert_array_equal(device.process(frame).alpha, first)
+
+
+def test_unknown_recurrent_names_are_refused():
+    with pytest.raises(InputError, match=r"recurrent names \['r9i'\]"):
+        DevicePipeline(Recurrent(np), space=HostSpace(), recurrent={"r9i": "r1o"})
+
+
+# -- selection and error paths ----------------------------------------------------------------------
+class CudaArrayLike:
+    """What a CuPy/torch CUDA array shows of itself: the interface dict (no memory behind it)."""
+
+    shape, dtype = (4, 6, 3), np.dtype(np.uint8)
+    __cuda_array_interface__ = {"shape": (4, 6, 3), "typestr": "|u1", "data": (0, False), "version": 3}
+
+
+class DlpackCuda:
+    shape, dtype = (4, 6, 3), np.dtype(np.uint8)
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, stream=None):
+        raise AssertionError("a device frame must not be read on the CPU path")
+
+
+def test_device_frames_are_recognised():
+    torch = pytest.importorskip("torch")
+    assert is_device_frame(CudaArrayLike()) and is_device_frame(DlpackCuda())
+    assert not is_device_frame(np.zeros((2, 2, 3), np.uint8))
+    assert not is_device_frame(torch.zeros(2, 2, 3, dtype=torch.uint8))  # a CPU tensor
+    assert not is_device_frame([1, 2, 3])
+
+
+def test_selection_by_backend(tiny_onnx, caplog):
+    with OrtCpuBackend(tiny_onnx) as ort:
+        assert not takes_device_arrays(ort) and type(select_pipeline(ort)) is Pipeline
+    from edgematte.runtime.trt import TrtBackend
+
+    assert takes_device_arrays(TrtBackend("model.plan"))  # construction is cheap: no TensorRT needed
+    assert takes_device_arrays(type("Flagged", (), {"device_inputs": True})())
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here: the no-CuPy fallback is not reachable")
+    gpu_backend = StandIn(np)
+    gpu_backend.device_inputs = True
+    with caplog.at_level(logging.WARNING, logger="edgematte"):
+        pipeline = select_pipeline(gpu_backend, refine="fast")
+    assert type(pipeline) is Pipeline
+    assert "stages around the model run on the CPU" in caplog.text and "CuPy" in caplog.text
+
+
+def test_matter_picks_the_cpu_pipeline_and_refuses_device_frames(tiny_onnx):
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        assert type(m.pipeline) is Pipeline
+        for frame in (CudaArrayLike(), DlpackCuda()):
+            with pytest.raises(InputError, match=r"received a device frame .* runs its stages on the CPU \(backend "
+                                                 r"OrtCpuBackend\); expected a NumPy"):
+                m.process(frame)
+
+
+def test_device_frames_are_refused_by_the_host_space():
+    pipeline = DevicePipeline(StandIn(np), space=HostSpace())
+    with pytest.raises(InputError, match="runs its stages on the CPU"):
+        check_device_frame(CudaArrayLike(), pipeline)
+    with pytest.raises(InputError, match="in the host space; expected a NumPy array"):
+        pipeline.process(CudaArrayLike())
+
+
+def test_a_host_only_backend_is_refused_for_a_device_space(tiny_onnx):
+    class DeviceSpace(HostSpace):  # only the flag: the check runs before any array is made
+        device = True
+
+    with OrtCpuBackend(tiny_onnx) as ort, pytest.raises(InputError, match="OrtCpuBackend, which reads host arrays"):
+        DevicePipeline(ort, space=DeviceSpace())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
+def test_cuda_space_without_cupy_names_the_install():
+    with pytest.raises(BackendUnavailableError, match="needs CuPy .* pip install cupy-cuda12x"):
+        DevicePipeline(StandIn(np))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(results="gpu"), "results='gpu'"),
+        (dict(task="depth"), "task 'depth'"),
+        (dict(refine="medium"), "refine='medium'"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        DevicePipeline(StandIn(np), space=HostSpace(), **kwargs)
+
+
+def test_device_pipeline_refuses_integer_model_inputs():
+    backend = StandIn(np)
+    backend.inputs = (TensorSpec("src", (1, 3, 8, 8), "uint8"),)
+    with pytest.raises(InputError, match="dtype uint8; expected float32 or float16"):
+        DevicePipeline(backend, space=HostSpace())
+
+
+# -- the GPU check script ---------------------------------------------------------------------------
+def test_stand_in_model_is_its_formula():
+    backend = StandIn(np, (4, 5))
+    src = np.random.default_rng(0).random((1, 3, 4, 5), dtype=np.float32)
+    logit = 9 * src[0, 0] + src[0, 1] - 9 * src[0, 2] - 0.5
+    np.testing.assert_allclose(backend.infer({"src": src})["alpha"][0, 0], 1 / (1 + np.exp(-logit)), rtol=1e-6)
+
+
+@pytest.mark.skipif(_cupy_gpu(), reason="a GPU is visible here: the script would run its checks")
+def test_gpu_check_without_a_gpu_says_so_and_exits_cleanly():
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py")], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert "no GPU check ran" in done.stdout and "CuPy" in done.stdout
