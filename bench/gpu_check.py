@@ -23,12 +23,14 @@ Exit status: 0 when every check passed (or no GPU), 1 when one failed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -166,6 +168,8 @@ def run_kernel_tests(timeout: int) -> Dict[str, Any]:
     tests = REPO / "tests" / "kernels"
     if not tests.is_dir():
         return {"status": "skipped", "why": f"{tests} is absent (not a source checkout)"}
+    if importlib.util.find_spec("pytest") is None:
+        return {"status": "skipped", "why": "pytest is not installed (pip install -e '.[dev]')"}
     cmd = [sys.executable, "-m", "pytest", str(tests), "-m", "gpu", "-q", "-x", "-p", "no:cacheprovider"]
     try:
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
@@ -175,6 +179,10 @@ def run_kernel_tests(timeout: int) -> Dict[str, Any]:
     status = {0: "passed", 5: "skipped"}.get(done.returncode, "failed")
     return {"status": status, "summary": tail[0], "command": " ".join(cmd),
             "output": (done.stdout + done.stderr)[-3000:] if status == "failed" else ""}
+
+
+def to_host(array: Any) -> np.ndarray:
+    return array.get() if hasattr(array, "get") else array
 
 
 def check_resize_rule(cp: Any) -> Dict[str, Any]:
@@ -192,7 +200,7 @@ def check_resize_rule(cp: Any) -> Dict[str, Any]:
         channels = shape[2] if len(shape) == 3 else 1
         work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
         out = cp.empty((dh, dw) + shape[2:], np.uint8)
-        got = resize_linear_u8(cp, cp.asarray(src), out, work).get()
+        got = to_host(resize_linear_u8(cp, cp.asarray(src), out, work))
         want = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)
         worst = max(worst, int(np.abs(got.astype(int) - want).max()))
     return {"status": "passed" if worst == 0 else "failed", "max_diff": worst}
@@ -205,15 +213,15 @@ def compare(device: Any, host: Any) -> Dict[str, int]:
         d, h = getattr(device, name), getattr(host, name)
         if h is None and d is None:
             continue
-        d = d.get() if hasattr(d, "get") else d
+        d = to_host(d)
         diffs[name] = int(np.abs(d.astype(np.int16) - h).max())
         diffs[name + "_pixels"] = int(np.count_nonzero(d != h))
     return diffs
 
 
-def check_pipeline(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
     """Device pipeline (CUDA) against the CPU pipeline, stage settings that run in real time."""
-    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.device_pipeline import DevicePipeline
     from edgematte.pipeline import Pipeline, TemporalConfig
 
     settings = [
@@ -225,7 +233,6 @@ def check_pipeline(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
     ]
     image = synthetic_frames((300, 500), 1, seed=9)[0]
     rows, ok = [], True
-    space = CudaSpace()
     for setting in settings:
         setting = dict(setting)
         background = setting.pop("background")
@@ -248,14 +255,19 @@ def check_pipeline(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
 
 
 def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
-    """Device-to-device copy bandwidth in GB/s (bytes read + written per second)."""
+    """Device-to-device copy bandwidth in GB/s (bytes read + written per second); host memory in a dry run."""
     a = cp.empty(nbytes, np.uint8)
     b = cp.empty(nbytes, np.uint8)
     a.fill(1)
-    start, end = cp.cuda.Event(), cp.cuda.Event()
     cp.copyto(b, a)
     times = []
     for _ in range(5):
+        if cp is np:
+            t = time.perf_counter()
+            np.copyto(b, a)
+            times.append((time.perf_counter() - t) * 1e3)
+            continue
+        start, end = cp.cuda.Event(), cp.cuda.Event()
         start.record()
         cp.copyto(b, a)
         end.record()
@@ -280,15 +292,15 @@ def stage_bytes(hw: Tuple[int, int]) -> Dict[str, int]:
     }
 
 
-def time_pipelines(cp: Any, hw: Tuple[int, int], frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
+def time_pipelines(cp: Any, space: Any, frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
     """Median per-stage ms of the device pipeline (host frames, composite downloaded) and of the CPU pipeline."""
-    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.device_pipeline import DevicePipeline
     from edgematte.pipeline import Pipeline
 
     out: Dict[str, Any] = {}
     background = (0, 255, 0)
     runs = {
-        "device": DevicePipeline(StandInBackend(cp), space=CudaSpace(), refine="fast", results="composite"),
+        "device": DevicePipeline(StandInBackend(cp), space=space, refine="fast", results="composite"),
         "cpu": Pipeline(StandInBackend(np), refine="fast"),
     }
     for name, pipe in runs.items():
@@ -308,7 +320,7 @@ def time_pipelines(cp: Any, hw: Tuple[int, int], frames: List[np.ndarray], itera
     return out
 
 
-def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float) -> None:
+def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float, on_gpu: bool = True) -> None:
     nbytes = stage_bytes(hw)
     dev, cpu = timing["device"], timing["cpu"]
     print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background")
@@ -316,14 +328,26 @@ def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_
     for stage in ("upload", "preprocess", "model", "upsample", "trimap", "refine", "composite", "download", "total"):
         d = dev.get(stage)
         c = cpu.get(stage)
-        gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes else None
+        gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes and on_gpu else None
         print(f"  {stage:<11}{_fmt(d):>10}{_fmt(gbs, 1):>8}{_fmt(gbs and 100 * gbs / copy_gbs, 0):>8}{_fmt(c):>10}")
     print(f"  wall clock per frame: device {dev['wall']:.3f} ms, cpu {cpu['wall']:.3f} ms "
           f"(x{cpu['wall'] / dev['wall']:.1f}); device-to-device copy {copy_gbs:.0f} GB/s")
+    print("  GB/s: the bytes a stage must read and write over its time; upload and download cross PCIe "
+          "(shared DRAM on Jetson), the rest device memory")
 
 
 def _fmt(value: Optional[float], digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _step(report: Dict[str, Any], key: str, fn, *args: Any) -> Any:
+    """Run one check; an exception fails that check (traceback kept) and the run goes on."""
+    try:
+        report[key] = fn(*args)
+    except Exception:  # the script must finish and report whatever else it could check
+        report[key] = {"status": "failed", "error": traceback.format_exc(limit=6)}
+        print(f"  {key} raised:\n{report[key]['error']}")
+    return report[key]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -331,50 +355,68 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--iterations", type=int, default=40, help="timed frames per pipeline and size")
     parser.add_argument("--skip-kernel-tests", action="store_true", help="skip pytest tests/kernels -m gpu")
+    parser.add_argument("--cpu-dry-run", action="store_true",
+                        help="run this script's steps with NumPy and the CPU kernels at small sizes: tests the "
+                             "script itself, checks nothing about a GPU")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO))  # the checkout's edgematte when run from a clone
+    try:
+        import edgematte  # noqa: F401  (installed, or `pip install -e .` in this clone)
+    except ImportError:
+        sys.path.insert(0, str(REPO))
 
-    cp, why = gpu_or_reason()
-    if cp is None:
-        print(f"gpu_check: no GPU check ran: {why}. Run it on a machine with an NVIDIA GPU, its driver and "
-              "CuPy (pip install cupy-cuda12x, or cupy-cuda11x for CUDA 11 / JetPack 5).")
-        return 0
+    sizes = SIZES
+    if args.cpu_dry_run:
+        from edgematte.device_pipeline import HostSpace
 
-    report: Dict[str, Any] = {"device": device_facts(cp)}
+        cp, space, sizes = np, HostSpace(), {"120p": (120, 160), "240p": (240, 320)}
+        report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy space, host clock)"}}
+        print("gpu_check --cpu-dry-run: NumPy and the CPU kernels stand in for CuPy and CUDA; no GPU is checked")
+    else:
+        cp, why = gpu_or_reason()
+        if cp is None:
+            print(f"gpu_check: no GPU check ran: {why}. Run it on a machine with an NVIDIA GPU, its driver and "
+                  "CuPy (pip install cupy-cuda12x, or cupy-cuda11x for CUDA 11 / JetPack 5).")
+            return 0
+        from edgematte.device_pipeline import CudaSpace
+
+        space = CudaSpace()
+        report = {"device": device_facts(cp)}
     print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
     t0 = time.perf_counter()
-    if args.skip_kernel_tests:
-        report["kernel_tests"] = {"status": "skipped", "why": "--skip-kernel-tests"}
-    else:
-        report["kernel_tests"] = run_kernel_tests(timeout=150)
-    print(f"[1] CUDA kernel parity (pytest -m gpu): {report['kernel_tests']['status']} "
-          f"{report['kernel_tests'].get('summary', report['kernel_tests'].get('why', ''))}")
-    if report["kernel_tests"]["status"] == "failed":
-        print(report["kernel_tests"].get("output", ""))
 
-    report["resize_rule"] = check_resize_rule(cp)
-    print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {report['resize_rule']['status']} "
-          f"(max diff {report['resize_rule']['max_diff']})")
-    frames = {}
-    for name, hw in SIZES.items():
-        frames[name] = real_frames(hw, 8) or synthetic_frames(hw, 8)
-    source = "real clip asl_book.mkv" if real_frames((48, 64), 1) else "synthetic frames"
-    report["pipeline"] = {name: check_pipeline(cp, f[:4]) for name, f in frames.items()}
-    for name, result in report["pipeline"].items():
-        print(f"[2b] device vs CPU pipeline at {name} ({source}; tolerances {TOLERANCE}): {result['status']}")
-        for row in result["rows"]:
+    if args.skip_kernel_tests or args.cpu_dry_run:
+        report["kernel_tests"] = {"status": "skipped", "why": "--skip-kernel-tests or --cpu-dry-run"}
+    else:
+        _step(report, "kernel_tests", run_kernel_tests, 120)
+    kt = report["kernel_tests"]
+    print(f"[1] CUDA kernel parity (pytest tests/kernels -m gpu): {kt['status']} {kt.get('summary', kt.get('why', ''))}")
+    if kt["status"] == "failed":
+        print(kt.get("output", ""))
+
+    rule = _step(report, "resize_rule", check_resize_rule, cp)
+    print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {rule['status']} (max diff {rule.get('max_diff', '-')})")
+
+    frames = {name: real_frames(hw, 8) or synthetic_frames(hw, 8) for name, hw in sizes.items()}
+    source = "real clip asl_book.mkv, rescaled" if real_frames((48, 64), 1) else "synthetic frames"
+    report["pipeline"] = {}
+    for name, f in frames.items():
+        result = _step(report["pipeline"], name, check_pipeline, cp, space, f[:4])
+        print(f"[2b] device vs CPU pipeline at {name} ({source}; limits {TOLERANCE}): {result['status']}")
+        for row in result.get("rows", []):
             print("     ", "ok  " if row["passed"] else "FAIL", row)
 
-    copy_gbs = copy_bandwidth(cp)
-    report["copy_gbs"] = copy_gbs
+    copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
     report["timings"] = {}
-    for name, hw in SIZES.items():
-        report["timings"][name] = time_pipelines(cp, hw, frames[name], args.iterations)
-        print_table(name, report["timings"][name], hw, copy_gbs)
+    for name, hw in sizes.items():
+        timing = _step(report["timings"], name, time_pipelines, cp, space, frames[name], args.iterations)
+        if timing.get("status") != "failed" and isinstance(copy_gbs, float):
+            print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0
 
     failed = [k for k in ("kernel_tests", "resize_rule") if report[k]["status"] == "failed"]
     failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
+    failed += [f"timing {k}" for k, v in report["timings"].items() if v.get("status") == "failed"]
+    failed += ["copy bandwidth"] if not isinstance(copy_gbs, float) else []
     print(f"\ngpu_check: {'FAILED: ' + ', '.join(failed) if failed else 'all checks passed'} "
           f"({report['seconds']:.0f} s)")
     if args.json:

@@ -207,7 +207,7 @@ def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
 def _quantize(xp: Any, alpha: Any, scratch: Any, out: Any) -> Any:
     """float alpha 0..1 -> uint8 round-half-even(|alpha * 255|) saturated (cv2.convertScaleAbs: NaN,
     infinities and values past the int32 range give 0)."""
-    xp.multiply(alpha, np.float32(255), out=scratch)
+    xp.multiply(alpha, np.float32(255), out=scratch, dtype=np.float32)  # dtype: float16 alpha, any scalar rule
     xp.abs(scratch, out=scratch)
     xp.copyto(scratch, np.float32(0), where=xp.logical_not(scratch < np.float32(2**31)))
     xp.fmin(scratch, np.float32(255), out=scratch)
@@ -570,14 +570,16 @@ class DevicePipeline:
         return cut
 
     def _smooth(self, alpha: Any, cut: bool, b: _Buffers) -> Any:
-        """EMA at the model size as cv2.addWeighted computes it: fma(ema, s, alpha * (1 - s)) in float32."""
+        """EMA at the model size as cv2.addWeighted computes it, fma(ema, s, alpha * (1 - s)) in float32:
+        the product is exact in float64 and the sum rounds twice (float64, float32), which agrees
+        with one fused rounding except in rare double-rounding ties."""
         xp = self.space.xp
         if cut or not b.has_previous:
             xp.copyto(b.ema, alpha, casting="same_kind")
         else:
             s = np.float32(self.temporal.strength)
-            xp.multiply(alpha, np.float32(1.0 - self.temporal.strength), out=b.scaled)
-            xp.multiply(b.ema, np.float64(s), out=b.ema64)  # exact product, one rounding below
+            xp.multiply(alpha, np.float32(1.0 - self.temporal.strength), out=b.scaled, dtype=np.float32)
+            xp.multiply(b.ema, s, out=b.ema64, dtype=np.float64)
             xp.add(b.ema64, b.scaled, out=b.ema64)
             xp.copyto(b.ema, b.ema64, casting="same_kind")
         b.has_previous = True

@@ -361,3 +361,19 @@ def test_gpu_check_without_a_gpu_says_so_and_exits_cleanly():
                           timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "no GPU check ran" in done.stdout and "CuPy" in done.stdout
+
+
+def test_gpu_check_steps_run_in_a_cpu_dry_run(tmp_path):
+    """The script's own plumbing (checks, table, JSON) with NumPy standing in for CuPy: no GPU involved."""
+    out = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py"), "--cpu-dry-run", "--iterations", "2",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no GPU is checked" in done.stdout and "all checks passed" in done.stdout
+    assert done.stdout.count("wall clock per frame") == 2
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["resize_rule"]["status"] == "passed"
+    assert all(r["passed"] for size in report["pipeline"].values() for r in size["rows"])
+    assert {"device", "cpu"} <= set(report["timings"]["240p"])
