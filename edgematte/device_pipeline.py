@@ -54,13 +54,17 @@ _DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
 
 
 # -- where a frame lives ---------------------------------------------------------------------------
+def _has_cai(array: Any) -> bool:
+    try:
+        return getattr(array, "__cuda_array_interface__", None) is not None
+    except (AttributeError, RuntimeError):  # torch CPU tensors raise here
+        return False
+
+
 def is_device_frame(frame: Any) -> bool:
     """True for GPU arrays: ``__cuda_array_interface__`` (CuPy, pycuda, torch CUDA) or a DLPack CUDA device."""
-    try:
-        if getattr(frame, "__cuda_array_interface__", None) is not None:
-            return True
-    except (AttributeError, RuntimeError):  # torch CPU tensors raise here
-        pass
+    if _has_cai(frame):
+        return True
     dlpack_device = getattr(frame, "__dlpack_device__", None)
     if dlpack_device is None or isinstance(frame, np.ndarray):
         return False
@@ -326,8 +330,7 @@ class CudaSpace:
         cp = self.xp
         if isinstance(array, cp.ndarray):
             return array
-        if getattr(array, "__cuda_array_interface__", None) is None and hasattr(array, "__dlpack__") \
-                and not isinstance(array, np.ndarray):
+        if not _has_cai(array) and hasattr(array, "__dlpack__") and not isinstance(array, np.ndarray):
             return cp.from_dlpack(array)
         return cp.asarray(array)
 
@@ -489,10 +492,10 @@ class DevicePipeline:
         s, xp = self.space, self.space.xp
         clock = s.clock()
         host_frame = frame if isinstance(frame, np.ndarray) else None
-        b = self._buffers_for(tuple(frame.shape[:2]))
         if host_frame is None:
             frame = s.take(frame)  # a device frame, used in place
-        elif s.device:
+        b = self._buffers_for(tuple(frame.shape[:2]))
+        if host_frame is not None and s.device:
             frame = s.upload(host_frame, b.frame)  # the one upload
         clock.lap("upload")
 
