@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgematte.kernels import _cuda
+import edgematte
+from edgematte.kernels import cuda
 
 pytestmark = pytest.mark.gpu
 H, W = 1080, 1920
@@ -115,15 +116,15 @@ def _cases():
     d["small_alpha"] = DEV.put(RNG.random((512, 512)).astype(np.float16))
     px = H * W
     return {
-        "composite-u8-image": (lambda: _cuda.composite_cuda(d["frame"], d["alpha"], d["bg"]), px * (3 + 1 + 3 + 3)),
+        "composite-u8-image": (lambda: edgematte.composite(d["frame"], d["alpha"], d["bg"]), px * (3 + 1 + 3 + 3)),
         "composite-f32-colour": (
-            lambda: _cuda.composite_cuda(d["frame"], d["alpha_f32"], (0, 255, 0)),
+            lambda: edgematte.composite(d["frame"], d["alpha_f32"], (0, 255, 0)),
             px * (3 + 4 + 3),
         ),
-        "composite-bgra": (lambda: _cuda.composite_cuda(d["frame"], d["alpha"]), px * (3 + 1 + 4)),
-        "preprocess-512-f16": (lambda: _cuda.preprocess_cuda(d["frame"], 512, 512), px * 3 + 512 * 512 * 3 * 2),
-        "upsample-512-f16": (lambda: _cuda.upsample_alpha_cuda(d["small_alpha"], H, W), 512 * 512 * 2 + px),
-        "trimap-7x3": (lambda: _cuda.make_trimap_cuda(d["mask"], 7, 3), px * 2 * 3),
+        "composite-bgra": (lambda: edgematte.composite(d["frame"], d["alpha"]), px * (3 + 1 + 4)),
+        "preprocess-512-f16": (lambda: cuda.preprocess(d["frame"], 512, 512), px * 3 + 512 * 512 * 3 * 2),
+        "upsample-512-f16": (lambda: cuda.upsample_alpha(d["small_alpha"], H, W), 512 * 512 * 2 + px),
+        "trimap-7x3": (lambda: edgematte.make_trimap(d["mask"], 7, 3), px * 2 * 3),
     }
 
 

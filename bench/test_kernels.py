@@ -13,11 +13,17 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
 - ``copy-*``: ``np.copyto`` of as many bytes as composite reads (image + background + alpha,
   7 bytes per pixel; the copy writes as many) vs ``edgematte.composite``. Ratio >= 0.5 means
   within 2x of a plain memory copy.
+- ``previous-*``: the same public calls of an earlier build (the baseline) beside this one, when
+  ``EDGEMATTE_BENCH_PREVIOUS`` names a checkout of that commit with its kernels built in place::
+
+    git worktree add /tmp/prev <commit> && (cd /tmp/prev && python setup.py build_ext --inplace)
+    EDGEMATTE_BENCH_PREVIOUS=/tmp/prev pytest bench/test_kernels.py -k previous --benchmark-json ...
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -155,3 +161,56 @@ def test_copy_vs_composite_edgematte(benchmark, frame, threads):
     image, mask, background = frame
     out = np.empty_like(image)
     benchmark(edgematte.composite, image, mask, background, out=out, threads=threads)
+
+
+PREVIOUS = os.environ.get("EDGEMATTE_BENCH_PREVIOUS")
+
+
+def _import_previous(root):
+    """The edgematte package of the checkout ``root``, imported beside this one: its modules are
+    swapped into sys.modules only while it imports and loads its native kernels (first calls)."""
+    ours = {k: m for k, m in sys.modules.items() if k == "edgematte" or k.startswith("edgematte.")}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, root)
+    try:
+        import edgematte as previous
+
+        mask = np.zeros((8, 8), np.uint8)
+        previous.make_trimap(mask)
+        previous.composite(np.zeros((8, 8, 3), np.uint8), mask, (0, 0, 0))
+        assert previous.__file__.startswith(os.path.abspath(root)), previous.__file__
+        return previous
+    finally:
+        sys.path.remove(root)
+        for name in [k for k in sys.modules if k == "edgematte" or k.startswith("edgematte.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+
+
+@pytest.fixture(scope="module")
+def previous():
+    if not PREVIOUS:
+        pytest.skip("EDGEMATTE_BENCH_PREVIOUS is not set (a built checkout of the commit to compare with)")
+    return _import_previous(PREVIOUS)
+
+
+def _calls(lib, frame):
+    image, mask, background = frame
+    mask_f32 = mask.astype(np.float32) / 255
+    trimap_out, out = np.empty((H, W), np.uint8), np.empty_like(image)
+    return {
+        "trimap": lambda t: lib.make_trimap(mask, 7, 3, 254, 1, out=trimap_out, threads=t),
+        "trimap-f32": lambda t: lib.make_trimap(mask_f32, 7, 3, 254, 1, out=trimap_out, threads=t),
+        "composite": lambda t: lib.composite(image, mask, background, out=out, threads=t),
+        "composite-f32": lambda t: lib.composite(image, mask_f32, background, out=out, threads=t),
+        "composite-colour": lambda t: lib.composite(image, mask, (0, 177, 64), out=out, threads=t),
+    }
+
+
+@pytest.mark.parametrize("op", ["trimap", "trimap-f32", "composite", "composite-f32", "composite-colour"])
+@pytest.mark.parametrize("build", ["previous", "this"])
+def test_versus_previous(benchmark, frame, threads, previous, op, build):
+    _group(benchmark, f"previous-{op}", threads, "baseline" if build == "previous" else None)
+    call = _calls(previous if build == "previous" else edgematte, frame)[op]
+    benchmark(call, threads)

@@ -64,7 +64,7 @@ static int band_from_mask(Band *band, const unsigned char *mask, int h, int w) {
         for (x = 0; x < w; x++) n += row[x] && (x == 0 || !row[x - 1]);
     }
     band->runs = (Run *)malloc(sizeof(Run) * (size_t)(n > 0 ? n : 1));
-    if (!band->runs) return EM_REFINE_ENOMEM;
+    if (!band->runs) return EM_ERR_NOMEM;
     band->n_runs = 0;
     for (y = 0; y < h; y++) {
         const unsigned char *row = mask + (long)y * w;
@@ -86,7 +86,7 @@ static int band_from_mask(Band *band, const unsigned char *mask, int h, int w) {
         }
     }
     band->n_pixels = count;
-    return EM_REFINE_OK;
+    return EM_OK;
 }
 
 /* Unknown runs, window runs (unknown dilated by r) and the planar colour image on their support. */
@@ -94,16 +94,16 @@ static int build_bands(Solver *s, const unsigned char *image, const unsigned cha
     const int h = s->h, w = s->w, r = s->r;
     const size_t npix = (size_t)h * (size_t)w;
     unsigned char *mask = (unsigned char *)malloc(npix);
-    int status = EM_REFINE_OK;
+    int status = EM_OK;
     long i, k;
     int y, x;
     if (!mask) {
-        status = EM_REFINE_ENOMEM;
+        status = EM_ERR_NOMEM;
         goto out;
     }
     for (i = 0; i < (long)npix; i++) mask[i] = trimap[i] != 0 && trimap[i] != 255;
     status = band_from_mask(&s->unknown, mask, h, w);
-    if (status != EM_REFINE_OK) goto out;
+    if (status != EM_OK) goto out;
     /* dilate by r: horizontally per run, then vertically by or-ing rows */
     memset(mask, 0, (size_t)npix);
     for (k = 0; k < s->unknown.n_runs; k++) {
@@ -113,11 +113,11 @@ static int build_bands(Solver *s, const unsigned char *image, const unsigned cha
         for (y = y0; y <= y1; y++) memset(mask + (long)y * w + x0, 1, (size_t)(x1 - x0));
     }
     status = band_from_mask(&s->windows, mask, h, w);
-    if (status != EM_REFINE_OK) goto out;
+    if (status != EM_OK) goto out;
     /* planar colour on the support of the windows (windows dilated by r) */
     s->img = (double *)malloc(sizeof(double) * 3 * (size_t)npix);
     if (!s->img) {
-        status = EM_REFINE_ENOMEM;
+        status = EM_ERR_NOMEM;
         goto out;
     }
     for (k = 0; k < s->windows.n_runs; k++) {
@@ -403,13 +403,13 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
     const long npix = (long)height * width;
     double *x = NULL, *p = NULL, *res = NULL, *ap = NULL;
     long i, k;
-    int it = 0, status = EM_REFINE_OK, j;
+    int it = 0, status = EM_OK, j;
 
     if (iterations_done) *iterations_done = 0;
     if (!image || !trimap || !alpha || height < 0 || width < 0 || radius < 1 || !(eps > 0) || iterations < 0 ||
         !(tol >= 0))
-        return EM_REFINE_EINVAL;
-    if (npix == 0) return EM_REFINE_OK;
+        return EM_ERR_ARG;
+    if (npix == 0) return EM_OK;
 
     memset(&s, 0, sizeof(s));
     s.h = height;
@@ -423,7 +423,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
             if (trimap[i] != 0 && trimap[i] != 255) break;
         if (i == npix) goto finish; /* nothing unknown */
         status = build_bands(&s, image, trimap);
-        if (status != EM_REFINE_OK) goto done;
+        if (status != EM_OK) goto done;
         /* a CG iteration has two barriers: small bands run faster on fewer threads */
         if (s.threads > 1 + s.unknown.n_pixels / EM_REFINE_PIXELS_PER_THREAD)
             s.threads = (int)(1 + s.unknown.n_pixels / EM_REFINE_PIXELS_PER_THREAD);
@@ -438,7 +438,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         res = (double *)malloc(sizeof(double) * (size_t)s.unknown.n_pixels);
         ap = (double *)malloc(sizeof(double) * (size_t)s.unknown.n_pixels);
         if (!s.stats || !s.coef || !s.uwin || !s.scratch || !s.inv_nrow || !s.inv_ncol || !x || !p || !res || !ap) {
-            status = EM_REFINE_ENOMEM;
+            status = EM_ERR_NOMEM;
             goto done;
         }
         for (j = 0; j < height; j++) s.inv_nrow[j] = 1.0 / (imin(j + radius, height - 1) - imax(j - radius, 0) + 1);
@@ -544,7 +544,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
     const int hs = small_height, ws = small_width, r = radius;
     const size_t ns = (size_t)hs * ws;
     const double sy = (double)hs / height, sx = (double)ws / width;
-    int status = EM_REFINE_OK;
+    int status = EM_OK;
     float *coef = NULL, *mean = NULL; /* planar a0, a1, a2, b at the small level, and their window means */
     unsigned char *need = NULL;       /* 2: mean needed (bilinear support), 1: coefficients needed */
     int *col_lo = NULL, *col_hi = NULL; /* bilinear source columns and weight per destination column */
@@ -552,9 +552,9 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
     int y;
     if (!small_image || !small_alpha || !image || !trimap || !alpha || hs < 0 || ws < 0 || height < 0 || width < 0 ||
         radius < 1 || !(eps > 0))
-        return EM_REFINE_EINVAL;
-    if ((size_t)height * width == 0) return EM_REFINE_OK;
-    if (ns == 0) return EM_REFINE_EINVAL;
+        return EM_ERR_ARG;
+    if ((size_t)height * width == 0) return EM_OK;
+    if (ns == 0) return EM_ERR_ARG;
     threads = resolve_threads(threads);
     coef = (float *)malloc(sizeof(float) * 4 * ns);
     mean = (float *)malloc(sizeof(float) * 4 * ns);
@@ -563,7 +563,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
     col_hi = (int *)malloc(sizeof(int) * (size_t)width);
     col_w = (double *)malloc(sizeof(double) * (size_t)width);
     if (!coef || !mean || !need || !col_lo || !col_hi || !col_w) {
-        status = EM_REFINE_ENOMEM;
+        status = EM_ERR_NOMEM;
         goto done;
     }
 

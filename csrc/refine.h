@@ -8,13 +8,11 @@
 #ifndef EM_REFINE_H
 #define EM_REFINE_H
 
+#include "em_common.h" /* status codes: EM_OK, EM_ERR_ARG (bad size, radius, eps or count), EM_ERR_NOMEM */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define EM_REFINE_OK 0
-#define EM_REFINE_EINVAL (-1) /* bad size, radius, eps or iteration count */
-#define EM_REFINE_ENOMEM (-2) /* an allocation failed */
 
 /* Solve L_UU x_U = -L_UK x_K by conjugate gradients.
  *

@@ -11,13 +11,12 @@ resolution. The schedule was chosen by measurement (bench/quality.py, README "Qu
 
 from __future__ import annotations
 
-import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError
-from .kernels._validate import check_threads
+from . import validate as v
+from .kernels import native, threads_now
 
 __all__ = ["refine_alpha", "estimate_foreground"]
 
@@ -25,43 +24,8 @@ _MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
 _COARSE_MARGIN = 0.125  # see downsample_trimap
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: received {type(image).__name__}; expected a numpy.ndarray [H,W,3] uint8 BGR")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{name}: received {image.dtype} array of shape {image.shape}; expected [H,W,3] uint8 BGR")
-    return _contiguous(image, name)
-
-
-def _check_plane(plane: np.ndarray, name: str, dtypes: Tuple[type, ...], hw: Tuple[int, int], expected: str) -> np.ndarray:
-    if not isinstance(plane, np.ndarray):
-        raise InputError(f"{name}: received {type(plane).__name__}; expected a numpy.ndarray {expected}")
-    if plane.dtype not in dtypes or plane.ndim != 2:
-        raise InputError(f"{name}: received {plane.dtype} array of shape {plane.shape}; expected {expected}")
-    if plane.shape != hw:
-        raise InputError(f"{name}: received shape {plane.shape}; expected the image's height and width {hw}")
-    return _contiguous(plane, name)
-
-
-def _contiguous(array: np.ndarray, name: str) -> np.ndarray:
-    if not array.flags.c_contiguous:
-        warnings.warn(f"{name} is not C-contiguous; copying it", stacklevel=4)
-        return np.ascontiguousarray(array)
-    return array
-
-
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InputError(f"{name}: received {value!r}; expected an int >= 0")
-    return int(value)
-
-
-def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
-        raise InputError(f"{name}: received {value!r}; expected a number > 0")
-    if not np.isfinite(value):
-        raise InputError(f"{name}: received {value!r}; expected a finite number > 0")
-    return float(value)
+_IMAGE = "HxWx3 uint8 BGR"
+_U8 = (np.dtype(np.uint8),)
 
 
 def downsample_trimap(trimap: np.ndarray, size: Tuple[int, int], margin: float = _COARSE_MARGIN) -> np.ndarray:
@@ -106,21 +70,30 @@ def refine_alpha(
     final_iterations`` CG iterations run at full resolution from alpha = 0.5: plain closed-form matting.
     ``eps`` regularises each 3x3 window's colour covariance (colours in 0..1).
     """
-    from .kernels import _refine
+    image = v.check_array("image", image, 3, _U8, _IMAGE, channels=3, c_contiguous=True, empty_ok=True)
+    trimap = v.check_array("trimap", trimap, 2, _U8, "HxW uint8 trimap (0, 128, 255)", c_contiguous=True,
+                           empty_ok=True)
+    v.check_same_hw("trimap", trimap.shape, "image", image.shape)
+    iterations = v.check_ints("iterations", iterations, 0, v.INT32_MAX)
+    final_iterations = v.check_int("final_iterations", final_iterations, 0, v.INT32_MAX)
+    eps = v.check_positive("eps", eps)
+    guide_eps = v.check_positive("guide_eps", guide_eps)
+    guide_radius = v.check_int("guide_radius", guide_radius, 1, v.INT32_MAX)
+    threads = v.check_threads(threads)
+    return solve_band(image, trimap, iterations=iterations, final_iterations=final_iterations, eps=eps,
+                      guide_radius=guide_radius, guide_eps=guide_eps, threads=threads)
 
-    image = _check_image(image)
+
+def solve_band(image: np.ndarray, trimap: np.ndarray, *, iterations: Sequence[int] = (50, 8), final_iterations: int = 0,
+               eps: float = 1e-7, guide_radius: int = 1, guide_eps: float = 1e-5, threads: int = 0) -> np.ndarray:
+    """:func:`refine_alpha` without argument checks, for callers that validated once (the pipeline).
+
+    image: C-contiguous uint8 HxWx3; trimap: C-contiguous uint8 HxW; parameters as refine_alpha
+    accepts them, ``threads`` a checked count (0 = all cores).
+    """
+    _refine = native("_refine")
+    nthreads = threads_now(threads)  # shared with the trimap/composite kernels: one thread after fork
     hw = image.shape[:2]
-    trimap = _check_plane(trimap, "trimap", (np.dtype(np.uint8),), hw, "[H,W] uint8 trimap (0, 128, 255)")
-    if isinstance(iterations, (str, bytes)) or not isinstance(iterations, Sequence):
-        raise InputError(f"iterations: received {iterations!r}; expected a sequence of ints >= 0")
-    iterations = [_check_count(n, "iterations") for n in iterations]
-    final_iterations = _check_count(final_iterations, "final_iterations")
-    eps = _check_positive(eps, "eps")
-    guide_eps = _check_positive(guide_eps, "guide_eps")
-    if isinstance(guide_radius, bool) or not isinstance(guide_radius, (int, np.integer)) or guide_radius < 1:
-        raise InputError(f"guide_radius: received {guide_radius!r}; expected an int >= 1")
-    nthreads = check_threads(threads)  # shared with the trimap/composite kernels: one thread after fork
-
     height, width = hw
     if height == 0 or width == 0:
         return np.zeros(hw, np.float32)
@@ -174,20 +147,18 @@ def estimate_foreground(
     """
     import cv2
 
-    image = _check_image(image)
-    alpha = _check_plane(
-        alpha, "alpha", (np.dtype(np.float32), np.dtype(np.uint8)), image.shape[:2], "[H,W] float32 0..1 or uint8"
-    )
-    for value, name in ((radius, "radius"), (small_radius, "small_radius")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name}: received {value!r}; expected an int >= 1")
+    image = v.check_array("image", image, 3, _U8, "HxWx3 uint8", channels=3, c_contiguous=True, empty_ok=True)
+    alpha = v.check_array("alpha", alpha, 2, (np.dtype(np.float32), np.dtype(np.uint8)),
+                          "HxW float32 0..1 or uint8 0..255", c_contiguous=True, empty_ok=True)
+    v.check_same_hw("alpha", alpha.shape, "image", image.shape)
+    radius = v.check_int("radius", radius, 1, v.INT32_MAX)
+    small_radius = v.check_int("small_radius", small_radius, 1, v.INT32_MAX)
+    v.check_finite("alpha", alpha)
     if image.size == 0:
         return image.copy()
     if alpha.dtype == np.uint8:
         a = alpha.astype(np.float32) * np.float32(1 / 255)
     else:
-        if not np.isfinite(alpha).all():
-            raise InputError("alpha: received NaN or infinite values; expected float32 in [0,1]")
         a = np.clip(alpha, 0, 1)
     a3 = cv2.merge([a, a, a])
     img = image.astype(np.float32)

@@ -1,12 +1,6 @@
 # Declarations of the plain C kernels in csrc/ (see trimap.h and composite.h for the contracts).
+# They return an em_status (em_common.h), turned into exceptions by edgematte.kernels._status.
 from libc.stdint cimport uint8_t
-
-
-cdef extern from "em_common.h":
-    int EM_OK
-    int EM_ERR_ARG
-    int EM_ERR_NOMEM
-    int EM_ERR_RANGE
 
 
 cdef extern from "trimap.h":

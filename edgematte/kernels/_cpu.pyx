@@ -9,18 +9,7 @@ from libc.stdint cimport uint8_t
 
 import numpy as np
 
-from edgematte.errors import KernelError
-from edgematte.kernels._validate import range_error
-
-
-cdef _check(int status, str what, arr=None):
-    if status == EM_OK:
-        return
-    if status == EM_ERR_RANGE:
-        raise range_error(what, arr)
-    if status == EM_ERR_NOMEM:
-        raise MemoryError(f"{what}: the native kernel could not allocate its work buffers")
-    raise KernelError(f"{what}: native kernel returned status {status}")
+from edgematte.kernels._status import raise_for_status as _check
 
 
 def ellipse_halfwidths(int ksize):

@@ -1,12 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Cython bindings of csrc/refine.c. Inputs are validated by ``edgematte.refine``; this module trusts them."""
 
-from edgematte.errors import KernelError
+from edgematte.kernels._status import raise_for_status as _check
 
 cdef extern from "refine.h" nogil:
-    int EM_REFINE_OK
-    int EM_REFINE_EINVAL
-    int EM_REFINE_ENOMEM
     int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
                      int radius, double eps, int iterations, double tol, int threads, int *iterations_done) noexcept
     int em_guided_upsample(const unsigned char *small_image, const float *small_alpha, int small_height,
@@ -51,9 +48,3 @@ def guided_upsample(const unsigned char[:, :, ::1] small_image not None, const f
                                     &trimap[0, 0], &alpha[0, 0], h, w, radius, eps, threads)
     _check(status, "em_guided_upsample")
 
-
-cdef _check(int status, str name):
-    if status == EM_REFINE_ENOMEM:
-        raise MemoryError(f"{name}: out of memory")
-    if status != EM_REFINE_OK:
-        raise KernelError(f"{name}: invalid arguments (status {status})")

@@ -1,4 +1,4 @@
-"""The trimap algorithm of csrc/cuda/trimap.cu, replayed in NumPy against OpenCV.
+"""The trimap algorithm of edgematte/kernels/cuda/trimap.cu, replayed in NumPy against OpenCV.
 
 The GPU kernel thresholds first, then ANDs a two-bit state over the ellipse once per iteration,
 with pixels outside the image never clearing a bit, and computes the ellipse rows itself. This

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from edgematte.errors import BackendUnavailableError, InputError
-from edgematte.kernels import _cuda
-from edgematte.kernels import _cuda_runtime as cr
+import edgematte
+from edgematte.kernels import cuda
+from edgematte import validate
+from edgematte.kernels.cuda import _runtime as cr
 
 
 class FakeDeviceArray:
@@ -46,22 +48,22 @@ def no_cuda(monkeypatch):
 
 
 def test_is_cuda_array():
-    assert _cuda.is_cuda_array(FakeDeviceArray((2, 2)))
-    assert not _cuda.is_cuda_array(np.zeros((2, 2), np.uint8))
-    assert not _cuda.is_cuda_array(CpuTensorLike())
-    assert not _cuda.is_cuda_array([1, 2])
+    assert cuda.is_cuda_array(FakeDeviceArray((2, 2)))
+    assert not cuda.is_cuda_array(np.zeros((2, 2), np.uint8))
+    assert not cuda.is_cuda_array(CpuTensorLike())
+    assert not cuda.is_cuda_array([1, 2])
 
 
-def test_describe_fills_packed_strides_and_pitch():
-    d = _cuda.describe(FakeDeviceArray((4, 5, 3)), "image")
+def test_view_fills_packed_strides_and_pitch():
+    d = validate.cuda_view(FakeDeviceArray((4, 5, 3)), "image")
     assert d.strides == (15, 3, 1) and d.pitch(3) == 15 and d.nbytes_span == 60
-    f = _cuda.describe(FakeDeviceArray((4, 5), "float32"), "alpha")
+    f = validate.cuda_view(FakeDeviceArray((4, 5), "float32"), "alpha")
     assert f.strides == (20, 4) and f.pitch(4) == 20
 
 
 def test_row_pitch_of_a_view_is_accepted():
     # a 4x5 crop of a 4x8 frame: rows 24 bytes apart
-    d = _cuda.describe(FakeDeviceArray((4, 5, 3), strides=(24, 3, 1)), "image")
+    d = validate.cuda_view(FakeDeviceArray((4, 5, 3), strides=(24, 3, 1)), "image")
     assert d.pitch(3) == 24
 
 
@@ -71,28 +73,40 @@ def test_row_pitch_of_a_view_is_accepted():
     ids=["planar", "column-step", "negative-row", "overlapping-rows"],
 )
 def test_unpacked_layouts_are_refused(shape, strides):
-    d = _cuda.describe(FakeDeviceArray(shape, strides=strides), "image")
-    with pytest.raises(InputError, match="received strides"):
+    d = validate.cuda_view(FakeDeviceArray(shape, strides=strides), "image")
+    with pytest.raises(InputError, match="has strides"):
         d.pitch(shape[-1] if len(shape) == 3 else 1)
 
 
 def test_layout_errors_surface_before_any_runtime(no_cuda):
     planar = FakeDeviceArray((4, 5, 3), strides=(15, 1, 5))
-    with pytest.raises(InputError, match="received strides"):
-        _cuda.composite_cuda(planar, FakeDeviceArray((4, 5), ptr=0x9000), (0, 0, 0))
-    with pytest.raises(InputError, match="received strides"):
-        _cuda.preprocess_cuda(planar, 2, 2)
-    with pytest.raises(InputError, match="received strides"):
-        _cuda.blur_cuda(planar, 3)
-    with pytest.raises(InputError, match="received strides"):
-        _cuda.upsample_alpha_cuda(FakeDeviceArray((4, 5), "float32", strides=(20, 8)), 8, 8)
-    with pytest.raises(InputError, match="received strides"):
-        _cuda.make_trimap_cuda(FakeDeviceArray((4, 5)), out=FakeDeviceArray((4, 5), strides=(5, 2), ptr=0x9000))
+    with pytest.raises(InputError, match="has strides"):
+        edgematte.composite(planar, FakeDeviceArray((4, 5), ptr=0x9000), (0, 0, 0))
+    with pytest.raises(InputError, match="has strides"):
+        cuda.preprocess(planar, 2, 2)
+    with pytest.raises(InputError, match="has strides"):
+        cuda.blur(planar, 3)
+    with pytest.raises(InputError, match="has strides"):
+        cuda.upsample_alpha(FakeDeviceArray((4, 5), "float32", strides=(20, 8)), 8, 8)
+    with pytest.raises(InputError, match="has strides"):
+        edgematte.make_trimap(FakeDeviceArray((4, 5)), out=FakeDeviceArray((4, 5), strides=(5, 2), ptr=0x9000))
+
+
+def test_host_arrays_are_not_device_arrays():
+    with pytest.raises(InputError, match=r"mask is uint8 array of shape \(2, 2\); expected a device array"):
+        validate.cuda_view(np.zeros((2, 2), np.uint8), "mask")
+    with pytest.raises(InputError, match=r"image is list; expected a device array"):
+        cuda.blur([[1]], 3)
+
+
+def test_public_stream_reaches_the_device_path(no_cuda):
+    with pytest.raises(BackendUnavailableError):  # validated, then no runtime here
+        edgematte.make_trimap(FakeDeviceArray((8, 8)), stream=Handle(ptr=0xAB))
 
 
 def test_masked_array_is_refused():
     with pytest.raises(InputError, match="masked"):
-        _cuda.describe(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
+        validate.cuda_view(FakeDeviceArray((2, 2), mask=(0x2000, False)), "mask")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +125,7 @@ def test_masked_array_is_refused():
         (FakeDeviceArray((4, 4)), {"bg_threshold": True}, "bg_threshold"),
         (FakeDeviceArray((4, 4)), {"fg_threshold": 10, "bg_threshold": 10}, "bg_threshold=10 >= fg_threshold=10"),
         (FakeDeviceArray((4, 4)), {"out": np.zeros((4, 4), np.uint8)}, "expected a device array"),
-        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 5), ptr=0x9000)}, r"expected uint8 \(4, 4\)"),
+        (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 5), ptr=0x9000)}, r"expected uint8 of shape \(4, 4\)"),
         (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4), readonly=True, ptr=0x9000)}, "read-only"),
         (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4), ptr=0x1008)}, "overlaps mask"),
         (FakeDeviceArray((4, 4)), {"out": FakeDeviceArray((4, 4))}, "overlaps mask"),
@@ -119,7 +133,7 @@ def test_masked_array_is_refused():
 )
 def test_make_trimap_input_errors(no_cuda, mask, kwargs, match):
     with pytest.raises(InputError, match=match):
-        _cuda.make_trimap_cuda(mask, **kwargs)
+        edgematte.make_trimap(mask, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -133,12 +147,13 @@ def test_make_trimap_input_errors(no_cuda, mask, kwargs, match):
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), (0, 0), "colour has 2 values"),
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), 7, "background is int"),
         (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), FakeDeviceArray((4, 5, 3)), "background has shape"),
-        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), np.zeros((4, 4, 3), np.uint8), "host uint8 array"),
+        (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4)), np.zeros((4, 4, 3), np.uint8),
+         "background is uint8 array .* expected a device array"),
     ],
 )
 def test_composite_input_errors(no_cuda, image, alpha, background, match):
     with pytest.raises(InputError, match=match):
-        _cuda.composite_cuda(image, alpha, background)
+        edgematte.composite(image, alpha, background)
 
 
 def test_composite_out_may_be_exactly_image_or_background(no_cuda):
@@ -149,23 +164,23 @@ def test_composite_out_may_be_exactly_image_or_background(no_cuda):
     )
     for out in (FakeDeviceArray((4, 4, 3)), FakeDeviceArray((4, 4, 3), ptr=0x7000)):
         with pytest.raises(BackendUnavailableError):  # validation passed; no runtime here
-            _cuda.composite_cuda(image, alpha, bg, out=out)
+            edgematte.composite(image, alpha, bg, out=out)
     with pytest.raises(InputError, match="overlaps alpha"):
-        _cuda.composite_cuda(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x5000))
+        edgematte.composite(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x5000))
     with pytest.raises(InputError, match="overlaps image"):  # shifted by one pixel: not in place
-        _cuda.composite_cuda(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x1003))
+        edgematte.composite(image, alpha, bg, out=FakeDeviceArray((4, 4, 3), ptr=0x1003))
 
 
 def test_valid_input_without_pycuda_or_cupy_says_what_to_install(no_cuda):
     with pytest.raises(BackendUnavailableError, match="pycuda is not installed; cupy is not installed") as info:
-        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
+        edgematte.make_trimap(FakeDeviceArray((8, 8)))
     assert "edgematte[trt]" in str(info.value)
     with pytest.raises(BackendUnavailableError):
-        _cuda.composite_cuda(FakeDeviceArray((8, 8, 3)), FakeDeviceArray((8, 8)), (1, 2, 3))
+        edgematte.composite(FakeDeviceArray((8, 8, 3)), FakeDeviceArray((8, 8)), (1, 2, 3))
     with pytest.raises(BackendUnavailableError):
-        _cuda.preprocess_cuda(FakeDeviceArray((8, 8, 3)), 4, 4)
+        cuda.preprocess(FakeDeviceArray((8, 8, 3)), 4, 4)
     with pytest.raises(BackendUnavailableError):
-        _cuda.upsample_alpha_cuda(FakeDeviceArray((1, 1, 4, 4), "float16"), 8, 8)
+        cuda.upsample_alpha(FakeDeviceArray((1, 1, 4, 4), "float16"), 8, 8)
 
 
 def test_installed_cupy_without_a_gpu_is_reported(monkeypatch):
@@ -179,7 +194,7 @@ def test_installed_cupy_without_a_gpu_is_reported(monkeypatch):
     monkeypatch.setattr(cr, "_RUNTIMES", {})
     monkeypatch.setattr(cr, "_importable", lambda name: name == "cupy")
     with pytest.raises(BackendUnavailableError, match="cupy could not start CUDA"):
-        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
+        edgematte.make_trimap(FakeDeviceArray((8, 8)))
 
 
 def test_driver_failure_is_reported_not_raised_raw(monkeypatch):
@@ -193,7 +208,7 @@ def test_driver_failure_is_reported_not_raised_raw(monkeypatch):
     monkeypatch.setattr(cr, "_importable", lambda name: name == "pycuda")
     monkeypatch.setattr(cr, "PycudaRuntime", NoDriver)
     with pytest.raises(BackendUnavailableError, match="pycuda could not start CUDA .*no CUDA-capable device"):
-        _cuda.make_trimap_cuda(FakeDeviceArray((8, 8)))
+        edgematte.make_trimap(FakeDeviceArray((8, 8)))
 
 
 class FakeRuntime:
@@ -264,20 +279,18 @@ def test_grid_covers_the_image():
 
 
 def test_blur_taps():
-    assert np.allclose(_cuda.blur_taps(5), 0.2) and _cuda.blur_taps(5).dtype == np.float32
-    g = _cuda.blur_taps(7, 1.5)
+    assert np.allclose(cuda.blur_taps(5), 0.2) and cuda.blur_taps(5).dtype == np.float32
+    g = cuda.blur_taps(7, 1.5)
     assert g.shape == (7,) and abs(g.sum() - 1) < 1e-6 and g[3] == g.max()
     with pytest.raises(InputError):
-        _cuda.blur_taps(4)
+        cuda.blur_taps(4)
 
 
-def test_source_dir_is_found():
-    assert (cr.source_dir() / "trimap.cu").is_file()
+def test_sources_ship_in_the_package():
+    assert (cr.CUDA_DIR / "trimap.cu").is_file() and (cr.COMMON_DIR / "em_common.h").is_file()
 
 
 def test_public_functions_route_device_arrays_to_cuda(no_cuda):
-    import edgematte
-
     with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
         edgematte.make_trimap(FakeDeviceArray((8, 8)))
     with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
@@ -299,8 +312,6 @@ def test_public_functions_route_device_arrays_to_cuda(no_cuda):
     ],
 )
 def test_trimap_errors_match_the_cpu_path(no_cuda, kwargs):
-    import edgematte
-
     with pytest.raises(InputError) as cpu:
         edgematte.make_trimap(np.zeros((4, 4), np.uint8), **kwargs)
     with pytest.raises(InputError) as gpu:
@@ -320,8 +331,6 @@ def test_trimap_errors_match_the_cpu_path(no_cuda, kwargs):
     ],
 )
 def test_composite_errors_match_the_cpu_path(no_cuda, shape, dtype, alpha_shape, background):
-    import edgematte
-
     with pytest.raises(InputError) as cpu:
         edgematte.composite(np.zeros(shape, dtype), np.zeros(alpha_shape, np.uint8), background)
     with pytest.raises(InputError) as gpu:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgematte
-from edgematte.kernels import _cuda, _reference
+from edgematte.kernels import _reference, cuda
 
 cv2 = pytest.importorskip("cv2")
 pytestmark = pytest.mark.gpu
@@ -108,7 +108,7 @@ CASES = [(s, k, it) for s in SHAPES for k, it in KERNELS] + [((1080, 1920), 7, 3
 def test_trimap_is_bit_exact(dev, shape, k, it, soft):
     rng = np.random.default_rng(hash((shape, k, it, soft)) % 2**32)
     mask = random_mask(rng, *shape, soft)
-    got = dev.get(_cuda.make_trimap_cuda(dev.put(mask), k, it))
+    got = dev.get(edgematte.make_trimap(dev.put(mask), k, it))
     np.testing.assert_array_equal(got, trimap_reference(mask, k, it, 254, 1))
     cpu = getattr(edgematte, "make_trimap", None)
     if cpu is not None:
@@ -120,7 +120,7 @@ def test_trimap_thresholds_and_float_masks(dev, fg, bg):
     rng = np.random.default_rng(fg)
     soft = random_mask(rng, 97, 131, True).astype(np.float32) / 255
     want = trimap_reference(soft, 5, 2, fg, bg)
-    np.testing.assert_array_equal(dev.get(_cuda.make_trimap_cuda(dev.put(soft), 5, 2, fg, bg)), want)
+    np.testing.assert_array_equal(dev.get(edgematte.make_trimap(dev.put(soft), 5, 2, fg, bg)), want)
 
 
 @pytest.mark.parametrize("bad,match", [(np.nan, "NaN values"), (1.5, "values outside"), (-0.1, "values outside")])
@@ -128,12 +128,12 @@ def test_trimap_bad_float_mask_raises(dev, bad, match):
     mask = np.zeros((8, 8), np.float32)
     mask[3, 4] = bad
     with pytest.raises(edgematte.InputError, match=match):
-        _cuda.make_trimap_cuda(dev.put(mask))
+        edgematte.make_trimap(dev.put(mask))
 
 
 def test_trimap_on_real_alpha(dev, shared_data):
     alpha = cv2.imread(str(shared_data / "portraits" / "lemur_alpha.png"), cv2.IMREAD_GRAYSCALE)
-    got = dev.get(_cuda.make_trimap_cuda(dev.put(alpha), 7, 3))
+    got = dev.get(edgematte.make_trimap(dev.put(alpha), 7, 3))
     np.testing.assert_array_equal(got, trimap_reference(alpha, 7, 3, 254, 1))
 
 
@@ -149,7 +149,7 @@ def test_composite_within_one(dev, shape, alpha_dtype, bg_kind):
         alpha = (alpha / np.float32(255)).astype(np.float32)
     bg = {"image": rng.integers(0, 256, (*shape, 3), dtype=np.uint8), "colour": (10, 200, 30), "none": None}[bg_kind]
     dev_bg = dev.put(bg) if bg_kind == "image" else bg
-    got = dev.get(_cuda.composite_cuda(dev.put(image), dev.put(alpha), dev_bg))
+    got = dev.get(edgematte.composite(dev.put(image), dev.put(alpha), dev_bg))
     want = composite_reference(image, alpha, bg)
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want).max() <= 1
@@ -164,13 +164,13 @@ def test_composite_endpoints_are_exact(dev):
     bg = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     for a, want in ((255, image), (0, bg)):
         alpha = np.full((16, 16), a, np.uint8)
-        np.testing.assert_array_equal(dev.get(_cuda.composite_cuda(dev.put(image), dev.put(alpha), dev.put(bg))), want)
+        np.testing.assert_array_equal(dev.get(edgematte.composite(dev.put(image), dev.put(alpha), dev.put(bg))), want)
 
 
 def test_composite_on_real_image(dev, shared_data):
     image = cv2.imread(str(shared_data / "portraits" / "lemur.png"), cv2.IMREAD_COLOR)
     alpha = cv2.imread(str(shared_data / "portraits" / "lemur_alpha.png"), cv2.IMREAD_GRAYSCALE)
-    got = dev.get(_cuda.composite_cuda(dev.put(image), dev.put(alpha), (0, 255, 0)))
+    got = dev.get(edgematte.composite(dev.put(image), dev.put(alpha), (0, 255, 0)))
     assert np.abs(got.astype(int) - composite_reference(image, alpha, (0, 255, 0))).max() <= 1
 
 
@@ -179,7 +179,7 @@ def test_composite_bad_float_alpha_raises(dev, bad, match):
     alpha = np.zeros((4, 4), np.float32)
     alpha[1, 1] = bad
     with pytest.raises(edgematte.InputError, match=match):
-        _cuda.composite_cuda(dev.put(np.zeros((4, 4, 3), np.uint8)), dev.put(alpha), (1, 2, 3))
+        edgematte.composite(dev.put(np.zeros((4, 4, 3), np.uint8)), dev.put(alpha), (1, 2, 3))
 
 
 def test_composite_in_place(dev):
@@ -189,7 +189,7 @@ def test_composite_in_place(dev):
     alpha = rng.integers(0, 256, (9, 13), dtype=np.uint8)
     want = composite_reference(image, alpha, bg)
     d_image = dev.put(image)
-    _cuda.composite_cuda(d_image, dev.put(alpha), dev.put(bg), out=d_image)
+    edgematte.composite(d_image, dev.put(alpha), dev.put(bg), out=d_image)
     assert np.abs(dev.get(d_image).astype(int) - want).max() <= 1
 
 
@@ -203,7 +203,7 @@ def preprocess_reference(image, h, w, mean, std, bgr=True):
 @pytest.mark.parametrize("dtype,atol", [(np.float32, 2e-5), (np.float16, 2e-3)])
 def test_preprocess_matches_opencv_resize(dev, src, dst, dtype, atol):
     image = np.random.default_rng(5).integers(0, 256, (*src, 3), dtype=np.uint8)
-    got = dev.get(_cuda.preprocess_cuda(dev.put(image), *dst, dtype=dtype))
+    got = dev.get(cuda.preprocess(dev.put(image), *dst, dtype=dtype))
     assert got.dtype == dtype and got.shape == (1, 3, *dst)
     np.testing.assert_allclose(
         got.astype(np.float32), preprocess_reference(image, *dst, (0, 0, 0), (1, 1, 1)), atol=atol
@@ -213,7 +213,7 @@ def test_preprocess_matches_opencv_resize(dev, src, dst, dtype, atol):
 def test_preprocess_normalises_per_channel(dev):
     image = np.random.default_rng(6).integers(0, 256, (100, 120, 3), dtype=np.uint8)
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    got = dev.get(_cuda.preprocess_cuda(dev.put(image), 64, 80, dtype=np.float32, mean=mean, std=std, bgr=False))
+    got = dev.get(cuda.preprocess(dev.put(image), 64, 80, dtype=np.float32, mean=mean, std=std, bgr=False))
     np.testing.assert_allclose(got, preprocess_reference(image, 64, 80, mean, std, bgr=False), atol=1e-4)
 
 
@@ -222,7 +222,7 @@ def test_preprocess_normalises_per_channel(dev):
 def test_upsample_alpha_within_one(dev, src, dst, dtype):
     alpha = np.random.default_rng(8).random(src).astype(dtype)
     alpha[0, 0] = 1.5  # clamped
-    got = dev.get(_cuda.upsample_alpha_cuda(dev.put(alpha[None, None]), *dst))
+    got = dev.get(cuda.upsample_alpha(dev.put(alpha[None, None]), *dst))
     ref = cv2.resize(alpha.astype(np.float32), dst[::-1], interpolation=cv2.INTER_LINEAR)
     want = np.rint(np.clip(ref, 0, 1) * 255)
     assert got.dtype == np.uint8 and got.shape == dst
@@ -232,7 +232,7 @@ def test_upsample_alpha_within_one(dev, src, dst, dtype):
 @pytest.mark.parametrize("k,sigma", [(1, None), (5, None), (31, None), (7, 0.0), (21, 5.0)])
 def test_blur_matches_opencv(dev, k, sigma):
     image = np.random.default_rng(9).integers(0, 256, (67, 91, 3), dtype=np.uint8)
-    got = dev.get(_cuda.blur_cuda(dev.put(image), k, sigma))
+    got = dev.get(cuda.blur(dev.put(image), k, sigma))
     want = cv2.blur(image, (k, k)) if sigma is None else cv2.GaussianBlur(image, (k, k), sigma)
     assert np.abs(got.astype(int) - want).max() <= 1
 
@@ -244,10 +244,10 @@ def test_views_with_row_pitch(dev):
     mask = random_mask(rng, 64, 96, True)
     d_frame, d_mask = dev.put(frame), dev.put(mask)
     crop = (slice(8, 40), slice(16, 80))
-    got = dev.get(_cuda.make_trimap_cuda(d_mask[crop], 5, 2))
+    got = dev.get(edgematte.make_trimap(d_mask[crop], 5, 2))
     np.testing.assert_array_equal(got, trimap_reference(np.ascontiguousarray(mask[crop]), 5, 2, 254, 1))
     alpha = np.ascontiguousarray(mask[crop])
-    got = dev.get(_cuda.composite_cuda(d_frame[crop], dev.put(alpha), (0, 0, 0)))
+    got = dev.get(edgematte.composite(d_frame[crop], dev.put(alpha), (0, 0, 0)))
     assert np.abs(got.astype(int) - composite_reference(frame[crop], alpha, (0, 0, 0))).max() <= 1
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import edgematte
 from edgematte.errors import InputError
+from edgematte.kernels import DEVICE
 
 MASK = np.zeros((8, 9), np.uint8)
 IMAGE = np.zeros((8, 9, 3), np.uint8)
@@ -47,11 +48,13 @@ ALPHA = np.zeros((8, 9), np.uint8)
     ],
 )
 def test_make_trimap_rejects(impl, mask, kwargs, match):
+    _host_only_case(impl, mask, kwargs)
     with pytest.raises(InputError, match=match):
         impl.make_trimap(mask, **kwargs)
 
 
-def test_make_trimap_rejects_readonly_out(impl):
+def test_make_trimap_rejects_readonly_out(host_impl):
+    impl = host_impl
     out = np.zeros((8, 9), np.uint8)
     out.flags.writeable = False
     with pytest.raises(InputError, match="out .* is read-only"):
@@ -60,7 +63,8 @@ def test_make_trimap_rejects_readonly_out(impl):
 
 @pytest.mark.parametrize("bad,match", [(np.nan, r"1 NaN values"), (1.5, r"values in \[0, 1.5\]"),
                                        (-0.25, r"values in \[-0.25, 0\]"), (np.inf, r"values in \[0, inf\]")])
-def test_float_mask_out_of_range(impl, bad, match):
+def test_float_mask_out_of_range(host_impl, bad, match):
+    impl = host_impl
     mask = np.zeros((8, 9), np.float32)
     mask[3, 4] = bad
     with pytest.raises(InputError, match=r"mask \(float32 array of shape \(8, 9\)\) holds " + match):
@@ -96,11 +100,13 @@ def test_float_mask_out_of_range(impl, bad, match):
     ],
 )
 def test_composite_rejects(impl, args, kwargs, match):
+    _host_only_case(impl, *args, kwargs)
     with pytest.raises(InputError, match=match):
         impl.composite(*args, **kwargs)
 
 
-def test_composite_rejects_out_overlapping_alpha(impl):
+def test_composite_rejects_out_overlapping_alpha(host_impl):
+    impl = host_impl
     buf = np.zeros((8, 9 * 3), np.uint8)
     image = np.zeros((8, 9, 3), np.uint8)
     with pytest.raises(InputError, match="overlaps an input"):
@@ -109,7 +115,8 @@ def test_composite_rejects_out_overlapping_alpha(impl):
 
 @pytest.mark.parametrize("bad,match", [(np.nan, r"1 NaN values"), (1.0001, r"values in \[0, 1.0001\]"),
                                        (-1e-6, r"values in \[-1e-06, 0\]")])
-def test_float_alpha_out_of_range(impl, bad, match):
+def test_float_alpha_out_of_range(host_impl, bad, match):
+    impl = host_impl
     alpha = np.zeros((8, 9), np.float32)
     alpha[7, 8] = bad
     with pytest.raises(InputError, match=r"alpha \(float32 array of shape \(8, 9\)\) holds " + match):
@@ -124,5 +131,18 @@ def test_errors_are_value_errors():
 
 
 def test_unknown_implementation():
-    with pytest.raises(InputError, match=r"'gpu' is unknown; expected one of \['cpu', 'reference'\]"):
+    with pytest.raises(InputError, match=r"implementation is 'gpu'; expected one of \['cpu', 'cuda', 'reference'\]"):
         edgematte.kernels.kernels("gpu")
+
+
+def test_stream_needs_device_arrays():
+    with pytest.raises(InputError, match=r"stream is int 5 with NumPy arrays; expected None"):
+        edgematte.make_trimap(MASK, stream=5)
+
+
+def _host_only_case(impl, *args):
+    """Skip on a device implementation the cases about NumPy objects themselves (non-arrays, ``out``
+    buffers): device arrays have their own (test_cuda_dispatch.py)."""
+    *arrays, kwargs = args
+    if impl.name in DEVICE and ("out" in kwargs or not all(isinstance(a, np.ndarray) for a in arrays[:2])):
+        pytest.skip("a NumPy-object case; the device rules are tested in test_cuda_dispatch.py")

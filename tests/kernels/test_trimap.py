@@ -123,7 +123,8 @@ def test_threads_do_not_change_the_result(ks, iterations):
         assert np.array_equal(edgematte.make_trimap(mask, ks, iterations, threads=threads), one)
 
 
-def test_row_strided_views_work_in_place_without_warning(impl, recwarn):
+def test_row_strided_views_work_in_place_without_warning(host_impl, recwarn):
+    impl = host_impl
     frame = make_mask("blob", 90, 120)
     crop = frame[10:70, 15:100]
     out_buf = np.zeros((80, 100), np.uint8)
@@ -135,7 +136,8 @@ def test_row_strided_views_work_in_place_without_warning(impl, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def test_non_contiguous_rows_are_copied_once_with_a_warning(impl):
+def test_non_contiguous_rows_are_copied_once_with_a_warning(host_impl):
+    impl = host_impl
     frame = make_mask("blob", 60, 80)
     for view in (frame.T, frame[:, ::2]):
         with pytest.warns(RuntimeWarning, match="copied once"):

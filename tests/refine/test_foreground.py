@@ -55,11 +55,11 @@ def test_properties_and_uint8_alpha(image, data):
 @pytest.mark.parametrize(
     "alpha, kwargs, match",
     [
-        (np.zeros((4, 5), np.float32), {}, "received shape \\(4, 5\\)"),
-        (np.zeros((4, 4), np.float64), {}, "float64"),
-        (np.full((4, 4), np.nan, np.float32), {}, "NaN"),
-        (np.zeros((4, 4), np.float32), {"radius": 0}, "radius"),
-        (np.zeros((4, 4), np.float32), {"small_radius": 1.5}, "small_radius"),
+        (np.zeros((4, 5), np.float32), {}, r"alpha has shape \(4, 5\) but image \(4, 4, 3\); expected alpha of shape"),
+        (np.zeros((4, 4), np.float64), {}, r"alpha has dtype float64; expected HxW float32 0..1 or uint8"),
+        (np.full((4, 4), np.nan, np.float32), {}, r"alpha \(float32 array of shape \(4, 4\)\) holds 16 NaN"),
+        (np.zeros((4, 4), np.float32), {"radius": 0}, r"radius is 0; expected an int in \[1, "),
+        (np.zeros((4, 4), np.float32), {"small_radius": 1.5}, r"small_radius is float 1.5; expected an int"),
     ],
 )
 def test_rejects_bad_input(alpha, kwargs, match):

@@ -64,27 +64,33 @@ def test_non_contiguous_inputs_warn_and_work():
     rng = np.random.default_rng(2)
     image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)[:, ::2]
     trimap = np.full((40, 60), 128, np.uint8)[:, ::2]
-    with pytest.warns(UserWarning, match="contiguous"):
+    with pytest.warns(RuntimeWarning, match="is not C-contiguous; copied once"):
         alpha = refine_alpha(image, trimap)
     assert alpha.shape == (40, 30)
+
+
+I4, T4 = np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8)
 
 
 @pytest.mark.parametrize(
     "image, trimap, kwargs, match",
     [
-        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), {}, "float32.*expected \\[H,W,3\\] uint8"),
-        (np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "shape \\(4, 4\\)"),
-        (np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4), np.uint8), {}, "expected \\[H,W,3\\]"),
-        ([[0]], np.zeros((4, 4), np.uint8), {}, "received list"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8), {}, "received shape \\(4, 5\\)"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float16), {}, "float16"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": 5}, "sequence"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"iterations": (-1,)}, "int >= 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"final_iterations": 1.5}, "int >= 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"eps": 0}, "> 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_eps": float("nan")}, "> 0"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"guide_radius": 0}, "int >= 1"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8), {"threads": 0}, "threads"),
+        (np.zeros((4, 4, 3), np.float32), T4, {}, r"image has dtype float32; expected HxWx3 uint8"),
+        (np.zeros((4, 4), np.uint8), T4, {}, r"image has shape \(4, 4\) \(2 dims\); expected HxWx3"),
+        (np.zeros((4, 4, 4), np.uint8), T4, {}, r"image has shape \(4, 4, 4\) \(4 channels\)"),
+        ([[0]], T4, {}, r"image is list; expected a numpy array"),
+        (I4, np.zeros((4, 5), np.uint8), {}, r"trimap has shape \(4, 5\) but image \(4, 4, 3\)"),
+        (I4, np.zeros((4, 4), np.float16), {}, r"trimap has dtype float16; expected HxW uint8"),
+        (I4, T4, {"iterations": 5}, r"iterations is int 5; expected a sequence of ints"),
+        (I4, T4, {"iterations": (-1,)}, r"iterations is -1; expected an int in \[0, 2147483647\]"),
+        (I4, T4, {"iterations": (2**31,)}, r"iterations is 2147483648; expected an int in \[0, 2147483647\]"),
+        (I4, T4, {"final_iterations": 1.5}, r"final_iterations is float 1.5; expected an int"),
+        (I4, T4, {"final_iterations": 2**31}, r"final_iterations is 2147483648"),
+        (I4, T4, {"eps": 0}, r"eps is 0.0; expected a finite number > 0"),
+        (I4, T4, {"eps": "1"}, r"eps is str '1'; expected a finite number > 0"),
+        (I4, T4, {"guide_eps": float("nan")}, r"guide_eps is nan; expected a finite number > 0"),
+        (I4, T4, {"guide_radius": 0}, r"guide_radius is 0; expected an int in \[1, "),
+        (I4, T4, {"threads": 0}, r"threads is 0; expected an int in \[1, "),
     ],
 )
 def test_refine_alpha_rejects_bad_input(image, trimap, kwargs, match):

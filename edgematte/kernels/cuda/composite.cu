@@ -5,7 +5,7 @@
  * status bit (the caller raises) and reads as 0. Backgrounds: an image, a constant colour, or none
  * (output [H,W,4] = image channels + a8). `out` may be exactly `image` or `background` (in place):
  * each thread reads its pixel before writing it, and no pointer is declared __restrict__.
- * A blurred background comes from em_blur (separable, reflect-101 borders) feeding the image mode.
+ * A blurred background comes from em_k_blur_h + em_k_blur_v (separable, reflect-101 borders).
  */
 #include "em_cuda.h"
 
@@ -21,7 +21,7 @@ static __device__ __forceinline__ int em_alpha_u8(const float *p, int *status)
     float a = *p;
     if (!(a >= 0.f && a <= 1.f)) {
         if (status)
-            atomicOr(status, a != a ? EM_STATUS_NAN : EM_STATUS_RANGE);
+            atomicOr(status, a != a ? EM_ERR_NAN : EM_ERR_RANGE);
         return 0;
     }
     return __float2int_rn(a * 255.f);
@@ -134,50 +134,3 @@ extern "C" __global__ void em_k_blur_v(const float *tmp, unsigned char *dst, lon
     o[1] = (unsigned char)min(max(__float2int_rn(s1), 0), 255);
     o[2] = (unsigned char)min(max(__float2int_rn(s2), 0), 255);
 }
-
-#ifndef __CUDACC_RTC__
-extern "C" cudaError_t em_composite(const unsigned char *image, size_t image_pitch, const void *alpha,
-                                    size_t alpha_pitch, int alpha_f32, const unsigned char *background,
-                                    size_t background_pitch, const unsigned char color[3], int bg_mode,
-                                    unsigned char *out, size_t out_pitch, int w, int h, int *status,
-                                    cudaStream_t stream)
-{
-    int channels = bg_mode == EM_BG_NONE ? 4 : 3;
-    if (!image || !alpha || !out || w <= 0 || h <= 0 || bg_mode < EM_BG_IMAGE || bg_mode > EM_BG_NONE ||
-        (bg_mode == EM_BG_IMAGE && (!background || background_pitch < (size_t)w * 3)) ||
-        (bg_mode == EM_BG_COLOR && !color) || image_pitch < (size_t)w * 3 ||
-        alpha_pitch < (size_t)w * (alpha_f32 ? 4 : 1) || out_pitch < (size_t)w * channels)
-        return cudaErrorInvalidValue;
-    int c0 = bg_mode == EM_BG_COLOR ? color[0] : 0, c1 = bg_mode == EM_BG_COLOR ? color[1] : 0,
-        c2 = bg_mode == EM_BG_COLOR ? color[2] : 0;
-    dim3 block(EM_BLOCK_X, EM_BLOCK_Y);
-    dim3 grid((unsigned)((w + EM_BLOCK_X - 1) / EM_BLOCK_X), (unsigned)((h + EM_BLOCK_Y - 1) / EM_BLOCK_Y));
-    if (alpha_f32)
-        em_k_composite_f32<<<grid, block, 0, stream>>>(image, (long long)image_pitch, (const float *)alpha,
-                                                       (long long)alpha_pitch, background,
-                                                       (long long)background_pitch, c0, c1, c2, bg_mode, out,
-                                                       (long long)out_pitch, w, h, status);
-    else
-        em_k_composite_u8<<<grid, block, 0, stream>>>(image, (long long)image_pitch, (const unsigned char *)alpha,
-                                                      (long long)alpha_pitch, background,
-                                                      (long long)background_pitch, c0, c1, c2, bg_mode, out,
-                                                      (long long)out_pitch, w, h, status);
-    return cudaGetLastError();
-}
-
-extern "C" cudaError_t em_blur(const unsigned char *src, size_t src_pitch, unsigned char *dst, size_t dst_pitch,
-                               float *tmp, int w, int h, const float *taps, int radius, cudaStream_t stream)
-{
-    if (!src || !dst || !tmp || !taps || w <= 0 || h <= 0 || radius < 0 || src_pitch < (size_t)w * 3 ||
-        dst_pitch < (size_t)w * 3)
-        return cudaErrorInvalidValue;
-    dim3 block(EM_BLOCK_X, EM_BLOCK_Y);
-    dim3 grid((unsigned)((w + EM_BLOCK_X - 1) / EM_BLOCK_X), (unsigned)((h + EM_BLOCK_Y - 1) / EM_BLOCK_Y));
-    em_k_blur_h<<<grid, block, 0, stream>>>(src, (long long)src_pitch, tmp, w, h, taps, radius);
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess)
-        return err;
-    em_k_blur_v<<<grid, block, 0, stream>>>(tmp, dst, (long long)dst_pitch, w, h, taps, radius);
-    return cudaGetLastError();
-}
-#endif

@@ -1,7 +1,7 @@
-"""Loading and launching the CUDA kernels of ``csrc/cuda`` (pycuda first, CuPy second).
+"""Loading and launching the CUDA kernels of this folder (pycuda first, CuPy second).
 
-Modules come from the fatbins that ``setup.py`` builds next to this file when nvcc is present
-(SASS for sm_75/86/87/89/90 + compute_75 PTX). When a fatbin is missing or holds no code for the
+Modules come from the fatbins that ``python -m edgematte.kernels.cuda.build`` writes next to this
+file (SASS for sm_75/86/87/89/90 + compute_75 PTX). When a fatbin is missing or holds no code for the
 GPU, the ``.cu`` source is compiled at run time: NVRTC (cuda-python) then nvcc (pycuda's
 SourceModule) on the pycuda side, NVRTC (``cupy.RawModule``) on the CuPy side; each fallback logs
 a warning. Nothing here runs at import time; pycuda and CuPy are imported on first use.
@@ -18,19 +18,19 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, InputError, KernelError
+from ...errors import BackendUnavailableError, InputError, KernelError
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
-#: fatbins and the sources they were built from, installed as package data by setup.py
-PACKAGE_DIR = HERE / "cuda"
-#: the sources in a development checkout
-SOURCE_DIR = HERE.parent.parent / "csrc" / "cuda"
+#: the .cu sources, em_cuda.h and the fatbins built from them (package data)
+CUDA_DIR = Path(__file__).resolve().parent
+#: em_common.h (the status codes shared with the CPU kernels)
+COMMON_DIR = CUDA_DIR.parent
+BUILD_HINT = "python -m edgematte.kernels.cuda.build"
 
 #: kernel name -> (module, argument types: P pointer, q int64, i int32, f float32)
 KERNELS: Dict[str, Tuple[str, str]] = {
@@ -68,22 +68,16 @@ def grid_for(width: int, height: int) -> Tuple[int, int, int]:
 
 
 def fatbin_path(module: str) -> Path:
-    return PACKAGE_DIR / f"{module}.fatbin"
+    return CUDA_DIR / f"{module}.fatbin"
 
 
-def source_dir() -> Path:
-    """Directory holding the ``.cu`` files and ``em_cuda.h`` (package data, else the checkout)."""
-    for d in (PACKAGE_DIR, SOURCE_DIR):
-        if (d / "em_cuda.h").is_file():
-            return d
-    raise BackendUnavailableError(
-        f"no CUDA kernel sources in {PACKAGE_DIR} or {SOURCE_DIR}; expected an install of edgematte "
-        "that ships them (reinstall with pip)"
-    )
+def include_flags() -> List[str]:
+    """-I flags for the kernel sources (em_cuda.h, em_common.h)."""
+    return [f"-I{CUDA_DIR}", f"-I{COMMON_DIR}"]
 
 
 def read_source(module: str) -> str:
-    return (source_dir() / f"{module}.cu").read_text(encoding="utf-8")
+    return (CUDA_DIR / f"{module}.cu").read_text(encoding="utf-8")
 
 
 def nvrtc_ptx(module: str, arch: str) -> bytes:
@@ -104,7 +98,7 @@ def nvrtc_ptx(module: str, arch: str) -> bytes:
 
     prog = check(nvrtc.nvrtcCreateProgram(read_source(module).encode(), f"{module}.cu".encode(), 0, [], []))
     try:
-        opts = [f"-I{source_dir()}".encode(), f"--gpu-architecture=compute_{arch}".encode(), b"-std=c++14"]
+        opts = [*(f.encode() for f in include_flags()), f"--gpu-architecture=compute_{arch}".encode(), b"-std=c++14"]
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
             size = check(nvrtc.nvrtcGetProgramLogSize(prog))
@@ -230,7 +224,7 @@ class PycudaRuntime(Runtime):
                     "edgematte: %s does not load on this GPU (%s); compiling %s.cu at run time", path, exc, module
                 )
         else:
-            log.warning("edgematte: %s is missing (built without nvcc); compiling %s.cu at run time", path, module)
+            log.warning("edgematte: %s is missing (see %s); compiling %s.cu at run time", path, BUILD_HINT, module)
         if mod is None:
             major, minor = ctx.get_device().compute_capability()
             try:
@@ -238,7 +232,7 @@ class PycudaRuntime(Runtime):
             except BackendUnavailableError:
                 from pycuda.compiler import SourceModule  # needs nvcc on PATH
 
-                mod = SourceModule(read_source(module), no_extern_c=True, include_dirs=[str(source_dir())])
+                mod = SourceModule(read_source(module), no_extern_c=True, include_dirs=[str(CUDA_DIR), str(COMMON_DIR)])
         self._modules[key] = mod
         return mod
 
@@ -302,9 +296,9 @@ class CupyRuntime(Runtime):
                     log.warning("edgematte: %s does not load on this GPU (%s); compiling with NVRTC", path, exc)
                     mod = None
             else:
-                log.warning("edgematte: %s is missing (built without nvcc); compiling %s.cu with NVRTC", path, module)
+                log.warning("edgematte: %s is missing (see %s); compiling %s.cu with NVRTC", path, BUILD_HINT, module)
             if mod is None:
-                mod = cp.RawModule(code=read_source(module), options=(f"-I{source_dir()}", "-std=c++14"))
+                mod = cp.RawModule(code=read_source(module), options=(*include_flags(), "-std=c++14"))
             self._modules[key] = mod
         return self._modules[key]
 

@@ -1,15 +1,27 @@
-/* Shared by the edgematte C kernels: status codes (0 = success), the SIMD clone attribute and the
- * float32 -> uint8 conversion both kernels use. Plain C99, no Python.h. */
+/* Shared by every edgematte kernel, CPU (the C files in csrc/) and CUDA (edgematte/kernels/cuda/).
+ *
+ * Naming: CPU functions are em_<op> (em_make_trimap, em_composite, em_refine_cf), CUDA kernels
+ * em_k_<op>_<variant> (em_k_trimap_pass_u8, em_k_composite_f32); there are no CUDA host launchers
+ * (edgematte.kernels.cuda launches the kernels), so no symbol exists twice.
+ *
+ * Status codes: one scheme for both. CPU functions return one; CUDA kernels OR the value problems
+ * they find into a status word in device memory (hence distinct bits), which the Python launcher
+ * reads. edgematte.kernels turns them into exceptions. This header is also read by NVRTC, which has
+ * no host headers: everything after the enum is host C only. */
 #ifndef EM_COMMON_H
 #define EM_COMMON_H
 
+enum em_status {
+    EM_OK = 0,
+    EM_ERR_ARG = 1,   /* invalid size, stride or parameter (the Python wrapper validates first) */
+    EM_ERR_NOMEM = 2, /* a work buffer could not be allocated */
+    EM_ERR_RANGE = 4, /* a float input holds a value outside [0, 1] (CPU kernels: or NaN) */
+    EM_ERR_NAN = 8    /* a float input holds NaN (CUDA kernels tell it apart from EM_ERR_RANGE) */
+};
+
+#ifndef __CUDACC__
 #include <stdint.h>
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
-
-#define EM_OK 0
-#define EM_ERR_ARG 1      /* invalid size, stride or parameter (the Python wrapper validates first) */
-#define EM_ERR_NOMEM 2    /* a work buffer could not be allocated */
-#define EM_ERR_RANGE 3    /* a float input holds NaN or a value outside [0, 1] */
 
 /* The kernels are plain C that compilers vectorise for the baseline ISA (SSE2 on x86-64, NEON on
  * aarch64), so a wheel runs everywhere. On x86-64 Linux with GCC, hot functions are also compiled
@@ -48,5 +60,7 @@ static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
+
+#endif /* __CUDACC__ */
 
 #endif

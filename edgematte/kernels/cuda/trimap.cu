@@ -45,7 +45,7 @@ __device__ __forceinline__ unsigned char em_load_state<float>(const float *p, in
     float x = __ldg(p);
     if (!(x >= 0.f && x <= 1.f)) {
         if (status)
-            atomicOr(status, x != x ? EM_STATUS_NAN : EM_STATUS_RANGE);
+            atomicOr(status, x != x ? EM_ERR_NAN : EM_ERR_RANGE);
         x = 0.f;
     }
     return em_state_u8((unsigned char)__float2int_rn(x * 255.f), fg_t, bg_t);
@@ -120,52 +120,3 @@ extern "C" __global__ void em_k_trimap_pass_f32(const float *src, long long src_
 {
     em_trimap_pass_impl<float>(src, src_pitch, dst, dst_pitch, w, h, r, flags, fg_t, bg_t, tiled, status);
 }
-
-#ifndef __CUDACC_RTC__
-/* the radius and the shared memory of each pass; the Python launcher mirrors this */
-static size_t em_trimap_smem(int r, int *tiled)
-{
-    *tiled = r <= EM_TRIMAP_TILE_MAX_RADIUS;
-    size_t bytes = (size_t)(2 * r + 1) * sizeof(int);
-    if (*tiled)
-        bytes += (size_t)(EM_BLOCK_X + 2 * r) * (EM_BLOCK_Y + 2 * r);
-    return bytes;
-}
-
-extern "C" cudaError_t em_make_trimap(const void *mask, size_t mask_pitch, int mask_f32, unsigned char *out,
-                                      size_t out_pitch, unsigned char *work, int w, int h, int kernel_size,
-                                      int iterations, int fg_threshold, int bg_threshold, int *status,
-                                      cudaStream_t stream)
-{
-    if (!mask || !out || w <= 0 || h <= 0 || kernel_size < 1 || kernel_size % 2 == 0 || iterations < 0 ||
-        (iterations > 1 && !work) || mask_pitch < (size_t)w * (mask_f32 ? 4 : 1) || out_pitch < (size_t)w)
-        return cudaErrorInvalidValue;
-    int r = iterations > 0 ? kernel_size / 2 : 0, passes = iterations > 0 ? iterations : 1, tiled;
-    size_t smem = em_trimap_smem(r, &tiled);
-    dim3 block(EM_BLOCK_X, EM_BLOCK_Y);
-    dim3 grid((unsigned)((w + EM_BLOCK_X - 1) / EM_BLOCK_X), (unsigned)((h + EM_BLOCK_Y - 1) / EM_BLOCK_Y));
-    const void *src = mask;
-    size_t src_pitch = mask_pitch;
-    for (int p = 1; p <= passes; ++p) {
-        /* the last pass writes `out`; earlier passes alternate so that it does */
-        int to_out = (passes - p) % 2 == 0;
-        unsigned char *dst = to_out ? out : work;
-        size_t dst_pitch = to_out ? out_pitch : (size_t)w;
-        int flags = (p == 1 ? EM_TRIMAP_THRESHOLD : 0) | (p == passes ? EM_TRIMAP_FINAL : 0);
-        if (p == 1 && mask_f32)
-            em_k_trimap_pass_f32<<<grid, block, smem, stream>>>((const float *)src, (long long)src_pitch, dst,
-                                                                (long long)dst_pitch, w, h, r, flags, fg_threshold,
-                                                                bg_threshold, tiled, status);
-        else
-            em_k_trimap_pass_u8<<<grid, block, smem, stream>>>((const unsigned char *)src, (long long)src_pitch, dst,
-                                                               (long long)dst_pitch, w, h, r, flags, fg_threshold,
-                                                               bg_threshold, tiled, status);
-        cudaError_t err = cudaGetLastError();
-        if (err != cudaSuccess)
-            return err;
-        src = dst;
-        src_pitch = dst_pitch;
-    }
-    return cudaSuccess;
-}
-#endif
