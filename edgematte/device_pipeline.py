@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from .errors import BackendUnavailableError, InputError
+from .validate import is_cuda_array
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
@@ -54,16 +55,9 @@ _DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
 
 
 # -- where a frame lives ---------------------------------------------------------------------------
-def _has_cai(array: Any) -> bool:
-    try:
-        return getattr(array, "__cuda_array_interface__", None) is not None
-    except (AttributeError, RuntimeError):  # torch CPU tensors raise here
-        return False
-
-
 def is_device_frame(frame: Any) -> bool:
     """True for GPU arrays: ``__cuda_array_interface__`` (CuPy, pycuda, torch CUDA) or a DLPack CUDA device."""
-    if _has_cai(frame):
+    if is_cuda_array(frame):
         return True
     dlpack_device = getattr(frame, "__dlpack_device__", None)
     if dlpack_device is None or isinstance(frame, np.ndarray):
@@ -320,7 +314,9 @@ class CudaSpace:
         if count < 1:
             raise BackendUnavailableError("CuPy found no CUDA device; expected an NVIDIA GPU and driver")
         self.xp = cupy
-        self._preprocess = _cuda_preprocess()
+        from .kernels.cuda import preprocess
+
+        self._preprocess = preprocess
 
     def empty(self, shape: Tuple[int, ...], dtype: Any) -> Any:
         return self.xp.empty(shape, dtype)
@@ -330,7 +326,7 @@ class CudaSpace:
         cp = self.xp
         if isinstance(array, cp.ndarray):
             return array
-        if not _has_cai(array) and hasattr(array, "__dlpack__") and not isinstance(array, np.ndarray):
+        if not is_cuda_array(array) and hasattr(array, "__dlpack__") and not isinstance(array, np.ndarray):
             return cp.from_dlpack(array)
         return cp.asarray(array)
 
@@ -351,15 +347,6 @@ class CudaSpace:
 
     def clock(self) -> _EventClock:
         return _EventClock(self.xp)
-
-
-def _cuda_preprocess():
-    """The CUDA preprocessing launcher, under its public name in the kernels' registry when present."""
-    try:
-        from .kernels.cuda import preprocess
-    except ImportError:
-        from .kernels._cuda import preprocess_cuda as preprocess
-    return preprocess
 
 
 # -- buffers ---------------------------------------------------------------------------------------
