@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -185,25 +186,26 @@ def to_host(array: Any) -> np.ndarray:
     return array.get() if hasattr(array, "get") else array
 
 
-def check_resize_rule(cp: Any) -> Dict[str, Any]:
-    """The device resize against cv2.resize INTER_LINEAR on the host, on the sizes the pipeline uses."""
+def check_resize_rule(cp: Any, spaces: Dict[str, Any]) -> Dict[str, Any]:
+    """Each space's resize against cv2.resize INTER_LINEAR on the host, on the sizes the pipeline uses."""
     import cv2
 
-    from edgematte.device_pipeline import _LinearWork, linear_plan, resize_linear_u8
+    from edgematte.device_pipeline import _LinearWork, linear_plan
 
     rng = np.random.default_rng(5)
-    worst = 0
+    worst = {label: 0 for label in spaces}
     cases = [((720, 1280, 3), (360, 640)), ((360, 640, 3), (256, 256)), ((256, 256), (1080, 1920)),
-             ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77))]
+             ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77)), ((33, 17, 3), (5, 200))]
     for shape, (dh, dw) in cases:
         src = rng.integers(0, 256, shape, dtype=np.uint8)
-        channels = shape[2] if len(shape) == 3 else 1
-        work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
-        out = cp.empty((dh, dw) + shape[2:], np.uint8)
-        got = to_host(resize_linear_u8(cp, cp.asarray(src), out, work))
         want = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)
-        worst = max(worst, int(np.abs(got.astype(int) - want).max()))
-    return {"status": "passed" if worst == 0 else "failed", "max_diff": worst}
+        channels = shape[2] if len(shape) == 3 else 1
+        for label, space in spaces.items():
+            work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
+            out = cp.empty((dh, dw) + shape[2:], np.uint8)
+            got = to_host(space.resize(cp.asarray(src), out, work))
+            worst[label] = max(worst[label], int(np.abs(got.astype(int) - want).max()))
+    return {"status": "passed" if not any(worst.values()) else "failed", "max_diff": worst}
 
 
 def compare(device: Any, host: Any) -> Dict[str, int]:
@@ -292,26 +294,31 @@ def stage_bytes(hw: Tuple[int, int]) -> Dict[str, int]:
     }
 
 
-def time_pipelines(cp: Any, space: Any, frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
-    """Median per-stage ms of the device pipeline (host frames, composite downloaded) and of the CPU pipeline."""
+def time_pipelines(cp: Any, spaces: Dict[str, Any], frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
+    """Median per-stage ms: the device pipeline per space on host frames (composite downloaded) and on
+    device frames (nothing downloaded), and the CPU pipeline; refine="fast", a colour background."""
     from edgematte.device_pipeline import DevicePipeline
     from edgematte.pipeline import Pipeline
 
     out: Dict[str, Any] = {}
     background = (0, 255, 0)
-    runs = {
-        "device": DevicePipeline(StandInBackend(cp), space=space, refine="fast", results="composite"),
-        "cpu": Pipeline(StandInBackend(np), refine="fast"),
-    }
-    for name, pipe in runs.items():
-        n = iterations if name == "device" else max(3, iterations // 4)
-        for frame in frames[:3]:  # warm-up: buffers, kernel compilation
+    device_frames = [cp.asarray(f) for f in frames]
+    runs = []
+    for label, space in spaces.items():
+        runs.append((f"{label}", DevicePipeline(StandInBackend(cp), space=space, refine="fast", results="composite"),
+                     frames, iterations))
+    first = next(iter(spaces))
+    runs.append((f"{first}, device frames", DevicePipeline(StandInBackend(cp), space=spaces[first], refine="fast"),
+                 device_frames, iterations))
+    runs.append(("cpu", Pipeline(StandInBackend(np), refine="fast"), frames, max(3, iterations // 4)))
+    for name, pipe, inputs, n in runs:
+        for frame in inputs[:3]:  # warm-up: buffers, kernel compilation
             pipe.process(frame, background)
         samples: Dict[str, List[float]] = {}
         wall = []
         for i in range(n):
             t = time.perf_counter()
-            res = pipe.process(frames[i % len(frames)], background)
+            res = pipe.process(inputs[i % len(inputs)], background)
             wall.append((time.perf_counter() - t) * 1e3)
             for k, v in res.timings.items():
                 samples.setdefault(k, []).append(v)
@@ -322,16 +329,22 @@ def time_pipelines(cp: Any, space: Any, frames: List[np.ndarray], iterations: in
 
 def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float, on_gpu: bool = True) -> None:
     nbytes = stage_bytes(hw)
-    dev, cpu = timing["device"], timing["cpu"]
-    print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background")
-    print(f"  {'stage':<11}{'device ms':>10}{'GB/s':>8}{'% copy':>8}{'cpu ms':>10}")
+    runs = [name for name in timing if name != "cpu"]
+    cpu = timing["cpu"]
+    print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background; "
+          f"medians in ms, (GB/s, % of a device copy) for the first run")
+    print(f"  {'stage':<11}" + "".join(f"{name[:22]:>24}" for name in runs) + f"{'cpu pipeline':>14}")
     for stage in ("upload", "preprocess", "model", "upsample", "trimap", "refine", "composite", "download", "total"):
-        d = dev.get(stage)
-        c = cpu.get(stage)
-        gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes and on_gpu else None
-        print(f"  {stage:<11}{_fmt(d):>10}{_fmt(gbs, 1):>8}{_fmt(gbs and 100 * gbs / copy_gbs, 0):>8}{_fmt(c):>10}")
-    print(f"  wall clock per frame: device {dev['wall']:.3f} ms, cpu {cpu['wall']:.3f} ms "
-          f"(x{cpu['wall'] / dev['wall']:.1f}); device-to-device copy {copy_gbs:.0f} GB/s")
+        cells = []
+        for k, name in enumerate(runs):
+            d = timing[name].get(stage)
+            gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes and on_gpu and k == 0 else None
+            extra = f" ({gbs:.0f}, {100 * gbs / copy_gbs:.0f}%)" if gbs else ""
+            cells.append(f"{_fmt(d) + extra:>24}")
+        print(f"  {stage:<11}" + "".join(cells) + f"{_fmt(cpu.get(stage)):>14}")
+    walls = ", ".join(f"{name} {timing[name]['wall']:.3f} ms (x{cpu['wall'] / timing[name]['wall']:.1f})"
+                      for name in runs)
+    print(f"  wall clock per frame: {walls}; cpu {cpu['wall']:.3f} ms; device-to-device copy {copy_gbs:.0f} GB/s")
     print("  GB/s: the bytes a stage must read and write over its time; upload and download cross PCIe "
           "(shared DRAM on Jetson), the rest device memory")
 
@@ -368,7 +381,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.cpu_dry_run:
         from edgematte.device_pipeline import HostSpace
 
-        cp, space, sizes = np, HostSpace(), {"120p": (120, 160), "240p": (240, 320)}
+        cp, spaces, sizes = np, {"host": HostSpace()}, {"120p": (120, 160), "240p": (240, 320)}
         report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy space, host clock)"}}
         print("gpu_check --cpu-dry-run: NumPy and the CPU kernels stand in for CuPy and CUDA; no GPU is checked")
     else:
@@ -379,7 +392,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         from edgematte.device_pipeline import CudaSpace
 
-        space = CudaSpace()
+        spaces = {"fused": CudaSpace(fused=True), "generic": CudaSpace(fused=False)}
         report = {"device": device_facts(cp)}
     print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
     t0 = time.perf_counter()
@@ -393,22 +406,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if kt["status"] == "failed":
         print(kt.get("output", ""))
 
-    rule = _step(report, "resize_rule", check_resize_rule, cp)
+    rule = _step(report, "resize_rule", check_resize_rule, cp, spaces)
     print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {rule['status']} (max diff {rule.get('max_diff', '-')})")
 
     frames = {name: real_frames(hw, 8) or synthetic_frames(hw, 8) for name, hw in sizes.items()}
     source = "real clip asl_book.mkv, rescaled" if real_frames((48, 64), 1) else "synthetic frames"
     report["pipeline"] = {}
-    for name, f in frames.items():
-        result = _step(report["pipeline"], name, check_pipeline, cp, space, f[:4])
-        print(f"[2b] device vs CPU pipeline at {name} ({source}; limits {TOLERANCE}): {result['status']}")
+    for (name, f), (label, space) in itertools.product(frames.items(), spaces.items()):
+        key = f"{name} {label}"
+        result = _step(report["pipeline"], key, check_pipeline, cp, space, f[:4])
+        print(f"[2b] device ({label}) vs CPU pipeline at {name} ({source}; limits {TOLERANCE}): {result['status']}")
         for row in result.get("rows", []):
             print("     ", "ok  " if row["passed"] else "FAIL", row)
 
     copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
     report["timings"] = {}
     for name, hw in sizes.items():
-        timing = _step(report["timings"], name, time_pipelines, cp, space, frames[name], args.iterations)
+        timing = _step(report["timings"], name, time_pipelines, cp, spaces, frames[name], args.iterations)
         if timing.get("status") != "failed" and isinstance(copy_gbs, float):
             print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0

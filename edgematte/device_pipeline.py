@@ -46,7 +46,7 @@ from .validate import is_cuda_array
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
-           "takes_device_arrays", "linear_plan", "resize_linear_u8"]
+           "takes_device_arrays", "linear_plan", "resize_linear_u8", "refine_fast"]
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +159,36 @@ def linear_plan(xp: Any, src_hw: Tuple[int, int], dst_hw: Tuple[int, int], chann
     )  # fmt: skip
 
 
+#: :func:`resize_linear_u8` for one output byte ``i`` of a [dst_h, cols_out] view (CuPy ElementwiseKernel body)
+_RESIZE_BODY = r"""
+const long long r = i / cols_out;
+const long long c = i - r * cols_out;
+const long long a = y0[r] * cols_in, b = y1[r] * cols_in;
+const long long xa = x0[c], xb = x1[c];
+const int wa = ax0[c], wb = ax1[c];
+const int h0 = ((int)src[a + xa] * wa + (int)src[a + xb] * wb) >> 4;
+const int h1 = ((int)src[b + xa] * wa + (int)src[b + xb] * wb) >> 4;
+const int t = (((h0 * by0[r]) >> 16) + ((h1 * by1[r]) >> 16) + 2) >> 2;
+dst = (unsigned char)(t < 0 ? 0 : (t > 255 ? 255 : t));
+"""
+
+
 class _LinearWork:
-    """Scratch of one :func:`resize_linear_u8` size pair (int32 rows at the source and target heights)."""
+    """One :func:`resize_linear_u8` size pair: its plan, and int32 scratch rows at the source and target
+    heights, made on first use (a fused kernel needs none)."""
 
     def __init__(self, xp: Any, plan: LinearPlan) -> None:
-        sh, dh = plan.src_hw[0], plan.dst_hw[0]
-        n = plan.dst_hw[1] * plan.channels
-        self.plan = plan
-        self.gather = xp.empty((sh, n), np.uint8)
-        self.h0 = xp.empty((sh, n), np.int32)
-        self.h1 = xp.empty((sh, n), np.int32)
-        self.v0 = xp.empty((dh, n), np.int32)
-        self.v1 = xp.empty((dh, n), np.int32)
+        self.xp, self.plan = xp, plan
+        self._scratch: Optional[Tuple[Any, ...]] = None
+
+    def scratch(self) -> Tuple[Any, ...]:
+        """(gather uint8, h0, h1 int32 [src_h, n]; v0, v1 int32 [dst_h, n]), n = dst_w * channels."""
+        if self._scratch is None:
+            xp, p = self.xp, self.plan
+            sh, dh, n = p.src_hw[0], p.dst_hw[0], p.dst_hw[1] * p.channels
+            self._scratch = (xp.empty((sh, n), np.uint8),) + tuple(xp.empty((rows, n), np.int32)
+                                                                  for rows in (sh, sh, dh, dh))
+        return self._scratch
 
 
 def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
@@ -182,23 +200,36 @@ def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
     than the plan's source size (its top-left corner is read).
     """
     p = work.plan
+    gather, h0, h1, v0, v1 = work.scratch()
     sh = p.src_hw[0]
     rows = src[:sh].reshape(sh, -1)
-    xp.take(rows, p.x0, axis=1, out=work.gather)
-    xp.multiply(work.gather, p.ax0, out=work.h0)
-    xp.take(rows, p.x1, axis=1, out=work.gather)
-    xp.multiply(work.gather, p.ax1, out=work.h1)
-    xp.add(work.h0, work.h1, out=work.h0)
-    xp.right_shift(work.h0, 4, out=work.h0)
-    for v, y, b in ((work.v0, p.y0, p.by0), (work.v1, p.y1, p.by1)):
-        xp.take(work.h0, y, axis=0, out=v)
+    xp.take(rows, p.x0, axis=1, out=gather)
+    xp.multiply(gather, p.ax0, out=h0)
+    xp.take(rows, p.x1, axis=1, out=gather)
+    xp.multiply(gather, p.ax1, out=h1)
+    xp.add(h0, h1, out=h0)
+    xp.right_shift(h0, 4, out=h0)
+    for v, y, b in ((v0, p.y0, p.by0), (v1, p.y1, p.by1)):
+        xp.take(h0, y, axis=0, out=v)
         xp.multiply(v, b, out=v)
         xp.right_shift(v, 16, out=v)
-    xp.add(work.v0, work.v1, out=work.v0)
-    xp.add(work.v0, 2, out=work.v0)
-    xp.right_shift(work.v0, 2, out=work.v0)
-    xp.clip(work.v0, 0, 255, out=work.v0)
-    xp.copyto(out.reshape(p.dst_hw[0], -1), work.v0, casting="unsafe")
+    xp.add(v0, v1, out=v0)
+    xp.add(v0, 2, out=v0)
+    xp.right_shift(v0, 2, out=v0)
+    xp.clip(v0, 0, 255, out=v0)
+    xp.copyto(out.reshape(p.dst_hw[0], -1), v0, casting="unsafe")
+    return out
+
+
+def refine_fast(xp: Any, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
+    """255 where the trimap is 255, 0 where it is 0, ``raw`` in the band (trimap values {0, 128, 255}):
+    ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)``, Pipeline's fast refinement."""
+    xp.bitwise_and(trimap, 1, out=scratch)
+    xp.multiply(scratch, 255, out=scratch)
+    xp.maximum(raw, scratch, out=out)
+    xp.right_shift(trimap, 7, out=scratch)
+    xp.multiply(scratch, 255, out=scratch)
+    xp.minimum(out, scratch, out=out)
     return out
 
 
@@ -280,6 +311,12 @@ class HostSpace:
     def download(self, array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
         return array
 
+    def resize(self, src: np.ndarray, out: np.ndarray, work: _LinearWork) -> np.ndarray:
+        return resize_linear_u8(np, src, out, work)
+
+    def refine_fast(self, raw: np.ndarray, trimap: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        return refine_fast(np, raw, trimap, out, scratch)
+
     def to_tensor(self, small: np.ndarray, src: np.ndarray) -> None:
         """BGR uint8 HxWx3 -> ``src`` [1,3,h,w] RGB float 0..1 (Pipeline's own expression)."""
         np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=src[0], casting="unsafe")
@@ -294,12 +331,17 @@ class CudaSpace:
     The stages launch on CuPy's current stream (the legacy default stream unless the caller made
     another current). The TensorRT backend's stream is a blocking stream, so it is ordered after
     them without a host synchronisation.
+
+    ``fused=True`` runs the resize and the fast refinement as one CuPy elementwise kernel each (one
+    pass over memory); ``fused=False`` runs their NumPy-compatible twins (:func:`resize_linear_u8`,
+    :func:`refine_fast`: a dozen CuPy array operations each, the code the tests run on the CPU).
+    ``bench/gpu_check.py`` checks both against OpenCV and the CPU pipeline.
     """
 
     name = "cuda"
     device = True
 
-    def __init__(self) -> None:
+    def __init__(self, fused: bool = True) -> None:
         try:
             import cupy
         except ImportError as exc:
@@ -317,6 +359,14 @@ class CudaSpace:
         from .kernels.cuda import preprocess
 
         self._preprocess = preprocess
+        self.fused = bool(fused)
+        if self.fused:
+            self._resize_kernel = cupy.ElementwiseKernel(
+                "raw uint8 src, raw int64 x0, raw int64 x1, raw int32 ax0, raw int32 ax1, raw int64 y0, raw int64 y1, "
+                "raw int32 by0, raw int32 by1, int64 cols_in, int64 cols_out",
+                "uint8 dst", _RESIZE_BODY, "edgematte_resize_linear_u8")
+            self._refine_kernel = cupy.ElementwiseKernel(
+                "uint8 m, uint8 t", "uint8 a", "a = t == 255 ? 255 : (t == 0 ? 0 : m)", "edgematte_refine_fast")
 
     def empty(self, shape: Tuple[int, ...], dtype: Any) -> Any:
         return self.xp.empty(shape, dtype)
@@ -339,6 +389,23 @@ class CudaSpace:
 
     def download(self, array: Any, buffer: np.ndarray) -> np.ndarray:
         return array.get(out=buffer)
+
+    def resize(self, src: Any, out: Any, work: _LinearWork) -> Any:
+        """:func:`resize_linear_u8` in one pass: one thread per output byte."""
+        if not self.fused:
+            return resize_linear_u8(self.xp, src, out, work)
+        p = work.plan
+        rows = self.xp.ascontiguousarray(src[: p.src_hw[0]].reshape(p.src_hw[0], -1))
+        cols_out = p.dst_hw[1] * p.channels
+        self._resize_kernel(rows, p.x0, p.x1, p.ax0, p.ax1, p.y0, p.y1, p.by0, p.by1, rows.shape[1], cols_out,
+                            out.reshape(p.dst_hw[0], cols_out))
+        return out
+
+    def refine_fast(self, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
+        if not self.fused:
+            return refine_fast(self.xp, raw, trimap, out, scratch)
+        self._refine_kernel(raw, trimap, out)
+        return out
 
     def to_tensor(self, small: Any, src: Any) -> None:
         """The CUDA preprocessing kernel at the model size: BGR -> RGB, /255, CHW, into the binding."""
@@ -501,7 +568,7 @@ class DevicePipeline:
         if self.temporal is not None:
             alpha = self._smooth(alpha, cut, b)
         _quantize(xp, alpha, b.scaled, b.small_alpha)
-        resize_linear_u8(xp, b.small_alpha, b.raw_alpha, b.up_work)
+        s.resize(b.small_alpha, b.raw_alpha, b.up_work)
         clock.lap("upsample")
 
         trimap, final = None, b.raw_alpha
@@ -531,13 +598,12 @@ class DevicePipeline:
     def _downscale(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> None:
         """frame -> b.small: exact 2x box halvings, then bilinear to the model size. Frames under
         twice the model size take Pipeline's INTER_AREA resize on the host (a small frame)."""
-        xp = self.space.xp
         src = frame
         for half, work in zip(b.halves, b.half_work):
-            resize_linear_u8(xp, src, half, work)
+            self.space.resize(src, half, work)
             src = half
         if b.small_work is not None:
-            resize_linear_u8(xp, src, b.small, b.small_work)
+            self.space.resize(src, b.small, b.small_work)
             return
         import cv2
 
@@ -579,7 +645,7 @@ class DevicePipeline:
         """Final alpha. "fast": 255 where the trimap is 255, 0 where it is 0, the upsampled alpha in
         the band: ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)`` for t in {0, 128, 255}.
         "full": ``refine_alpha`` on the host (frame and trimap downloaded, alpha uploaded)."""
-        xp, s = self.space.xp, self.space
+        s = self.space
         if self.refine == "full":
             from .refine import refine_alpha
 
@@ -588,13 +654,7 @@ class DevicePipeline:
             solved = refine_alpha(host, trimap, threads=self.threads)
             alpha = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
             return s.upload(alpha, b.alpha)
-        xp.bitwise_and(b.trimap, 1, out=b.scratch)
-        xp.multiply(b.scratch, 255, out=b.scratch)
-        xp.maximum(b.raw_alpha, b.scratch, out=b.alpha)
-        xp.right_shift(b.trimap, 7, out=b.scratch)
-        xp.multiply(b.scratch, 255, out=b.scratch)
-        xp.minimum(b.alpha, b.scratch, out=b.alpha)
-        return b.alpha
+        return s.refine_fast(b.raw_alpha, b.trimap, b.alpha, b.scratch)
 
     def _background(self, frame: Any, host_frame: Optional[np.ndarray], background: Any, b: _Buffers) -> Any:
         """None, a colour, or b.background: an image resized to cover once per image and uploaded
@@ -604,7 +664,7 @@ class DevicePipeline:
         s = self.space
         if isinstance(background, str):
             self._blur_small(frame, host_frame, b)
-            resize_linear_u8(s.xp, b.blur_small, b.background, b.blur_work)
+            s.resize(b.blur_small, b.background, b.blur_work)
             b.background_key = None
             return b.background
         key = (id(background), background.shape)
