@@ -1,23 +1,22 @@
-"""Check this machine's GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
+"""Check this machine's NVIDIA GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
 
-    python bench/gpu_check.py            # about a minute on a desktop GPU; a few on a Jetson
-    python bench/gpu_check.py --json gpu_check.json
+    python bench/gpu_check.py            # about a minute on a desktop GPU, a few on a Jetson
+    python bench/gpu_check.py --runs 50 --no-tests --json gpu_check.json
 
-Needs an NVIDIA GPU and CuPy (``pip install cupy-cuda12x``; JetPack: see the README). TensorRT
-and pycuda are not needed: a stand-in backend (a 1x1 convolution and a sigmoid, evaluated with CuPy)
-takes the engine's place, so the check covers the kernels and the pipeline's CUDA path, not an
-engine. Without a GPU it says so and exits with status 0 having checked nothing.
+1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt/test_trt_engine.py``
+   where TensorRT imports): the CUDA kernels against their CPU twins.
+2. Checks the device pipeline's resize against OpenCV, then runs the device pipeline
+   (:class:`edgematte.device_pipeline.DevicePipeline` on CuPy: fused kernels, and their array-op
+   twins) beside the CPU pipeline on the same frames (clips from ../shared/data/videos when present,
+   else synthetic) and compares them: trimap exact, composite within 1, alpha within 2 levels.
+3. Prints per-stage timings at 720p and 1080p (CUDA events; host clock for the CPU pipeline) and
+   the bandwidth each device stage reaches against a device-to-device copy.
 
-Steps:
-1. ``pytest tests/kernels -m gpu`` (the CUDA kernels against their CPU twins), when the tests are
-   present (a source checkout);
-2. the device pipeline's resize rule against OpenCV on the GPU, then the device pipeline against
-   the CPU pipeline on the same frames (real clips from ../shared/data/videos when present, else
-   synthetic): trimap exact, composite within 1, alpha within 2 levels;
-3. per-stage timings (CUDA events; host clock for the CPU pipeline) at 720p and 1080p, with the
-   bandwidth each stage reaches against a device-to-device copy.
-
-Exit status: 0 when every check passed (or no GPU), 1 when one failed.
+The "model" is a stand-in backend, a 1x1 convolution and a sigmoid evaluated with CuPy (NumPy on
+the host), so no TensorRT engine or pycuda is needed: the check covers the kernels and the
+pipeline's CUDA path, not an engine. Steps 2 and 3 need CuPy (``pip install cupy-cuda12x``); with
+only pycuda, step 1 runs and the rest is skipped. Without an NVIDIA GPU the script says so and
+exits 0, having checked nothing. Otherwise the exit status is 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -135,19 +134,34 @@ def real_frames(hw: Tuple[int, int], count: int) -> Optional[List[np.ndarray]]:
 
 
 # -- the checks ------------------------------------------------------------------------------------
-def gpu_or_reason() -> Tuple[Any, str]:
-    """(cupy, "") when CuPy sees a GPU, else (None, why)."""
+def find_gpu() -> Tuple[Optional[str], str]:
+    """("cupy" | "pycuda" | None, what was found or why not)."""
+    reasons = []
     try:
         import cupy
-    except ImportError as exc:
-        return None, f"CuPy is not installed ({exc})"
-    try:
+
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError without a driver or device
-        return None, f"CuPy sees no GPU ({type(exc).__name__}: {exc})"
-    if count < 1:
-        return None, "CuPy sees no GPU"
-    return cupy, ""
+        if count:
+            props = cupy.cuda.runtime.getDeviceProperties(0)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            return "cupy", f"{name} (CuPy {cupy.__version__}, {count} device(s))"
+        reasons.append("CuPy sees no device")
+    except ImportError:
+        reasons.append("CuPy is not installed")
+    except Exception as exc:  # cudaErrorNoDevice, driver missing: CuPy raises its own runtime errors
+        reasons.append(f"CuPy: {exc}")
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        if cuda.Device.count():
+            return "pycuda", f"{cuda.Device(0).name()} (pycuda)"
+        reasons.append("pycuda sees no device")
+    except ImportError:
+        reasons.append("pycuda is not installed")
+    except Exception as exc:  # pycuda._driver.RuntimeError: cuInit failed
+        reasons.append(f"pycuda: {exc}")
+    return None, "; ".join(reasons)
 
 
 def device_facts(cp: Any) -> Dict[str, Any]:
@@ -164,21 +178,23 @@ def device_facts(cp: Any) -> Dict[str, Any]:
     }
 
 
-def run_kernel_tests(timeout: int) -> Dict[str, Any]:
-    """``pytest tests/kernels -m gpu`` in a child process (a source checkout only)."""
-    tests = REPO / "tests" / "kernels"
-    if not tests.is_dir():
-        return {"status": "skipped", "why": f"{tests} is absent (not a source checkout)"}
+def run_gpu_tests(timeout: int) -> Dict[str, Any]:
+    """The kernel parity tests (marker gpu) and, where TensorRT imports, the engine tests (marker trt),
+    in a child process; a source checkout only."""
+    if not (REPO / "tests" / "kernels").is_dir():
+        return {"status": "skipped", "why": f"{REPO / 'tests'} is absent (not a source checkout)"}
     if importlib.util.find_spec("pytest") is None:
         return {"status": "skipped", "why": "pytest is not installed (pip install -e '.[dev]')"}
-    cmd = [sys.executable, "-m", "pytest", str(tests), "-m", "gpu", "-q", "-x", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/kernels"]
+    if importlib.util.find_spec("tensorrt") is not None:
+        cmd = cmd[:-2] + ["-m", "gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
     try:
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "failed", "why": f"timed out after {timeout} s", "command": " ".join(cmd)}
+        return {"status": "failed", "why": f"timed out after {timeout} s", "command": " ".join(cmd[1:])}
     tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
     status = {0: "passed", 5: "skipped"}.get(done.returncode, "failed")
-    return {"status": status, "summary": tail[0], "command": " ".join(cmd),
+    return {"status": status, "summary": tail[0], "command": " ".join(cmd[1:]),
             "output": (done.stdout + done.stderr)[-3000:] if status == "failed" else ""}
 
 
@@ -366,8 +382,8 @@ def _step(report: Dict[str, Any], key: str, fn, *args: Any) -> Any:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--iterations", type=int, default=40, help="timed frames per pipeline and size")
-    parser.add_argument("--skip-kernel-tests", action="store_true", help="skip pytest tests/kernels -m gpu")
+    parser.add_argument("--runs", "--iterations", type=int, default=30, help="timed frames per run and size (30)")
+    parser.add_argument("--no-tests", "--skip-kernel-tests", action="store_true", help="skip the pytest parity run")
     parser.add_argument("--cpu-dry-run", action="store_true",
                         help="run this script's steps with NumPy and the CPU kernels at small sizes: tests the "
                              "script itself, checks nothing about a GPU")
@@ -385,11 +401,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy space, host clock)"}}
         print("gpu_check --cpu-dry-run: NumPy and the CPU kernels stand in for CuPy and CUDA; no GPU is checked")
     else:
-        cp, why = gpu_or_reason()
-        if cp is None:
-            print(f"gpu_check: no GPU check ran: {why}. Run it on a machine with an NVIDIA GPU, its driver and "
-                  "CuPy (pip install cupy-cuda12x, or cupy-cuda11x for CUDA 11 / JetPack 5).")
+        kind, found = find_gpu()
+        if kind is None:
+            print(f"gpu_check: no NVIDIA GPU found ({found}); nothing was checked. Run it on a machine with an "
+                  "NVIDIA GPU, its driver and CuPy (pip install cupy-cuda12x, or cupy-cuda11x for JetPack 5).")
             return 0
+        print(f"gpu_check: {found}")
+        if kind != "cupy":
+            tests = {"status": "skipped", "why": "--no-tests"} if args.no_tests else run_gpu_tests(240)
+            print(f"[1] CUDA kernel parity: {tests['status']} {tests.get('summary', tests.get('why', ''))}")
+            print(tests.get("output", ""))
+            print("gpu_check: the pipeline check and the timings need CuPy (pip install cupy-cuda12x); skipped.")
+            return 1 if tests["status"] == "failed" else 0
+        import cupy as cp
         from edgematte.device_pipeline import CudaSpace
 
         spaces = {"fused": CudaSpace(fused=True), "generic": CudaSpace(fused=False)}
@@ -397,12 +421,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
     t0 = time.perf_counter()
 
-    if args.skip_kernel_tests or args.cpu_dry_run:
-        report["kernel_tests"] = {"status": "skipped", "why": "--skip-kernel-tests or --cpu-dry-run"}
+    if args.no_tests or args.cpu_dry_run:
+        report["kernel_tests"] = {"status": "skipped", "why": "--no-tests or --cpu-dry-run"}
     else:
-        _step(report, "kernel_tests", run_kernel_tests, 120)
+        _step(report, "kernel_tests", run_gpu_tests, 150)
     kt = report["kernel_tests"]
-    print(f"[1] CUDA kernel parity (pytest tests/kernels -m gpu): {kt['status']} {kt.get('summary', kt.get('why', ''))}")
+    print(f"[1] CUDA kernel parity ({kt.get('command', 'pytest')}): {kt['status']} "
+          f"{kt.get('summary', kt.get('why', ''))}")
     if kt["status"] == "failed":
         print(kt.get("output", ""))
 
@@ -422,7 +447,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
     report["timings"] = {}
     for name, hw in sizes.items():
-        timing = _step(report["timings"], name, time_pipelines, cp, spaces, frames[name], args.iterations)
+        timing = _step(report["timings"], name, time_pipelines, cp, spaces, frames[name], args.runs)
         if timing.get("status") != "failed" and isinstance(copy_gbs, float):
             print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0

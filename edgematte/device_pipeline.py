@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from .errors import BackendUnavailableError, InputError
-from .validate import is_cuda_array
+from .validate import check_threads, is_cuda_array
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
@@ -311,6 +311,19 @@ class HostSpace:
     def download(self, array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
         return array
 
+    def __init__(self) -> None:
+        from .kernels import trusted
+
+        self._kernels = trusted("cpu")  # Pipeline's own entries: arguments are checked once, at construction
+
+    def make_trimap(self, mask: np.ndarray, c: TrimapConfig, out: np.ndarray, threads: int) -> np.ndarray:
+        return self._kernels.make_trimap(mask, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out,
+                                         threads)
+
+    def composite(self, image: np.ndarray, alpha: np.ndarray, background: Any, out: np.ndarray,
+                  threads: int) -> np.ndarray:
+        return self._kernels.composite(image, alpha, background, out, threads)
+
     def resize(self, src: np.ndarray, out: np.ndarray, work: _LinearWork) -> np.ndarray:
         return resize_linear_u8(np, src, out, work)
 
@@ -389,6 +402,17 @@ class CudaSpace:
 
     def download(self, array: Any, buffer: np.ndarray) -> np.ndarray:
         return array.get(out=buffer)
+
+    def make_trimap(self, mask: Any, c: TrimapConfig, out: Any, threads: int) -> Any:
+        """The CUDA trimap kernel through the kernels' front door (``threads`` does not apply)."""
+        from .kernels import make_trimap
+
+        return make_trimap(mask, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=out)
+
+    def composite(self, image: Any, alpha: Any, background: Any, out: Any, threads: int) -> Any:
+        from .kernels import composite
+
+        return composite(image, alpha, background, out=out)
 
     def resize(self, src: Any, out: Any, work: _LinearWork) -> Any:
         """:func:`resize_linear_u8` in one pass: one thread per output byte."""
@@ -504,12 +528,9 @@ class DevicePipeline:
         self.backend = backend
         self.task, self.refine, self.results = task, _refine_mode(refine), results
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
-        self.temporal, self.threads = temporal, threads
+        self.temporal, self.threads = temporal, check_threads(threads)
         self.recurrent = dict(recurrent or {})
         self.input_name, self.output_name, self.model_hw, dtype = _model_io(backend, input_size, self.recurrent)
-        from .kernels import composite, make_trimap  # dispatch by array type: CPU or CUDA
-
-        self._make_trimap, self._composite = make_trimap, composite
         self._src = self._binding((1, 3) + self.model_hw, dtype)
         self._states: Dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -573,9 +594,7 @@ class DevicePipeline:
 
         trimap, final = None, b.raw_alpha
         if self.task == "segmentation" and self.refine != "off":
-            c = self.trimap_config
-            trimap = self._make_trimap(b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold,
-                                       out=b.trimap, threads=self.threads)
+            trimap = s.make_trimap(b.raw_alpha, self.trimap_config, b.trimap, self.threads)
             clock.lap("trimap")
             final = self._refine(frame, host_frame, b)
             clock.lap("refine")
@@ -584,7 +603,7 @@ class DevicePipeline:
         if background is not NO_COMPOSITE:
             bg = self._background(frame, host_frame, background, b)
             out = b.out4 if bg is None else b.out3
-            composite = self._composite(frame, final, bg, out=out, threads=self.threads)
+            composite = s.composite(frame, final, bg, out, self.threads)
             clock.lap("composite")
 
         fields = self._deliver(host_frame is not None, b, alpha=final, trimap=trimap, composite=composite)
@@ -644,14 +663,14 @@ class DevicePipeline:
     def _refine(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> Any:
         """Final alpha. "fast": 255 where the trimap is 255, 0 where it is 0, the upsampled alpha in
         the band: ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)`` for t in {0, 128, 255}.
-        "full": ``refine_alpha`` on the host (frame and trimap downloaded, alpha uploaded)."""
+        "full": ``refine_alpha``'s solver on the host (frame and trimap downloaded, alpha uploaded)."""
         s = self.space
         if self.refine == "full":
-            from .refine import refine_alpha
+            from .refine import solve_band
 
             host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
             trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
-            solved = refine_alpha(host, trimap, threads=self.threads)
+            solved = solve_band(host, trimap, threads=self.threads)
             alpha = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
             return s.upload(alpha, b.alpha)
         return s.refine_fast(b.raw_alpha, b.trimap, b.alpha, b.scratch)

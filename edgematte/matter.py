@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
@@ -24,6 +23,7 @@ from .background import parse_background
 from .device_pipeline import check_device_frame, is_device_frame, select_pipeline
 from .errors import InputError, ModelError
 from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
+from .validate import check_frame
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
 
@@ -86,7 +86,7 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = check_device_frame(frame, self.pipeline) if is_device_frame(frame) else _check_frame(frame)
+        frame = check_device_frame(frame, self.pipeline) if is_device_frame(frame) else check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._background(background)
         return self.pipeline.process(frame, background)
@@ -146,7 +146,11 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):
-    from .runtime import open_backend
+    """Open the backend. TensorRT gets an engine from export's ``engine_for``: built from an ONNX
+    (cached), or a stale ``.plan`` rebuilt when its ONNX is at hand. ``"auto"`` (or what
+    ``EDGEMATTE_BACKEND`` names) falls back to ONNX Runtime on any TensorRT/CUDA start-up failure,
+    logging why once per process."""
+    from .runtime import auto_backend, log_fallback, open_backend
 
     if not isinstance(backend, str):
         if not hasattr(backend, "infer"):
@@ -154,20 +158,23 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
         return backend.open()
     if backend not in _BACKENDS:
         raise InputError(f"received backend {backend!r}; expected one of {_BACKENDS} or a Backend object")
-    if path.suffix.lower() in _ENGINE_SUFFIXES:
-        if backend == "ort-cpu":
-            raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
-        return open_backend("tensorrt", path)
+    is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
+        backend = "tensorrt" if is_engine else auto_backend()
+    if is_engine and backend == "ort-cpu":
+        raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
+    if backend in ("auto", "tensorrt"):
+        from .errors import BackendUnavailableError
+
         try:
-            return open_backend("tensorrt", path)
-        except ImportError as exc:  # BackendUnavailableError: tensorrt or pycuda missing
-            log.warning("TensorRT is not available here; running on ONNX Runtime CPU (backend='ort-cpu' is quiet)")
-            log.debug("why TensorRT is unavailable: %s", exc)
-            backend = "ort-cpu"
-    if backend == "ort-cpu":
-        return open_backend("ort-cpu", path, threads=threads)
-    return open_backend("tensorrt", path)
+            from .export.to_trt import engine_for
+
+            return open_backend("tensorrt", engine_for(path))
+        except BackendUnavailableError as exc:  # no tensorrt/pycuda, no GPU, driver too old
+            if backend == "tensorrt":
+                raise
+            log_fallback(exc)
+    return open_backend("ort-cpu", path, threads=threads)
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
@@ -181,15 +188,3 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
 
-
-def _check_frame(frame: Any) -> np.ndarray:
-    """A non-empty uint8 HxWx3 array, made C-contiguous (with a warning) when it is not."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"received a frame as {got}; expected a uint8 HxWx3 BGR array")
-    if frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise InputError(f"received an empty frame of shape {frame.shape}; expected H, W >= 1")
-    if not frame.flags.c_contiguous:
-        warnings.warn("frame is not C-contiguous; copying it (pass a contiguous array to avoid this)", stacklevel=3)
-        frame = np.ascontiguousarray(frame)
-    return frame

@@ -23,7 +23,10 @@ import numpy as np
 
 from .background import Background
 from .errors import InputError
+from .kernels import trusted
+from .refine import solve_band
 from .runtime.base import Backend
+from .validate import check_threads, check_trimap_params
 
 __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background", "REFINE_MODES", "NO_COMPOSITE"]
 
@@ -46,6 +49,9 @@ class TrimapConfig:
     iterations: int = 3
     fg_threshold: int = 254
     bg_threshold: int = 1
+
+    def __post_init__(self) -> None:  # checked here once: the pipeline calls the trusted kernel
+        check_trimap_params(self.kernel_size, self.iterations, self.fg_threshold, self.bg_threshold)
 
 
 @dataclass(frozen=True)
@@ -119,14 +125,6 @@ class _Buffers:
         self.has_previous = False
 
 
-def _kernels():
-    """(make_trimap, composite, refine_alpha): the native kernels, imported on first use."""
-    from .kernels import composite, make_trimap
-    from .refine import refine_alpha
-
-    return make_trimap, composite, refine_alpha
-
-
 class Pipeline:
     """Segmentation or matting model plus the classic stages, with reused buffers.
 
@@ -155,9 +153,9 @@ class Pipeline:
         self.refine = _refine_mode(refine)
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
-        self._make_trimap, self._composite, self._refine_alpha = _kernels()
+        self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -218,8 +216,8 @@ class Pipeline:
         final = b.raw_alpha
         if self.task == "segmentation" and self.refine != "off":
             c = self.trimap_config
-            trimap = self._make_trimap(
-                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out=b.trimap, threads=self.threads
+            trimap = self._kernels.make_trimap(
+                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
             )
             tick = _lap(timings, "trimap", tick)
             final = self._refine(frame, b)
@@ -231,7 +229,7 @@ class Pipeline:
             bg = self._background(frame, background, b)
             out = b.out4 if bg is None else b.out3
             source = frame if foreground is None else foreground
-            composite = self._composite(source, final, bg, out=out, threads=self.threads)
+            composite = self._kernels.composite(source, final, bg, out, self.threads)
             tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
@@ -250,7 +248,7 @@ class Pipeline:
         import cv2
 
         if self.refine == "full":
-            solved = self._refine_alpha(frame, b.trimap, threads=self.threads)
+            solved = solve_band(frame, b.trimap, threads=self.threads)
             cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         else:
             cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)  # 255 in known foreground, else 0

@@ -45,10 +45,6 @@ _spec.loader.exec_module(gpu_check)
 StandIn = gpu_check.StandInBackend
 
 
-def _cupy_gpu() -> bool:
-    return gpu_check.gpu_or_reason()[0] is not None
-
-
 # -- the resize and rounding rules the CUDA path shares ---------------------------------------------
 @settings(max_examples=60, deadline=None)
 @given(
@@ -355,18 +351,10 @@ def test_stand_in_model_is_its_formula():
     np.testing.assert_allclose(backend.infer({"src": src})["alpha"][0, 0], 1 / (1 + np.exp(-logit)), rtol=1e-6)
 
 
-@pytest.mark.skipif(_cupy_gpu(), reason="a GPU is visible here: the script would run its checks")
-def test_gpu_check_without_a_gpu_says_so_and_exits_cleanly():
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py")], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
-    assert done.returncode == 0, done.stderr
-    assert "no GPU check ran" in done.stdout and "CuPy" in done.stdout
-
-
 def test_gpu_check_steps_run_in_a_cpu_dry_run(tmp_path):
     """The script's own plumbing (checks, table, JSON) with NumPy standing in for CuPy: no GPU involved."""
     out = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py"), "--cpu-dry-run", "--iterations", "2",
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py"), "--cpu-dry-run", "--runs", "2",
                            "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no GPU is checked" in done.stdout and "all checks passed" in done.stdout

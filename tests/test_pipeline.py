@@ -1,5 +1,6 @@
 import importlib.util
 import logging
+import threading
 import tracemalloc
 
 import numpy as np
@@ -180,13 +181,13 @@ def test_bad_background_raises(matter, background):
     [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32), [[0]]],
 )
 def test_bad_frames_raise_input_error(matter, frame):
-    with pytest.raises(InputError, match="uint8 HxWx3"):
+    with pytest.raises(InputError, match="frame .*expected.* HxWx3 uint8"):
         matter.process(frame)
 
 
 def test_non_contiguous_frame_warns_and_works(matter):
     frame = red_disc_frame(120, 320)[:, ::2]
-    with pytest.warns(UserWarning, match="contiguous"):
+    with pytest.warns(RuntimeWarning, match="contiguous"):
         res = matter.process(frame)
     assert res.alpha.shape == (120, 160)
 
@@ -223,9 +224,11 @@ def test_temporal_config_validation():
         TemporalConfig(cut_threshold=0.0)
 
 
-def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog):
+def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog, monkeypatch):
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is importable here, so auto does not fall back")
+    monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
+    monkeypatch.setattr("edgematte.runtime._fallback_logged", threading.Event())  # the warning comes once per process
     with caplog.at_level(logging.WARNING, logger="edgematte"):
         with edgematte.Matter(tiny_onnx) as m:
             assert isinstance(m.backend, OrtCpuBackend)
@@ -320,3 +323,9 @@ def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
         got = m.pipeline._refine(None, b)
     expected = np.where(b.trimap == 255, 255, np.where(b.trimap == 0, 0, b.raw_alpha))
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bad", [dict(kernel_size=4), dict(iterations=0), dict(fg_threshold=1, bg_threshold=1)])
+def test_trimap_config_is_checked_once_at_construction(bad):
+    with pytest.raises(InputError):
+        TrimapConfig(**bad)

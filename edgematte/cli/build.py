@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, shapes)
 
-    from ..export.cache import read_manifest
+    from ..runtime.engine_cache import read_manifest
     from ..export.to_trt import EngineConfig, build_engine
 
     config = EngineConfig(fp16=args.fp16, workspace_mb=args.workspace, shapes=shapes, timing_cache=args.timing_cache)
@@ -91,11 +91,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, shapes: dict) -> int:
-    from ..export.onnx_prereq import check_onnx_for_trt
+    from ..export.onnx_prereq import check_onnx_for_trt, strongly_typed
 
-    strongly_typed = args.for_trt.split(".")[0].isdigit() and int(args.for_trt.split(".")[0]) >= 11
     report = check_onnx_for_trt(
-        args.onnx, trt_version=args.for_trt, shapes=shapes, fp16=args.fp16, strongly_typed=strongly_typed
+        args.onnx, trt_version=args.for_trt, shapes=shapes, fp16=args.fp16, strongly_typed=strongly_typed(args.for_trt)
     )
     print(
         f"{report.path}: ready for TensorRT {args.for_trt} "

@@ -1,9 +1,10 @@
 """Can TensorRT build this ONNX? Checks that need only the ``onnx`` package, run before any build.
 
 They catch, on any machine, what would otherwise fail minutes into a build on a Jetson:
-opset above what the target TensorRT parses (13 on 8.2, 17 on 8.5/8.6, 20 on 10.0),
+opset above what the target TensorRT parses (17 on 8.5/8.6, 20 on 10.0),
 dynamo-exporter domains on TensorRT 8.x, dynamic inputs without a complete shape profile,
-I/O dtypes TensorRT cannot bind, and an FP32 graph where strong typing needs an FP16 one.
+I/O dtypes TensorRT cannot bind, and an FP32 graph where strong typing needs an FP16 one
+(TensorRT 10.12 and newer, see :func:`strongly_typed`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,26 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import ExportError, InputError, ModelError
 from ..types import TensorSpec
-from .profiles import ShapeRange, check_profiles
+from ..runtime.engine_cache import ShapeRange
+from .profiles import check_profiles
 
-__all__ = ["OnnxReport", "load_graph", "graph_io", "graph_opset", "has_fp16", "opset_limit", "check_onnx_for_trt"]
+__all__ = [
+    "OnnxReport",
+    "load_graph",
+    "graph_io",
+    "graph_opset",
+    "has_fp16",
+    "opset_limit",
+    "strongly_typed",
+    "check_onnx_for_trt",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: (first TensorRT version, highest ONNX opset its parser accepts); reference §1.3.
-_OPSET_LIMITS = (((8, 2), 13), ((8, 5), 17), ((10, 0), 20))
+_OPSET_LIMITS = (((8, 5), 17), ((10, 0), 20))
+#: weak typing (BuilderFlag.FP16, layer precision) is deprecated from 10.12 and gone in 11
+STRONG_TYPING_FROM = (10, 12)
 
 #: ONNX TensorProto element type -> dtype name (explicit so bfloat16 needs no ml_dtypes).
 _ELEM_TYPES = {
@@ -119,14 +132,20 @@ def _version_tuple(version: Union[str, Sequence[int]]) -> Tuple[int, int]:
     return int(version[0]), int(version[1]) if len(version) > 1 else 0
 
 
+def strongly_typed(trt_version: Union[str, Sequence[int]]) -> bool:
+    """True where edgematte builds strongly typed networks: TensorRT 10.12 and newer (weak typing is
+    deprecated there and removed in 11), so an FP16 engine needs an FP16 ONNX."""
+    return _version_tuple(trt_version) >= STRONG_TYPING_FROM
+
+
 def opset_limit(trt_version: Union[str, Sequence[int]]) -> Tuple[int, bool]:
     """(highest opset the parser of ``trt_version`` accepts, whether that limit is exact).
 
-    Exact for 8.2-8.6 and 10.0; newer 10.x/11.x parsers accept more, so 20 is only a floor there.
+    Exact for 8.5/8.6 and 10.0; newer 10.x/11.x parsers accept more, so 20 is only a floor there.
     """
     version = _version_tuple(trt_version)
     if version < _OPSET_LIMITS[0][0]:
-        raise InputError(f"received TensorRT {trt_version}; expected 8.2 or newer")
+        raise InputError(f"received TensorRT {trt_version}; expected 8.5 or newer (edgematte's floor)")
     limit = max(max_opset for first, max_opset in _OPSET_LIMITS if version >= first)
     return limit, version < (10, 1)
 
@@ -143,7 +162,7 @@ def check_onnx_for_trt(
 
     ``trt_version``: the target TensorRT ("8.6", "10.3"); None skips the version-specific checks.
     ``shapes``: ``{input: (min, opt, max)}`` for dynamic inputs. ``strongly_typed``: the target builds
-    strongly typed networks only (TensorRT 11), so ``fp16`` needs an FP16 graph.
+    strongly typed networks (:func:`strongly_typed` of its version), so ``fp16`` needs an FP16 graph.
     """
     model = load_graph(onnx_path)
     inputs, outputs = graph_io(model)
@@ -199,7 +218,7 @@ def check_onnx_for_trt(
 
     if fp16 and strongly_typed and not fp16_graph:
         problems.append(
-            "FP16 was asked for, but this TensorRT builds strongly typed networks only and the graph holds no FP16 "
+            "FP16 was asked for, but TensorRT >= 10.12 builds strongly typed networks and the graph holds no FP16 "
             "tensors; build from the FP16 ONNX that `edgematte export MODEL --fp16` writes"
         )
 

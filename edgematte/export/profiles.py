@@ -1,4 +1,4 @@
-"""Shape ranges for dynamic engine inputs (TensorRT optimisation profiles), without TensorRT.
+"""Shape ranges for building engines with dynamic inputs (TensorRT optimisation profiles), without TensorRT.
 
 A profile maps each input name to ``(min, opt, max)`` shapes. The text form used on the
 command line is ``NAME:MIN/OPT/MAX`` with dimensions joined by ``x``
@@ -10,13 +10,10 @@ from __future__ import annotations
 from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
 from ..errors import InputError
+from ..runtime.engine_cache import Shape, ShapeRange
 from ..types import TensorSpec
 
-__all__ = ["Shape", "ShapeRange", "parse_shape_range", "parse_shapes", "check_profiles", "check_in_range"]
-
-Shape = Tuple[int, ...]
-#: (min, opt, max)
-ShapeRange = Tuple[Shape, Shape, Shape]
+__all__ = ["parse_shape_range", "parse_shapes", "check_profiles"]
 
 
 def _parse_dims(text: str, spec: str) -> Shape:
@@ -105,13 +102,3 @@ def _range_problem(spec: TensorSpec, rng: ShapeRange) -> str:
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
         return f"received min {tuple(lo)}, opt {tuple(opt)}, max {tuple(hi)}; expected min <= opt <= max on every axis"
     return ""
-
-
-def check_in_range(name: str, shape: Sequence[int], rng: ShapeRange) -> None:
-    """Raise InputError unless ``min <= shape <= max`` on every axis of the profile of ``name``."""
-    lo, _, hi = rng
-    if len(shape) != len(lo) or not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
-        raise InputError(
-            f"input {name!r}: received shape {tuple(shape)}; expected between {tuple(lo)} and {tuple(hi)} "
-            "(the engine's optimisation profile; rebuild with wider --shapes to change it)"
-        )

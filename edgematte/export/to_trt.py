@@ -1,18 +1,20 @@
-"""ONNX -> TensorRT engine, cached under ``engines/<model>/<key>.plan`` with a JSON manifest.
+"""ONNX -> TensorRT engine, cached under ``engines/<model>/<key>.plan`` with a JSON manifest, and
+the decision to rebuild a stale engine when its ONNX is at hand (:func:`engine_for`).
 
-The builder path is chosen by feature detection on the ``tensorrt`` module, never by parsing
-its version (see ../shared/ref/tensorrt.md §1-2):
+TensorRT 8.5 is the floor. The builder path (the TensorRT API reference, §1-2):
 
-- ``BuilderFlag.FP16`` present (TensorRT 8.x-10.x, weak typing): FP16 comes from the builder flag;
-  normalisation/reduction layers (and the InstanceNorm plugin on 8.5/8.6) are pinned to FP32 with
-  ``OBEY_PRECISION_CONSTRAINTS``.
-- ``BuilderFlag.FP16`` absent (TensorRT 11, always strongly typed): precision comes from the ONNX, so
-  an FP16 engine needs the FP16 ONNX that ``edgematte export --fp16`` writes.
-- ``EXPLICIT_BATCH`` is set only where it exists and ``STRONGLY_TYPED`` does not (8.x);
-  ``NATIVE_INSTANCENORM`` wherever the parser has it (8.6 opt-in, default later);
-  ``set_memory_pool_limit`` where present, else ``max_workspace_size`` (8.2/8.3).
+- Weak typing, TensorRT 8.5-10.11 (``BuilderFlag.FP16`` present and not deprecated): FP16 comes from
+  the builder flag; normalisation/reduction layers (and the InstanceNorm plugin on 8.5/8.6) are
+  pinned to FP32 with ``OBEY_PRECISION_CONSTRAINTS``.
+- Strong typing, TensorRT 10.12 and newer (weak typing deprecated in 10.12, removed in 11): no
+  precision flag or layer precision is touched; precision comes from the ONNX, so an FP16 engine
+  needs the FP16 ONNX that ``edgematte export --fp16`` writes. 10.12-10.x opt in with
+  ``STRONGLY_TYPED``; 11.x is always strongly typed.
+- ``EXPLICIT_BATCH`` only on 8.x; ``NATIVE_INSTANCENORM`` wherever the parser has it (8.6 opt-in,
+  default later); the workspace through ``set_memory_pool_limit``.
 
-The step functions take the ``trt`` module as an argument; only :func:`build_engine` imports it.
+The step functions take the ``trt`` module as an argument; only :func:`build_engine` and
+:func:`engine_for` import it.
 """
 
 from __future__ import annotations
@@ -27,25 +29,39 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import EngineBuildError, EngineCacheMismatch, ModelError
-from ..runtime._trt_env import current_target, import_pycuda, import_tensorrt, make_logger, primary_context
-from ..types import TensorSpec
-from ..weights import sha256_of
-from .cache import (
+from ..files import write_atomic
+from ..runtime.engine_cache import (
     EngineManifest,
+    ShapeRange,
+    Target,
     cache_key,
     find_engine,
+    mismatch_message,
     mismatches,
     read_manifest,
     timing_cache_path,
-    write_atomic,
     write_engine,
 )
-from .onnx_prereq import OnnxReport, check_onnx_for_trt, load_graph
-from .profiles import ShapeRange
+from ..runtime.trt_env import (
+    checked,
+    create,
+    current_target,
+    import_pycuda,
+    import_tensorrt,
+    make_logger,
+    primary_context,
+    pushed,
+    trt_version,
+)
+from ..types import TensorSpec
+from ..weights import cache_dir, sha256_of
+from .onnx_prereq import OnnxReport, check_onnx_for_trt, load_graph, strongly_typed
 
 __all__ = [
     "EngineConfig",
     "build_engine",
+    "engine_for",
+    "onnx_for_rebuild",
     "typing_mode",
     "network_flags",
     "set_workspace",
@@ -56,9 +72,6 @@ __all__ = [
 
 log = logging.getLogger("edgematte.tensorrt")
 PathLike = Union[str, "os.PathLike[str]"]
-
-#: workspace for builders that only have max_workspace_size (8.2/8.3 default to very little)
-_LEGACY_WORKSPACE_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -88,24 +101,29 @@ class EngineConfig:
 
 
 def typing_mode(trt: Any) -> str:
-    """ "weak" where the builder has the FP16 flag (8.x-10.x), "strong" where it does not (11.x)."""
-    return "weak" if hasattr(trt.BuilderFlag, "FP16") else "strong"
+    """ "weak" on TensorRT 8.5-10.11; "strong" from 10.12 (weak typing deprecated) and where the
+    FP16 builder flag is gone (11.x)."""
+    if not hasattr(trt.BuilderFlag, "FP16") or strongly_typed(trt_version(trt)):
+        return "strong"
+    return "weak"
 
 
 def network_flags(trt: Any) -> int:
-    """Creation flags: EXPLICIT_BATCH on 8.x only (10.x ignores it, 11.x removed it)."""
+    """Creation flags: EXPLICIT_BATCH on 8.x only (10.x ignores it, 11.x removed it); STRONGLY_TYPED
+    on 10.12-10.x, where strong typing is opt-in (11.x is always strongly typed)."""
     flag = trt.NetworkDefinitionCreationFlag
-    if hasattr(flag, "EXPLICIT_BATCH") and not hasattr(flag, "STRONGLY_TYPED"):
+    major = trt_version(trt)[0]
+    if major < 10:
         return 1 << int(flag.EXPLICIT_BATCH)
+    if typing_mode(trt) == "strong" and major < 11:
+        return 1 << int(flag.STRONGLY_TYPED)
     return 0
 
 
 def set_workspace(trt: Any, config: Any, workspace_mb: Optional[int]) -> None:
-    if hasattr(config, "set_memory_pool_limit"):
-        if workspace_mb is not None:
-            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-    else:  # TensorRT 8.2/8.3
-        config.max_workspace_size = int(workspace_mb or _LEGACY_WORKSPACE_MB) << 20
+    """Cap the builder workspace; None keeps TensorRT's default (the whole device)."""
+    if workspace_mb is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
 
 
 #: ONNX ops whose variance overflows in FP16 (reference §6); on 8.5/8.6 InstanceNorm is a plugin layer
@@ -128,7 +146,8 @@ def _is_norm_layer(trt: Any, layer: Any, norm_nodes: Sequence[str]) -> bool:
 def enable_fp16(
     trt: Any, config: Any, network: Any, fp32_layers: Sequence[str] = (), norm_nodes: Sequence[str] = ()
 ) -> List[str]:
-    """Weak typing: set the FP16 flag and pin norm/reduce layers (and ``fp32_layers``) to FP32.
+    """Weak typing (TensorRT < 10.12 only): set the FP16 flag and pin norm/reduce layers (and
+    ``fp32_layers``) to FP32.
 
     ``norm_nodes``: ONNX names of normalisation nodes, to recognise plugin layers made from them.
     Returns the names of the pinned layers. Layers whose outputs are not float (shape, int,
@@ -173,7 +192,7 @@ def parse_onnx(trt: Any, network: Any, logger: Any, onnx_path: PathLike, node_na
 
     Returns the parser, which must stay alive until the build ends (it owns the weights).
     """
-    parser = trt.OnnxParser(network, logger)
+    parser = create(trt.OnnxParser, "ONNX parser", logger, network, logger)
     flags = getattr(trt, "OnnxParserFlag", None)
     if flags is not None and hasattr(flags, "NATIVE_INSTANCENORM"):
         parser.set_flag(flags.NATIVE_INSTANCENORM)
@@ -194,7 +213,7 @@ def add_profile(
     dynamic = [t for t in dynamic if any(int(d) < 0 for d in t.shape)]
     if not dynamic:
         return {}
-    profile = builder.create_optimization_profile()
+    profile = checked(builder.create_optimization_profile(), "optimisation profile", None, EngineBuildError)
     used = {}
     for tensor in dynamic:
         if tensor.name not in profiles:
@@ -244,13 +263,13 @@ def _build_plan(
     logger = make_logger(trt)
     if not trt.init_libnvinfer_plugins(logger, ""):
         log.warning("TensorRT plugins could not be initialised; plugin layers (InstanceNorm on 8.5) will fail")
-    builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt))
+    builder = create(trt.Builder, "builder", logger, logger)
+    network = checked(builder.create_network(network_flags(trt)), "network definition", logger, EngineBuildError)
     nodes = load_graph(onnx_path).graph.node
     node_names = [node.name for node in nodes]
     norm_nodes = [node.name for node in nodes if node.op_type in NORM_OPS]
     parser = parse_onnx(trt, network, logger, onnx_path, node_names)  # noqa: F841 (kept alive)
-    build_config = builder.create_builder_config()
+    build_config = checked(builder.create_builder_config(), "builder config", logger, EngineBuildError)
     set_workspace(trt, build_config, config.workspace_mb)
     if config.fp16 and typing_mode(trt) == "weak":
         if getattr(builder, "platform_has_fast_fp16", True) is False:
@@ -308,7 +327,7 @@ def build_engine(
         log.warning("%s: %s", onnx_path, warning)
     precision = "fp16" if config.fp16 or report.fp16_graph else "fp32"
     onnx_sha = sha256_of(onnx_path)
-    with primary_context(cuda, device):
+    with pushed(cuda, primary_context(cuda, device)):
         target = current_target(trt, cuda, device)
         key = cache_key(onnx_sha, target, precision, report.profiles)
         existing = find_engine(out_dir, model, key)
@@ -333,3 +352,66 @@ def build_engine(
         workspace_mb=config.workspace_mb,
     )
     return write_engine(out_dir, manifest, plan)
+
+
+# --- rebuilding: decided here, called by Matter and the CLI ------------------------------------
+
+
+def onnx_for_rebuild(
+    manifest: EngineManifest,
+    target: Target,
+    plan: PathLike,
+    *,
+    onnx: Optional[PathLike] = None,
+) -> Optional[Path]:
+    """Decide what to do with the engine at ``plan`` on ``target``.
+
+    Returns None when the engine is valid. When it is stale, returns the ONNX file to rebuild
+    from: ``onnx`` if given, else the manifest's ``onnx_path`` if that file still has the
+    recorded sha256. With no usable ONNX, raises EngineCacheMismatch.
+    """
+    onnx_sha = sha256_of(onnx) if onnx is not None else None
+    problems = mismatches(manifest, target, onnx_sha256=onnx_sha, plan=plan)
+    if not problems:
+        return None
+    if onnx is not None:
+        return Path(onnx)
+    recorded = Path(manifest.onnx_path) if manifest.onnx_path else None
+    if recorded is not None and recorded.is_file() and sha256_of(recorded) == manifest.onnx_sha256:
+        return recorded
+    raise EngineCacheMismatch(mismatch_message(plan, manifest, target, problems))
+
+
+def engine_for(
+    model: PathLike,
+    *,
+    onnx: Optional[PathLike] = None,
+    out_dir: Optional[PathLike] = None,
+    config: Optional[EngineConfig] = None,
+    device: int = 0,
+) -> Path:
+    """The engine to open for ``model`` on this GPU: build it from an ``.onnx`` (reused when cached),
+    or check a ``.plan`` and rebuild it when stale and its ONNX is at hand (``onnx``, else the
+    path its manifest records).
+
+    ``out_dir``: where engines built from an ONNX go (default: the user cache's ``engines``).
+    ``config``: default FP16 where the builder is weakly typed, else the ONNX's own precision.
+    Raises BackendUnavailableError without a working TensorRT/CUDA, EngineCacheMismatch for a
+    stale engine with no ONNX, ExportError/EngineBuildError from the build.
+    """
+    model = Path(model)
+    if model.suffix.lower() == ".onnx":
+        trt = import_tensorrt()
+        import_pycuda()  # both start before the ONNX checks, so a machine without them reports that first
+        config = config or EngineConfig(fp16=typing_mode(trt) == "weak")
+        return build_engine(model, Path(out_dir) if out_dir else cache_dir() / "engines", config, device=device)
+    manifest = read_manifest(model)
+    trt, cuda = import_tensorrt(), import_pycuda()
+    with pushed(cuda, primary_context(cuda, device)):
+        target = current_target(trt, cuda, device)
+    source = onnx_for_rebuild(manifest, target, model, onnx=onnx)
+    if source is None:
+        return model
+    log.warning("engine %s does not fit %s; rebuilding it from %s", model, target.describe(), source)
+    config = config or EngineConfig.from_manifest(manifest)
+    return build_engine(source, model.parent.parent, config, model=manifest.model, device=device)

@@ -1,17 +1,24 @@
 """Inference backends behind one interface; ``open_backend`` picks one by name.
 
 Backends are imported only when asked for, so a CPU-only machine never imports TensorRT.
+``EDGEMATTE_BACKEND`` (``auto``, ``ort-cpu`` or ``tensorrt``) is what ``backend="auto"`` means;
+``ort-cpu`` there skips TensorRT quietly.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import threading
 from typing import Any
 
 from ..errors import InputError
 from .base import Backend, check_feed
 
-__all__ = ["Backend", "check_feed", "open_backend", "BACKENDS"]
+__all__ = ["Backend", "check_feed", "open_backend", "BACKENDS", "auto_backend", "log_fallback"]
+
+log = logging.getLogger("edgematte")
 
 #: kind -> "module:Class", imported lazily.
 BACKENDS = {
@@ -29,3 +36,28 @@ def open_backend(kind: str, path: Any, **options: Any) -> Backend:
     module_name, class_name = target.split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
     return backend_class(path, **options).open()
+
+
+def auto_backend() -> str:
+    """What ``backend="auto"`` means here: ``EDGEMATTE_BACKEND`` if set, else ``"auto"``
+    (TensorRT, falling back to ONNX Runtime on the CPU)."""
+    kind = os.environ.get("EDGEMATTE_BACKEND", "").strip() or "auto"
+    if kind != "auto" and kind not in BACKENDS:
+        raise InputError(f"received EDGEMATTE_BACKEND={kind!r}; expected one of {['auto'] + sorted(BACKENDS)}")
+    return kind
+
+
+_fallback_logged = threading.Event()
+
+
+def log_fallback(reason: BaseException) -> None:
+    """Log, once per process, that TensorRT could not start and why (later fallbacks log at debug)."""
+    if _fallback_logged.is_set():
+        log.debug("TensorRT unavailable again: %s", reason)
+        return
+    _fallback_logged.set()
+    log.warning(
+        "TensorRT could not start, so edgematte runs on ONNX Runtime on the CPU (set EDGEMATTE_BACKEND=ort-cpu "
+        "or pass backend='ort-cpu' to skip TensorRT quietly). Reason: %s",
+        reason,
+    )

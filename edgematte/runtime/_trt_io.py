@@ -1,9 +1,6 @@
-"""The two ways TensorRT binds engine I/O, behind one small interface.
-
-``NamedIO``: the name-based API (``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``),
-TensorRT 8.5 and newer. ``BindingIO``: the bindings API (``set_binding_shape``,
-``execute_async_v2``), TensorRT 8.2/8.4, removed in 10.0. ``make_io`` picks one by feature
-detection. Every boolean TensorRT returns is checked: these calls return False, they do not raise.
+"""Engine I/O through TensorRT's name-based API (``set_input_shape``, ``set_tensor_address``,
+``execute_async_v3``), present from TensorRT 8.5, our floor. Every boolean TensorRT returns is
+checked: these calls return False, they do not raise.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError, KernelError
 
-__all__ = ["TensorInfo", "NamedIO", "BindingIO", "make_io"]
+__all__ = ["TensorInfo", "NamedIO"]
 
 #: (name, is_input, dtype, engine shape with -1 for dynamic axes)
 TensorInfo = Tuple[str, bool, np.dtype, Tuple[int, ...]]
@@ -53,44 +50,3 @@ class NamedIO:
     def enqueue(self, stream_handle: int) -> None:
         if not self.context.execute_async_v3(int(stream_handle)):
             raise KernelError("TensorRT execute_async_v3 failed to enqueue the engine; see the TensorRT log")
-
-
-class BindingIO:
-    """TensorRT 8.2/8.4: tensors addressed by binding index; execute_async_v2 (one profile)."""
-
-    def __init__(self, trt: Any, engine: Any, context: Any) -> None:
-        self.engine, self.context = engine, context
-        self.names = [engine.get_binding_name(i) for i in range(engine.num_bindings)]
-        self.index = {n: i for i, n in enumerate(self.names)}
-        self.tensors: List[TensorInfo] = [
-            (
-                n,
-                bool(engine.binding_is_input(i)),
-                np.dtype(trt.nptype(engine.get_binding_dtype(i))),
-                tuple(int(d) for d in engine.get_binding_shape(i)),
-            )
-            for i, n in enumerate(self.names)
-        ]
-        self.addresses: List[int] = [0] * len(self.names)
-
-    def set_input_shape(self, name: str, shape: Sequence[int]) -> None:
-        if self.context.set_binding_shape(self.index[name], tuple(int(d) for d in shape)) is False:
-            raise InputError(
-                f"input {name!r}: TensorRT rejected shape {tuple(shape)}; expected a shape inside the engine's profile"
-            )
-
-    def output_shape(self, name: str) -> Tuple[int, ...]:
-        return tuple(int(d) for d in self.context.get_binding_shape(self.index[name]))
-
-    def bind(self, addresses: Mapping[str, int]) -> None:
-        for name, address in addresses.items():
-            self.addresses[self.index[name]] = int(address)
-
-    def enqueue(self, stream_handle: int) -> None:
-        if not self.context.execute_async_v2(list(self.addresses), int(stream_handle)):
-            raise KernelError("TensorRT execute_async_v2 failed to enqueue the engine; see the TensorRT log")
-
-
-def make_io(trt: Any, engine: Any, context: Any):
-    """NamedIO where the context has execute_async_v3, else BindingIO."""
-    return NamedIO(trt, engine, context) if hasattr(context, "execute_async_v3") else BindingIO(trt, engine, context)

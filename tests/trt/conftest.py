@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from trt_samples import sample_manifest
 
-from edgematte.export.cache import EngineManifest
+from edgematte.runtime.engine_cache import EngineManifest
 
 
 @pytest.fixture

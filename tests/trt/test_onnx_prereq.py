@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto
 
 from edgematte.errors import ExportError, InputError, ModelError
-from edgematte.export.onnx_prereq import check_onnx_for_trt, graph_io, has_fp16, load_graph, opset_limit
+from edgematte.export.onnx_prereq import check_onnx_for_trt, graph_io, has_fp16, load_graph, opset_limit, strongly_typed
 from edgematte.types import TensorSpec
 
 DYNAMIC = ("n", 3, "h", "w")
@@ -56,8 +56,6 @@ def test_profile_of_a_static_input_must_be_its_shape(make_onnx):
     [
         ("8.5", 17, True),
         ("8.6", 18, False),
-        ("8.2", 14, False),
-        ("8.2", 13, True),
         ("10.0", 20, True),
         ("10.0", 21, False),
     ],
@@ -77,12 +75,18 @@ def test_newer_tensorrt_only_warns_above_the_known_opset(make_onnx):
 
 
 def test_opset_limit_table():
-    assert opset_limit("8.2.1") == (13, True)
+    assert opset_limit("8.5.2") == (17, True)
     assert opset_limit((8, 6)) == (17, True)
     assert opset_limit("10.0.1") == (20, True)
     assert opset_limit("11.4") == (20, False)
-    with pytest.raises(InputError, match="expected 8.2 or newer"):
-        opset_limit("7.1")
+    for below_the_floor in ("7.1", "8.2.1", "8.4"):
+        with pytest.raises(InputError, match="expected 8.5 or newer"):
+            opset_limit(below_the_floor)
+
+
+@pytest.mark.parametrize("version, strong", [("8.6.1", False), ("10.3", False), ("10.11.9", False), ("10.12", True), ("10.13.0.35", True), ("11.4.0.106", True)])
+def test_strong_typing_from_tensorrt_10_12(version, strong):
+    assert strongly_typed(version) is strong
     with pytest.raises(InputError, match="MAJOR.MINOR"):
         opset_limit("ten")
 

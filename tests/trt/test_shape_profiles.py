@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgematte.errors import InputError
-from edgematte.export.profiles import check_in_range, check_profiles, parse_shape_range, parse_shapes
+from edgematte.export.profiles import check_profiles, parse_shape_range, parse_shapes
+from edgematte.runtime.engine_cache import check_in_range
 from edgematte.types import TensorSpec
 
 

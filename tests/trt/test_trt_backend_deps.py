@@ -6,19 +6,21 @@ package behaves; here that is the real situation anyway.
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 
 import pytest
-from fresh_python import heavy_modules_after
+from fresh_python import fresh_python, heavy_modules_after
 
-from edgematte.errors import BackendUnavailableError
-from edgematte.runtime import _trt_env, open_backend
+from edgematte.errors import BackendUnavailableError, InputError
+from edgematte.runtime import open_backend, trt_env
 from edgematte.runtime.trt import TrtBackend
 
 
 def test_modules_import_without_tensorrt_pycuda_or_onnx(tmp_path):
-    modules = "edgematte.runtime.trt, edgematte.export.to_trt, edgematte.export.cache, edgematte.cli.build"
+    modules = "edgematte.runtime.trt, edgematte.export.to_trt, edgematte.runtime.engine_cache, edgematte.cli.build"
     assert heavy_modules_after(f"import {modules}", tmp_path) == []
 
 
@@ -26,7 +28,7 @@ def test_modules_import_without_tensorrt_pycuda_or_onnx(tmp_path):
 def test_open_without_a_dependency_names_the_extra(monkeypatch, tmp_path, missing):
     monkeypatch.setitem(sys.modules, missing, None)
     monkeypatch.setitem(sys.modules, "pycuda.driver", None)
-    monkeypatch.setattr(_trt_env, "is_jetson", lambda: False)
+    monkeypatch.setattr(trt_env, "is_jetson", lambda: False)
     backend = TrtBackend(tmp_path / "model.plan")  # construction is cheap: nothing imported or read yet
     with pytest.raises(BackendUnavailableError, match=r"pip install 'edgematte\[trt\]'"):
         backend.open()
@@ -36,16 +38,14 @@ def test_open_without_a_dependency_names_the_extra(monkeypatch, tmp_path, missin
 
 def test_on_jetson_the_message_points_to_jetpack_apt_and_system_site_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setattr(_trt_env, "is_jetson", lambda: True)
+    monkeypatch.setattr(trt_env, "is_jetson", lambda: True)
     with pytest.raises(BackendUnavailableError) as info:
-        _trt_env.import_tensorrt()
+        trt_env.import_tensorrt()
     message = str(info.value)
     assert "python3-libnvinfer" in message and "--system-site-packages" in message and "pycuda" in message
 
 
 def test_infer_before_open_is_an_input_error(tmp_path):
-    from edgematte.errors import InputError
-
     with pytest.raises(InputError, match="closed TrtBackend"):
         TrtBackend(tmp_path / "model.plan").infer({})
 
@@ -54,7 +54,7 @@ def test_io_specs_before_open_come_from_the_manifest(tmp_path, manifest):
     import dataclasses
     import hashlib
 
-    from edgematte.export.cache import write_engine
+    from edgematte.runtime.engine_cache import write_engine
 
     plan = b"plan"
     manifest = dataclasses.replace(manifest, plan_sha256=hashlib.sha256(plan).hexdigest())
@@ -80,3 +80,48 @@ def test_export_package_exposes_the_build_functions_lazily():
 
     assert export.build_engine is to_trt.build_engine and export.EngineConfig is to_trt.EngineConfig
     assert export.check_onnx_for_trt is onnx_prereq.check_onnx_for_trt
+
+
+def test_the_runtime_never_builds(tmp_path):
+    import inspect
+
+    parameters = inspect.signature(TrtBackend).parameters
+    for gone in ("onnx", "rebuild", "fp16", "shapes", "engines_dir", "cuda_graph"):
+        assert gone not in parameters  # cuda_graph: pycuda has no stream capture, so it never worked
+    with pytest.raises(InputError, match="expected a TensorRT engine"):
+        TrtBackend(tmp_path / "model.onnx")
+
+
+def test_auto_without_tensorrt_falls_back_and_logs_the_reason_once(tmp_path, tiny_onnx):
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
+        "sys.modules['tensorrt'] = None\n"
+        "import edgematte\n"
+        f"a = edgematte.Matter({str(tiny_onnx)!r}, refine=False); b = edgematte.Matter({str(tiny_onnx)!r}, refine=False)\n"
+        "print('BACKENDS', type(a.backend).__name__, type(b.backend).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "EDGEMATTE_BACKEND"}
+    argv, kwargs = fresh_python(["-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    out = subprocess.run(argv, **kwargs, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "BACKENDS OrtCpuBackend OrtCpuBackend" in out.stdout
+    reasons = [line for line in out.stdout.splitlines() if "TensorRT could not start" in line]
+    assert len(reasons) == 1 and "'tensorrt'" in reasons[0], out.stdout
+
+
+def test_edgematte_backend_ort_cpu_is_quiet(monkeypatch, tiny_onnx, caplog):
+    import edgematte
+
+    monkeypatch.setenv("EDGEMATTE_BACKEND", "ort-cpu")
+    with caplog.at_level(logging.DEBUG, logger="edgematte"):
+        matter = edgematte.Matter(tiny_onnx, refine=False)
+    assert type(matter.backend).__name__ == "OrtCpuBackend"
+    assert not [r for r in caplog.records if "TensorRT" in r.getMessage()]
+
+
+def test_edgematte_backend_must_name_a_backend(monkeypatch, tiny_onnx):
+    import edgematte
+
+    monkeypatch.setenv("EDGEMATTE_BACKEND", "cuda")
+    with pytest.raises(InputError, match="EDGEMATTE_BACKEND='cuda'"):
+        edgematte.Matter(tiny_onnx, refine=False)

@@ -1,9 +1,10 @@
 """UNIT TESTS OF OUR VERSION BRANCHING ONLY — NOT A VERIFICATION OF TENSORRT.
 
 The ``tensorrt`` objects here are small fakes shaped like the API table of the project's
-TensorRT reference (§1.1) for 8.2, 8.5, 8.6, 10.3 and 11.4. They record the calls our code makes,
-so these tests check which path our feature detection picks and that every boolean TensorRT
-returns is checked. Whether real TensorRT accepts those calls is tested only by
+TensorRT reference (§1.1) for 8.5, 8.6, 10.3, 10.13 and 11.4. They record the calls our code makes,
+so these tests check which path our version branching picks and that every boolean TensorRT
+returns is checked. Whether the real bindings have those names and signatures is checked by
+test_trt_api_conformance.py (marker ``trt_api``); whether a real engine runs, by
 test_trt_engine.py (marker ``trt``), which needs TensorRT and a GPU.
 """
 
@@ -16,9 +17,9 @@ import pytest
 
 from edgematte.errors import EngineBuildError, InputError, KernelError
 from edgematte.export import to_trt
-from edgematte.runtime._trt_io import BindingIO, NamedIO, make_io
+from edgematte.runtime._trt_io import NamedIO
 
-VERSIONS = ("8.2", "8.5", "8.6", "10.3", "11.4")
+VERSIONS = ("8.5", "8.6", "10.3", "10.13", "11.4")
 FLOAT32, FLOAT16, INT32 = "float32", "float16", "int32"
 
 
@@ -60,10 +61,8 @@ class Recorder:
 
 
 class FakeConfig(Recorder):
-    def __init__(self, version):
-        super().__init__()
-        if version != "8.2":
-            self.set_memory_pool_limit = lambda pool, size: self.record("pool", pool, size)
+    def set_memory_pool_limit(self, pool, size):
+        self.record("pool", pool, size)
 
     def set_flag(self, flag):
         self.record("flag", flag)
@@ -102,33 +101,29 @@ class FakeNetwork:
 # --- builder -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version, mode", [("8.2", "weak"), ("8.6", "weak"), ("10.3", "weak"), ("11.4", "strong")])
-def test_typing_mode_follows_the_fp16_builder_flag(version, mode):
+@pytest.mark.parametrize(
+    "version, mode", [("8.5", "weak"), ("8.6", "weak"), ("10.3", "weak"), ("10.13", "strong"), ("11.4", "strong")]
+)
+def test_strong_typing_from_10_12_where_weak_typing_is_deprecated(version, mode):
     assert to_trt.typing_mode(fake_trt(version)) == mode
 
 
-@pytest.mark.parametrize("version, flags", [("8.2", 1), ("8.5", 1), ("8.6", 1), ("10.3", 0), ("11.4", 0)])
-def test_explicit_batch_only_on_tensorrt_8(version, flags):
+@pytest.mark.parametrize("version, flags", [("8.5", 1), ("8.6", 1), ("10.3", 0), ("10.13", 1 << 1), ("11.4", 0)])
+def test_explicit_batch_on_8_and_strongly_typed_opt_in_on_10_12_plus(version, flags):
     assert to_trt.network_flags(fake_trt(version)) == flags
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_workspace_uses_the_memory_pool_where_present(version):
-    config = FakeConfig(version)
+def test_workspace_uses_the_memory_pool(version):
+    config = FakeConfig()
     to_trt.set_workspace(fake_trt(version), config, 512)
-    if version == "8.2":
-        assert config.max_workspace_size == 512 << 20 and config.calls == []
-    else:
-        assert config.calls == [("pool", "WORKSPACE", 512 << 20)] and not hasattr(config, "max_workspace_size")
+    assert config.calls == [("pool", "WORKSPACE", 512 << 20)] and not hasattr(config, "max_workspace_size")
 
 
-def test_workspace_default_is_left_to_tensorrt_except_on_8_2():
-    config = FakeConfig("8.6")
+def test_workspace_default_is_left_to_tensorrt():
+    config = FakeConfig()
     to_trt.set_workspace(fake_trt("8.6"), config, None)
     assert config.calls == []
-    legacy = FakeConfig("8.2")
-    to_trt.set_workspace(fake_trt("8.2"), legacy, None)
-    assert legacy.max_workspace_size == 1024 << 20
 
 
 @pytest.mark.parametrize("version", ["8.5", "8.6", "10.3"])
@@ -143,7 +138,7 @@ def test_fp16_pins_norm_and_reduce_layers_but_never_int_layers(version):
         FakeLayer("other_plugin", "PLUGIN_V2"),
         FakeLayer("norm_7", norm_kind),  # an ONNX InstanceNormalization node named without "InstanceNorm"
     ]
-    config = FakeConfig(version)
+    config = FakeConfig()
     pinned = to_trt.enable_fp16(trt, config, FakeNetwork(layers), norm_nodes=["norm_7"])
     assert pinned == ["/backbone/InstanceNormalization", "mean", "norm_7"]
     assert config.calls == [("flag", "FP16"), ("flag", "OBEY")]
@@ -152,15 +147,15 @@ def test_fp16_pins_norm_and_reduce_layers_but_never_int_layers(version):
 
 
 def test_fp16_with_extra_fp32_layers_and_unknown_names():
-    trt, config = fake_trt("10.3"), FakeConfig("10.3")
+    trt, config = fake_trt("10.3"), FakeConfig()
     network = FakeNetwork([FakeLayer("conv", "CONVOLUTION")])
     assert to_trt.enable_fp16(trt, config, network, ("conv",)) == ["conv"]
     with pytest.raises(EngineBuildError, match="'nope'"):
-        to_trt.enable_fp16(trt, FakeConfig("10.3"), network, ("nope",))
+        to_trt.enable_fp16(trt, FakeConfig(), network, ("nope",))
 
 
 def test_no_precision_flag_without_layers_to_pin():
-    config = FakeConfig("10.3")
+    config = FakeConfig()
     to_trt.enable_fp16(fake_trt("10.3"), config, FakeNetwork([FakeLayer("conv", "CONVOLUTION")]))
     assert config.calls == [("flag", "FP16")]
 
@@ -232,7 +227,7 @@ def _dynamic_network():
 
 
 def test_profile_covers_only_dynamic_inputs():
-    profile, config = FakeProfile(), FakeConfig("10.3")
+    profile, config = FakeProfile(), FakeConfig()
     builder = SimpleNamespace(create_optimization_profile=lambda: profile)
     rng = ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32))
     used = to_trt.add_profile(
@@ -244,23 +239,23 @@ def test_profile_covers_only_dynamic_inputs():
 def test_profile_errors():
     builder = SimpleNamespace(create_optimization_profile=FakeProfile)
     with pytest.raises(EngineBuildError, match="pass --shapes src:MIN/OPT/MAX"):
-        to_trt.add_profile(fake_trt("10.3"), builder, FakeConfig("10.3"), _dynamic_network(), {})
+        to_trt.add_profile(fake_trt("10.3"), builder, FakeConfig(), _dynamic_network(), {})
     with pytest.raises(EngineBuildError, match="rejected the shape range"):
         to_trt.add_profile(
             fake_trt("10.3"),
             builder,
-            FakeConfig("10.3"),
+            FakeConfig(),
             _dynamic_network(),
             {"src": ((1, 3, 9, 9), (1, 3, 8, 8), (1, 3, 8, 8))},
         )
-    config = FakeConfig("10.3")
+    config = FakeConfig()
     config.profile_index = -1
     with pytest.raises(EngineBuildError, match="rejected the optimisation profile"):
         to_trt.add_profile(fake_trt("10.3"), builder, config, _dynamic_network(), {"src": ((1, 3, 8, 8),) * 3})
 
 
 def test_static_network_adds_no_profile():
-    config = FakeConfig("8.6")
+    config = FakeConfig()
     assert (
         to_trt.add_profile(
             fake_trt("8.6"), None, config, FakeNetwork(inputs=[SimpleNamespace(name="src", shape=(1, 3, 8, 8))]), {}
@@ -296,25 +291,6 @@ class FakeNamedContext(Recorder):
         return self.results["execute_async_v3"]
 
 
-class FakeBindingContext(Recorder):
-    """TensorRT 8.2 execution context: no execute_async_v3."""
-
-    def __init__(self, ok=True):
-        super().__init__()
-        self.ok = ok
-
-    def set_binding_shape(self, index, shape):
-        self.record("set_binding_shape", index, shape)
-        return self.ok
-
-    def get_binding_shape(self, index):
-        return (1, 1, 8, 8)
-
-    def execute_async_v2(self, bindings, stream):
-        self.record("execute_async_v2", bindings, stream)
-        return self.ok
-
-
 NAMES = ("src", "alpha")
 NAMED_ENGINE = SimpleNamespace(
     num_io_tensors=2,
@@ -323,23 +299,9 @@ NAMED_ENGINE = SimpleNamespace(
     get_tensor_dtype=lambda n: FLOAT32,
     get_tensor_shape=lambda n: (1, 3, -1, -1) if n == "src" else (1, 1, -1, -1),
 )
-BINDING_ENGINE = SimpleNamespace(
-    num_bindings=2,
-    get_binding_name=lambda i: NAMES[i],
-    binding_is_input=lambda i: i == 0,
-    get_binding_dtype=lambda i: FLOAT16,
-    get_binding_shape=lambda i: (1, 3, 8, 8) if i == 0 else (1, 1, 8, 8),
-)
-
-
-def test_make_io_picks_the_api_by_feature():
-    assert isinstance(make_io(fake_trt("10.3"), NAMED_ENGINE, FakeNamedContext()), NamedIO)
-    assert isinstance(make_io(fake_trt("8.2"), BINDING_ENGINE, FakeBindingContext()), BindingIO)
-
-
 def test_named_io_describes_and_runs_the_engine():
     context = FakeNamedContext()
-    io = make_io(fake_trt("8.6"), NAMED_ENGINE, context)
+    io = NamedIO(fake_trt("8.6"), NAMED_ENGINE, context)
     assert io.tensors == [
         ("src", True, np.dtype(np.float32), (1, 3, -1, -1)),
         ("alpha", False, np.dtype(np.float32), (1, 1, -1, -1)),
@@ -365,24 +327,6 @@ def test_named_io_describes_and_runs_the_engine():
     ],
 )
 def test_named_io_checks_every_boolean(failing, error, call):
-    io = make_io(fake_trt("10.3"), NAMED_ENGINE, FakeNamedContext(**{failing: False}))
+    io = NamedIO(fake_trt("10.3"), NAMED_ENGINE, FakeNamedContext(**{failing: False}))
     with pytest.raises(error):
         call(io)
-
-
-def test_binding_io_orders_addresses_by_binding_index():
-    context = FakeBindingContext()
-    io = make_io(fake_trt("8.2"), BINDING_ENGINE, context)
-    assert io.tensors[0] == ("src", True, np.dtype(np.float16), (1, 3, 8, 8))
-    io.set_input_shape("src", (1, 3, 8, 8))
-    io.bind({"alpha": 0x2000, "src": 0x1000})
-    io.enqueue(5)
-    assert context.calls == [("set_binding_shape", 0, (1, 3, 8, 8)), ("execute_async_v2", [0x1000, 0x2000], 5)]
-
-
-def test_binding_io_checks_every_boolean():
-    io = make_io(fake_trt("8.2"), BINDING_ENGINE, FakeBindingContext(ok=False))
-    with pytest.raises(InputError):
-        io.set_input_shape("src", (1, 3, 8, 8))
-    with pytest.raises(KernelError, match="execute_async_v2"):
-        io.enqueue(5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgematte.export.cache import EngineManifest, Target
+from edgematte.runtime.engine_cache import EngineManifest, Target
 from edgematte.types import TensorSpec
 
 ORIN = Target("8.6.2", "Orin", (8, 7))

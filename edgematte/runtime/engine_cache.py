@@ -1,4 +1,5 @@
-"""Engine cache: where engines live, the manifest beside each one, and when one is stale.
+"""Engine cache facts shared by the builder (export) and the runtime: where engines live, the
+manifest beside each one, its key, and whether an engine fits this machine.
 
 An engine (``.plan``) is valid only for the ONNX file, TensorRT version and GPU it was built
 with, so each engine carries a JSON manifest and is filed under a key derived from them::
@@ -9,7 +10,8 @@ with, so each engine carries a JSON manifest and is filed under a key derived fr
 
 ``key`` reads ``<precision>-sm<major><minor>-trt<version>-<digest>``; ``digest`` is the first 16 hex
 digits of the sha256 of the ONNX sha256, TensorRT version, GPU name, compute capability,
-precision and profile shapes. Nothing here imports TensorRT.
+precision and profile shapes. Nothing here imports TensorRT. Building and deciding to rebuild
+live in ``edgematte.export.to_trt``; the runtime only reads.
 """
 
 from __future__ import annotations
@@ -19,34 +21,40 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._version import __version__
-from ..errors import EngineCacheMismatch, InternalError
-from ..types import TensorSpec
+from ..errors import EngineCacheMismatch, InputError, InternalError
 from ..files import write_atomic
+from ..types import TensorSpec
 from ..weights import sha256_of
-from .profiles import ShapeRange
 
 __all__ = [
     "MANIFEST_FORMAT",
+    "Shape",
+    "ShapeRange",
     "Target",
     "EngineManifest",
     "cache_key",
     "engine_path",
     "manifest_path",
     "timing_cache_path",
-    "write_atomic",
     "write_engine",
     "read_manifest",
     "find_engine",
     "mismatches",
+    "mismatch_message",
     "check_manifest",
-    "onnx_for_rebuild",
+    "check_in_range",
 ]
 
 MANIFEST_FORMAT = 1
 PathLike = Union[str, "os.PathLike[str]"]
+Shape = Tuple[int, ...]
+#: (min, opt, max) shapes of one dynamic input: a TensorRT optimisation profile
+ShapeRange = Tuple[Shape, Shape, Shape]
+#: dimensions above this come from a corrupt manifest, not from a real engine
+_MAX_DIM = (1 << 31) - 1
 
 
 @dataclass(frozen=True)
@@ -97,50 +105,95 @@ class EngineManifest:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "manifest") -> "EngineManifest":
+    def from_json(cls, text: Union[str, bytes], *, source: str = "manifest") -> "EngineManifest":
+        """Parse a manifest; any malformed one (bad UTF-8 or JSON, wrong types, missing keys,
+        absurd numbers, deep nesting) raises EngineCacheMismatch naming ``source``."""
         try:
-            data = json.loads(text)
-            if data.get("format") != MANIFEST_FORMAT:
-                raise ValueError(f"format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
-            target = data["target"]
-            return cls(
-                key=str(data["key"]),
-                model=str(data["model"]),
-                onnx_sha256=str(data["onnx_sha256"]),
-                target=Target(
-                    str(target["tensorrt_version"]),
-                    str(target["gpu_name"]),
-                    tuple(int(x) for x in target["compute_capability"]),  # type: ignore[arg-type]
-                ),
-                precision=str(data["precision"]),
-                typing=str(data["typing"]),
-                profiles={
-                    str(k): tuple(tuple(int(d) for d in s) for s in v)  # type: ignore[misc]
-                    for k, v in data["profiles"].items()
-                },
-                inputs=tuple(_spec_from_dict(s) for s in data["inputs"]),
-                outputs=tuple(_spec_from_dict(s) for s in data["outputs"]),
-                plan_sha256=str(data["plan_sha256"]),
-                onnx_path=data.get("onnx_path"),
-                workspace_mb=data.get("workspace_mb"),
-                edgematte_version=str(data["edgematte_version"]),
-                format=int(data["format"]),
-                extra=dict(data.get("extra") or {}),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            return cls._from_data(json.loads(text))
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError, RecursionError) as exc:
+            # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            detail = str(exc)[:200]
             raise EngineCacheMismatch(
-                f"received an unreadable engine manifest {source} ({type(exc).__name__}: {exc}); "
+                f"received an unreadable engine manifest {source} ({type(exc).__name__}: {detail}); "
                 f"expected edgematte manifest format {MANIFEST_FORMAT}. Rebuild the engine with `edgematte build`."
             ) from None
+
+    @classmethod
+    def _from_data(cls, data: Any) -> "EngineManifest":
+        data = _dict(data, "the manifest")
+        if data.get("format") != MANIFEST_FORMAT or type(data.get("format")) is not int:
+            raise ValueError(f"format {str(data.get('format'))[:20]}, expected {MANIFEST_FORMAT}")
+        target = _dict(data["target"], "target")
+        capability = _list(target["compute_capability"], "compute_capability", 2)
+        profiles = {
+            _str(name, "profile name"): _shape_range(rng, name) for name, rng in _dict(data["profiles"], "profiles").items()
+        }
+        onnx_path, workspace = data.get("onnx_path"), data.get("workspace_mb")
+        return cls(
+            key=_str(data["key"], "key"),
+            model=_str(data["model"], "model"),
+            onnx_sha256=_str(data["onnx_sha256"], "onnx_sha256"),
+            target=Target(
+                _str(target["tensorrt_version"], "tensorrt_version"),
+                _str(target["gpu_name"], "gpu_name"),
+                (_int(capability[0], "compute_capability", 0, 1000), _int(capability[1], "compute_capability", 0, 1000)),
+            ),
+            precision=_str(data["precision"], "precision"),
+            typing=_str(data["typing"], "typing"),
+            profiles=profiles,
+            inputs=tuple(_spec_from_dict(s) for s in _list(data["inputs"], "inputs")),
+            outputs=tuple(_spec_from_dict(s) for s in _list(data["outputs"], "outputs")),
+            plan_sha256=_str(data["plan_sha256"], "plan_sha256"),
+            onnx_path=None if onnx_path is None else _str(onnx_path, "onnx_path"),
+            workspace_mb=None if workspace is None else _int(workspace, "workspace_mb", 1, 1 << 30),
+            edgematte_version=_str(data["edgematte_version"], "edgematte_version"),
+            format=MANIFEST_FORMAT,
+            extra=dict(_dict(data.get("extra") or {}, "extra")),
+        )
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is a {type(value).__name__}, expected a string")
+    return value
+
+
+def _int(value: Any, what: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{what} is {str(value)[:20]!r}, expected an integer in [{low}, {high}]")
+    return value
+
+
+def _list(value: Any, what: str, length: Optional[int] = None) -> list:
+    if not isinstance(value, list) or (length is not None and len(value) != length):
+        raise TypeError(f"{what} is {str(value)[:40]!r}, expected a list" + (f" of {length}" if length else ""))
+    return value
+
+
+def _dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is a {type(value).__name__}, expected an object")
+    return value
+
+
+def _shape_range(value: Any, name: str) -> ShapeRange:
+    shapes = [tuple(_int(d, f"profile {name!r}", 1, _MAX_DIM) for d in _list(s, f"profile {name!r}")) for s in
+              _list(value, f"profile {name!r}", 3)]
+    if len({len(s) for s in shapes}) != 1:
+        raise ValueError(f"profile {name!r} mixes ranks")
+    return shapes[0], shapes[1], shapes[2]
 
 
 def _spec_to_dict(spec: TensorSpec) -> Dict[str, Any]:
     return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
 
 
-def _spec_from_dict(data: Mapping[str, Any]) -> TensorSpec:
-    shape = tuple(None if d is None else int(d) for d in data["shape"])
-    return TensorSpec(str(data["name"]), shape, str(data["dtype"]))
+def _spec_from_dict(data: Any) -> TensorSpec:
+    data = _dict(data, "tensor")
+    shape = tuple(None if d is None else _int(d, "tensor shape", 0, _MAX_DIM) for d in _list(data["shape"], "shape"))
+    return TensorSpec(_str(data["name"], "tensor name"), shape, _str(data["dtype"], "tensor dtype"))
 
 
 def cache_key(onnx_sha256: str, target: Target, precision: str, profiles: Mapping[str, ShapeRange]) -> str:
@@ -190,7 +243,7 @@ def read_manifest(plan: PathLike) -> EngineManifest:
     """The manifest beside ``plan``; EngineCacheMismatch if it is missing or unreadable."""
     path = manifest_path(plan)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         raise EngineCacheMismatch(
             f"received engine {str(plan)!r} without its manifest {path.name}; expected an engine built by "
@@ -242,10 +295,11 @@ def check_manifest(
     """Raise EngineCacheMismatch with every reason the engine at ``plan`` cannot run on ``target``."""
     problems = mismatches(manifest, target, onnx_sha256=onnx_sha256, plan=plan)
     if problems:
-        raise EngineCacheMismatch(_mismatch_message(plan, manifest, target, problems))
+        raise EngineCacheMismatch(mismatch_message(plan, manifest, target, problems))
 
 
-def _mismatch_message(plan: PathLike, manifest: EngineManifest, target: Target, problems: List[str]) -> str:
+def mismatch_message(plan: PathLike, manifest: EngineManifest, target: Target, problems: List[str]) -> str:
+    """The EngineCacheMismatch text: every reason, and how to rebuild."""
     source = manifest.onnx_path or "MODEL.onnx"
     return (
         f"engine {str(plan)!r} cannot run here: " + "; ".join(problems) + ". "
@@ -255,26 +309,11 @@ def _mismatch_message(plan: PathLike, manifest: EngineManifest, target: Target, 
     )
 
 
-def onnx_for_rebuild(
-    manifest: EngineManifest,
-    target: Target,
-    plan: PathLike,
-    *,
-    onnx: Optional[PathLike] = None,
-) -> Optional[Path]:
-    """Decide what to do with the engine at ``plan`` on ``target``.
-
-    Returns None when the engine is valid. When it is stale, returns the ONNX file to rebuild
-    from: ``onnx`` if given, else the manifest's ``onnx_path`` if that file still has the
-    recorded sha256. With no usable ONNX, raises EngineCacheMismatch.
-    """
-    onnx_sha = sha256_of(onnx) if onnx is not None else None
-    problems = mismatches(manifest, target, onnx_sha256=onnx_sha, plan=plan)
-    if not problems:
-        return None
-    if onnx is not None:
-        return Path(onnx)
-    recorded = Path(manifest.onnx_path) if manifest.onnx_path else None
-    if recorded is not None and recorded.is_file() and sha256_of(recorded) == manifest.onnx_sha256:
-        return recorded
-    raise EngineCacheMismatch(_mismatch_message(plan, manifest, target, problems))
+def check_in_range(name: str, shape: Sequence[int], rng: ShapeRange) -> None:
+    """Raise InputError unless ``min <= shape <= max`` on every axis of the profile of ``name``."""
+    lo, _, hi = rng
+    if len(shape) != len(lo) or not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
+        raise InputError(
+            f"input {name!r}: received shape {tuple(shape)}; expected between {tuple(lo)} and {tuple(hi)} "
+            "(the engine's optimisation profile; rebuild with wider --shapes to change it)"
+        )
