@@ -365,3 +365,58 @@ def test_gpu_check_steps_run_in_a_cpu_dry_run(tmp_path):
     assert report["resize_rule"]["status"] == "passed"
     assert all(r["passed"] for size in report["pipeline"].values() for r in size["rows"])
     assert set(report["timings"]["240p"]) == {"host", "host, device frames", "cpu"}
+
+
+# -- the fused CUDA kernels' bodies, compiled as plain C ---------------------------------------------
+_HARNESS = r"""
+void run(const unsigned char *src, const long long *x0, const long long *x1, const int *ax0, const int *ax1,
+         const long long *y0, const long long *y1, const int *by0, const int *by1, long long cols_in,
+         long long cols_out, unsigned char *out, long long n)
+{
+    for (long long i = 0; i < n; ++i) {
+        unsigned char dst;
+        BODY
+        out[i] = dst;
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def resize_body_in_c(tmp_path_factory):
+    """CudaSpace's elementwise resize body (edgematte.device_pipeline._RESIZE_BODY) in a C loop, via gcc.
+
+    This checks the body's arithmetic and indexing on the CPU; CuPy's compilation of it runs only
+    on a GPU (bench/gpu_check.py)."""
+    import ctypes
+    import shutil
+
+    from edgematte.device_pipeline import _RESIZE_BODY
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler here")
+    folder = tmp_path_factory.mktemp("body")
+    (folder / "body.c").write_text(_HARNESS.replace("BODY", _RESIZE_BODY))
+    subprocess.run([gcc, "-O1", "-shared", "-fPIC", "-o", str(folder / "body.so"), str(folder / "body.c")], check=True)
+    return ctypes.CDLL(str(folder / "body.so")).run
+
+
+@pytest.mark.parametrize("src, dst, channels", [((256, 256), (720, 1280), 1), ((360, 640), (256, 256), 3),
+                                                 ((97, 131), (301, 77), 3), ((1, 1), (3, 5), 1)])
+def test_fused_resize_body_computes_the_twin(resize_body_in_c, src, dst, channels):
+    import ctypes
+
+    image = np.random.default_rng(7).integers(0, 256, src + ((3,) if channels == 3 else ()), dtype=np.uint8)
+    plan = linear_plan(np, src, dst, channels)
+    want = np.empty(dst + image.shape[2:], np.uint8)
+    resize_linear_u8(np, image, want, _LinearWork(np, plan))
+    rows = np.ascontiguousarray(image.reshape(src[0], -1))
+    got = np.zeros_like(want)
+    ptr = lambda a: ctypes.c_void_p(a.ctypes.data)  # noqa: E731
+    arrays = [rows, plan.x0, plan.x1, plan.ax0, plan.ax1, plan.y0, plan.y1, plan.by0, plan.by1]
+    assert [a.dtype for a in arrays[1:]] == [np.int64, np.int64, np.int32, np.int32, np.int64, np.int64, np.int32, np.int32]
+    cols_out = dst[1] * channels
+    resize_body_in_c(*map(ptr, arrays), ctypes.c_longlong(rows.shape[1]), ctypes.c_longlong(cols_out), ptr(got),
+                     ctypes.c_longlong(got.size))
+    np.testing.assert_array_equal(got, want)
