@@ -18,7 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 from edgematte.export import to_onnx  # noqa: E402
 from edgematte.export.to_onnx import make_fp16  # noqa: E402
 from edgematte.models import get_spec, load  # noqa: E402
-from edgematte.models.checkpoints import random_checkpoint  # noqa: E402
+from zoo_checkpoints import random_checkpoint  # noqa: E402
 
 ZOO = ("u2netp", "modnet", "u2net")
 THREADS = (1, 2)

@@ -32,7 +32,7 @@ def _model_path(name: str, tmp_path_factory) -> Path:
         source = SHARED / "weights" / "pp_humanseg" / "ppseg_lite_portrait_398x224_with_softmax_fixed.onnx"
         if not source.is_file():
             pytest.skip(f"{source} is absent")
-        from edgematte.models.pp_humanseg import build_onnx
+        from pp_humanseg import build_onnx
 
         return build_onnx(source, tmp_path_factory.mktemp("models") / "pp_humanseg.onnx")
     from edgematte.models import MODELS
@@ -41,7 +41,7 @@ def _model_path(name: str, tmp_path_factory) -> Path:
         pytest.skip(f"model {name!r} is not in this installation's model table")
     if (SHARED / "weights").is_dir():
         os.environ.setdefault("EDGEMATTE_WEIGHTS", str(SHARED / "weights"))
-    from edgematte.models import onnx_for
+    from edgematte.export.to_onnx import onnx_for
 
     return onnx_for(name, progress=False)
 

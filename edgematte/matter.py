@@ -47,6 +47,9 @@ class Matter:
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
+    ``downsample_ratio`` (RobustVideoMatting only): None picks it from the frame size, a float in
+    (0, 1] fixes it. RVM is recurrent: feed one stream's frames in order, one stream per Matter;
+    ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
 
     Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
     overwritten by the next call from the same thread. One call runs at a time; other threads
@@ -64,6 +67,7 @@ class Matter:
         input_size: Optional[Tuple[int, int]] = None,
         trimap: Optional[TrimapConfig] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
     ) -> None:
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
@@ -76,6 +80,7 @@ class Matter:
             temporal=_temporal_config(temporal),
             input_size=input_size or spec_size,
             threads=threads,
+            downsample_ratio=downsample_ratio,
         )
         self._parsed: Tuple[Any, Any] = (None, None)  # the last text background and its parse
 
@@ -106,7 +111,7 @@ class Matter:
         return parsed
 
     def reset(self) -> None:
-        """Restart temporal smoothing (between unrelated clips)."""
+        """Restart temporal smoothing and recurrent model state (between unrelated clips)."""
         self.pipeline.reset()
 
     def close(self) -> None:
@@ -133,7 +138,7 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
     from .models import get_spec
 
     spec = get_spec(model)
-    from .models import onnx_for
+    from .export.to_onnx import onnx_for
 
     try:
         path = onnx_for(model)
@@ -142,7 +147,7 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
             f"received model {model!r}, which has no ready ONNX file; expected an exported one: run "
             f"`edgematte export {model} -o {model}.onnx`, then pass that path (with task={spec.task!r})"
         ) from None
-    return Path(path), spec.task, tuple(spec.input_size)
+    return Path(path), spec.task, tuple(spec.input_size) if spec.input_size else None
 
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):

@@ -133,6 +133,11 @@ class Pipeline:
     ``task`` "segmentation" runs trimap + refinement on the model alpha; "matting" uses
     the model alpha as is. ``refine``: one of :data:`REFINE_MODES`, or True ("full") /
     False ("off"). ``input_size`` (h, w) is needed only when the model's input shape is dynamic.
+
+    A RobustVideoMatting graph (:func:`edgematte.models.rvm.is_rvm`) runs as its own model step
+    (:class:`~edgematte.models.rvm.RvmModel`): alpha and foreground colour straight from the
+    model, no trimap or refinement, ``downsample_ratio`` None (automatic) or in (0, 1]; its
+    recurrent state needs the frames of one stream in order. Other models refuse ``downsample_ratio``.
     """
 
     def __init__(
@@ -145,6 +150,7 @@ class Pipeline:
         temporal: Optional[TemporalConfig] = None,
         input_size: Optional[Tuple[int, int]] = None,
         threads: Optional[int] = None,
+        downsample_ratio: Optional[float] = None,
     ) -> None:
         if task not in ("segmentation", "matting"):
             raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
@@ -154,8 +160,14 @@ class Pipeline:
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = temporal
         self.threads = check_threads(threads)
-        self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
         self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
+        self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
+        if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
+            self.model_hw = None
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            return
+        self.input_name, self.output_name, self.model_hw = _model_io(backend, input_size)
         # model input [1,3,h,w] RGB float32 0..1; a backend's own (e.g. page-locked) input buffer saves a copy
         src_shape = (1, 3) + self.model_hw
         input_buffer = getattr(backend, "input_buffer", None)
@@ -168,6 +180,8 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is not None:
             b.has_previous = False
+        if self.rvm is not None:
+            self.rvm.reset()
 
     # -- the hot path ----------------------------------------------------------------
     def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
@@ -179,6 +193,8 @@ class Pipeline:
         :data:`NO_COMPOSITE`, stops after the alpha.
         """
         with self._lock:
+            if self.rvm is not None:
+                return self._process_recurrent(frame, background)
             return self._process(frame, background)
 
     def _process(self, frame: np.ndarray, background: Any) -> Result:
@@ -234,6 +250,37 @@ class Pipeline:
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
+
+    def _process_recurrent(self, frame: np.ndarray, background: Any) -> Result:
+        """RVM: alpha and foreground from the model step, optional EMA, composite of the foreground."""
+        import cv2
+
+        timings: Dict[str, float] = {}
+        t0 = tick = time.perf_counter()
+        b = self._buffers_for(frame.shape[:2])
+        alpha, foreground, cut = self.rvm.run(frame)
+        tick = _lap(timings, "model", tick)
+
+        if self.temporal is not None:  # on the full-size uint8 alpha: ema holds 0..255 here
+            if cut or not b.has_previous:
+                np.copyto(b.ema, alpha, casting="unsafe")
+            else:
+                s = self.temporal.strength
+                cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema, dtype=cv2.CV_32F)
+            b.has_previous = True
+            cv2.convertScaleAbs(b.ema, dst=b.alpha)
+            alpha = b.alpha
+            tick = _lap(timings, "temporal", tick)
+
+        composite = None
+        if background is not NO_COMPOSITE:
+            bg = self._background(frame, background, b)
+            out = b.out4 if bg is None else b.out3
+            composite = self._kernels.composite(foreground, alpha, bg, out, self.threads)
+            tick = _lap(timings, "composite", tick)
+
+        timings["total"] = (tick - t0) * 1e3
+        return Result(alpha=alpha, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
@@ -295,7 +342,7 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is None or b.frame_hw != tuple(frame_hw):
             log.debug("allocating pipeline buffers for %dx%d", frame_hw[1], frame_hw[0])
-            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw)
+            b = self._local.buffers = _Buffers(tuple(frame_hw), self.model_hw or tuple(frame_hw))
         return b
 
 
@@ -332,6 +379,23 @@ def _refine_mode(refine: Any) -> str:
     if refine not in REFINE_MODES:
         raise InputError(f"received refine={refine!r}; expected True, False or one of {REFINE_MODES}")
     return refine
+
+
+def _recurrent_step(backend: Backend, downsample_ratio: Optional[float], temporal: Optional[TemporalConfig],
+                    threads: Optional[int]):
+    """An RvmModel for a RobustVideoMatting graph, else None (and no downsample_ratio allowed)."""
+    from .models.rvm import RvmModel, check_downsample_ratio, is_rvm
+
+    ratio = check_downsample_ratio(downsample_ratio)
+    if not is_rvm(backend.inputs, backend.outputs):
+        if ratio is not None:
+            raise InputError(
+                f"received downsample_ratio={downsample_ratio!r} for a model with inputs "
+                f"{[s.name for s in backend.inputs]}; expected it only for RobustVideoMatting models"
+            )
+        return None
+    cut_threshold = temporal.cut_threshold if temporal is not None else TemporalConfig().cut_threshold
+    return RvmModel(backend, downsample_ratio=ratio, cut_threshold=cut_threshold, threads=threads)
 
 
 def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[str, str, Tuple[int, int]]:

@@ -1,7 +1,7 @@
 """Finding model files: an explicit path, ``EDGEMATTE_WEIGHTS``, the user cache, or a verified download.
 
-``EDGEMATTE_WEIGHTS=<folder>`` is laid out like the project's shared weights folder
-(``<folder>/<subdir>/<filename>``); when set, it wins over the cache and the network.
+``EDGEMATTE_WEIGHTS=<folder>`` holds files as ``<folder>/<subdir>/<filename>`` (``subdir``: the
+table row's ``weights_subdir``); when set, it wins over the cache and the network.
 Downloads go to a temporary file, are checked against their sha256 and only then renamed
 into the cache, so an interrupted download never leaves a file that looks valid.
 """
@@ -12,15 +12,37 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 from .errors import ModelError
-from .files import PathLike, atomic_path
+from .files import PathLike, atomic_path, write_atomic
 
-__all__ = ["cache_dir", "sha256_of", "download", "resolve_weights"]
+__all__ = [
+    "Checkpoint",
+    "cache_dir",
+    "sha256_of",
+    "download",
+    "resolve_weights",
+    "extract_member",
+    "fetch_from_archive",
+]
 
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One downloadable weights file: where it comes from and its sha256 (None: none published)."""
+
+    filename: str
+    url: Optional[str] = None
+    sha256: Optional[str] = None
+    #: inside an archive (a wheel, a zip): the member holding the weights, and its sha256.
+    member: Optional[str] = None
+    member_sha256: Optional[str] = None
 
 
 def cache_dir() -> Path:
@@ -111,6 +133,54 @@ def resolve_weights(
             "expected an explicit path or EDGEMATTE_WEIGHTS"
         )
     return download(url, cached, sha256, progress=progress)
+
+
+def extract_member(archive: PathLike, member: str, sha256: str, destination: PathLike) -> Path:
+    """Copy ``member`` out of the zip ``archive`` to ``destination`` if its sha256 matches.
+
+    Atomic: a mismatch or a broken archive raises ModelError and leaves nothing at ``destination``.
+    """
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read(member)
+    except KeyError:
+        raise ModelError(f"archive {str(archive)!r} has no member {member!r}; expected it inside") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelError(f"could not read archive {str(archive)!r} ({exc}); expected a zip/wheel file") from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ModelError(f"member {member!r} of {str(archive)!r} has sha256 {actual}; expected {sha256}")
+    return write_atomic(destination, data)
+
+
+def fetch_from_archive(
+    checkpoint: Checkpoint, *, subdir: str, siblings: Iterable[Checkpoint] = (), progress: bool = True
+) -> Path:
+    """Download ``checkpoint.url`` (an archive, sha256-checked), extract its member into the cache.
+
+    The archive is deleted afterwards. ``siblings``: other checkpoints in the same archive,
+    extracted from the same download so that one download serves all of them.
+    """
+    assert checkpoint.url and checkpoint.sha256 and checkpoint.member and checkpoint.member_sha256, checkpoint
+    folder = cache_dir() / subdir
+    target = folder / checkpoint.filename
+    archive = folder / f"{Path(checkpoint.url.rsplit('/', 1)[-1]).name}.{os.getpid()}"  # private to this process
+    try:
+        download(checkpoint.url, archive, checkpoint.sha256, progress=progress)
+    except ModelError as exc:
+        raise ModelError(
+            f"{checkpoint.filename} is not in the cache {str(folder)!r} and the download failed: {exc}. "
+            f"Offline: put the file at $EDGEMATTE_WEIGHTS/{subdir}/{checkpoint.filename} and set "
+            f"EDGEMATTE_WEIGHTS, or pass its path (weights=...)"
+        ) from exc
+    try:
+        extract_member(archive, checkpoint.member, checkpoint.member_sha256, target)
+        for other in siblings:
+            if other != checkpoint and other.url == checkpoint.url and other.member and other.member_sha256:
+                extract_member(archive, other.member, other.member_sha256, folder / other.filename)
+    finally:
+        archive.unlink()
+    return target
 
 
 class _NoBar:

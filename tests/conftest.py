@@ -38,7 +38,7 @@ def tiny_onnx() -> Path:
 @pytest.fixture(scope="session")
 def pp_humanseg_onnx(shared_weights, tmp_path_factory) -> Path:
     """The real PP-HumanSeg-Lite portrait model wrapped to the src -> alpha contract, or skip."""
-    from edgematte.models.pp_humanseg import build_onnx
+    from pp_humanseg import build_onnx
 
     source = shared_weights / "pp_humanseg" / "ppseg_lite_portrait_398x224_with_softmax_fixed.onnx"
     if not source.is_file():
@@ -53,7 +53,7 @@ def _selfie_cache(shared_weights, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
         mp.setenv("EDGEMATTE_CACHE", str(cache))
-        from edgematte.models import onnx_for
+        from edgematte.export.to_onnx import onnx_for
 
         onnx_for("selfie", progress=False)
     return cache

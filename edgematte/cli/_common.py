@@ -34,6 +34,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast"
     group.add_argument(
         "--input-size", type=parse_size, default=None, metavar="WxH", help="model input size, for dynamic-shape files"
     )
+    group.add_argument(
+        "--downsample-ratio", type=float, default=None, metavar="R",
+        help="RobustVideoMatting only: internal scale in (0, 1] (default: automatic, longer side ~320 px)",
+    )
 
 
 def add_background_argument(parser: argparse.ArgumentParser, default: Optional[str] = None, what: str = "") -> None:
@@ -70,4 +74,5 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None):
         task=args.task,
         input_size=input_size,
         threads=args.threads,
+        downsample_ratio=args.downsample_ratio,
     )

@@ -1,10 +1,15 @@
-"""``edgematte export MODEL --checkpoint PATH --output OUT.onnx [--height H --width W | --dynamic] [--fp16]``."""
+"""``edgematte export MODEL --checkpoint PATH --output OUT.onnx [--height H --width W | --dynamic] [--fp16]``.
+
+``edgematte export rvm --onnx IN -o OUT --height H --width W [--downsample-ratio R] [--fp16]``:
+a RobustVideoMatting graph made static for TensorRT (see :mod:`edgematte.export.rvm`).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..models import MODELS
 
 
@@ -28,10 +33,24 @@ def register(subparsers) -> None:
         help="also check parity on this image (repeatable)",
     )
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff allowed between ORT and PyTorch")
+    rvm = parser.add_argument_group("RobustVideoMatting (model rvm, rvm-resnet50)")
+    rvm.add_argument("--onnx", type=Path, help="the RVM .onnx to make static (default: the table row's file)")
+    rvm.add_argument("--downsample-ratio", type=float, help="ratio folded into the graph (default: automatic)")
+    rvm.add_argument(
+        "--parity-clip", type=Path, metavar="VIDEO", help="video the static graph is checked on, states carried "
+        "(default: synthetic frames)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model in MODELS and MODELS[args.model].architecture == "rvm":
+        return _run_rvm(args)
+    if args.onnx is not None or args.downsample_ratio is not None or args.parity_clip is not None:
+        raise InputError(
+            f"received --onnx/--downsample-ratio/--parity-clip for model {args.model!r}; expected them only for "
+            "RobustVideoMatting rows (rvm, rvm-resnet50)"
+        )
     from ..export import to_onnx
 
     report = to_onnx(
@@ -43,6 +62,27 @@ def run(args: argparse.Namespace) -> int:
         dynamic=args.dynamic,
         fp16=args.fp16,
         parity_images=args.parity_image,
+        atol=args.atol,
+    )
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _run_rvm(args: argparse.Namespace) -> int:
+    from ..export.rvm import export_rvm
+    from ..export.to_onnx import onnx_for
+
+    if args.height is None or args.width is None:
+        raise InputError(f"received height={args.height}, width={args.width} for {args.model!r}; expected both")
+    report = export_rvm(
+        args.onnx if args.onnx is not None else onnx_for(args.model),
+        args.output,
+        height=args.height,
+        width=args.width,
+        downsample_ratio=args.downsample_ratio,
+        fp16=args.fp16,
+        clip=args.parity_clip,
         atol=args.atol,
     )
     for line in report.lines():

@@ -26,6 +26,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from .._version import __version__
 from ..errors import ExportError
+from ..models.selfie import fetch_tflite
 from ..weights import sha256_of
 
 __all__ = ["tflite_to_onnx", "export_selfie", "CONVERTER_VERSION", "OPSET", "TRT86_OPS"]
@@ -488,8 +489,6 @@ def export_selfie(name: str, output_path: Union[str, Path], *, weights: Optional
     ``weights``: the .tflite file; by default it comes from EDGEMATTE_WEIGHTS, the cache or the
     pinned mediapipe wheel (see :func:`edgematte.models.selfie.fetch_tflite`).
     """
-    from ..models.selfie import fetch_tflite
-
     tflite_path = fetch_tflite(name, weights=weights, progress=progress)
     model = tflite_to_onnx(tflite_path)
     helper.set_model_props(model, {

@@ -4,7 +4,7 @@ The chain, each step a plain function: ``load`` -> ``export_torchscript`` -> ``c
 ``slim`` -> ``check_onnx`` -> parity (ONNX Runtime vs PyTorch, max abs diff <= ``atol``) ->
 optional ``make_fp16`` with its drift vs FP32 measured. Nothing is written at ``output``
 unless every step passes. Models that ship as ONNX already (no PyTorch definition, e.g.
-the selfie models) are copied from :func:`edgematte.models.onnx_for` and checked.
+the selfie models) are copied from :func:`onnx_for` and checked.
 
 The graph: opset 17, TorchScript exporter (``dynamo=False``: TensorRT 8.5/8.6 parse opset
 <= 17 and fail on dynamo output), input ``src`` float32 [1,3,H,W] RGB 0..1, output ``alpha``
@@ -26,10 +26,12 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, ExportError, InputError
 from ..files import atomic_path
-from ..models import get_spec, is_torch_model, load
+from ..models import checkpoint_path, get_spec, is_torch_model, load
+from ..models.selfie import SELFIE_ARCHITECTURE, fetch_tflite
+from ..weights import cache_dir, sha256_of
 from .check_onnx import check_onnx, diff_stats, run_onnx
 
-__all__ = ["to_onnx", "ExportReport", "export_torchscript", "slim", "make_fp16", "FP32_OPS", "OPSET"]
+__all__ = ["to_onnx", "onnx_for", "ExportReport", "export_torchscript", "slim", "make_fp16", "FP32_OPS", "OPSET"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 OPSET = 17
@@ -290,7 +292,7 @@ def _copy_prebuilt(
     images: Sequence[Image],
     seed: int,
 ) -> ExportReport:
-    """Models without a PyTorch definition: the ready ONNX of ``edgematte.models.onnx_for``.
+    """Models without a PyTorch definition: the ready ONNX of :func:`onnx_for`.
 
     There is no PyTorch reference to compare with; with ``fp16`` the drift is measured
     against the copied FP32 graph on a random input and ``images``.
@@ -301,8 +303,6 @@ def _copy_prebuilt(
             f"received height={height}, width={width}, dynamic={dynamic} for {name!r}, which ships as a fixed "
             f"{spec.input_size[0]}x{spec.input_size[1]} graph; expected none of them"
         )
-    from ..models import onnx_for
-
     source = Path(onnx_for(name))
     check_onnx(source)
     with tempfile.TemporaryDirectory(prefix="edgematte-export-") as tmp:
@@ -313,3 +313,29 @@ def _copy_prebuilt(
         with atomic_path(output) as dst:
             shutil.copyfile(final, dst)
     return ExportReport(output, spec.name, (1, 3) + tuple(spec.input_size), fp16, fp16_drift=drift, source=source)
+
+
+def onnx_for(name: str, *, weights: Optional[PathLike] = None, progress: bool = True) -> Path:
+    """A ready ONNX file for a table row that needs no PyTorch export.
+
+    Selfie rows: the .tflite converted once and cached by its sha256 (input ``src`` float32
+    [1,3,H,W] RGB 0..1, output ``alpha`` float32 [1,1,H,W] 0..1, (H, W) the row's
+    ``input_size``). RVM rows: the upstream ONNX release file (``weights`` >
+    ``$EDGEMATTE_WEIGHTS/rvm/`` > cache; see :func:`edgematte.models.checkpoint_path`).
+    Other rows raise InputError (export them from PyTorch with :func:`to_onnx`).
+    """
+    spec = get_spec(name)
+    if spec.architecture == "rvm":
+        return Path(weights) if weights is not None else checkpoint_path(name, progress=progress)
+    if spec.architecture != SELFIE_ARCHITECTURE:
+        raise InputError(f"received model {name!r}, which ships no ready ONNX; expected a selfie or rvm row")
+    from .tflite import CONVERTER_VERSION, export_selfie
+
+    tflite_path = fetch_tflite(name, weights=weights, progress=progress)
+    digest = sha256_of(tflite_path)
+    target = cache_dir() / spec.weights_subdir / "onnx" / f"{name}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
+    if target.is_file():
+        return target
+    with atomic_path(target) as tmp:
+        export_selfie(name, tmp, weights=tflite_path)
+    return target

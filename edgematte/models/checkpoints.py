@@ -16,19 +16,24 @@ from typing import Dict, List, Mapping, Optional, Union
 from ..errors import BackendUnavailableError, InputError, ModelError
 from ..weights import resolve_weights
 from .table import get_spec
-from .zoo import TORCH_ARCHITECTURES
 
 __all__ = [
     "load",
     "build",
     "checkpoint_path",
     "is_torch_model",
+    "TORCH_ARCHITECTURES",
     "state_dict_from_file",
     "match_state_dict",
-    "random_checkpoint",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: architecture -> (module, builder) for the architectures written in PyTorch here.
+TORCH_ARCHITECTURES = {
+    "modnet": ("edgematte.models.modnet", "build_modnet"),
+    "u2net": ("edgematte.models.u2net", "build_u2net"),
+    "u2netp": ("edgematte.models.u2net", "build_u2netp"),
+}
 #: how many offending keys an error message names
 _SHOWN = 3
 #: BatchNorm's step counter: absent from checkpoints saved by PyTorch < 0.4.1, never used in eval
@@ -168,38 +173,3 @@ def load(name: str, checkpoint: Optional[PathLike] = None):
     state = match_state_dict(model, state_dict_from_file(path), what=f"checkpoint {str(path)!r} for {name!r}")
     model.load_state_dict(state, strict=True)
     return model.eval()
-
-
-
-def random_checkpoint(name: str, path: PathLike, *, seed: int = 0, legacy_format: bool = False) -> Path:
-    """Write a checkpoint of table row ``name`` with random weights, in the official file layout.
-
-    Same keys (with the row's ``key_prefix``, e.g. ``module.``), shapes and dtypes as the
-    upstream release; the values are random but of trained-network scale (conv weights with
-    variance 1/fan_in, BatchNorm gamma and running variance in 0.5..1.5, small biases and
-    means), so the toolchain can be exercised end to end without the real weights.
-    ``legacy_format`` writes the pre-1.6 pickle format the older releases use.
-    """
-    torch = _torch()
-    model = build(name)
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    shared = {}  # MODNet's backbone appears under two names: one tensor, one random value
-    for key, value in model.state_dict().items():
-        if value.data_ptr() in shared:
-            state[key] = shared[value.data_ptr()]
-            continue
-        original, value = value, value.clone()
-        if value.is_floating_point():
-            if key.endswith(("running_mean", "bias")):
-                value = torch.randn(value.shape, generator=generator) * 0.1
-            elif key.endswith("running_var") or value.dim() == 1:
-                value = torch.rand(value.shape, generator=generator) + 0.5
-            else:
-                bound = (3.0 / value[0].numel()) ** 0.5
-                value = (torch.rand(value.shape, generator=generator) * 2 - 1) * bound
-        state[key] = shared[original.data_ptr()] = value
-    prefix = get_spec(name).extra.get("key_prefix", "")
-    path = Path(path)
-    torch.save({prefix + k: v for k, v in state.items()}, path, _use_new_zipfile_serialization=not legacy_format)
-    return path

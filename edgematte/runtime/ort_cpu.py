@@ -59,6 +59,12 @@ class OrtCpuBackend:
     ``threads`` (intra-op) defaults to :func:`available_cpus`; ``inter_op_threads`` to 1.
     ``spin=False`` stops idle ORT threads from busy-waiting after a run, so the native
     kernels that run between inferences get the cores (``True`` can help a model-only loop).
+
+    Recurrent state: ``carry_state({"r1i": "r1o", ...})`` (input name -> output name), or the
+    ``recurrent`` argument, makes the backend own those inputs. Each output is kept as an ONNX Runtime OrtValue and bound as the
+    matching input of the next ``infer``, with no host copy; the feed omits them and the result
+    leaves them out. They start as zeros of ``initial_state_shape`` ([1,1,1,1], RVM's first
+    frame) and :meth:`reset_state` returns them there. Calls must come in frame order.
     """
 
     def __init__(
@@ -68,6 +74,8 @@ class OrtCpuBackend:
         threads: Optional[int] = None,
         inter_op_threads: int = 1,
         spin: bool = False,
+        recurrent: Optional[Mapping[str, str]] = None,
+        initial_state_shape: Tuple[int, ...] = (1, 1, 1, 1),
     ) -> None:
         if threads is not None and int(threads) < 1:
             raise InputError(f"received threads={threads!r}; expected a positive integer or None")
@@ -80,6 +88,9 @@ class OrtCpuBackend:
         self._inputs: Tuple[TensorSpec, ...] = ()
         self._outputs: Tuple[TensorSpec, ...] = ()
         self._static_out: Dict[str, np.ndarray] = {}
+        self.recurrent: Dict[str, str] = dict(recurrent or {})
+        self._initial_state = np.zeros(initial_state_shape, np.float32)
+        self._state: Dict[str, Any] = {}  # input name -> OrtValue from the previous call
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> "OrtCpuBackend":
@@ -111,7 +122,11 @@ class OrtCpuBackend:
         self._outputs = tuple(_spec(n) for n in session.get_outputs())
         self._binding = session.io_binding()
         self._static_out = {}
+        self._check_recurrent()
+        self._state = {}
         for spec in self._outputs:
+            if spec.name in self.recurrent.values():
+                continue  # kept as OrtValues, never copied to a host buffer
             if not spec.is_dynamic and spec.dtype in _ORT_DTYPES.values():
                 buffer = np.empty(spec.shape, dtype=spec.dtype)
                 self._static_out[spec.name] = buffer
@@ -122,6 +137,30 @@ class OrtCpuBackend:
         self._session = None
         self._binding = None
         self._static_out = {}
+        self._state = {}
+
+    def carry_state(self, pairs: Mapping[str, str]) -> None:
+        """Own the recurrent inputs ``pairs`` (input -> output); the states restart from zeros."""
+        self._require_open()
+        self.recurrent = dict(pairs)
+        self._check_recurrent()
+        for name in self.recurrent.values():
+            self._static_out.pop(name, None)
+        self._state = {}
+
+    def reset_state(self) -> None:
+        """Recurrent inputs back to their zeros (the next call is a first frame)."""
+        self._state = {}
+
+    def _check_recurrent(self) -> None:
+        inputs = {spec.name for spec in self._inputs}
+        outputs = {spec.name for spec in self._outputs}
+        for name_in, name_out in self.recurrent.items():
+            if name_in not in inputs or name_out not in outputs:
+                raise InputError(
+                    f"received recurrent pair {name_in!r} -> {name_out!r}; expected an input of "
+                    f"{sorted(inputs)} and an output of {sorted(outputs)}"
+                )
 
     def __enter__(self) -> "OrtCpuBackend":
         return self.open()
@@ -145,12 +184,19 @@ class OrtCpuBackend:
         """Run the model on host arrays; see the class docstring for output reuse."""
         self._require_open()
         if validate:
-            check_feed(feed, self._inputs)
+            fed = [spec for spec in self._inputs if spec.name not in self.recurrent]
+            check_feed(feed, tuple(fed))
         binding = self._binding
         binding.clear_binding_inputs()
         binding.clear_binding_outputs()
         for name, array in feed.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for name in self.recurrent:
+            state = self._state.get(name)
+            if state is None:
+                binding.bind_cpu_input(name, self._initial_state)
+            else:
+                binding.bind_ortvalue_input(name, state)
         for spec in self._outputs:
             buffer = self._static_out.get(spec.name)
             if buffer is None:
@@ -162,11 +208,13 @@ class OrtCpuBackend:
         self._session.run_with_iobinding(binding)
         if len(self._static_out) == len(self._outputs):
             return dict(self._static_out)
-        values = binding.get_outputs()
+        values = dict(zip((spec.name for spec in self._outputs), binding.get_outputs()))
+        for name_in, name_out in self.recurrent.items():
+            self._state[name_in] = values.pop(name_out)  # stays an OrtValue: no host copy
         result = {}
-        for spec, value in zip(self._outputs, values):
-            buffer = self._static_out.get(spec.name)
-            result[spec.name] = buffer if buffer is not None else value.numpy()
+        for name, value in values.items():
+            buffer = self._static_out.get(name)
+            result[name] = buffer if buffer is not None else value.numpy()
         return result
 
     def _require_open(self) -> None:

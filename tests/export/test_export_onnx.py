@@ -15,7 +15,7 @@ pytest.importorskip("onnxslim", reason="onnxslim is in the [export] extra")
 from edgematte.export import check_onnx, to_onnx  # noqa: E402
 from edgematte.export.check_onnx import run_onnx  # noqa: E402
 from edgematte.models import load  # noqa: E402
-from edgematte.models.checkpoints import random_checkpoint  # noqa: E402
+from zoo_checkpoints import random_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")

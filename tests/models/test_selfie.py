@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from edgematte.errors import InputError, ModelError
-from edgematte.models import MODELS, get_spec, onnx_for
-from edgematte.models.selfie import WEIGHTS_SUBDIR, extract_member, fetch_from_archive, fetch_tflite
-from edgematte.models.table import Checkpoint
-from edgematte.weights import sha256_of
+from edgematte.export.to_onnx import onnx_for
+from edgematte.models import MODELS, get_spec
+from edgematte.models.selfie import fetch_tflite
+from edgematte.weights import Checkpoint, extract_member, fetch_from_archive, sha256_of
 
 UNREACHABLE = "http://127.0.0.1:9/mediapipe-0.10.14-none-any.whl"
 
@@ -65,7 +65,7 @@ def test_rows_registered():
 @pytest.mark.parametrize("name", ["selfie", "selfie-landscape"])
 def test_pinned_member_hashes_match_the_real_files(with_shared_weights, name):
     path = fetch_tflite(name)
-    assert path == with_shared_weights / WEIGHTS_SUBDIR / get_spec(name).checkpoints[0].filename
+    assert path == with_shared_weights / "mediapipe_selfie" / get_spec(name).checkpoints[0].filename
     assert sha256_of(path) == get_spec(name).checkpoints[0].member_sha256
 
 
@@ -169,7 +169,7 @@ def test_onnx_for_converts_once_and_caches(with_shared_weights, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     path = onnx_for("selfie-landscape", progress=False)
     digest = get_spec("selfie-landscape").checkpoints[0].member_sha256
-    assert path.parent == tmp_path / "cache" / WEIGHTS_SUBDIR / "onnx"
+    assert path.parent == tmp_path / "cache" / "mediapipe_selfie" / "onnx"
     assert digest[:16] in path.name
     stamp = path.stat().st_mtime_ns
     assert onnx_for("selfie-landscape", progress=False) == path and path.stat().st_mtime_ns == stamp

@@ -15,7 +15,7 @@ from edgematte.weights import sha256_of
 
 torch = pytest.importorskip("torch", reason="PyTorch is an optional dependency: pip install 'edgematte[export]'")
 
-from edgematte.models.checkpoints import random_checkpoint  # noqa: E402
+from zoo_checkpoints import random_checkpoint  # noqa: E402
 
 ZOO = ("modnet", "modnet-webcam", "u2net", "u2net-human-seg", "u2netp")
 

@@ -98,3 +98,9 @@ def test_real_model_runs(pp_humanseg_onnx):
         assert backend.inputs[0].shape == (1, 3, 224, 398)
         alpha = backend.infer({"src": np.full((1, 3, 224, 398), 0.5, np.float32)})["alpha"]
         assert alpha.shape == (1, 1, 224, 398) and 0.0 <= alpha.min() <= alpha.max() <= 1.0
+
+
+def test_carry_state_refuses_unknown_names(tiny_onnx):
+    with OrtCpuBackend(tiny_onnx) as backend:
+        with pytest.raises(InputError, match="recurrent pair 'r1i' -> 'r1o'"):
+            backend.carry_state({"r1i": "r1o"})

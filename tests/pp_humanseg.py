@@ -1,4 +1,4 @@
-"""PP-HumanSeg-Lite portrait (PaddleSeg) wrapped to the edgematte model contract.
+"""Test fixture: PP-HumanSeg-Lite portrait (PaddleSeg) wrapped to the edgematte model contract.
 
 The published ONNX takes ``x`` [1,3,224,398] RGB normalised as ``(v/255 - 0.5)/0.5`` and returns
 a two-class softmax [1,2,224,398] (channel 1 = person). :func:`to_contract` adds the
@@ -23,7 +23,7 @@ def to_contract(model):  # onnx.ModelProto -> onnx.ModelProto
     from onnx import helper, numpy_helper
     import numpy as np
 
-    from ..errors import ModelError
+    from edgematte.errors import ModelError
 
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 1:

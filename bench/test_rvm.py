@@ -1,0 +1,124 @@
+"""RobustVideoMatting, 1280x720 background replacement at the automatic ratio (0.25), on a real clip.
+
+    pytest bench/test_rvm.py --benchmark-json bench/results/rvm.json
+    python bench/ratios.py bench/results/rvm.json
+
+The baseline is the plain ONNX Runtime loop: the dynamic graph as published, NumPy states
+and full-size float32 arrays copied in and out every frame, the composite in NumPy. Beside it:
+edgematte's ``Matter.replace_background`` (split graph, native refiner step, states as
+OrtValues), and the model step alone in both forms (whole graph through IO binding, split
+graph + native refiner) to show where the time goes. Every entry processes the clip's frames
+in order (recurrent state), cycling. Goal: >= 20 FPS on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+WEIGHTS = SHARED / "weights" / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+CLIP = SHARED / "data" / "videos" / "asl_book.mkv"
+SIZE = (1280, 720)
+BACKGROUND = (64, 177, 0)  # BGR green
+ROUNDS, WARMUP = 40, 5
+GROUP = "rvm-replace-background-1280x720"
+
+
+@pytest.fixture(scope="module")
+def frames():
+    import cv2
+
+    if not WEIGHTS.is_file() or not CLIP.is_file():
+        pytest.skip(f"{WEIGHTS} or {CLIP} is absent")
+    capture = cv2.VideoCapture(str(CLIP))
+    out = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        out.append(cv2.resize(frame, SIZE, interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory):
+    os.environ.setdefault("EDGEMATTE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+class InOrder:
+    """Calls ``step(frame)`` on the clip's frames in order, cycling."""
+
+    def __init__(self, frames, step):
+        self.frames, self.step, self.index = frames, step, 0
+
+    def __call__(self):
+        frame = self.frames[self.index % len(self.frames)]
+        self.index += 1
+        return self.step(frame)
+
+
+class PlainLoop:
+    """The straightforward ONNX Runtime loop over RVM, as upstream's inference example does it."""
+
+    def __init__(self, ratio: float) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(WEIGHTS), providers=["CPUExecutionProvider"])
+        self.rec = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+        self.ratio = np.array([ratio], np.float32)
+        self.background = np.asarray(BACKGROUND, np.float32)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        src = (frame[:, :, ::-1].transpose(2, 0, 1)[None] / np.float32(255)).astype(np.float32)
+        fgr, pha, *self.rec = self.session.run(
+            None, {"src": src, "r1i": self.rec[0], "r2i": self.rec[1], "r3i": self.rec[2], "r4i": self.rec[3],
+                   "downsample_ratio": self.ratio},
+        )
+        fgr = fgr[0].transpose(1, 2, 0)[:, :, ::-1] * 255
+        a = pha[0].transpose(1, 2, 0)
+        return (fgr * a + self.background * (1 - a)).round().astype(np.uint8)
+
+
+def _info(benchmark, role, **extra):
+    benchmark.group = GROUP
+    benchmark.extra_info["role"] = role
+    benchmark.extra_info.update(extra)
+
+
+def test_plain_onnxruntime_loop_baseline(benchmark, frames):
+    from edgematte.models.rvm import auto_downsample_ratio
+
+    ratio = auto_downsample_ratio(SIZE[1], SIZE[0])
+    _info(benchmark, "baseline", ratio=ratio)
+    benchmark.pedantic(InOrder(frames, PlainLoop(ratio)), rounds=ROUNDS, warmup_rounds=WARMUP)
+
+
+def test_matter_replace_background(benchmark, frames):
+    import edgematte
+
+    with edgematte.Matter(WEIGHTS, backend="ort-cpu") as matter:
+        rvm = matter.pipeline.rvm
+        _info(benchmark, "edgematte", native_refiner=rvm.native_refiner, ratio=rvm.ratio_for(SIZE[1], SIZE[0]),
+              threads=rvm.backend.threads)
+        run = InOrder(frames, lambda f: matter.replace_background(f, BACKGROUND))
+        benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=WARMUP)
+        stages = {}
+        for _ in range(10):
+            for stage, ms in matter.process(frames[0], BACKGROUND).timings.items():
+                stages.setdefault(stage, []).append(ms)
+        benchmark.extra_info.update({f"{k}_ms": round(float(np.median(v)), 2) for k, v in stages.items()})
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole-graph", "split-native-refiner"])
+def test_model_step_only(benchmark, frames, split):
+    from edgematte.models.rvm import RvmModel
+    from edgematte.runtime import open_backend
+
+    with open_backend("ort-cpu", WEIGHTS) as backend:
+        model = RvmModel(backend, split=split)
+        _info(benchmark, f"model step, {'split' if split else 'whole graph'}", native_refiner=model.native_refiner)
+        benchmark.pedantic(InOrder(frames, model.run), rounds=ROUNDS, warmup_rounds=WARMUP)

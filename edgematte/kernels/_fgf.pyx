@@ -1,0 +1,84 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""RobustVideoMatting's fast-guided-filter output step at full resolution, fused (trusted inputs).
+
+The NumPy twin and the contract: :func:`edgematte.models.rvm.fgf_apply_reference`.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport floorf
+from libc.stdlib cimport free, malloc
+
+
+cdef inline float _lerp(const float *row, int x0, int x1, float wx, int k) noexcept nogil:
+    return row[x0 * 8 + k] + wx * (row[x1 * 8 + k] - row[x0 * 8 + k])
+
+
+cdef inline unsigned char _u8(float v) noexcept nogil:
+    """clip(v, 0, 1) * 255, rounded half up, as uint8."""
+    if v <= 0.0:
+        return 0
+    if v >= 1.0:
+        return 255
+    return <unsigned char>(v * 255.0 + 0.5)
+
+
+def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, ::1] a not None,
+              const float[:, :, ::1] b not None, unsigned char[:, ::1] alpha not None,
+              unsigned char[:, :, ::1] foreground not None, int threads):
+    """frame [H,W,3] uint8 BGR; a, b [4,h,w] float32 (channels R, G, B, grey) -> alpha, foreground (BGR).
+
+    Bilinear (half-pixel, edge-clamped) upsampling of a and b, then per pixel with x = (R, G, B,
+    mean(R, G, B)) / 255: y = a * x + b; foreground = clip(y[:3] + x[:3]), alpha = clip(y[3]).
+    """
+    cdef int H = frame.shape[0], W = frame.shape[1], h = a.shape[1], w = a.shape[2]
+    cdef int y, x, c, y0, y1, x0, x1
+    cdef float sy, sx, wy, wx, xr, xg, xb, xm
+    cdef float *row
+    cdef float scale_y = <float>h / H, scale_x = <float>w / W
+    cdef int *xl = <int *>malloc(W * sizeof(int))
+    cdef float *xw = <float *>malloc(W * sizeof(float))
+    if xl == NULL or xw == NULL:
+        free(xl)
+        free(xw)
+        raise MemoryError("fgf_apply: no memory for the column tables")
+    for x in range(W):
+        sx = (x + 0.5) * scale_x - 0.5
+        if sx < 0:
+            sx = 0
+        x0 = <int>floorf(sx)
+        if x0 > w - 1:
+            x0 = w - 1
+        xl[x] = x0
+        xw[x] = sx - x0
+    with nogil:
+        for y in prange(H, num_threads=threads, schedule="static"):
+            row = <float *>malloc(8 * w * sizeof(float))  # a then b, channel-interleaved: row[(x * 8) + c]
+            if row == NULL:
+                continue
+            sy = (y + 0.5) * scale_y - 0.5
+            if sy < 0:
+                sy = 0
+            y0 = <int>floorf(sy)
+            if y0 > h - 1:
+                y0 = h - 1
+            y1 = y0 + 1 if y0 < h - 1 else h - 1
+            wy = sy - y0
+            for x in range(w):
+                for c in range(4):
+                    row[x * 8 + c] = a[c, y0, x] + wy * (a[c, y1, x] - a[c, y0, x])
+                    row[x * 8 + 4 + c] = b[c, y0, x] + wy * (b[c, y1, x] - b[c, y0, x])
+            for x in range(W):
+                x0 = xl[x]
+                x1 = x0 + 1 if x0 < w - 1 else w - 1
+                wx = xw[x]
+                xr = frame[y, x, 2] * (1.0 / 255.0)
+                xg = frame[y, x, 1] * (1.0 / 255.0)
+                xb = frame[y, x, 0] * (1.0 / 255.0)
+                xm = (xr + xg + xb) * (1.0 / 3.0)
+                foreground[y, x, 2] = _u8(_lerp(row, x0, x1, wx, 0) * xr + _lerp(row, x0, x1, wx, 4) + xr)
+                foreground[y, x, 1] = _u8(_lerp(row, x0, x1, wx, 1) * xg + _lerp(row, x0, x1, wx, 5) + xg)
+                foreground[y, x, 0] = _u8(_lerp(row, x0, x1, wx, 2) * xb + _lerp(row, x0, x1, wx, 6) + xb)
+                alpha[y, x] = _u8(_lerp(row, x0, x1, wx, 3) * xm + _lerp(row, x0, x1, wx, 7))
+            free(row)
+    free(xl)
+    free(xw)

@@ -1,0 +1,355 @@
+"""RobustVideoMatting (RVM): recognising its graph, choosing ``downsample_ratio``, running it in frame order.
+
+RVM's ONNX signature (the official ``rvm_mobilenetv3_fp32.onnx`` / ``rvm_resnet50_fp32.onnx``):
+
+- inputs ``src`` [B,3,H,W] float32 RGB 0..1; ``r1i`` .. ``r4i`` [B,C,h,w] float32 recurrent
+  states (zeros [1,1,1,1] on the first frame); ``downsample_ratio`` [1] float32;
+- outputs ``fgr`` [B,3,H,W] float32 0..1 (foreground colour), ``pha`` [B,1,H,W] float32 0..1
+  (alpha), ``r1o`` .. ``r4o`` (the states to feed back as ``r1i`` .. ``r4i`` next frame).
+
+Any ONNX with that signature is RVM (:func:`is_rvm`). The model is recurrent: frames must be
+served in order, one stream per :class:`RvmModel`; :meth:`RvmModel.reset` (and a scene cut, or a
+change of frame size or ratio) restarts the states from zeros.
+
+Where the time goes, and what :class:`RvmModel` does about it: the graph downsamples ``src``,
+runs the network at the small size, then applies its fast guided filter at full resolution
+(bilinear upsampling of the filter's 4-channel ``A`` and ``b``, ``A * x + b``, clip) in float32
+NCHW, which with the full-size float conversions on either side costs about as much as the
+network itself at 1280x720 / 0.25. So when the graph's structure allows (:func:`split_refiner`),
+the graph is cut after the small-size ``A`` and ``b``; the frame is downsampled in uint8 by
+OpenCV (same bilinear sampling), and the full-resolution step runs as one fused native pass
+(``edgematte.kernels._fgf``, twin :func:`fgf_apply_reference`) straight from the uint8 frame
+to uint8 alpha and foreground. Otherwise the whole graph runs as is.
+
+Automatic ratio (:func:`auto_downsample_ratio`): the internal frame's longer side is
+:data:`AUTO_LONG_SIDE` = 320 px, within upstream's 256-512 px guidance and at its CPU-friendly
+end: 640x480 -> 0.5, 1280x720 -> 0.25, 1920x1080 -> 1/6, 3840x2160 -> 1/12; frames whose
+longer side is <= 320 px run at 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError, ModelError
+from ..files import atomic_path
+from ..types import TensorSpec
+from ..weights import cache_dir, sha256_of
+
+__all__ = [
+    "STATES",
+    "RVM_INPUTS",
+    "RVM_OUTPUTS",
+    "AUTO_LONG_SIDE",
+    "is_rvm",
+    "auto_downsample_ratio",
+    "check_downsample_ratio",
+    "RvmModel",
+    "split_refiner",
+    "fgf_apply_reference",
+]
+
+log = logging.getLogger(__name__)
+
+#: recurrent input -> the output fed back into it on the next frame
+STATES: Dict[str, str] = {"r1i": "r1o", "r2i": "r2o", "r3i": "r3o", "r4i": "r4o"}
+RVM_INPUTS = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
+RVM_OUTPUTS = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
+#: longer side (px) of the downsampled frame the automatic ratio aims at
+AUTO_LONG_SIDE = 320
+#: expected rank of each tensor of the signature
+_RANKS = {"src": 4, "downsample_ratio": 1, "fgr": 4, "pha": 4, **{n: 4 for n in list(STATES) + list(STATES.values())}}
+
+
+def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
+    """True for RVM's signature, False for a graph with none of its names.
+
+    A graph with some of RVM's names but not all of them, or with the wrong dtype or rank
+    for one of them, raises ModelError naming what is wrong (never a silent non-RVM run).
+    """
+    got_in = {spec.name: spec for spec in inputs}
+    got_out = {spec.name: spec for spec in outputs}
+    marks = (set(got_in) & (set(RVM_INPUTS) - {"src"})) | (set(got_out) & (set(RVM_OUTPUTS) - {"alpha"}))
+    if not marks:
+        return False
+    problems = []
+    missing_in = [n for n in RVM_INPUTS if n not in got_in]
+    missing_out = [n for n in RVM_OUTPUTS if n not in got_out]
+    if missing_in:
+        problems.append(f"missing inputs {missing_in}")
+    if missing_out:
+        problems.append(f"missing outputs {missing_out}")
+    for spec in [got_in[n] for n in RVM_INPUTS if n in got_in] + [got_out[n] for n in RVM_OUTPUTS if n in got_out]:
+        if spec.dtype != "float32":
+            problems.append(f"{spec.name} is {spec.dtype}")
+        if len(spec.shape) != _RANKS[spec.name]:
+            problems.append(f"{spec.name} has rank {len(spec.shape)}")
+    if "src" in got_in and len(got_in["src"].shape) == 4 and got_in["src"].shape[1] not in (3, None):
+        problems.append(f"src has {got_in['src'].shape[1]} channels")
+    if problems:
+        raise ModelError(
+            f"received a graph with RobustVideoMatting names ({sorted(marks)}) but {'; '.join(problems)}; expected "
+            f"float32 inputs {list(RVM_INPUTS)} (src, states rank 4, downsample_ratio [1]) and float32 outputs "
+            f"{list(RVM_OUTPUTS)}, as in the official rvm_*_fp32.onnx (the fp16 release files are for GPUs)"
+        )
+    return True
+
+
+def auto_downsample_ratio(height: int, width: int) -> float:
+    """The ratio that brings the longer side of a ``height`` x ``width`` frame to ~AUTO_LONG_SIDE px (<= 1)."""
+    return min(1.0, AUTO_LONG_SIDE / max(int(height), int(width)))
+
+
+def check_downsample_ratio(value: Any) -> Optional[float]:
+    """``None`` (automatic) or a float in (0, 1]; InputError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise InputError(f"received downsample_ratio={value!r}; expected None (automatic) or a float in (0, 1]")
+    ratio = float(value)
+    if not (math.isfinite(ratio) and 0.0 < ratio <= 1.0):
+        raise InputError(f"received downsample_ratio={value!r}; expected None (automatic) or a float in (0, 1]")
+    return ratio
+
+
+def split_refiner(model) -> Optional[Tuple[Any, str, str, str]]:
+    """RVM graph (onnx.ModelProto) cut before its full-resolution refiner step, or None.
+
+    Returns (graph, small-src input, A output, b output): the graph takes the downsampled
+    ``src`` [1,3,h,w] and r1i..r4i and returns the guided filter's ``A`` and ``b`` [1,4,h,w]
+    plus r1o..r4o. Found by structure (the Resize of ``src``; the ``Mul`` of an upsampled
+    tensor by ``concat(src, mean(src))`` and the ``Add`` of another upsampled tensor), so
+    None when a graph is built differently.
+    """
+    import onnx.shape_inference
+    import onnx.utils
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: Dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    down = [n for n in consumers.get("src", []) if n.op_type == "Resize"]
+    fine = [n for n in consumers.get("src", []) if n.op_type == "Concat"]
+    if len(down) != 1 or len(fine) != 1:
+        return None
+    muls = [n for n in consumers.get(fine[0].output[0], []) if n.op_type == "Mul"]
+    if len(muls) != 1:
+        return None
+    mul = muls[0]
+    up_a = producer.get(next((i for i in mul.input if i != fine[0].output[0]), ""))
+    adds = [n for n in consumers.get(mul.output[0], []) if n.op_type == "Add"]
+    if up_a is None or up_a.op_type != "Resize" or len(adds) != 1:
+        return None
+    up_b = producer.get(next((i for i in adds[0].input if i != mul.output[0]), ""))
+    if up_b is None or up_b.op_type != "Resize":
+        return None
+    small, a_name, b_name = down[0].output[0], up_a.input[0], up_b.input[0]
+    try:
+        cut = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model)).extract_model([small] + list(STATES), [a_name, b_name] + list(STATES.values()))
+    except Exception as exc:  # the extractor raises plain errors when a tensor is unreachable
+        log.debug("RVM graph not split (%s); the whole graph runs", exc)
+        return None
+    return cut, small, a_name, b_name
+
+
+def _split_path(path: Path) -> Optional[Tuple[Path, Dict[str, str]]]:
+    """The cached split graph of the RVM file at ``path`` (made once) and its tensor names, or None."""
+    import json
+
+    import onnx
+
+    folder = cache_dir() / "rvm" / "split"
+    stem = folder / sha256_of(path)[:24]
+    graph_path, names_path = stem.with_suffix(".onnx"), stem.with_suffix(".json")
+    if graph_path.is_file() and names_path.is_file():
+        return graph_path, json.loads(names_path.read_text())
+    split = split_refiner(onnx.load(str(path)))
+    if split is None:
+        return None
+    cut, small, a_name, b_name = split
+    names = {"small": small, "a": a_name, "b": b_name}
+    with atomic_path(graph_path) as tmp:
+        onnx.save(cut, str(tmp))
+    with atomic_path(names_path) as tmp:
+        tmp.write_text(json.dumps(names))
+    return graph_path, names
+
+
+def fgf_apply_reference(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The refiner's full-resolution step in NumPy: frame uint8 HxWx3 BGR, a/b float32 [4,h,w] (R, G, B, grey).
+
+    ``A`` and ``b`` are upsampled bilinearly (half-pixel centres, edge-clamped, as ONNX Resize
+    "linear" / "pytorch_half_pixel"); with x = (R, G, B, mean(R, G, B)) / 255 and y = A * x + b:
+    foreground = clip(y[:3] + x[:3], 0, 1), alpha = clip(y[3], 0, 1), both as uint8
+    (round half up). Returns (alpha HxW, foreground HxWx3 BGR).
+    """
+    height, width = frame.shape[:2]
+    h, w = a.shape[1:]
+
+    def taps(out: int, size: int):
+        pos = np.maximum((np.arange(out) + 0.5) * size / out - 0.5, 0.0)
+        lo = np.minimum(np.floor(pos).astype(int), size - 1)
+        return lo, np.minimum(lo + 1, size - 1), pos - lo
+
+    y0, y1, wy = taps(height, h)
+    x0, x1, wx = taps(width, w)
+
+    def up(t: np.ndarray) -> np.ndarray:
+        t = t.astype(np.float64)
+        rows = t[:, y0] + wy[None, :, None] * (t[:, y1] - t[:, y0])
+        return rows[:, :, x0] + wx[None, None, :] * (rows[:, :, x1] - rows[:, :, x0])
+
+    rgb = frame[:, :, ::-1].transpose(2, 0, 1).astype(np.float64) / 255.0
+    x = np.concatenate([rgb, rgb.mean(axis=0, keepdims=True)])
+    y = up(a) * x + up(b)
+    fgr = np.clip(y[:3] + x[:3], 0.0, 1.0)
+    pha = np.clip(y[3], 0.0, 1.0)
+    to_u8 = lambda v: np.floor(v * 255.0 + 0.5).astype(np.uint8)  # noqa: E731
+    return to_u8(pha), np.ascontiguousarray(to_u8(fgr)[::-1].transpose(1, 2, 0))
+
+
+class RvmModel:
+    """The model step for RVM: one uint8 BGR frame (in stream order) -> alpha and foreground.
+
+    ``backend``: an opened backend running an RVM graph that can carry recurrent state
+    (``OrtCpuBackend``: the states stay OrtValues between calls, never copied to the host).
+    ``downsample_ratio``: None picks :func:`auto_downsample_ratio` per frame size; a float in
+    (0, 1] fixes it. ``cut_threshold``: mean absolute difference (0..1) between consecutive
+    frames at the model's internal size above which the states restart (a scene cut).
+
+    Not thread-safe and order-dependent: one stream, one thread. The returned arrays are
+    reused buffers, overwritten by the next call.
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        downsample_ratio: Optional[float] = None,
+        cut_threshold: float = 0.12,
+        threads: Optional[int] = None,
+        split: bool = True,
+    ) -> None:
+        if not is_rvm(backend.inputs, backend.outputs):
+            raise ModelError(
+                f"received a model with inputs {[s.name for s in backend.inputs]}; expected RobustVideoMatting's "
+                f"{list(RVM_INPUTS)}"
+            )
+        carry = getattr(backend, "carry_state", None)
+        if carry is None:
+            raise ModelError(
+                f"received a {type(backend).__name__}, which cannot carry recurrent state; expected the "
+                "ort-cpu backend for RobustVideoMatting"
+            )
+        self.threads = threads
+        self._names: Optional[Dict[str, str]] = None  # set when the refiner runs natively
+        if split and getattr(backend, "path", None) is not None:
+            backend = self._open_split(backend) or backend
+        backend.carry_state(STATES)
+        self.backend = backend
+        self.downsample_ratio = check_downsample_ratio(downsample_ratio)
+        self.cut_threshold = float(cut_threshold)
+        self._key: Optional[Tuple[int, int, float]] = None  # (h, w, ratio) the states were made for
+        self._src = np.empty((1, 3, 0, 0), np.float32)
+        self._ratio = np.empty(1, np.float32)
+        self._alpha = np.empty((0, 0), np.uint8)
+        self._foreground = np.empty((0, 0, 3), np.uint8)
+        self._thumb: Optional[np.ndarray] = None  # previous frame, small, for the cut detector
+
+    def _open_split(self, backend: Any) -> Any:
+        """An OrtCpuBackend on the split graph with the refiner step native, or None (whole graph)."""
+        from ..runtime.ort_cpu import OrtCpuBackend
+
+        if not isinstance(backend, OrtCpuBackend):
+            return None
+        try:
+            from ..kernels._fgf import fgf_apply
+        except ImportError as exc:  # unbuilt source tree: the whole graph still runs
+            log.warning("RVM refiner kernel unavailable (%s); running the whole graph", exc)
+            return None
+        split = _split_path(backend.path)
+        if split is None:
+            return None
+        path, self._names = split
+        self._fgf_apply = fgf_apply
+        return OrtCpuBackend(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
+                             spin=backend.spin).open()
+
+    @property
+    def native_refiner(self) -> bool:
+        """True when the full-resolution refiner step runs in edgematte's kernel (the split graph)."""
+        return self._names is not None
+
+    def ratio_for(self, height: int, width: int) -> float:
+        """The ratio used for frames of this size."""
+        return self.downsample_ratio if self.downsample_ratio is not None else auto_downsample_ratio(height, width)
+
+    def reset(self) -> None:
+        """Restart the recurrent states from zeros (between unrelated clips)."""
+        self.backend.reset_state()
+        self._thumb = None
+
+    def run(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, bool]:
+        """``frame`` uint8 HxWx3 BGR -> (alpha uint8 HxW, foreground uint8 HxWx3 BGR, cut).
+
+        ``cut`` is True when the states restarted on this frame (scene cut, new size or ratio).
+        """
+        import cv2
+
+        h, w = frame.shape[:2]
+        ratio = self.ratio_for(h, w)
+        cut = self._restart_if_needed(frame, (h, w, ratio))
+        if self._names is not None:
+            return self._run_split(frame) + (cut,)
+        np.multiply(frame.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
+        out = self.backend.infer({"src": self._src, "downsample_ratio": self._ratio}, validate=False)
+        cv2.convertScaleAbs(out["pha"][0, 0], dst=self._alpha, alpha=255.0)  # pha is clipped to 0..1 in the graph
+        fgr = out["fgr"][0]
+        cv2.convertScaleAbs(cv2.merge((fgr[2], fgr[1], fgr[0])), dst=self._foreground, alpha=255.0)
+        return self._alpha, self._foreground, cut
+
+    def _run_split(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Downsample in uint8, run the graph at the small size, apply the refiner natively."""
+        import cv2
+
+        small_h, small_w = self._src.shape[2:]
+        cv2.resize(frame, (small_w, small_h), dst=self._small, interpolation=cv2.INTER_LINEAR)
+        np.multiply(self._small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
+        names = self._names
+        out = self.backend.infer({names["small"]: self._src}, validate=False)
+        threads = self.threads or getattr(self.backend, "threads", 1)
+        self._fgf_apply(frame, out[names["a"]][0], out[names["b"]][0], self._alpha, self._foreground, threads)
+        return self._alpha, self._foreground
+
+    def _restart_if_needed(self, frame: np.ndarray, key: Tuple[int, int, float]) -> bool:
+        """Reset the states on a new size/ratio (buffers re-made) or a scene cut; True when reset."""
+        import cv2
+
+        h, w, ratio = key
+        if key != self._key:
+            first, self._key = self._key is None, key
+            # the graph's Resize makes floor(side * ratio) (ONNX Resize with scales)
+            small = (max(1, int(math.floor(h * ratio))), max(1, int(math.floor(w * ratio))))
+            self._src = np.empty((1, 3) + (small if self._names else (h, w)), np.float32)
+            self._small = np.empty(small + (3,), np.uint8)
+            self._ratio = np.array([ratio], np.float32)
+            self._alpha = np.empty((h, w), np.uint8)
+            self._foreground = np.empty((h, w, 3), np.uint8)
+            self.reset()
+            self._thumb = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)
+            return not first
+        thumb = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)
+        cut = self._thumb is not None and cv2.norm(thumb, self._thumb, cv2.NORM_L1) / (thumb.size * 255.0) > (
+            self.cut_threshold
+        )
+        if cut:
+            self.backend.reset_state()
+        self._thumb = thumb
+        return cut

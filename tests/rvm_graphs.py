@@ -1,0 +1,64 @@
+"""Test fixture: tiny ONNX graphs with RobustVideoMatting's signature (and almost-RVM variants).
+
+The counting graph: ``r1o = r1i + 1`` (so r1 counts the frames since the last reset),
+``pha`` = that count / 255 everywhere, ``fgr = src * downsample_ratio``, ``r2o..r4o`` pass
+their inputs through. It checks state carrying, resets and the ratio feed without weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+DYN4 = ["b", "c", "h", "w"]
+
+
+def counting_rvm(
+    path: Path,
+    *,
+    drop_input: Optional[str] = None,
+    dtypes: Optional[Dict[str, int]] = None,
+    state_rank: int = 4,
+) -> Path:
+    """Write the counting RVM graph to ``path``; the keyword arguments make almost-RVM variants."""
+    dtypes = dtypes or {}
+    state_dims = DYN4[:state_rank]
+
+    def value(name: str, dims) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, dtypes.get(name, TensorProto.FLOAT), dims)
+
+    inputs = [value("src", ["b", 3, "H", "W"])]
+    inputs += [value(f"r{i}i", state_dims) for i in range(1, 5)]
+    inputs += [value("downsample_ratio", [1])]
+    outputs = [value("fgr", ["b", 3, "H", "W"]), value("pha", ["b", 1, "H", "W"])]
+    outputs += [value(f"r{i}o", state_dims) for i in range(1, 5)]
+    nodes = [
+        helper.make_node("Add", ["r1i", "one"], ["r1o"]),
+        helper.make_node("ReduceMax", ["r1i"], ["count"], keepdims=0),
+        helper.make_node("ReduceMean", ["src"], ["grey"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["grey", "zero"], ["blank"]),
+        helper.make_node("Add", ["count", "one_scalar"], ["frames"]),
+        helper.make_node("Mul", ["frames", "step"], ["level"]),
+        helper.make_node("Add", ["blank", "level"], ["pha"]),
+        helper.make_node("Mul", ["src", "downsample_ratio"], ["fgr"]),
+    ]
+    nodes += [helper.make_node("Identity", [f"r{i}i"], [f"r{i}o"]) for i in range(2, 5)]
+    inits = [
+        numpy_helper.from_array(np.ones([1] * state_rank, np.float32), "one"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one_scalar"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "step"),
+    ]
+    if drop_input is not None:
+        inputs = [v for v in inputs if v.name != drop_input]
+        inits.append(numpy_helper.from_array(np.zeros([1] * state_rank, np.float32), drop_input))
+    graph = helper.make_graph(nodes, "counting_rvm", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
