@@ -496,9 +496,11 @@ class DevicePipeline:
 
     Arguments as :class:`~edgematte.pipeline.Pipeline`, plus ``space`` (default :class:`CudaSpace`),
     ``results`` ("auto": where the frame came from; "host"; "device"; "composite": only the composite
-    downloaded) and ``recurrent``: input name -> output name of recurrent states (RVM's ``r1i`` ->
-    ``r1o``), fed back on the device each frame, zeros at the start and after :meth:`reset`
-    (shapes from the model's input specs, dynamic axes 1).
+    downloaded) and ``recurrent``: input name -> output name of recurrent states, fed back on the
+    device each frame, zeros at the start and after :meth:`reset` (shapes from the model's input
+    specs, dynamic axes 1). This is the hook for a recurrent model on the device; RobustVideoMatting
+    itself (its ``r1i`` -> ``r1o`` states, ``downsample_ratio`` and foreground output) runs in the CPU
+    :class:`~edgematte.pipeline.Pipeline`'s own model step for now, and is refused here.
     """
 
     def __init__(
@@ -514,7 +516,18 @@ class DevicePipeline:
         threads: Optional[int] = None,
         results: str = "auto",
         recurrent: Optional[Mapping[str, str]] = None,
+        downsample_ratio: Optional[float] = None,
     ) -> None:
+        from .models.rvm import check_downsample_ratio, is_rvm
+
+        if is_rvm(backend.inputs, backend.outputs):
+            raise InputError(
+                "received a RobustVideoMatting model; expected another model: RVM runs its own model step in "
+                "the CPU Pipeline (select_pipeline picks it)"
+            )
+        if check_downsample_ratio(downsample_ratio) is not None:
+            raise InputError(f"received downsample_ratio={downsample_ratio!r} for a model with inputs "
+                             f"{[s.name for s in backend.inputs]}; expected it only for RobustVideoMatting models")
         if task not in ("segmentation", "matting"):
             raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
         if results not in _RESULTS:
@@ -785,9 +798,14 @@ def select_pipeline(backend: Any, **config: Any) -> Union[Pipeline, DevicePipeli
     arrays (TensorRT), else the CPU :class:`~edgematte.pipeline.Pipeline`.
 
     Without CuPy or a GPU the TensorRT backend still runs, behind the CPU pipeline; the reason is
-    logged as a warning.
+    logged as a warning. So does RobustVideoMatting, whose model step the CPU pipeline owns.
     """
     if not takes_device_arrays(backend):
+        return Pipeline(backend, **config)
+    from .models.rvm import is_rvm
+
+    if is_rvm(backend.inputs, backend.outputs):
+        log.warning("RobustVideoMatting runs its own model step on the host; the stages around it run on the CPU")
         return Pipeline(backend, **config)
     try:
         space = CudaSpace()

@@ -212,41 +212,59 @@ def test_the_binding_is_the_backends_input_buffer_when_offered():
 
 # -- recurrent state (RVM's r*i -> r*o) -------------------------------------------------------------
 class Recurrent(StandIn):
-    """alpha = (sigmoid(w . src + b) + r1i) / 2 and r1o = alpha: the state visibly carries over."""
+    """alpha = (sigmoid(w . src + b) + h) / 2 and h_next = alpha: the state visibly carries over."""
 
     def __init__(self, xp, input_hw=(32, 32)):
         super().__init__(xp, input_hw)
         h, w = input_hw
-        self.inputs += (TensorSpec("r1i", (1, 1, None, None), "float32"),)
-        self.outputs += (TensorSpec("r1o", (1, 1, h, w), "float32"),)
+        self.inputs += (TensorSpec("h", (1, 1, None, None), "float32"),)
+        self.outputs += (TensorSpec("h_next", (1, 1, h, w), "float32"),)
         self.fed = []
 
     def infer(self, feed, *, validate=True):
-        state = np.asarray(feed["r1i"])
+        state = np.asarray(feed["h"])
         self.fed.append(state.copy())
         alpha = super().infer(feed)["alpha"]
         alpha += state  # broadcasts the [1,1,1,1] start state
         alpha *= np.float32(0.5)
-        return {"alpha": alpha, "r1o": alpha}
+        return {"alpha": alpha, "h_next": alpha}
 
 
 def test_recurrent_states_are_fed_back_and_reset():
     backend = Recurrent(np)
-    device = DevicePipeline(backend, space=HostSpace(), refine="off", recurrent={"r1i": "r1o"})
+    device = DevicePipeline(backend, space=HostSpace(), refine="off", recurrent={"h": "h_next"})
     frame = gpu_check.synthetic_frames((64, 64), 1)[0]
     first = device.process(frame).alpha.copy()
     second = device.process(frame).alpha.copy()
     assert backend.fed[0].shape == (1, 1, 1, 1) and not backend.fed[0].any()  # zeros, dynamic axes 1
     assert backend.fed[1].shape == (1, 1, 32, 32) and backend.fed[1].any()  # the last output, fed back
-    assert device._states["r1i"] is not backend._out  # a copy: the backend reuses its output buffer
+    assert device._states["h"] is not backend._out  # a copy: the backend reuses its output buffer
     assert not np.array_equal(first, second)
     device.reset()
     np.testing.assert_array_equal(device.process(frame).alpha, first)
 
 
 def test_unknown_recurrent_names_are_refused():
-    with pytest.raises(InputError, match=r"recurrent names \['r9i'\]"):
-        DevicePipeline(Recurrent(np), space=HostSpace(), recurrent={"r9i": "r1o"})
+    with pytest.raises(InputError, match=r"recurrent names \['h9'\]"):
+        DevicePipeline(Recurrent(np), space=HostSpace(), recurrent={"h9": "h_next"})
+
+
+def test_robust_video_matting_stays_on_the_cpu_pipeline(tmp_path, caplog):
+    sys.path.insert(0, str(REPO / "tests"))
+    from rvm_graphs import counting_rvm
+
+    class DeviceOrt(OrtCpuBackend):
+        device_inputs = True  # what TensorRT declares; CuPy is what is missing here
+
+    with DeviceOrt(counting_rvm(tmp_path / "rvm.onnx")) as rvm:
+        with pytest.raises(InputError, match="RobustVideoMatting model; expected another model"):
+            DevicePipeline(rvm, space=HostSpace())
+        with caplog.at_level(logging.WARNING, logger="edgematte"):
+            pipeline = select_pipeline(rvm, downsample_ratio=0.5)
+        assert type(pipeline) is Pipeline and pipeline.rvm is not None
+        assert "RobustVideoMatting runs its own model step on the host" in caplog.text
+    with pytest.raises(InputError, match="downsample_ratio=0.5 .* only for RobustVideoMatting"):
+        DevicePipeline(StandIn(np), space=HostSpace(), downsample_ratio=0.5)
 
 
 # -- selection and error paths ----------------------------------------------------------------------
