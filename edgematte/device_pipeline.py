@@ -203,14 +203,15 @@ def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
     gather, h0, h1, v0, v1 = work.scratch()
     sh = p.src_hw[0]
     rows = src[:sh].reshape(sh, -1)
-    xp.take(rows, p.x0, axis=1, out=gather)
+    take = _take(xp)
+    take(rows, p.x0, axis=1, out=gather)
     xp.multiply(gather, p.ax0, out=h0)
-    xp.take(rows, p.x1, axis=1, out=gather)
+    take(rows, p.x1, axis=1, out=gather)
     xp.multiply(gather, p.ax1, out=h1)
     xp.add(h0, h1, out=h0)
     xp.right_shift(h0, 4, out=h0)
     for v, y, b in ((v0, p.y0, p.by0), (v1, p.y1, p.by1)):
-        xp.take(h0, y, axis=0, out=v)
+        take(h0, y, axis=0, out=v)
         xp.multiply(v, b, out=v)
         xp.right_shift(v, 16, out=v)
     xp.add(v0, v1, out=v0)
@@ -219,6 +220,14 @@ def resize_linear_u8(xp: Any, src: Any, out: Any, work: _LinearWork) -> Any:
     xp.clip(v0, 0, 255, out=v0)
     xp.copyto(out.reshape(p.dst_hw[0], -1), v0, casting="unsafe")
     return out
+
+
+def _take(xp: Any):
+    """``xp.take`` writing straight into ``out``: NumPy buffers ``out`` unless mode is not "raise"
+    (the indices are in range by construction); CuPy's take has no mode."""
+    if xp is np:
+        return lambda a, indices, axis, out: np.take(a, indices, axis=axis, out=out, mode="clip")
+    return xp.take
 
 
 def refine_fast(xp: Any, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
@@ -479,6 +488,8 @@ class _Buffers:
         self.background_source: Any = None
         bh, bw = max(1, h // 8), max(1, w // 8)
         self.blur_small = empty((bh, bw, 3), np.uint8)
+        self.blur_sum = empty((bh, bw, 3), np.int32)
+        self.blur_mean = empty((bh, bw, 3), np.float32)
         self.blur_work = _LinearWork(xp, linear_plan(xp, (bh, bw), (h, w), 3))
         self.has_previous = False
         self.host: Dict[str, np.ndarray] = {}  # download targets, made on first use
@@ -719,13 +730,17 @@ class DevicePipeline:
         h, w = b.frame_hw
         bh, bw = b.blur_small.shape[:2]
         if h == 8 * bh and w == 8 * bw:
-            sums = frame.reshape(bh, 8, bw, 8, 3).sum(axis=(1, 3), dtype=np.int32)
-            means = xp.rint(sums.astype(np.float32) * np.float32(1.0 / 64.0))
-            small = s.download(means.astype(np.uint8), b.host_buffer("blur", b.blur_small))
+            frame.reshape(bh, 8, bw, 8, 3).sum(axis=(1, 3), dtype=np.int32, out=b.blur_sum)
+            xp.multiply(b.blur_sum, np.float32(1.0 / 64.0), out=b.blur_mean, dtype=np.float32)
+            xp.rint(b.blur_mean, out=b.blur_mean)
+            xp.copyto(b.blur_small, b.blur_mean, casting="unsafe")
+            small = s.download(b.blur_small, b.host_buffer("blur", b.blur_small))
         else:
             host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
-            small = cv2.resize(host, (bw, bh), interpolation=cv2.INTER_AREA)
-        s.upload(cv2.GaussianBlur(small, (0, 0), 2.0), b.blur_small)
+            small = b.host_buffer("blur", b.blur_small)
+            cv2.resize(host, (bw, bh), dst=small, interpolation=cv2.INTER_AREA)
+        cv2.GaussianBlur(small, (0, 0), 2.0, dst=small)
+        s.upload(small, b.blur_small)
 
     def _deliver(self, host_frame: bool, b: _Buffers, **fields: Any) -> Optional[Dict[str, Any]]:
         """Downloaded fields for host results (None when the results stay in the space)."""

@@ -191,6 +191,28 @@ def test_buffers_are_planned_once_per_size_and_results_are_the_buffers():
     assert [h.shape for h in device._local.buffers.halves] == [(300, 550, 3)]
 
 
+@pytest.mark.parametrize("refine", ["fast", "off"])
+@pytest.mark.parametrize("background", [(0, 255, 0), "blur", None, "image"])
+def test_steady_state_allocates_nothing_frame_sized(background, refine):
+    import tracemalloc
+
+    if background == "image":
+        background = np.full((100, 200, 3), 77, np.uint8)
+    device = DevicePipeline(StandIn(np, (32, 32)), space=HostSpace(), refine=refine, temporal=TemporalConfig())
+    frames = gpu_check.synthetic_frames((720, 1280), 3)
+    for frame in frames[:2]:  # the first frames make the buffers
+        device.process(frame, background)
+    tracemalloc.start()
+    try:
+        for frame in frames[2:]:
+            device.process(frame, background)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # what remains is NumPy's fixed-size casting buffers (8192 elements per operand) and model-size arrays
+    assert peak < 720 * 1280 // 8, f"{peak} bytes traced in steady state; a full uint8 plane is {720 * 1280}"
+
+
 def test_refine_off_gives_the_upsampled_alpha_and_no_trimap():
     device = DevicePipeline(StandIn(np), space=HostSpace(), refine=False)
     res = device.process(gpu_check.synthetic_frames((120, 160), 1)[0])
