@@ -561,11 +561,11 @@ class DevicePipeline:
         self._local = threading.local()
 
     def _binding(self, shape: Tuple[int, ...], dtype: np.dtype) -> Any:
-        """The engine's input buffer when the backend offers one in this space, else our own."""
-        offer = getattr(self.backend, "device_input_buffer" if self.space.device else "input_buffer", None)
-        if offer is not None:
-            return self.space.asarray(offer(self.input_name, shape))
-        return self.space.empty(shape, dtype)
+        """The model input [1,3,h,w]. On the device it is our buffer, which TensorRT binds in place
+        (``set_tensor_address``: no copy); on the host, the backend's own buffer when it offers one
+        (``input_buffer``: TensorRT's page-locked staging), as in Pipeline."""
+        offer = None if self.space.device else getattr(self.backend, "input_buffer", None)
+        return offer(self.input_name, shape) if offer is not None else self.space.empty(shape, dtype)
 
     def check_frame(self, frame: Any) -> Any:
         """A device frame as this space's array, checked: uint8 HxWx3, H, W >= 1."""
