@@ -46,8 +46,6 @@ IMPLEMENTATIONS = {
 }
 #: implementations that take device arrays
 DEVICE = ("cuda",)
-#: the compiled extensions (built by setup.py from edgematte/kernels/*.pyx)
-NATIVE = ("_cpu", "_refine")
 
 _U8 = (np.dtype(np.uint8),)
 _U8_F32 = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -224,7 +222,9 @@ class Kernels:
 
 def _is_image(background: Any) -> bool:
     """A background image (host or device array) rather than a colour or None."""
-    return (isinstance(background, np.ndarray) and background.ndim != 1) or is_cuda_array(background)
+    if isinstance(background, np.ndarray):
+        return background.ndim != 1
+    return is_cuda_array(background)
 
 
 _KERNELS: dict = {}
@@ -257,38 +257,44 @@ composite.__doc__ = Kernels.composite.__doc__
 
 
 class Trusted:
-    """A host implementation's kernels without argument checks: for inner stages (the pipeline)
-    that validated their arguments once at their boundary.
+    """One implementation's kernels without argument checks: for inner stages (the pipeline) that
+    validated their arguments once at their boundary.
 
     Arguments must meet the public functions' contract exactly (nothing is checked: a wrong
     dtype or shape is undefined behaviour); ``out`` is required; ``threads`` is a checked count
-    (:func:`edgematte.validate.check_threads`, 0 = all cores). The refinement's trusted entry is
+    (:func:`edgematte.validate.check_threads`, 0 = all cores). ``cuda`` takes device arrays and a
+    ``stream`` (their interface is only read, not checked). The refinement's trusted entry is
     ``edgematte.refine.solve_band``.
     """
 
     def __init__(self, name: str = "cpu"):
-        if name not in IMPLEMENTATIONS or name in DEVICE:
-            raise InputError(f"trusted kernel implementation is {name!r}; expected one of "
-                             f"{sorted(set(IMPLEMENTATIONS) - set(DEVICE))}")
+        if name not in IMPLEMENTATIONS:
+            raise InputError(f"trusted kernel implementation is {name!r}; expected one of {sorted(IMPLEMENTATIONS)}")
         self.name = name
+        self.device = name in DEVICE
         self._module = kernels(name).module  # loads it now: BackendUnavailableError at construction
 
-    def make_trimap(self, mask: np.ndarray, kernel_size: int, iterations: int, fg_threshold: int,
-                    bg_threshold: int, out: np.ndarray, threads: int = 0) -> np.ndarray:
-        """``make_trimap`` into ``out`` (uint8 HxW) for a uint8 or float32 HxW mask."""
+    def make_trimap(self, mask, kernel_size: int, iterations: int, fg_threshold: int, bg_threshold: int, out,
+                    threads: int = 0, stream: Any = None):
+        """``make_trimap`` into ``out`` (uint8 HxW) for a uint8 or float32 HxW mask; returns ``out``."""
+        if self.device:
+            return self._module.make_trimap(v.cuda_view(mask, "mask"), kernel_size, iterations, fg_threshold,
+                                            bg_threshold, v.cuda_view(out, "out"), stream)
         self._module.make_trimap(mask, kernel_size, iterations, fg_threshold, bg_threshold, out, threads_now(threads))
         return out
 
-    def composite(self, image: np.ndarray, alpha: np.ndarray, background: Any, out: np.ndarray,
-                  threads: int = 0) -> np.ndarray:
+    def composite(self, image, alpha, background: Any, out, threads: int = 0, stream: Any = None):
         """``composite`` into ``out``; background: uint8 HxWx3 array, a tuple of 3 ints 0..255, or None."""
-        if isinstance(background, tuple):
-            self._module.composite(image, alpha, None, background, out, threads_now(threads))
-        else:
-            self._module.composite(image, alpha, background, None, out, threads_now(threads))
+        colour = background if isinstance(background, tuple) else None
+        background = None if colour is not None else background
+        if self.device:
+            bg = None if background is None else v.cuda_view(background, "background")
+            return self._module.composite(v.cuda_view(image, "image"), v.cuda_view(alpha, "alpha"), bg, colour,
+                                          v.cuda_view(out, "out"), stream)
+        self._module.composite(image, alpha, background, colour, out, threads_now(threads))
         return out
 
 
 def trusted(name: str = "cpu") -> Trusted:
-    """The unchecked kernels of a host implementation (see :class:`Trusted`)."""
+    """The unchecked kernels of one implementation (see :class:`Trusted`)."""
     return Trusted(name)

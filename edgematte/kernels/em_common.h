@@ -19,7 +19,7 @@ enum em_status {
     EM_ERR_NAN = 8    /* a float input holds NaN (CUDA kernels tell it apart from EM_ERR_RANGE) */
 };
 
-#ifndef __CUDACC__
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__) /* host C only (NVRTC has no host headers) */
 #include <stdint.h>
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
 
@@ -61,6 +61,6 @@ static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, 
 #pragma GCC pop_options
 #endif
 
-#endif /* __CUDACC__ */
+#endif /* host C only */
 
 #endif

@@ -39,6 +39,23 @@ def test_solve_band_matches_refine_alpha(data):
     assert np.array_equal(solve_band(image, trimap, threads=1), edgematte.refine_alpha(image, trimap, threads=1))
 
 
-def test_trusted_is_for_host_implementations():
-    with pytest.raises(InputError, match=r"trusted kernel implementation is 'cuda'; expected one of \['cpu', "):
-        trusted("cuda")
+def test_unknown_trusted_implementation():
+    with pytest.raises(InputError, match=r"trusted kernel implementation is 'gpu'; expected one of \['cpu', "):
+        trusted("gpu")
+
+
+def test_trusted_cuda_reads_device_arrays_and_reaches_the_runtime(monkeypatch):
+    """Without a GPU: the device arrays' interface is read, and the launch asks for a CUDA runtime."""
+    from edgematte.errors import BackendUnavailableError
+    from edgematte.kernels.cuda import _runtime as cr
+
+    class Fake:
+        def __init__(self, shape):
+            self.__cuda_array_interface__ = {"shape": shape, "typestr": "|u1", "data": (0x1000, False), "version": 3}
+
+    monkeypatch.setattr(cr, "_importable", lambda name: False)
+    monkeypatch.setattr(cr, "_RUNTIMES", {})
+    with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
+        trusted("cuda").make_trimap(Fake((4, 4)), 3, 1, 254, 1, Fake((4, 4)))
+    with pytest.raises(BackendUnavailableError, match="received CUDA arrays"):
+        trusted("cuda").composite(Fake((4, 4, 3)), Fake((4, 4)), (0, 0, 0), Fake((4, 4, 3)))
