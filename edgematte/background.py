@@ -2,7 +2,10 @@
 
 :func:`parse_background` turns what a user passes as a background into what the composite
 stage takes: ``None`` (keep the alpha: BGRA output), ``"blur"`` (the frame blurred), a
-``(B, G, R)`` tuple of ints 0..255, or a uint8 HxWx3 BGR image (resized to cover the frame).
+``(B, G, R)`` tuple of ints 0..255, a uint8 HxWx3 BGR image (resized to cover the frame), or a
+:class:`VideoBackground` (a video file played in a loop, one frame per matted frame).
+:class:`Backgrounds` keeps the parsed value between calls, so that an API caller passing the same
+``"green"``, image path or video path each frame parses it once (and a video advances).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .errors import InputError
+from .validate import check_colour
 
-__all__ = ["Background", "COLOURS", "parse_background", "parse_colour"]
+__all__ = ["Background", "Backgrounds", "COLOURS", "VideoBackground", "parse_background", "parse_colour"]
 
 #: what the composite stage takes after parsing
-Background = Union[np.ndarray, Tuple[int, int, int], str, None]
+Background = Union[np.ndarray, Tuple[int, int, int], str, "VideoBackground", None]
 
 #: colour names, as (R, G, B)
 COLOURS = {
@@ -33,7 +37,7 @@ COLOURS = {
 
 _EXPECTED = (
     f"expected None, 'blur', a colour name ({', '.join(sorted(COLOURS))}), '#RRGGBB', 'R,G,B', "
-    "a (B, G, R) tuple of 3 ints 0..255, an image file or a uint8 HxWx3 BGR image"
+    "a (B, G, R) tuple of 3 ints 0..255, an image or video file, a PIL image or a uint8 HxWx3 BGR image"
 )
 
 
@@ -48,7 +52,11 @@ def parse_background(value: Any, *, name: str = "background") -> Background:
     if value is None:
         return None
     if isinstance(value, os.PathLike):
-        return _read_image(Path(value))
+        return _open_file(Path(value))
+    if _is_pil(value):
+        from .io import to_bgr
+
+        return to_bgr(value, name=name)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == "blur":
@@ -57,24 +65,16 @@ def parse_background(value: Any, *, name: str = "background") -> Background:
         if rgb is not None:
             return (rgb[2], rgb[1], rgb[0])
         if Path(text).expanduser().is_file():
-            return _read_image(Path(text).expanduser())
+            return _open_file(Path(text).expanduser())
         raise InputError(f"received {name} {value!r}, which is no colour and no existing file; {_EXPECTED}")
     if isinstance(value, np.ndarray) and value.ndim != 1:
         if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != 3 or 0 in value.shape:
             raise InputError(f"received a {name} of {value.dtype} {value.shape}; {_EXPECTED}")
         return value
-    return bgr_tuple(value, name=name)
-
-
-def bgr_tuple(value: Any, *, name: str = "background") -> Tuple[int, int, int]:
-    """A (B, G, R) colour: exactly 3 ints (not bools) in 0..255, from a tuple, list or 1-D array."""
     try:
-        items = list(value)
-    except TypeError:
-        raise InputError(f"received {name} {value!r}; {_EXPECTED}") from None
-    if len(items) != 3 or not all(_is_int(c) and 0 <= int(c) <= 255 for c in items):
-        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}")
-    return (int(items[0]), int(items[1]), int(items[2]))
+        return check_colour(value, name)  # the composite kernel's own rule
+    except InputError as exc:  # the API says what the CLI says: every kind of background it takes
+        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}") from exc
 
 
 def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
@@ -93,11 +93,70 @@ def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
     return None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+def _is_pil(value: Any) -> bool:
+    return hasattr(value, "mode") and hasattr(value, "convert") and hasattr(value, "getbands")
 
 
-def _read_image(path: Path) -> np.ndarray:
-    from .io import read_image
+def _open_file(path: Path) -> Union[np.ndarray, "VideoBackground"]:
+    """An image file as uint8 HxWx3 BGR, or a video file as a looping VideoBackground."""
+    from .io import IMAGE_SUFFIXES, read_image
 
-    return read_image(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return read_image(path)
+    return VideoBackground(path)
+
+
+class VideoBackground:
+    """A video file played in a loop: :meth:`next_frame` gives its next uint8 HxWx3 BGR frame."""
+
+    def __init__(self, path: "os.PathLike[str]") -> None:
+        from .io import VideoFile
+
+        self.path = Path(path)
+        self._video = VideoFile(path)
+        self._frames = iter(self._video)
+
+    def next_frame(self) -> np.ndarray:
+        frame = next(self._frames, None)
+        if frame is None:  # the end: start again
+            self._video.close()
+            self.__init__(self.path)
+            frame = next(self._frames, None)
+            if frame is None:
+                raise InputError(f"received background video {str(self.path)!r}, which has no frame; expected frames")
+        return frame[..., :3].copy() if frame.shape[2] == 4 else frame  # a background's own alpha is not used
+
+    def close(self) -> None:
+        self._video.close()
+
+
+class Backgrounds:
+    """Parse backgrounds once and hand out the frame to composite on each call.
+
+    ``backgrounds(value)`` parses ``value`` with :func:`parse_background` unless it is the value
+    of the previous call (equal text or path, or the same object), and returns what the composite
+    stage takes for this frame: a video background gives its next frame.
+    """
+
+    def __init__(self, name: str = "background") -> None:
+        self._name = name
+        self._value: Any = None
+        self._parsed: Background = None
+
+    def __call__(self, value: Any) -> Union[np.ndarray, Tuple[int, int, int], str, None]:
+        parsed = self.parse(value)
+        return parsed.next_frame() if isinstance(parsed, VideoBackground) else parsed
+
+    def parse(self, value: Any) -> Background:
+        """``value`` parsed (kept from the previous call when it is the same value); a video does not advance."""
+        same = value is self._value or (isinstance(value, (str, os.PathLike)) and value == self._value)
+        if not same:
+            self.close()
+            self._parsed = parse_background(value, name=self._name)
+            self._value = value
+        return self._parsed
+
+    def close(self) -> None:
+        if isinstance(self._parsed, VideoBackground):
+            self._parsed.close()
+        self._value = self._parsed = None

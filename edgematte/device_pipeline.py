@@ -75,8 +75,9 @@ def _describe(frame: Any) -> str:
     return f"{kind} of shape {tuple(shape)} and dtype {dtype}" if shape is not None else kind
 
 
-def check_device_frame(frame: Any, pipeline: Any) -> Any:
-    """A device frame checked for ``pipeline``: its space's array (uint8 HxWx3), else InputError.
+def check_device_frame(frame: Any, pipeline: Any, *, channels: str = "bgr") -> Any:
+    """A device frame checked for ``pipeline``: its space's array (uint8 HxWx3 BGR; ``channels="rgb"``
+    frames are reversed into a new device array), else InputError.
 
     Pipelines whose stages run on the CPU refuse device frames: the caller chose the GPU for the
     frame, and a silent download would hide that the GPU pipeline is not in use.
@@ -89,7 +90,8 @@ def check_device_frame(frame: Any, pipeline: Any) -> Any:
             f"(backend {backend}); expected a NumPy uint8 HxWx3 frame, or a TensorRT backend with CuPy installed "
             "for device frames"
         )
-    return pipeline.check_frame(frame)
+    array = pipeline.check_frame(frame)
+    return pipeline.space.xp.ascontiguousarray(array[..., ::-1]) if channels == "rgb" else array
 
 
 def takes_device_arrays(backend: Any) -> bool:
@@ -492,6 +494,8 @@ class _Buffers:
         self.blur_mean = empty((bh, bw, 3), np.float32)
         self.blur_work = _LinearWork(xp, linear_plan(xp, (bh, bw), (h, w), 3))
         self.has_previous = False
+        self.product: Any = None  # uint16, and the uploaded input alpha: made when a frame has its own alpha
+        self.input_alpha: Any = None
         self.host: Dict[str, np.ndarray] = {}  # download targets, made on first use
 
     def host_buffer(self, name: str, like: Any) -> np.ndarray:
@@ -581,13 +585,18 @@ class DevicePipeline:
             b.has_previous = False
         self._states = {}
 
-    def process(self, frame: Any, background: Any = NO_COMPOSITE) -> Result:
-        """Every stage for one checked uint8 HxWx3 BGR frame (host or device) -> a finished Result."""
+    def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+                ) -> Result:
+        """Every stage for one checked uint8 HxWx3 BGR frame (host or device) -> a finished Result.
+
+        ``input_alpha`` (uint8 HxW, the frame's own transparency, host or device) multiplies into
+        the alpha, as in Pipeline.
+        """
         with self._lock:
-            return self._process(frame, background)
+            return self._process(frame, background, input_alpha)
 
     # -- the hot path ----------------------------------------------------------------------------
-    def _process(self, frame: Any, background: Any) -> Result:
+    def _process(self, frame: Any, background: Any, input_alpha: Any) -> Result:
         s, xp = self.space, self.space.xp
         clock = s.clock()
         host_frame = frame if isinstance(frame, np.ndarray) else None
@@ -622,6 +631,8 @@ class DevicePipeline:
             clock.lap("trimap")
             final = self._refine(frame, host_frame, b)
             clock.lap("refine")
+        if input_alpha is not None:
+            final = self._multiply(final, input_alpha, b)
 
         composite = None
         if background is not NO_COMPOSITE:
@@ -653,6 +664,20 @@ class DevicePipeline:
         host = host_frame if host_frame is not None else self.space.download(frame, b.host_buffer("frame", frame))
         mh, mw = self.model_hw
         self.space.upload(cv2.resize(host, (mw, mh), interpolation=cv2.INTER_AREA), b.small)
+
+    def _multiply(self, alpha: Any, input_alpha: Any, b: _Buffers) -> Any:
+        """b.alpha = round(alpha * input_alpha / 255), cv2.multiply(..., scale=1/255)'s result for every
+        uint8 pair: (a * i + 127) // 255, in uint16."""
+        xp = self.space.xp
+        if b.product is None:
+            b.product = self.space.empty(b.frame_hw, np.uint16)
+            b.input_alpha = self.space.empty(b.frame_hw, np.uint8)
+        given = input_alpha if not isinstance(input_alpha, np.ndarray) else self.space.upload(input_alpha, b.input_alpha)
+        xp.multiply(alpha, self.space.asarray(given), out=b.product, dtype=np.uint16)
+        xp.add(b.product, 127, out=b.product)
+        xp.floor_divide(b.product, 255, out=b.product)
+        xp.copyto(b.alpha, b.product, casting="unsafe")
+        return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:
         """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold (only with temporal)."""

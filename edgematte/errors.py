@@ -16,6 +16,7 @@ __all__ = [
     "EngineBuildError",
     "EngineCacheMismatch",
     "KernelError",
+    "OutputError",
     "InternalError",
 ]
 
@@ -53,6 +54,13 @@ class EngineCacheMismatch(EdgematteError):
 
 class KernelError(EdgematteError):
     """A native kernel reported a failure status (allocation, launch, ...)."""
+
+
+class OutputError(EdgematteError):
+    """An output file could not be written (disk full, read-only, no permission, encoder or muxer failure).
+
+    The message names the user's path and the cause; the destination is left as it was.
+    """
 
 
 class InternalError(Exception):

@@ -19,9 +19,10 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .background import parse_background
+from .background import Backgrounds
 from .device_pipeline import check_device_frame, is_device_frame, select_pipeline
 from .errors import InputError, ModelError
+from .io.frames import CHANNEL_ORDERS, split_alpha
 from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
 from .validate import check_frame
 
@@ -50,6 +51,12 @@ class Matter:
     ``downsample_ratio`` (RobustVideoMatting only): None picks it from the frame size, a float in
     (0, 1] fixes it. RVM is recurrent: feed one stream's frames in order, one stream per Matter;
     ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
+    ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
+    (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way.
+
+    Frames: uint8 HxWx3; HxWx4 (BGRA/RGBA) whose alpha multiplies into the matte (a transparent
+    input pixel stays transparent); HxW grey (expanded); uint16 (scaled to 8 bits with a
+    warning); PIL images (any mode, whatever ``channels`` says).
 
     Arrays returned by :meth:`process` and :meth:`replace_background` are reused buffers,
     overwritten by the next call from the same thread. One call runs at a time; other threads
@@ -68,7 +75,11 @@ class Matter:
         trimap: Optional[TrimapConfig] = None,
         threads: Optional[int] = None,
         downsample_ratio: Optional[float] = None,
+        channels: str = "bgr",
     ) -> None:
+        if channels not in CHANNEL_ORDERS:
+            raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
+        self.channels = channels
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
@@ -82,7 +93,7 @@ class Matter:
             threads=threads,
             downsample_ratio=downsample_ratio,
         )
-        self._parsed: Tuple[Any, Any] = (None, None)  # the last text background and its parse
+        self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
     def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
         """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
@@ -91,30 +102,25 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame = check_device_frame(frame, self.pipeline) if is_device_frame(frame) else check_frame(frame)
+        if is_device_frame(frame):  # the device pipeline's (uint8 HxWx3 in self.channels order)
+            frame, input_alpha = check_device_frame(frame, self.pipeline, channels=self.channels), None
+        else:
+            frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
+            frame = check_frame(frame)
         if background is not NO_COMPOSITE:
-            background = self._background(background)
-        return self.pipeline.process(frame, background)
+            background = self._backgrounds(background)
+        return self.pipeline.process(frame, background, input_alpha=input_alpha)
 
     def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
         """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
         return self.process(frame, background).composite
-
-    def _background(self, background: Any) -> Any:
-        """Parse once per distinct text value (an image path is read once, not per frame)."""
-        if not isinstance(background, str):
-            return parse_background(background)
-        value, parsed = self._parsed
-        if value != background:
-            parsed = parse_background(background)
-            self._parsed = (background, parsed)
-        return parsed
 
     def reset(self) -> None:
         """Restart temporal smoothing and recurrent model state (between unrelated clips)."""
         self.pipeline.reset()
 
     def close(self) -> None:
+        self._backgrounds.close()
         self.backend.close()
 
     def __enter__(self) -> "Matter":
@@ -192,4 +198,3 @@ def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
     if isinstance(temporal, (int, float)):
         return TemporalConfig(strength=float(temporal))
     raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
-

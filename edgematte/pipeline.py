@@ -184,20 +184,23 @@ class Pipeline:
             self.rvm.reset()
 
     # -- the hot path ----------------------------------------------------------------
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+    def process(
+        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+    ) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
         ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3
         BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
         colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
-        :data:`NO_COMPOSITE`, stops after the alpha.
+        :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the frame's own
+        transparency) multiplies into the alpha.
         """
         with self._lock:
             if self.rvm is not None:
-                return self._process_recurrent(frame, background)
-            return self._process(frame, background)
+                return self._process_recurrent(frame, background, input_alpha)
+            return self._process(frame, background, input_alpha)
 
-    def _process(self, frame: np.ndarray, background: Any) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         import cv2
 
         timings: Dict[str, float] = {}
@@ -238,6 +241,8 @@ class Pipeline:
             tick = _lap(timings, "trimap", tick)
             final = self._refine(frame, b)
             tick = _lap(timings, "refine", tick)
+        if input_alpha is not None:
+            final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
         foreground = None
         composite = None
@@ -251,7 +256,7 @@ class Pipeline:
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
-    def _process_recurrent(self, frame: np.ndarray, background: Any) -> Result:
+    def _process_recurrent(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
         """RVM: alpha and foreground from the model step, optional EMA, composite of the foreground."""
         import cv2
 
@@ -271,6 +276,8 @@ class Pipeline:
             cv2.convertScaleAbs(b.ema, dst=b.alpha)
             alpha = b.alpha
             tick = _lap(timings, "temporal", tick)
+        if input_alpha is not None:
+            alpha = cv2.multiply(alpha, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
         composite = None
         if background is not NO_COMPOSITE:

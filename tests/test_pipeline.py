@@ -178,7 +178,7 @@ def test_bad_background_raises(matter, background):
 
 @pytest.mark.parametrize(
     "frame",
-    [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32), [[0]]],
+    [np.zeros((10, 10, 2), np.uint8), np.zeros((10, 10, 5), np.uint8), np.zeros((10, 10, 3), np.float32), [[0]]],
 )
 def test_bad_frames_raise_input_error(matter, frame):
     with pytest.raises(InputError, match="frame .*expected.* HxWx3 uint8"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import List, Optional
 
@@ -22,17 +23,33 @@ SUBCOMMANDS = ("matte", "video", "webcam", "bench", "build", "export")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgematte", description="Real-time image and video matting.")
     parser.add_argument("--version", action="version", version=f"edgematte {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    _add_global_options(parser, argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__package__}.{name}").register(subparsers)
+    for subparser in subparsers.choices.values():  # accepted after the command too
+        _add_global_options(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--debug", action="store_true", default=default, help="show tracebacks and debug logs")
+    group.add_argument(
+        "--quiet", "-q", action="store_true", default=default, help="only warnings and errors: no progress, no summary"
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s")
+    args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    logging.getLogger("edgematte").setLevel(level)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _CliSyntax) for f in handler.filters):
+            handler.addFilter(_CliSyntax())
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -44,8 +61,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (EdgematteError, OSError) as exc:
         if args.debug:
             raise
-        print(f"edgematte {args.command}: error: {exc}", file=sys.stderr)
+        print(f"edgematte {args.command}: error: {cli_syntax(_describe(exc))}", file=sys.stderr)
         return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """The message of ``exc``; an OSError without its ``[Errno N]`` prefix."""
+    if isinstance(exc, OSError) and not isinstance(exc, EdgematteError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
+
+
+#: library hints in Python syntax -> the same hint as command-line options
+_PYTHON_HINTS = (
+    (re.compile(r"\b(task|backend|refine)=(['\"])([\w-]+)\2"), lambda m: f"--{m.group(1)} {m.group(3)}"),
+    (re.compile(r"\binput_size=\(h, w\)"), lambda m: "--input-size WxH"),
+    (re.compile(r"\btemporal=([\w.']+)"), lambda m: f"--temporal {m.group(1)}"),
+)
+
+
+def cli_syntax(text: str) -> str:
+    """``text`` with the library's keyword-argument hints (``task='matting'``) written as CLI options."""
+    for pattern, replace in _PYTHON_HINTS:
+        text = pattern.sub(replace, text)
+    return text
+
+
+class _CliSyntax(logging.Filter):
+    """Rewrites log messages' Python-syntax hints as CLI options (see :func:`cli_syntax`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = cli_syntax(record.getMessage()), None
+        return True
 
 
 if __name__ == "__main__":

@@ -3,20 +3,47 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional, Tuple
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Tuple, TypeVar
 
 from ..background import parse_background
 
-__all__ = ["add_model_arguments", "add_background_argument", "parse_background", "open_matter", "parse_size"]
+__all__ = [
+    "add_model_arguments",
+    "add_background_argument",
+    "parse_background",
+    "open_matter",
+    "parse_size",
+    "progress",
+    "clean_stale_partials",
+    "STATUS_EVERY_S",
+]
+
+log = logging.getLogger("edgematte")
+
+#: seconds between status lines when stderr is not a terminal (logs, CI) and tqdm stays off
+STATUS_EVERY_S = 5.0
+
+T = TypeVar("T")
+
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
     from ..matter import DEFAULT_MODEL
     from ..pipeline import REFINE_MODES
 
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)")
     group.add_argument(
-        "--backend", default="auto", choices=("auto", "ort-cpu", "tensorrt"), help="runtime (default: %(default)s)"
+        "--model", default=DEFAULT_MODEL, help="model-table name, .onnx file or engine (default: %(default)s)"
+    )
+    group.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "ort-cpu", "tensorrt"),
+        help="runtime (default: auto = TensorRT if it starts, else ONNX Runtime on the CPU; "
+        "EDGEMATTE_BACKEND=ort-cpu makes the CPU the quiet default)",
     )
     group.add_argument(
         "--refine",
@@ -45,13 +72,13 @@ def add_background_argument(parser: argparse.ArgumentParser, default: Optional[s
         "--background",
         "-b",
         default=default,
-        metavar="IMG|COLOR|blur",
-        help="an image file, a colour (name, #RRGGBB or R,G,B) or 'blur'" + what,
+        metavar="IMG|VIDEO|COLOR|blur",
+        help="an image file, a video file (looped), a colour (name, #RRGGBB or R,G,B) or 'blur'" + what,
     )
 
 
 def parse_size(text: str) -> Tuple[int, int]:
-    """"1280x720" -> (1280, 720), for argparse ``type=``."""
+    """ "1280x720" -> (1280, 720), for argparse ``type=``."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -76,3 +103,34 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None):
         threads=args.threads,
         downsample_ratio=args.downsample_ratio,
     )
+
+
+def progress(items: Iterable[T], *, total: Optional[int], unit: str, quiet: bool = False) -> Iterator[T]:
+    """``items``, with a tqdm bar on a terminal, a status line every STATUS_EVERY_S s elsewhere, nothing when quiet."""
+    if quiet:
+        yield from items
+        return
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, total=total, unit=unit)
+        return
+    start = last = time.monotonic()
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= STATUS_EVERY_S:
+            last = now
+            print(f"{done}/{total or '?'} {unit}s, {done / (now - start):.1f} {unit}s/s", file=sys.stderr, flush=True)
+
+
+def clean_stale_partials(*targets: Optional[str]) -> None:
+    """Remove temporaries left in the output folders by killed runs (see ``edgematte.files``)."""
+    from ..files import remove_stale_partials
+
+    folders = {Path(t) if Path(t).is_dir() else Path(t).parent for t in targets if t and t != "-"}
+    for folder in folders:
+        for path in remove_stale_partials(folder):
+            log.info("removed %s, left by a run that was killed", path)

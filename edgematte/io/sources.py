@@ -1,16 +1,25 @@
-"""Frame sources: image files and folders, video files, cameras. Frames are uint8 HxWx3 BGR.
+"""Frame sources: image files, folders and %d patterns, video files (PyAV/FFmpeg), cameras (OpenCV).
 
-``open_source(uri)`` dispatches: an int or digit string is a camera index, an existing folder
-is an image folder, an image suffix is one image, anything else is a video file (or a
-device path such as ``/dev/video0``). End of stream ends the iteration.
+``open_source(uri)`` is the one front door:
+
+- an int, a digit string or ``/dev/video*`` is a camera (OpenCV capture);
+- an existing folder, a ``%d`` pattern (``frames/%04d.png``) or an image file gives :class:`ImageFiles`
+  (photos for ``matte``, an image sequence for ``video``);
+- anything else is a video file or URL FFmpeg reads (:class:`VideoFile`; ``rtsp://``, ``http://``, ...).
+
+Frames are uint8 HxWx3 BGR from videos and cameras; :class:`ImageFiles` gives each image as
+stored (grey, BGR, BGRA, 8 or 16 bit) so the matter's boundary can use its alpha and depth.
+End of stream ends the iteration.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -21,26 +30,38 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "list_images",
     "read_image",
-    "VideoSource",
-    "ImageSource",
+    "decode_image",
+    "is_pattern",
+    "ImageFiles",
+    "VideoFile",
+    "Camera",
     "open_source",
 ]
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".gif")
 
 PathLike = Union[str, "os.PathLike[str]"]
+_PATTERN = re.compile(r"%0?(\d*)d")
 
 
-def list_images(inputs: Sequence[PathLike]) -> List[Path]:
-    """Image files named in ``inputs``, folders expanded (sorted, non-recursive)."""
+def is_pattern(text: PathLike) -> bool:
+    """True for a printf frame pattern such as ``frames/%04d.png``."""
+    return _PATTERN.search(Path(text).name) is not None
+
+
+def list_images(inputs: Sequence[PathLike], *, recursive: bool = False) -> List[Path]:
+    """Image files named in ``inputs``: folders expanded (sorted; with ``recursive``, sub-folders too)."""
     found: List[Path] = []
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+            walk = path.rglob("*") if recursive else path.iterdir()
+            found.extend(sorted(p for p in walk if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+        elif is_pattern(path):
+            found.extend(_expand_pattern(path))
         elif path.is_file():
             found.append(path)
         else:
@@ -48,109 +69,283 @@ def list_images(inputs: Sequence[PathLike]) -> List[Path]:
     return found
 
 
-def read_image(path: PathLike) -> np.ndarray:
-    """The image at ``path`` as uint8 HxWx3 BGR (grey and alpha channels are converted)."""
+def _expand_pattern(pattern: Path) -> List[Path]:
+    """Files matching ``frame_%04d.png`` in its folder, in frame-number order."""
+    found = _PATTERN.search(pattern.name)
+    head, tail, width = pattern.name[: found.start()], pattern.name[found.end() :], found.group(1)
+    digits = r"\d{%s}" % width if width else r"\d+"
+    regex = re.compile(re.escape(head) + f"({digits})" + re.escape(tail) + "$")
+    folder = pattern.parent
+    if not folder.is_dir():
+        raise InputError(f"received pattern {str(pattern)!r} in a folder that does not exist; expected frames there")
+    matches = [(int(m.group(1)), folder / name) for name in os.listdir(folder) for m in [regex.match(name)] if m]
+    return [path for _, path in sorted(matches)]
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Encoded image bytes -> the image as stored: uint8/uint16 HxW, HxWx3 BGR or HxWx4 BGRA."""
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)  # works for non-ASCII paths, unlike cv2.imread
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
     if image is None:
-        raise InputError(f"could not decode {str(path)!r}; expected an image OpenCV reads ({', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"could not decode {name}; expected an image OpenCV reads ({', '.join(IMAGE_SUFFIXES)})")
     return image
 
 
-class VideoSource:
-    """Frames of a video file or a camera (``device`` int index or a path), in order.
+def read_image(path: PathLike, *, unchanged: bool = False) -> np.ndarray:
+    """The image at ``path``: uint8 HxWx3 BGR, or as stored with ``unchanged`` (see :func:`decode_image`)."""
+    from .frames import to_bgr
 
-    ``fps`` (float, 0 when unknown), ``size`` (width, height) and ``frame_count`` (None for
-    cameras and when the container does not say) are known after construction.
+    try:
+        data = Path(path).read_bytes()  # works for non-ASCII paths, unlike cv2.imread
+    except OSError as exc:
+        raise InputError(f"could not read {str(path)!r} ({exc.strerror or exc}); expected a readable image") from None
+    image = decode_image(data, repr(str(path)))
+    return image if unchanged else to_bgr(image, name=repr(str(path)))
+
+
+class ImageFiles:
+    """Images from a file, a folder (sorted; ``recursive`` for sub-folders) or a ``%d`` pattern.
+
+    ``paths`` lists them; iterating yields each image as stored (see :func:`read_image`). As a
+    sequence it has ``fps`` 0 (the caller picks one), ``frame_count`` = len(paths) and the
+    ``size`` of its first image.
     """
 
-    def __init__(self, device: Union[int, PathLike]) -> None:
-        import cv2
+    is_camera = False
 
-        self.is_camera = isinstance(device, int)
-        self.name = f"camera {device}" if self.is_camera else str(device)
-        if not self.is_camera and not Path(device).exists():
-            raise InputError(f"received video {self.name!r}, which does not exist; expected a video file or device")
-        self._capture = cv2.VideoCapture(device if self.is_camera else str(device))
-        if not self._capture.isOpened():
-            self._capture.release()
-            raise InputError(_unopened(self.name, self.is_camera))
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count: Optional[int] = count if count > 0 and not self.is_camera else None
-        self._frames = 0
+    def __init__(self, uri: PathLike, *, recursive: bool = False) -> None:
+        self.root = Path(uri).expanduser()
+        self.name = str(uri)
+        self.paths = list_images([self.root], recursive=recursive)
+        self.fps = 0.0
+        self.frame_count: Optional[int] = len(self.paths)
+        self.audio = None
 
-    def read(self) -> Optional[np.ndarray]:
-        """The next frame, or None at the end of the stream."""
-        ok, frame = self._capture.read()
-        if not ok:
-            if self.is_camera and self._frames == 0:
-                raise InputError(_unopened(self.name, True))
-            if self.is_camera:
-                log.warning("%s stopped delivering frames (unplugged?)", self.name)
+    @property
+    def size(self) -> Optional[Tuple[int, int]]:
+        """(width, height) of the first image; None when there is none."""
+        if not self.paths:
             return None
-        self._frames += 1
-        return frame
+        image = read_image(self.paths[0], unchanged=True)
+        return (image.shape[1], image.shape[0])
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        for path in self.paths:
+            yield read_image(path, unchanged=True)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "ImageFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoFile:
+    """Frames of any file FFmpeg reads, decoded with PyAV: uint8 HxWx3 BGR, or HxWx4 BGRA when the
+    video carries alpha (``has_alpha``: ProRes 4444, VP9 with alpha, PNG/QuickTime RLE with alpha, ...;
+    VP9's alpha plane is decoded with libvpx-vp9, since FFmpeg's own VP9 decoder drops it).
+
+    ``fps`` (0 when unknown), ``size`` (width, height), ``frame_count`` (None when the container
+    does not say), ``audio`` (the first audio stream or None) and ``time_base`` come from the
+    container; ``pts`` is the timestamp of the frame last yielded, in ``time_base`` units.
+    Set ``on_audio`` to a callable to receive the audio packets in file order (for remuxing).
+    ``pace``: yield frames no faster than their timestamps (a file standing in for a camera).
+    """
+
+    is_camera = False
+
+    def __init__(self, path: PathLike, *, pace: bool = False) -> None:
+        import av
+
+        self.name = str(path)
+        if "://" not in self.name and not Path(path).exists():  # URLs (rtsp://, http://, file:) go to FFmpeg
+            raise InputError(f"received video {self.name!r}, which does not exist; expected a video file or device")
+        try:
+            self.container = av.open(str(path))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"could not open {self.name!r} as a video ({_cause(exc)}); expected a file FFmpeg reads")
+        if not self.container.streams.video:
+            self.container.close()
+            raise InputError(f"received {self.name!r}, which has no video stream; expected a video file")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate else 0.0
+        self.size = (self.stream.codec_context.width, self.stream.codec_context.height)
+        self.frame_count: Optional[int] = self.stream.frames or None
+        if self.frame_count is None and self.stream.duration and self.fps:
+            self.frame_count = round(float(self.stream.duration * self.stream.time_base) * self.fps)
+        self.time_base = self.stream.time_base
+        pix_fmt = self.stream.codec_context.pix_fmt or ""
+        vp9_alpha = self.stream.codec_context.name == "vp9" and self.stream.metadata.get("alpha_mode") == "1"
+        self.has_alpha = vp9_alpha or pix_fmt.startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya"))
+        self._decoder = av.CodecContext.create("libvpx-vp9", "r") if vp9_alpha else None
+        self.pts: Optional[int] = None
+        self.on_audio: Optional[Callable] = None
+        self.pace = pace
+        self._frames: Optional[Iterator] = None  # the running prefetch, stopped by close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self._frames = _prefetch(self._decoded())
+        start = first = None
+        for kind, item, pts, seconds in self._frames:
+            if kind == "audio":
+                self.on_audio(item)
+                continue
+            if self.pace and seconds is not None:
+                if start is None:
+                    start, first = time.monotonic(), seconds
+                time.sleep(max(0.0, start + seconds - first - time.monotonic()))
+            self.pts = pts
+            yield item
+
+    def _decoded(self) -> Iterator[tuple]:
+        """("video", BGR frame, pts, seconds) and ("audio", packet, None, None) in file order."""
+        import av
+
+        streams = [self.stream] + ([self.audio] if self.audio is not None and self.on_audio else [])
+        try:
+            for packet in self.container.demux(*streams):
+                if packet.stream is not self.stream:
+                    yield "audio", packet, None, None
+                    continue
+                layout = "bgra" if self.has_alpha else "bgr24"
+                for frame in packet.decode() if self._decoder is None else self._decoder.decode(packet):
+                    seconds = None if frame.pts is None else float(frame.pts * self.time_base)
+                    yield "video", frame.to_ndarray(format=layout), frame.pts, seconds
+        except av.error.FFmpegError as exc:
+            raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
+
+    def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()  # stops the decoding thread before the container goes
+        self.container.close()
+
+    def __enter__(self) -> "VideoFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Camera:
+    """Frames (uint8 HxWx3 BGR) of a camera (an index or a device path), captured with OpenCV."""
+
+    is_camera = True
+    audio = None
+    frame_count = None
+
+    def __init__(self, device: Union[int, str]) -> None:
+        import cv2
+
+        self.name = f"camera {device}"
+        self._capture = cv2.VideoCapture(device)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise InputError(_unopened(self.name))
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.size = (
+            int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        frames = 0
         while True:
-            frame = self.read()
-            if frame is None:
+            ok, frame = self._capture.read()
+            if not ok:
+                if frames == 0:
+                    raise InputError(_unopened(self.name))
+                log.warning("%s stopped delivering frames (unplugged?)", self.name)
                 return
+            frames += 1
             yield frame
 
     def close(self) -> None:
         self._capture.release()
 
-    def __enter__(self) -> "VideoSource":
+    def __enter__(self) -> "Camera":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class ImageSource:
-    """Frames from image files (a file or a folder), in sorted order; ``paths`` lists them."""
-
-    def __init__(self, inputs: Sequence[PathLike]) -> None:
-        self.paths = list_images(inputs)
-        self.name = ", ".join(str(p) for p in inputs)
-        self.fps = 0.0
-        self.frame_count: Optional[int] = len(self.paths)
-        self.size: Optional[Tuple[int, int]] = None
-        self.is_camera = False
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for path in self.paths:
-            yield read_image(path)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "ImageSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+Source = Union[ImageFiles, VideoFile, Camera]
 
 
-def open_source(uri: Union[int, PathLike]) -> Union[VideoSource, ImageSource]:
-    """A camera index, an image folder, an image file, or a video file/device path."""
+def open_source(uri: Union[int, PathLike], *, recursive: bool = False, pace: bool = False) -> Source:
+    """A camera (int, digit string, /dev/video*), image files (folder, %d pattern, image) or a video file."""
     if isinstance(uri, int) or (isinstance(uri, str) and uri.isdigit()):
-        return VideoSource(int(uri))
+        return Camera(int(uri))
+    if str(uri).startswith("/dev/video"):
+        return Camera(str(uri))
+    if "://" in str(uri):
+        return VideoFile(str(uri), pace=pace)
     path = Path(uri).expanduser()
-    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource([path])
-    return VideoSource(path)
+    if path.is_dir() or is_pattern(path) or path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageFiles(path, recursive=recursive)
+    return VideoFile(path, pace=pace)
 
 
-def _unopened(name: str, is_camera: bool) -> str:
-    if is_camera:
-        return (
-            f"{name} could not be opened or gave no frame; expected a connected camera "
-            "(is it plugged in, used by another program, or readable by this user?), or a video file path"
-        )
-    return f"could not open {name!r} as a video; expected a file OpenCV can decode ({', '.join(VIDEO_SUFFIXES)})"
+def _prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """``items`` produced on a helper thread ``depth`` ahead of the consumer (FFmpeg decodes
+    and converts without the GIL, so decoding overlaps the consumer's work). Errors are raised
+    in the consumer; closing the generator stops the helper."""
+    import queue
+    import threading
+
+    buffer: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def offer(entry) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((end, None))
+        except BaseException as exc:  # handed to the consumer
+            offer((end, exc))
+
+    thread = threading.Thread(target=produce, name="edgematte-decoder", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        if thread is not threading.current_thread():  # a garbage collection can run this on the helper itself
+            thread.join()
+
+
+def _cause(exc: BaseException) -> str:
+    """An FFmpeg/OS error as its plain reason, without errno numbers or file names."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _unopened(name: str) -> str:
+    return (
+        f"{name} could not be opened or gave no frame; expected a connected camera "
+        "(is it plugged in, used by another program, or readable by this user?), or a video file path"
+    )

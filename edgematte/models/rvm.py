@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..files import atomic_path
+from ..kernels import native, threads_now
 from ..types import TensorSpec
 from ..weights import cache_dir, sha256_of
 
@@ -270,8 +271,8 @@ class RvmModel:
         if not isinstance(backend, OrtCpuBackend):
             return None
         try:
-            from ..kernels._fgf import fgf_apply
-        except ImportError as exc:  # unbuilt source tree: the whole graph still runs
+            fgf_apply = native("_fgf").fgf_apply
+        except ImportError as exc:  # BackendUnavailableError (unbuilt source tree): the whole graph still runs
             log.warning("RVM refiner kernel unavailable (%s); running the whole graph", exc)
             return None
         split = _split_path(backend.path)
@@ -324,7 +325,7 @@ class RvmModel:
         np.multiply(self._small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
         names = self._names
         out = self.backend.infer({names["small"]: self._src}, validate=False)
-        threads = self.threads or getattr(self.backend, "threads", 1)
+        threads = threads_now(self.threads or getattr(self.backend, "threads", 1))
         self._fgf_apply(frame, out[names["a"]][0], out[names["b"]][0], self._alpha, self._foreground, threads)
         return self._alpha, self._foreground
 

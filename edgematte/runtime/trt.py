@@ -153,18 +153,17 @@ class TrtBackend:
             return self
         trt, cuda = import_tensorrt(), import_pycuda()
         ctx = primary_context(cuda, self.device)
-        loaded = False
-        with pushed(cuda, ctx):
-            try:
-                self._load(trt, cuda)
-                loaded = True
-            except cuda.Error as exc:  # a driver error while starting up: out of memory, bad device state
-                raise BackendUnavailableError(
-                    f"CUDA failed while opening {str(self.path)!r} ({type(exc).__name__}: {exc})"
-                ) from exc
-            finally:
-                if not loaded:
-                    self._release()
+        try:
+            with pushed(cuda, ctx):
+                try:
+                    self._load(trt, cuda)
+                except BaseException:
+                    self._release()  # TensorRT objects go while their context is current
+                    raise
+        except cuda.Error as exc:  # a driver error while starting up: out of memory, bad device state
+            raise BackendUnavailableError(
+                f"CUDA failed while opening {str(self.path)!r} ({type(exc).__name__}: {exc})"
+            ) from exc
         self._cuda, self._ctx = cuda, ctx
         return self
 
@@ -177,8 +176,9 @@ class TrtBackend:
         if validate:
             check_feed(feed, self._inputs)
             for spec in self._inputs:
-                if spec.is_dynamic:
-                    check_in_range(spec.name, array_shape_dtype(feed[spec.name])[0], self._manifest.profiles[spec.name])
+                profile = self._manifest.profiles.get(spec.name) if spec.is_dynamic else None
+                if profile is not None:
+                    check_in_range(spec.name, array_shape_dtype(feed[spec.name])[0], profile)
         with pushed(self._cuda, self._ctx):
             return self._run(feed)
 

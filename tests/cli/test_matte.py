@@ -99,3 +99,70 @@ def test_task_and_input_size_options(photos, tmp_path, tiny_onnx):
     assert main(argv) == 1  # dynamic input and no size
     assert main(argv + ["--input-size", "64x48", "--task", "matting"]) == 0
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (120, 160, 4)
+
+
+def test_a_bad_file_is_skipped_and_counted(photos, tmp_path, model_args, capsys):
+    (photos / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert main(["matte", str(photos), "-o", str(out)] + model_args) == 1
+    captured = capsys.readouterr()
+    skipped = [line for line in captured.err.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and "broken.png" in skipped[0] and "could not decode" in skipped[0]
+    assert "3 written, 1 failed" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]  # p1, p2 after the bad one
+
+
+def test_recursive_mirrors_sub_folders(photos, tmp_path, model_args, capsys):
+    (photos / "sub").mkdir()
+    cv2.imwrite(str(photos / "sub" / "p0.png"), cv2.imread(str(photos / "p0.png")))
+    out = tmp_path / "out"
+    assert main(["matte", str(photos), "-o", str(out), "-b", "white"] + model_args) == 0
+    assert not (out / "sub").exists()
+    assert main(["matte", str(photos), "-o", str(out), "-b", "white", "--recursive"] + model_args) == 0
+    assert (out / "sub" / "p0.png").is_file() and "4 written, 0 failed" in capsys.readouterr().out
+
+
+def test_stdin_to_stdout(photos, tmp_path, tiny_onnx):
+    import subprocess
+
+    from fresh_python import fresh_python
+
+    args = ["-m", "edgematte.cli", "matte", "-", "-o", "-", "--model", str(tiny_onnx), "--backend", "ort-cpu"]
+    argv, kwargs = fresh_python(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, input=(photos / "p0.png").read_bytes(), timeout=120, **kwargs)
+    assert done.returncode == 0, done.stderr.decode()
+    image = cv2.imdecode(np.frombuffer(done.stdout, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (120, 160, 4)
+
+
+@pytest.mark.parametrize("how", ["same", "folder"])
+def test_output_equal_to_input_is_refused(photos, model_args, capsys, how):
+    before = {p: p.read_bytes() for p in photos.iterdir()}
+    target = photos / "p0.png" if how == "same" else photos
+    source = photos / "p0.png" if how == "same" else photos
+    assert main(["matte", str(source), "-o", str(target)] + model_args) == 1
+    assert "is the input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in photos.iterdir()} == before
+
+
+def test_rgba_photo_keeps_its_transparency(tmp_path, model_args):
+    photo = np.zeros((40, 40, 4), np.uint8)
+    photo[..., 2] = 255  # red everywhere: foreground for the tiny model
+    photo[:, 20:, 3] = 255  # ... but the left half is transparent
+    cv2.imwrite(str(tmp_path / "in.png"), photo)
+    assert main(["matte", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")] + model_args) == 0
+    alpha = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert (alpha[:, :20] == 0).all() and alpha[:, 25:].min() > 200
+
+
+def test_read_only_output_names_the_path_and_cause(photos, tmp_path, model_args, capsys, monkeypatch):
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".o.123.abc.partial.png"))
+
+    monkeypatch.setattr("edgematte.io.sinks.atomic_path", read_only)
+    out = tmp_path / "o.png"
+    assert main(["matte", str(photos / "p0.png"), "-o", str(out)] + model_args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"edgematte matte: error: could not write {str(out)!r}: the file system is read-only"

@@ -7,7 +7,7 @@ from edgematte.cli.__main__ import main
 
 def test_video_file_stands_in_for_the_camera(clip, model_args, capsys):
     assert main(["webcam", "--device", str(clip), "--no-window"] + model_args) == 0
-    assert capsys.readouterr().out.startswith("12 frames")
+    assert capsys.readouterr().out.startswith("10 frames")
 
 
 def test_max_frames_stops_early(clip, model_args, capsys):
@@ -33,3 +33,30 @@ def test_no_display_asks_for_no_window(clip, model_args, monkeypatch, capsys):
 def test_virtual_cam_without_pyvirtualcam_names_the_extra(clip, model_args, capsys):
     assert main(["webcam", "--device", str(clip), "--no-window", "--virtual-cam"] + model_args) == 1
     assert "edgematte[webcam]" in capsys.readouterr().err
+
+
+def test_output_records_what_is_shown(clip, tmp_path, model_args):
+    from clips import probe
+
+    out = tmp_path / "rec.mp4"
+    assert (
+        main(["webcam", "--device", str(clip), "--no-window", "--no-pace", "-o", str(out), "-b", "red"] + model_args)
+        == 0
+    )
+    assert probe(out)["frames"] == 10 and probe(out)["video_codecs"] == ["h264"]
+
+
+def test_a_video_device_is_paced_unless_no_pace(clip, model_args, capsys):
+    import time
+
+    start = time.monotonic()
+    assert main(["webcam", "--device", str(clip), "--no-window"] + model_args) == 0
+    assert time.monotonic() - start >= 0.85  # 10 frames at 10 fps: the last one at 0.9 s
+    start = time.monotonic()
+    assert main(["webcam", "--device", str(clip), "--no-window", "--no-pace", "--max-frames", "3"] + model_args) == 0
+    assert "3 frames" in capsys.readouterr().out
+
+
+def test_record_over_the_device_is_refused(clip, model_args, capsys):
+    assert main(["webcam", "--device", str(clip), "--no-window", "-o", str(clip)] + model_args) == 1
+    assert "is the input" in capsys.readouterr().err

@@ -248,8 +248,8 @@ def test_cli_video_carries_the_state_in_order(counting, tmp_path):
         writer.write(np.full((24, 32, 3), 90, np.uint8))
     writer.release()
     out = tmp_path / "alpha.avi"
-    args = ["video", str(clip), "-o", str(out), "--model", str(counting), "--backend", "ort-cpu"]
-    assert main(args + ["--downsample-ratio", "0.5"]) == 0
+    args = ["video", str(clip), "-o", str(out), "--matte-only", "--crf", "0", "--model", str(counting)]
+    assert main(args + ["--backend", "ort-cpu", "--downsample-ratio", "0.5"]) == 0
     capture = cv2.VideoCapture(str(out))
     levels = []
     while True:

@@ -119,3 +119,38 @@ def test_runtime_path_on_a_fake_device(pycuda_stub, tmp_path):
         "BUFFER_HELD_INTACT": "True",
     }
     assert {k: results.get(k) for k in expected} == expected, out.stdout + out.stderr
+
+
+def test_rebuild_decision_and_null_builder_on_a_fake_device(pycuda_stub, tiny_onnx, tmp_path):
+    code = f"""
+import hashlib, logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+import edgematte
+from edgematte.errors import BackendUnavailableError, EngineCacheMismatch
+from edgematte.export.to_trt import engine_for
+from edgematte.runtime.engine_cache import EngineManifest, Target, write_engine
+from edgematte.weights import sha256_of
+
+plan = b"plan"
+def stale(onnx_path):
+    return write_engine("engines", EngineManifest(
+        key="k", model="m", onnx_sha256=sha256_of({str(tiny_onnx)!r}), target=Target("0.0.0", "Stub GPU", (8, 7)),
+        precision="fp32", typing="strong", profiles={{}}, inputs=(), outputs=(),
+        plan_sha256=hashlib.sha256(plan).hexdigest(), onnx_path=onnx_path), plan)
+try:
+    engine_for(stale(None))
+except EngineCacheMismatch as exc:
+    print("STALE_WITHOUT_ONNX", "TensorRT 0.0.0 built it" in str(exc))
+try:
+    engine_for(stale({str(tiny_onnx)!r}))  # rebuilds from the recorded ONNX: the real Builder factory is NULL
+except BackendUnavailableError as exc:
+    print("REBUILD_REACHES_THE_BUILDER", "could not create its builder" in str(exc))
+m = edgematte.Matter({str(tiny_onnx)!r}, refine=False)
+print("BACKEND", type(m.backend).__name__)
+"""
+    out = _ok(
+        env.run_with([env.tensorrt_env(STRONG), pycuda_stub], code, cwd=tmp_path,
+                     extra_env={"EDGEMATTE_STUB_CUDA": "device"})
+    )
+    assert "STALE_WITHOUT_ONNX True" in out.stdout and "REBUILD_REACHES_THE_BUILDER True" in out.stdout
+    assert "BACKEND OrtCpuBackend" in out.stdout and "Reason: TensorRT could not create its builder" in out.stdout

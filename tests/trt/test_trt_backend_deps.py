@@ -125,3 +125,26 @@ def test_edgematte_backend_must_name_a_backend(monkeypatch, tiny_onnx):
     monkeypatch.setenv("EDGEMATTE_BACKEND", "cuda")
     with pytest.raises(InputError, match="EDGEMATTE_BACKEND='cuda'"):
         edgematte.Matter(tiny_onnx, refine=False)
+
+
+def test_none_from_tensorrt_becomes_our_error_with_its_logged_messages():
+    from types import SimpleNamespace
+
+    from edgematte.errors import EngineBuildError
+
+    logger = SimpleNamespace(errors=["[network.cpp::validate] Error Code 4: profile missing"])
+    with pytest.raises(EngineBuildError, match="no builder config .*Error Code 4: profile missing"):
+        trt_env.checked(None, "builder config", logger, EngineBuildError)
+    assert trt_env.checked("made", "builder config", logger, EngineBuildError) == "made"
+
+    def null_factory(*args):
+        raise TypeError("pybind11::init(): factory function returned nullptr")
+
+    with pytest.raises(BackendUnavailableError, match="could not create its builder .*Error Code 4"):
+        trt_env.create(null_factory, "builder", logger, logger)
+    with pytest.raises(TypeError, match="incompatible"):  # our own type errors are not hidden
+
+        def wrong_arguments(*args):
+            raise TypeError("__init__(): incompatible constructor arguments")
+
+        trt_env.create(wrong_arguments, "builder", logger, logger)

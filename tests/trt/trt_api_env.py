@@ -15,6 +15,9 @@ first run downloads and compiles (pycuda: about two CPU minutes).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib.util
 import os
 import re
 import shutil
@@ -22,7 +25,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 import pytest
 
@@ -49,9 +52,27 @@ def _run(argv, **kwargs) -> subprocess.CompletedProcess:
 
 def _require_gcc() -> str:
     gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is missing: the TensorRT/CUDA library stubs are compiled with it")
+    if gcc is None or shutil.which("nm") is None:
+        pytest.skip("gcc or nm (binutils) is missing: the TensorRT/CUDA library stubs are compiled with them")
     return gcc
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One builder at a time per cache folder (parallel test runs share the cache)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_flags() -> list:
+    """Build pycuda with this interpreter's setuptools/numpy when present, else in pip's isolation."""
+    have = all(importlib.util.find_spec(m) is not None for m in ("setuptools", "wheel", "numpy"))
+    return ["--no-build-isolation"] if have else []
 
 
 def _pip(args, what: str) -> None:
@@ -98,29 +119,36 @@ def tensorrt_env(version: str) -> Dict[str, str]:
     """Environment variables that make ``import tensorrt`` load the real ``version`` bindings."""
     gcc = _require_gcc()
     folder = cache_root() / f"tensorrt-{version}"
-    if not _done(folder):
-        _fresh(folder)
-        _pip(["install", "--no-deps", "--target", str(folder / "site"), BINDINGS[version]], BINDINGS[version])
-        module = next((folder / "site" / "tensorrt_bindings").glob("tensorrt*.so"))
-        # factories (create*/get*/init*) and the C++ UFF/Caffe parser entry points of 8.6
-        symbols = [s for s in _undefined(module) if re.match(r"(create|get|init)\w*$", s) or s.startswith("_Z")]
-        source = folder / "nvstub.c"
-        source.write_text(_stub_source(symbols, "0"))
-        major = version.split(".")[0]
-        (folder / "lib").mkdir()
-        for lib in NV_LIBS:
-            name = f"lib{lib}.so.{major}"
-            _run([gcc, "-shared", "-fPIC", f"-Wl,-soname,{name}", "-o", str(folder / "lib" / name), str(source)],
-                 check=True)
-        shim = folder / "shim" / "tensorrt"
-        shim.mkdir(parents=True)
-        # what NVIDIA's `tensorrt` meta package holds: a re-export of tensorrt_bindings
-        (shim / "__init__.py").write_text("from tensorrt_bindings import *  # noqa\nfrom tensorrt_bindings import __version__  # noqa\n")
-        _mark_done(folder)
+    with _locked(folder):
+        if not _done(folder):
+            _build_tensorrt(folder, version, gcc)
     return {
         "PYTHONPATH": os.pathsep.join([str(folder / "shim"), str(folder / "site")]),
         "LD_LIBRARY_PATH": str(folder / "lib"),
     }
+
+
+def _build_tensorrt(folder: Path, version: str, gcc: str) -> None:
+    _fresh(folder)
+    _pip(["install", "--no-deps", "--target", str(folder / "site"), BINDINGS[version]], BINDINGS[version])
+    module = next((folder / "site" / "tensorrt_bindings").glob("tensorrt*.so"))
+    # factories (create*/get*/init*) and the C++ UFF/Caffe parser entry points of 8.6
+    symbols = [s for s in _undefined(module) if re.match(r"(create|get|init)\w*$", s) or s.startswith("_Z")]
+    source = folder / "nvstub.c"
+    source.write_text(_stub_source(symbols, "0"))
+    major = version.split(".")[0]
+    (folder / "lib").mkdir()
+    for lib in NV_LIBS:
+        name = f"lib{lib}.so.{major}"
+        _run([gcc, "-shared", "-fPIC", f"-Wl,-soname,{name}", "-o", str(folder / "lib" / name), str(source)],
+             check=True)
+    shim = folder / "shim" / "tensorrt"
+    shim.mkdir(parents=True)
+    # what NVIDIA's `tensorrt` meta package holds: a re-export of tensorrt_bindings
+    (shim / "__init__.py").write_text(
+        "from tensorrt_bindings import *  # noqa\nfrom tensorrt_bindings import __version__  # noqa\n"
+    )
+    _mark_done(folder)
 
 
 def _cuda_root() -> Optional[Path]:
@@ -139,42 +167,44 @@ def pycuda_env() -> Dict[str, str]:
     """Environment variables that import a real pycuda 2026.1 over the libcuda stub."""
     gcc = _require_gcc()
     folder = cache_root() / "pycuda-2026.1"
-    if not _done(folder):
-        cuda_root = _cuda_root()
-        if cuda_root is None:
-            pytest.skip("the CUDA headers (cuda.h) are missing: pycuda builds against them (install the CUDA toolkit)")
-        _fresh(folder)
-        _pip(["download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(folder), PYCUDA],
-             PYCUDA)
-        with tarfile.open(next(folder.glob("pycuda-*.tar.gz"))) as archive:
-            archive.extractall(folder)
-        source = next(p for p in folder.glob("pycuda-*") if p.is_dir())
-        link = folder / "link"  # an empty libcuda.so to link against; the stub is preloaded at run time
-        link.mkdir()
-        (link / "empty.c").write_text("\n")
-        _run([gcc, "-shared", "-fPIC", "-o", str(link / "libcuda.so"), str(link / "empty.c")], check=True)
-        out = _run(
-            [sys.executable, "configure.py", f"--cuda-root={cuda_root}", f"--cudadrv-lib-dir={link}",
-             "--no-cuda-enable-curand"],
-            cwd=source,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"pycuda configure failed:\n{out.stderr}")
-        _pip(["install", "--no-build-isolation", "--no-deps", "--target", str(folder / "site"), str(source)], PYCUDA)
-        driver = next((folder / "site" / "pycuda").glob("_driver*.so"))
-        known = set(re.findall(r"\b(cu\w+)\(", (HERE / "stubs" / "libcuda_stub.c").read_text()))
-        extra = [s for s in _undefined(driver) if s.startswith("cu") and s not in known]
-        generated = folder / "libcuda_rest.c"
-        generated.write_text(_stub_source(extra, "0"))
-        (folder / "lib").mkdir()
-        _run(
-            [gcc, "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(folder / "lib" / "libcuda.so.1"),
-             str(HERE / "stubs" / "libcuda_stub.c"), str(generated)],
-            check=True,
-        )
-        shutil.rmtree(source)
-        _mark_done(folder)
+    with _locked(folder):
+        if not _done(folder):
+            _build_pycuda(folder, gcc)
     return {"PYTHONPATH": str(folder / "site"), "LD_PRELOAD": str(folder / "lib" / "libcuda.so.1")}
+
+
+def _build_pycuda(folder: Path, gcc: str) -> None:
+    cuda_root = _cuda_root()
+    if cuda_root is None:
+        pytest.skip("the CUDA headers (cuda.h) are missing: pycuda builds against them (install the CUDA toolkit)")
+    _fresh(folder)
+    _pip(["download", "--no-deps", "--no-binary", ":all:", *_build_flags(), "-d", str(folder), PYCUDA], PYCUDA)
+    with tarfile.open(next(folder.glob("pycuda-*.tar.gz"))) as archive:
+        archive.extractall(folder)
+    source = next(p for p in folder.glob("pycuda-*") if p.is_dir())
+    link = folder / "link"  # an empty libcuda.so to link against; the stub is preloaded at run time
+    link.mkdir()
+    (link / "empty.c").write_text("\n")
+    _run([gcc, "-shared", "-fPIC", "-o", str(link / "libcuda.so"), str(link / "empty.c")], check=True)
+    # what `configure.py --cuda-root=... --cudadrv-lib-dir=... --no-cuda-enable-curand` writes
+    (source / "siteconf.py").write_text(
+        f"CUDA_ROOT = {str(cuda_root)!r}\nCUDADRV_LIB_DIR = [{str(link)!r}]\nCUDADRV_LIBNAME = ['cuda']\n"
+        "CUDA_ENABLE_CURAND = False\nCUDA_ENABLE_GL = False\nUSE_SHIPPED_BOOST = True\n"
+    )
+    _pip(["install", *_build_flags(), "--no-deps", "--target", str(folder / "site"), str(source)], PYCUDA)
+    driver = next((folder / "site" / "pycuda").glob("_driver*.so"))
+    known = set(re.findall(r"\b(cu\w+)\(", (HERE / "stubs" / "libcuda_stub.c").read_text()))
+    extra = [s for s in _undefined(driver) if s.startswith("cu") and s not in known]
+    generated = folder / "libcuda_rest.c"
+    generated.write_text(_stub_source(extra, "0"))
+    (folder / "lib").mkdir()
+    _run(
+        [gcc, "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(folder / "lib" / "libcuda.so.1"),
+         str(HERE / "stubs" / "libcuda_stub.c"), str(generated)],
+        check=True,
+    )
+    shutil.rmtree(source)
+    _mark_done(folder)
 
 
 def run_with(env_parts, code_or_argv, *, cwd, extra_env=None, timeout=300) -> subprocess.CompletedProcess:
