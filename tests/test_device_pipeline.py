@@ -144,6 +144,28 @@ def test_real_720p_frames_with_a_wide_model(shared_data):
     assert_same_results(frames, "blur", backend=lambda: StandIn(np, (144, 256)), refine="off")
 
 
+@pytest.mark.parametrize("refine", ["fast", "off"])
+def test_frames_with_their_own_alpha(refine):
+    """Pipeline multiplies the frame's alpha (BGRA input) into the matte; so does the device pipeline."""
+    frames = gpu_check.synthetic_frames((120, 160), 2, seed=11)
+    own = np.random.default_rng(4).integers(0, 256, (120, 160), dtype=np.uint8)
+    host = Pipeline(StandIn(np), refine=refine)
+    device = DevicePipeline(StandIn(np), space=HostSpace(), refine=refine)
+    for frame in frames:
+        want = host.process(frame, (0, 255, 0), input_alpha=own)
+        got = device.process(frame, (0, 255, 0), input_alpha=own)
+        np.testing.assert_array_equal(got.alpha, want.alpha)
+        np.testing.assert_array_equal(got.composite, want.composite)
+    assert np.count_nonzero((got.alpha > 0) & (got.alpha < 255)) > 1000
+
+
+def test_uint8_product_rule_is_cv2_multiply_for_every_pair():
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(256, 256)
+    b = np.ascontiguousarray(a.T)
+    product = (a.astype(np.uint16) * b + 127) // 255
+    np.testing.assert_array_equal(product.astype(np.uint8), cv2.multiply(a, b, scale=1.0 / 255.0))
+
+
 def test_temporal_cut_is_detected_alike(shared_data):
     frames = clip_frames(shared_data, count=2) + clip_frames(shared_data, count=2, name="asl_milk.mkv")
     device = DevicePipeline(StandIn(np), space=HostSpace(), temporal=TemporalConfig(cut_threshold=0.05))
