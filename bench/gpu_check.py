@@ -248,6 +248,7 @@ def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, A
         dict(refine="off", background="image"),
         dict(refine="fast", background="blur"),
         dict(refine="fast", background=(0, 255, 0), device_frames=True),
+        dict(refine="fast", background=(0, 255, 0), frame_alpha=True),
     ]
     image = synthetic_frames((300, 500), 1, seed=9)[0]
     rows, ok = [], True
@@ -256,18 +257,22 @@ def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, A
         background = setting.pop("background")
         background = image if isinstance(background, str) and background == "image" else background
         device_frames = setting.pop("device_frames", False)
+        frame_alpha = setting.pop("frame_alpha", False)  # a BGRA frame's own alpha, multiplied in
+        own = np.tile(np.linspace(0, 255, frames[0].shape[1]).astype(np.uint8), (frames[0].shape[0], 1))
+        extra = {"input_alpha": own} if frame_alpha else {}
         host = Pipeline(StandInBackend(np), **setting)
         device = DevicePipeline(StandInBackend(cp), space=space, **setting)
         worst: Dict[str, int] = {}
         for frame in frames:
-            want = host.process(frame, background)
-            got = device.process(cp.asarray(frame) if device_frames else frame, background)
+            want = host.process(frame, background, **extra)
+            got = device.process(cp.asarray(frame) if device_frames else frame, background, **extra)
             for k, v in compare(got, want).items():
                 worst[k] = max(worst.get(k, 0), v)
         passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
         ok &= passed
         label = ", ".join(f"{k}={v if not isinstance(v, tuple) else 'colour'}" for k, v in setting.items())
-        label += f", background={'image' if background is image else background}" + (", device frames" if device_frames else "")
+        label += f", background={'image' if background is image else background}"
+        label += (", device frames" if device_frames else "") + (", frame alpha" if frame_alpha else "")
         rows.append({"setting": label, "passed": passed, **worst})
     return {"status": "passed" if ok else "failed", "rows": rows}
 
