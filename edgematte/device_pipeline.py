@@ -22,7 +22,8 @@ Stages, each the CPU pipeline's definition:
 3. model: the backend runs on the binding; recurrent states (``recurrent=``) stay on the device;
 4. upsample: temporal EMA, round(alpha * 255), bilinear to the frame size;
 5. trimap and refine ("fast": exact 0/255 in known regions, the model alpha in the band; "full"
-   solves the band with ``refine_alpha``, which runs on the host);
+   solves the band with ``refine_alpha``'s solver, which runs on the host); a frame's own alpha
+   (``input_alpha``, BGRA input) multiplies in;
 6. composite over a colour, an image (resized to cover once, uploaded once), "blur" or None (BGRA);
 7. download (host results only).
 
@@ -42,8 +43,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from .errors import BackendUnavailableError, InputError
-from .validate import check_threads, is_cuda_array
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
+from .validate import check_threads, is_cuda_array
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
            "takes_device_arrays", "linear_plan", "resize_linear_u8", "refine_fast"]
