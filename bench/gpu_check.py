@@ -4,7 +4,8 @@
     python bench/gpu_check.py --runs 50 --no-tests --json gpu_check.json
 
 1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt/test_trt_engine.py``
-   where TensorRT imports): the CUDA kernels against their CPU twins.
+   where TensorRT imports): the CUDA kernels against their CPU twins; and, with or without pytest,
+   a direct check of the same kernels on a few frames.
 2. Checks the device pipeline's resize against OpenCV, then runs the device pipeline
    (:class:`edgematte.device_pipeline.DevicePipeline` on CuPy: fused kernels, and their array-op
    twins) beside the CPU pipeline on the same frames (clips from ../shared/data/videos when present,
@@ -196,6 +197,43 @@ def run_gpu_tests(timeout: int) -> Dict[str, Any]:
     status = {0: "passed", 5: "skipped"}.get(done.returncode, "failed")
     return {"status": status, "summary": tail[0], "command": " ".join(cmd[1:]),
             "output": (done.stdout + done.stderr)[-3000:] if status == "failed" else ""}
+
+
+def check_kernels_direct(cp: Any) -> Dict[str, Any]:
+    """The registry's CUDA kernels against the CPU kernels on a few frames, without pytest: trimap
+    and composite exact, the preprocessing kernel at identity scale exact, the blur within 1 of OpenCV."""
+    import cv2
+
+    import edgematte
+    from edgematte.kernels import kernels
+
+    cpu = kernels("cpu")
+    rng = np.random.default_rng(3)
+    frame = synthetic_frames((481, 643), 1, seed=3)[0]
+    mask = cv2.GaussianBlur(rng.integers(0, 2, (481, 643), dtype=np.uint8) * 255, (0, 0), 6)
+    fmask = (mask / 255.0).astype(np.float32)
+    bg = synthetic_frames((481, 643), 1, seed=4)[0]
+    d = cp.asarray
+    worst: Dict[str, int] = {}
+
+    def diff(name: str, got: Any, want: np.ndarray) -> None:
+        worst[name] = max(worst.get(name, 0), int(np.abs(to_host(got).astype(np.int32) - want).max()))
+
+    for m in (mask, fmask):
+        diff("trimap", edgematte.make_trimap(d(m), 7, 3), cpu.make_trimap(m, 7, 3))
+        for background in (bg, (0, 255, 0), None):
+            dev_bg = d(background) if isinstance(background, np.ndarray) else background
+            diff("composite", edgematte.composite(d(frame), d(m), dev_bg), cpu.composite(frame, m, background))
+    if cp is not np:
+        from edgematte.kernels.cuda import blur, preprocess
+
+        small = frame[:128, :160].copy()
+        want = np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), dtype=np.float32)[None]
+        got = to_host(preprocess(d(small), 128, 160, dtype=np.float32))
+        worst["preprocess"] = int(np.count_nonzero(got != want))  # values that differ at all
+        diff("blur", blur(d(frame), 13, 2.0), cv2.GaussianBlur(frame, (13, 13), 2.0))
+    limits = {"trimap": 0, "composite": 0, "preprocess": 0, "blur": 1}
+    return {"status": "passed" if all(v <= limits[k] for k, v in worst.items()) else "failed", "max_diff": worst}
 
 
 def to_host(array: Any) -> np.ndarray:
@@ -436,6 +474,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if kt["status"] == "failed":
         print(kt.get("output", ""))
 
+    direct = _step(report, "kernels_direct", check_kernels_direct, cp)
+    print(f"[1b] CUDA kernels vs CPU kernels, direct: {direct['status']} (max diff {direct.get('max_diff', '-')})")
     rule = _step(report, "resize_rule", check_resize_rule, cp, spaces)
     print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {rule['status']} (max diff {rule.get('max_diff', '-')})")
 
@@ -457,7 +497,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0
 
-    failed = [k for k in ("kernel_tests", "resize_rule") if report[k]["status"] == "failed"]
+    failed = [k for k in ("kernel_tests", "kernels_direct", "resize_rule") if report[k]["status"] == "failed"]
     failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
     failed += [f"timing {k}" for k, v in report["timings"].items() if v.get("status") == "failed"]
     failed += ["copy bandwidth"] if not isinstance(copy_gbs, float) else []
