@@ -1,6 +1,6 @@
 """Check this machine's NVIDIA GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
 
-    python bench/gpu_check.py            # about a minute on a desktop GPU, a few on a Jetson
+    python bench/gpu_check.py            # most of its time is first-use kernel compilation
     python bench/gpu_check.py --runs 50 --no-tests --json gpu_check.json
 
 1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt/test_trt_engine.py``
