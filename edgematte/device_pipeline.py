@@ -305,6 +305,11 @@ class HostSpace:
     device = False
     xp = np
 
+    def __init__(self) -> None:
+        from .kernels import trusted
+
+        self._kernels = trusted("cpu")  # Pipeline's own entries: arguments are checked once, at construction
+
     def empty(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)
 
@@ -322,11 +327,6 @@ class HostSpace:
 
     def download(self, array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
         return array
-
-    def __init__(self) -> None:
-        from .kernels import trusted
-
-        self._kernels = trusted("cpu")  # Pipeline's own entries: arguments are checked once, at construction
 
     def make_trimap(self, mask: np.ndarray, c: TrimapConfig, out: np.ndarray, threads: int) -> np.ndarray:
         return self._kernels.make_trimap(mask, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, out,
