@@ -10,6 +10,8 @@
    (:class:`edgematte.device_pipeline.DevicePipeline` on CuPy: fused kernels, and their array-op
    twins) beside the CPU pipeline on the same frames (clips from ../shared/data/videos when present,
    else synthetic) and compares them: trimap exact, composite within 1, alpha within 2 levels.
+   Where TensorRT and pycuda import, the same model as an FP32 engine runs in the device pipeline
+   against ONNX Runtime in the CPU pipeline.
 3. Prints per-stage timings at 720p and 1080p (CUDA events; host clock for the CPU pipeline) and
    the bandwidth each device stage reaches against a device-to-device copy.
 
@@ -315,6 +317,53 @@ def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, A
     return {"status": "passed" if ok else "failed", "rows": rows}
 
 
+def stand_in_onnx(path: Path, hw: Tuple[int, int] = MODEL_HW) -> Path:
+    """The stand-in model as ONNX (Conv 1x1 with StandInBackend's weights and bias, then Sigmoid)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    stand_in = StandInBackend(np, hw)
+    weight = np.array(stand_in.weights, np.float32).reshape(1, 3, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["src", "w", "b"], ["logit"]), helper.make_node("Sigmoid", ["logit"], ["alpha"])],
+        "stand_in",
+        [helper.make_tensor_value_info("src", TensorProto.FLOAT, [1, 3, *hw])],
+        [helper.make_tensor_value_info("alpha", TensorProto.FLOAT, [1, 1, *hw])],
+        initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.array([stand_in.bias]), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def check_tensorrt(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+    """Where TensorRT and pycuda import: the stand-in as an FP32 engine in the device pipeline (TrtBackend
+    reading CuPy's binding in place) against the same ONNX on ONNX Runtime in the CPU pipeline."""
+    if importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None:
+        return {"status": "skipped", "why": "TensorRT or pycuda is not installed"}
+    import tempfile
+
+    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.export.to_trt import EngineConfig, engine_for
+    from edgematte.pipeline import Pipeline
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+    from edgematte.runtime.trt import TrtBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = stand_in_onnx(Path(tmp) / "stand_in.onnx")
+        plan = engine_for(onnx_path, out_dir=Path(tmp) / "engines", config=EngineConfig(fp16=False))
+        with TrtBackend(plan) as trt, OrtCpuBackend(onnx_path) as ort:
+            device = DevicePipeline(trt, space=CudaSpace(), refine="fast")
+            host = Pipeline(ort, refine="fast")
+            worst: Dict[str, int] = {}
+            for frame in frames:
+                for k, v in compare(device.process(frame, (0, 255, 0)), host.process(frame, (0, 255, 0))).items():
+                    worst[k] = max(worst.get(k, 0), v)
+    passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
+    return {"status": "passed" if passed else "failed", "engine": plan.name, **worst}
+
+
 def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
     """Device-to-device copy bandwidth in GB/s (bytes read + written per second); host memory in a dry run."""
     a = cp.empty(nbytes, np.uint8)
@@ -489,6 +538,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         for row in result.get("rows", []):
             print("     ", "ok  " if row["passed"] else "FAIL", row)
 
+    if args.cpu_dry_run:
+        report["tensorrt"] = {"status": "skipped", "why": "--cpu-dry-run"}
+    else:
+        _step(report, "tensorrt", check_tensorrt, cp, frames[next(iter(frames))][:3])
+    trt = report["tensorrt"]
+    print(f"[2c] FP32 TensorRT engine in the device pipeline vs ONNX Runtime in the CPU pipeline: {trt['status']} "
+          f"{trt.get('why', {k: v for k, v in trt.items() if k not in ('status', 'error')})}")
+
     copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
     report["timings"] = {}
     for name, hw in sizes.items():
@@ -497,7 +554,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0
 
-    failed = [k for k in ("kernel_tests", "kernels_direct", "resize_rule") if report[k]["status"] == "failed"]
+    failed = [k for k in ("kernel_tests", "kernels_direct", "resize_rule", "tensorrt") if report[k]["status"] == "failed"]
     failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
     failed += [f"timing {k}" for k, v in report["timings"].items() if v.get("status") == "failed"]
     failed += ["copy bandwidth"] if not isinstance(copy_gbs, float) else []

@@ -482,3 +482,14 @@ def test_fused_resize_body_computes_the_twin(resize_body_in_c, src, dst, channel
     resize_body_in_c(*map(ptr, arrays), ctypes.c_longlong(rows.shape[1]), ctypes.c_longlong(cols_out), ptr(got),
                      ctypes.c_longlong(got.size))
     np.testing.assert_array_equal(got, want)
+
+
+def test_gpu_check_stand_in_as_onnx_is_the_same_model(tmp_path):
+    """The ONNX that gpu_check builds an FP32 engine from computes the stand-in's function (ONNX Runtime)."""
+    onnx_path = gpu_check.stand_in_onnx(tmp_path / "stand_in.onnx", (16, 24))
+    src = np.random.default_rng(0).random((1, 3, 16, 24), dtype=np.float32)
+    with OrtCpuBackend(onnx_path) as ort:
+        got = ort.infer({"src": src})["alpha"]
+    np.testing.assert_allclose(got, StandIn(np, (16, 24)).infer({"src": src})["alpha"], atol=1e-6)
+    if importlib.util.find_spec("tensorrt") is None:
+        assert gpu_check.check_tensorrt(np, [])["status"] == "skipped"
