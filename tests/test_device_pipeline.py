@@ -354,6 +354,29 @@ def test_selection_by_backend(tiny_onnx, caplog):
     assert "stages around the model run on the CPU" in caplog.text and "CuPy" in caplog.text
 
 
+def test_matter_picks_the_device_pipeline_when_the_cuda_space_starts(tiny_onnx, monkeypatch):
+    """CuPy cannot run here: a NumPy space flagged as a device stands in for CudaSpace, so this checks
+    Matter's choice and its host-frame path through the device pipeline (upload and download buffers)."""
+    import edgematte.device_pipeline as dp
+
+    class DeviceSpace(HostSpace):
+        device = True
+
+    class DeviceOrt(OrtCpuBackend):
+        device_inputs = True
+
+    monkeypatch.setattr(dp, "CudaSpace", DeviceSpace)
+    frame = gpu_check.synthetic_frames((90, 120), 1)[0]
+    with edgematte.Matter(tiny_onnx, backend=DeviceOrt(tiny_onnx), refine="fast") as m, \
+            edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as cpu:
+        assert type(m.pipeline) is DevicePipeline and isinstance(m.pipeline.space, DeviceSpace)
+        got, want = m.process(frame, (0, 255, 0)), cpu.process(frame, (0, 255, 0))
+        assert m.pipeline._local.buffers.frame is not None  # the host frame went through the upload buffer
+        np.testing.assert_array_equal(got.composite, want.composite)
+        np.testing.assert_array_equal(got.alpha, want.alpha)
+        assert list(got.timings)[:2] == ["upload", "preprocess"]
+
+
 def test_matter_picks_the_cpu_pipeline_and_refuses_device_frames(tiny_onnx):
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
         assert type(m.pipeline) is Pipeline
