@@ -432,9 +432,9 @@ class CudaSpace:
             return resize_linear_u8(self.xp, src, out, work)
         p = work.plan
         rows = self.xp.ascontiguousarray(src[: p.src_hw[0]].reshape(p.src_hw[0], -1))
-        cols_out = p.dst_hw[1] * p.channels
-        self._resize_kernel(rows, p.x0, p.x1, p.ax0, p.ax1, p.y0, p.y1, p.by0, p.by1, rows.shape[1], cols_out,
-                            out.reshape(p.dst_hw[0], cols_out))
+        # every array flat (1-D views): the body indexes them by flat C-order offsets
+        self._resize_kernel(rows.reshape(-1), p.x0, p.x1, p.ax0, p.ax1, p.y0, p.y1, p.by0.reshape(-1),
+                            p.by1.reshape(-1), rows.shape[1], p.dst_hw[1] * p.channels, out.reshape(-1))
         return out
 
     def refine_fast(self, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
