@@ -122,3 +122,37 @@ def test_model_step_only(benchmark, frames, split):
         model = RvmModel(backend, split=split)
         _info(benchmark, f"model step, {'split' if split else 'whole graph'}", native_refiner=model.native_refiner)
         benchmark.pedantic(InOrder(frames, model.run), rounds=ROUNDS, warmup_rounds=WARMUP)
+
+
+def test_paired_plain_loop_and_matter(benchmark, frames):
+    """Both on the same frame, alternating, so that a shared machine's load hits both alike.
+
+    The timed unit is the pair; extra_info holds each side's median and min and their ratio.
+    """
+    import time
+
+    import edgematte
+    from edgematte.models.rvm import auto_downsample_ratio
+
+    plain = PlainLoop(auto_downsample_ratio(SIZE[1], SIZE[0]))
+    times = {"plain": [], "matter": []}
+    with edgematte.Matter(WEIGHTS, backend="ort-cpu") as matter:
+
+        def pair(frame):
+            start = time.perf_counter()
+            plain(frame)
+            middle = time.perf_counter()
+            matter.replace_background(frame, BACKGROUND)
+            times["plain"].append(middle - start)
+            times["matter"].append(time.perf_counter() - middle)
+
+        benchmark.group = "rvm-paired-1280x720"
+        benchmark.pedantic(InOrder(frames, pair), rounds=ROUNDS, warmup_rounds=WARMUP)
+    for side, values in times.items():
+        values = values[WARMUP:]
+        benchmark.extra_info[f"{side}_median_ms"] = round(1e3 * float(np.median(values)), 1)
+        benchmark.extra_info[f"{side}_min_ms"] = round(1e3 * float(np.min(values)), 1)
+    info = benchmark.extra_info
+    info["speedup_median"] = round(info["plain_median_ms"] / info["matter_median_ms"], 2)
+    info["speedup_min"] = round(info["plain_min_ms"] / info["matter_min_ms"], 2)
+    info["matter_fps_median"] = round(1e3 / info["matter_median_ms"], 1)

@@ -120,6 +120,8 @@ class Matter:
         self.pipeline.reset()
 
     def close(self) -> None:
+        if self.pipeline.rvm is not None:
+            self.pipeline.rvm.close()
         self._backgrounds.close()
         self.backend.close()
 
@@ -172,6 +174,8 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
     is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
         backend = "tensorrt" if is_engine else auto_backend()
+    if not is_engine and backend != "ort-cpu":
+        backend = _recurrent_backend(path, backend)
     if is_engine and backend == "ort-cpu":
         raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
     if backend in ("auto", "tensorrt"):
@@ -186,6 +190,20 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
                 raise
             log_fallback(exc)
     return open_backend("ort-cpu", path, threads=threads)
+
+
+def _recurrent_backend(path: Path, backend: str) -> str:
+    """RobustVideoMatting ONNX runs on ort-cpu (its states need carry_state); TensorRT takes its static export."""
+    from .models.rvm import is_rvm_file
+
+    if path.suffix.lower() != ".onnx" or not is_rvm_file(path):
+        return backend
+    if backend == "tensorrt":
+        raise InputError(
+            f"received the RobustVideoMatting graph {str(path)!r} with backend 'tensorrt'; expected backend 'ort-cpu' "
+            "(TensorRT takes the static graph of `edgematte export rvm`, without a recurrent runtime yet)"
+        )
+    return "ort-cpu"
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:

@@ -67,6 +67,7 @@ def _matte_one(matter, source, target, background) -> None:
     from ..io import decode_image, encode_image, read_image, write_image
 
     image = decode_image(sys.stdin.buffer.read(), "stdin") if source == STDIO else read_image(source, unchanged=True)
+    matter.reset()  # unrelated photos: no temporal or recurrent (RVM) state carried between them
     out = matter.replace_background(image, background)
     if target == STDIO:
         sys.stdout.buffer.write(encode_image(out, ".png"))

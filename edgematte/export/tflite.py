@@ -26,6 +26,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from .._version import __version__
 from ..errors import ExportError
+from ..files import atomic_path
 from ..models.selfie import fetch_tflite
 from ..weights import sha256_of
 
@@ -497,6 +498,6 @@ def export_selfie(name: str, output_path: Union[str, Path], *, weights: Optional
         "edgematte.converter_version": str(CONVERTER_VERSION),
     })
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(output_path))
+    with atomic_path(output_path) as tmp:
+        onnx.save_model(model, str(tmp))
     return output_path

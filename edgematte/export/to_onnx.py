@@ -336,6 +336,4 @@ def onnx_for(name: str, *, weights: Optional[PathLike] = None, progress: bool = 
     target = cache_dir() / spec.weights_subdir / "onnx" / f"{name}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
     if target.is_file():
         return target
-    with atomic_path(target) as tmp:
-        export_selfie(name, tmp, weights=tflite_path)
-    return target
+    return export_selfie(name, target, weights=tflite_path)  # written atomically

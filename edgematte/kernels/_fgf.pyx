@@ -19,7 +19,27 @@ cdef inline unsigned char _u8(float v) noexcept nogil:
         return 0
     if v >= 1.0:
         return 255
-    return <unsigned char>(v * 255.0 + 0.5)
+    return <unsigned char>(v * <float>255.0 + <float>0.5)
+
+
+cdef void _apply_row(const unsigned char *src, unsigned char *fg, unsigned char *alpha, const float *row,
+                     const int *xl, const float *xw, int W, int w) noexcept nogil:
+    """One output row: horizontal lerp of the vertically interpolated a/b ``row``, then y = a * x + b."""
+    cdef int x, x0, x1
+    cdef float wx, xr, xg, xb, xm
+    cdef float inv255 = 1.0 / 255.0, third = 1.0 / 3.0
+    for x in range(W):
+        x0 = xl[x]
+        x1 = x0 + 1 if x0 < w - 1 else w - 1
+        wx = xw[x]
+        xr = src[3 * x + 2] * inv255
+        xg = src[3 * x + 1] * inv255
+        xb = src[3 * x] * inv255
+        xm = (xr + xg + xb) * third
+        fg[3 * x + 2] = _u8(_lerp(row, x0, x1, wx, 0) * xr + _lerp(row, x0, x1, wx, 4) + xr)
+        fg[3 * x + 1] = _u8(_lerp(row, x0, x1, wx, 1) * xg + _lerp(row, x0, x1, wx, 5) + xg)
+        fg[3 * x] = _u8(_lerp(row, x0, x1, wx, 2) * xb + _lerp(row, x0, x1, wx, 6) + xb)
+        alpha[x] = _u8(_lerp(row, x0, x1, wx, 3) * xm + _lerp(row, x0, x1, wx, 7))
 
 
 def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, ::1] a not None,
@@ -31,8 +51,8 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
     mean(R, G, B)) / 255: y = a * x + b; foreground = clip(y[:3] + x[:3]), alpha = clip(y[3]).
     """
     cdef int H = frame.shape[0], W = frame.shape[1], h = a.shape[1], w = a.shape[2]
-    cdef int y, x, c, y0, y1, x0, x1
-    cdef float sy, sx, wy, wx, xr, xg, xb, xm
+    cdef int y, x, c, y0, y1, x0
+    cdef float sy, sx, wy
     cdef float *row
     cdef float scale_y = <float>h / H, scale_x = <float>w / W
     cdef int *xl = <int *>malloc(W * sizeof(int))
@@ -67,18 +87,7 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
                 for c in range(4):
                     row[x * 8 + c] = a[c, y0, x] + wy * (a[c, y1, x] - a[c, y0, x])
                     row[x * 8 + 4 + c] = b[c, y0, x] + wy * (b[c, y1, x] - b[c, y0, x])
-            for x in range(W):
-                x0 = xl[x]
-                x1 = x0 + 1 if x0 < w - 1 else w - 1
-                wx = xw[x]
-                xr = frame[y, x, 2] * (1.0 / 255.0)
-                xg = frame[y, x, 1] * (1.0 / 255.0)
-                xb = frame[y, x, 0] * (1.0 / 255.0)
-                xm = (xr + xg + xb) * (1.0 / 3.0)
-                foreground[y, x, 2] = _u8(_lerp(row, x0, x1, wx, 0) * xr + _lerp(row, x0, x1, wx, 4) + xr)
-                foreground[y, x, 1] = _u8(_lerp(row, x0, x1, wx, 1) * xg + _lerp(row, x0, x1, wx, 5) + xg)
-                foreground[y, x, 0] = _u8(_lerp(row, x0, x1, wx, 2) * xb + _lerp(row, x0, x1, wx, 6) + xb)
-                alpha[y, x] = _u8(_lerp(row, x0, x1, wx, 3) * xm + _lerp(row, x0, x1, wx, 7))
+            _apply_row(&frame[y, 0, 0], &foreground[y, 0, 0], &alpha[y, 0], row, xl, xw, W, w)
             free(row)
     free(xl)
     free(xw)

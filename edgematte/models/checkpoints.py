@@ -86,11 +86,13 @@ def checkpoint_path(name: str, *, sha256: Optional[str] = None, progress: bool =
         if digest and ckpt.url:
             raise
         page = spec.extra.get("download_page", "the upstream project")
+        use = "as the model (Matter(PATH) / --model PATH)" if spec.architecture == "rvm" else (
+            "(checkpoint=PATH / --checkpoint PATH)")
         raise ModelError(
             f"{exc}. No sha256 is published for {ckpt.filename}, so edgematte does not download it unverified: "
-            f"get it from {page} and pass its path (checkpoint=PATH / --checkpoint PATH), place it at "
+            f"get it from {page} and pass its path {use}, place it at "
             f"$EDGEMATTE_WEIGHTS/{spec.weights_subdir}/{ckpt.filename}, or pin the sha256 of a copy you trust "
-            "with checkpoint_path(name, sha256=...)"
+            f"with edgematte.models.checkpoint_path({name!r}, sha256=...)"
         ) from exc
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "RVM_OUTPUTS",
     "AUTO_LONG_SIDE",
     "is_rvm",
+    "is_rvm_file",
     "auto_downsample_ratio",
     "check_downsample_ratio",
     "RvmModel",
@@ -99,6 +100,23 @@ def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
             f"{list(RVM_OUTPUTS)}, as in the official rvm_*_fp32.onnx (the fp16 release files are for GPUs)"
         )
     return True
+
+
+def is_rvm_file(path: Any) -> bool:
+    """:func:`is_rvm` for an ``.onnx`` file, reading only its graph (no weights decoded into arrays)."""
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+
+    def spec(value) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+        return TensorSpec(value.name, dims, str(helper.tensor_dtype_to_np_dtype(tensor.elem_type)))
+
+    inputs = [spec(v) for v in graph.input if v.name not in weights]
+    return is_rvm(inputs, [spec(v) for v in graph.output])
 
 
 def auto_downsample_ratio(height: int, width: int) -> float:
@@ -265,11 +283,9 @@ class RvmModel:
         self._thumb: Optional[np.ndarray] = None  # previous frame, small, for the cut detector
 
     def _open_split(self, backend: Any) -> Any:
-        """An OrtCpuBackend on the split graph with the refiner step native, or None (whole graph)."""
-        from ..runtime.ort_cpu import OrtCpuBackend
-
-        if not isinstance(backend, OrtCpuBackend):
-            return None
+        """A backend of ``backend``'s class (OrtCpuBackend) on the split graph, the refiner native; or None."""
+        if not all(hasattr(backend, name) for name in ("carry_state", "threads", "inter_op_threads", "spin")):
+            return None  # not OrtCpuBackend (duck-typed: the models package does not import the runtime)
         try:
             fgf_apply = native("_fgf").fgf_apply
         except ImportError as exc:  # BackendUnavailableError (unbuilt source tree): the whole graph still runs
@@ -280,8 +296,13 @@ class RvmModel:
             return None
         path, self._names = split
         self._fgf_apply = fgf_apply
-        return OrtCpuBackend(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
+        return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
                              spin=backend.spin).open()
+
+    def close(self) -> None:
+        """Close the split graph's backend if this step opened one (the caller's backend is the caller's)."""
+        if self._names is not None:
+            self.backend.close()
 
     @property
     def native_refiner(self) -> bool:

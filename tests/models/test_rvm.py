@@ -162,6 +162,7 @@ def test_offline_rvm_says_where_to_put_the_file(monkeypatch, tmp_path):
     message = str(info.value)
     assert "rvm/rvm_mobilenetv3_fp32.onnx" in message and "sha256" in message
     assert "releases/tag/v1.0.0" in message
+    assert "as the model" in message and "checkpoint_path('rvm', sha256=...)" in message
 
 
 def test_rvm_row_resolves_under_edgematte_weights(monkeypatch, tmp_path):
@@ -342,3 +343,46 @@ def test_split_graph_agrees_with_the_whole_graph(rvm_onnx, clip, monkeypatch, tm
         # OpenCV's uint8 bilinear downsampling vs the graph's float one: tiny differences, carried in the state
         assert diffs.mean() < 0.1 and np.percentile(diffs, 99.9) <= 4
         assert np.abs(fa.astype(int) - fb).mean() < 1.5
+
+
+def test_matter_close_closes_the_split_backend(rvm_onnx):
+    import edgematte
+
+    matter = edgematte.Matter(rvm_onnx, backend="ort-cpu")
+    split = matter.pipeline.rvm.backend
+    assert split is not matter.backend and matter.pipeline.rvm.native_refiner
+    matter.close()
+    with pytest.raises(InputError, match="not open"):
+        split.inputs
+
+
+def test_cli_matte_treats_each_photo_as_a_first_frame(counting, tmp_path):
+    import cv2
+
+    from edgematte.cli.__main__ import main
+
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((12, 16, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    args = ["matte", str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "c.png"), "-o", str(out)]
+    assert main(args + ["--model", str(counting), "--backend", "ort-cpu"]) == 0
+    for name in ("a.png", "b.png", "c.png"):
+        alpha = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)[..., 3]
+        assert int(alpha[0, 0]) == 1  # the counter restarted for every photo
+
+
+def test_rvm_onnx_goes_to_onnx_runtime(counting, tiny_onnx, monkeypatch):
+    import edgematte
+    from edgematte.models.rvm import is_rvm_file
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+    assert is_rvm_file(counting) and not is_rvm_file(tiny_onnx)
+    with pytest.raises(InputError, match="backend 'tensorrt'; expected backend 'ort-cpu'"):
+        edgematte.Matter(counting, backend="tensorrt")
+    def no_engine(*args, **kwargs):
+        raise AssertionError("TensorRT was tried for an RVM graph")
+
+    monkeypatch.setattr("edgematte.export.to_trt.engine_for", no_engine)  # as if TensorRT were present
+    monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
+    with edgematte.Matter(counting, backend="auto") as matter:
+        assert isinstance(matter.backend, OrtCpuBackend)
