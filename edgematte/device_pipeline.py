@@ -519,6 +519,8 @@ class DevicePipeline:
     :class:`~edgematte.pipeline.Pipeline`'s own model step for now, and is refused here.
     """
 
+    rvm = None  # Pipeline's RobustVideoMatting step, which this pipeline never has (Matter reads it)
+
     def __init__(
         self,
         backend: Any,
