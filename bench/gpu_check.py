@@ -190,7 +190,7 @@ def run_gpu_tests(timeout: int) -> Dict[str, Any]:
         return {"status": "skipped", "why": "pytest is not installed (pip install -e '.[dev]')"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/kernels"]
     if importlib.util.find_spec("tensorrt") is not None:
-        cmd = cmd[:-2] + ["-m", "gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
+        cmd = cmd[:-3] + ["-m", "gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
     try:
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
