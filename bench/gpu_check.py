@@ -181,6 +181,14 @@ def device_facts(cp: Any) -> Dict[str, Any]:
     }
 
 
+def gpu_test_command(with_tensorrt: bool) -> List[str]:
+    """pytest on the kernel parity tests (marker gpu), plus the engine tests (marker trt) with TensorRT."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m"]
+    if with_tensorrt:
+        return cmd + ["gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
+    return cmd + ["gpu", "tests/kernels"]
+
+
 def run_gpu_tests(timeout: int) -> Dict[str, Any]:
     """The kernel parity tests (marker gpu) and, where TensorRT imports, the engine tests (marker trt),
     in a child process; a source checkout only."""
@@ -188,9 +196,7 @@ def run_gpu_tests(timeout: int) -> Dict[str, Any]:
         return {"status": "skipped", "why": f"{REPO / 'tests'} is absent (not a source checkout)"}
     if importlib.util.find_spec("pytest") is None:
         return {"status": "skipped", "why": "pytest is not installed (pip install -e '.[dev]')"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/kernels"]
-    if importlib.util.find_spec("tensorrt") is not None:
-        cmd = cmd[:-3] + ["-m", "gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
+    cmd = gpu_test_command(importlib.util.find_spec("tensorrt") is not None)
     try:
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -516,3 +516,13 @@ def test_gpu_check_stand_in_as_onnx_is_the_same_model(tmp_path):
     np.testing.assert_allclose(got, StandIn(np, (16, 24)).infer({"src": src})["alpha"], atol=1e-6)
     if importlib.util.find_spec("tensorrt") is None:
         assert gpu_check.check_tensorrt(np, [])["status"] == "skipped"
+
+
+@pytest.mark.parametrize("with_tensorrt", [False, True])
+def test_gpu_check_pytest_command_collects_gpu_tests(with_tensorrt):
+    """The command gpu_check runs selects the gpu (and trt) tests: here they skip for want of a GPU."""
+    cmd = gpu_check.gpu_test_command(with_tensorrt)
+    assert cmd.count("-m") == 2 and cmd[cmd.index("-m", 2) + 1] == ("gpu or trt" if with_tensorrt else "gpu")
+    done = subprocess.run(cmd + ["--co", "-q"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing collected (the GPU module skips)
+    assert "test_cuda_gpu.py" in done.stdout and ("test_trt_engine.py" in done.stdout) == with_tensorrt
