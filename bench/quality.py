@@ -187,10 +187,24 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
                 estimate_foreground_ml(i1[..., ::-1] / 255.0, gt.astype(np.float64))[..., ::-1] * 255, 0, 255
             ),
         }
+        for radius, small_radius in FOREGROUND_RADII:
+            passes = f"radius {radius}" + (f", then {small_radius}" if small_radius >= 0 else "")
+            rows[f"fast foreground (blur-fusion at 128x128, {passes})"] = (
+                lambda radius=radius, small_radius=small_radius: fast_foreground(i1, gt, radius, small_radius))
         for label, make in rows.items():
             fg, seconds = timed(make)
             errors.setdefault(label, []).append(err(fg, gt))
             errors.setdefault(label + " time", []).append(seconds)
+        # what a user sees: the real-time pipeline with a 256x256 segmenter, composited on green
+        from edgematte.pipeline import Pipeline
+
+        pipeline = Pipeline(LowResSegmenter(lowres_alpha(gt)), refine="fast", threads=1)
+        result = pipeline.process(i1, GREEN)
+        fast_alpha = result.alpha.astype(np.float32) / 255
+        errors.setdefault("end-to-end: fast pipeline (256x256 segmenter), raw colours", []).append(
+            err(i1, fast_alpha))
+        errors.setdefault("end-to-end: fast pipeline (256x256 segmenter), its foreground", []).append(
+            float(np.abs(result.composite.astype(np.float32) - reference)[soft].mean()))
         alpha = refine(i1, item["seed"])
         errors.setdefault("end-to-end: hard mask (GT > 0.5), raw colours", []).append(
             err(i1, (gt > 0.5).astype(np.float32)))
@@ -201,11 +215,29 @@ def foreground_errors(items, refine: Callable) -> Dict[str, List[float]]:
     return errors
 
 
-def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:
-    """Before/after panel on the image with the most soft-alpha pixels in a size x size window."""
+#: blur radii (model pixels) measured for the fast foreground; FAST.foreground_radius is the pipeline's
+FOREGROUND_RADII = ((8, -1), (8, 1), (16, 1))
+
+
+def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 128) -> np.ndarray:
+    """The "fast" mode's foreground for a given alpha: blur-fusion's blurs at size x size, fused at full
+    resolution (the NumPy twin of the native pass, so that any alpha can be given)."""
     import cv2
 
-    import edgematte
+    from edgematte.kernels._guided_reference import foreground_blurs, fuse_foreground
+
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    small_alpha = cv2.resize(alpha.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    alpha8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+    return fuse_foreground(foreground_blurs(small, small_alpha, radius, small_radius), image, alpha8)
+
+
+def hair_crop(items, out: Path, size: int = 128) -> str:
+    """Before/after panel on the image with the most soft-alpha pixels in a size x size window: the real
+    Pipeline with a 256x256 segmenter (LowResSegmenter), composited on green."""
+    import cv2
+
+    from edgematte.pipeline import Pipeline
 
     best = None
     for item in items:
@@ -225,18 +257,12 @@ def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:
         al = alpha[..., None]
         return np.clip(al * fg + (1 - al) * green + 0.5, 0, 255).astype(np.uint8)
 
-    tri = item["seed"]
-    hard = (gt > 0.5).astype(np.float32)
-    alpha = refine(image, tri)
-    raw = image.astype(np.float32)
-    panels = [
-        ("input", image),
-        ("before: mask", comp(raw, hard)),
-        ("refine, raw colour", comp(raw, alpha)),
-        ("after: refine + fg", comp(edgematte.estimate_foreground(image, alpha).astype(np.float32), alpha)),
-        ("GT alpha, raw colour", comp(raw, gt)),
-        ("GT alpha + fg", comp(edgematte.estimate_foreground(image, gt).astype(np.float32), gt)),
-    ]
+    model_alpha = lowres_alpha(gt)
+    panels = [("input", image)]
+    for mode in ("off", "fast", "full"):
+        result = Pipeline(LowResSegmenter(model_alpha), refine=mode, threads=1).process(image, GREEN)
+        panels.append((f"{mode}", result.composite.copy()))
+    panels.append(("ground truth", comp(image.astype(np.float32), gt)))
     tiles = []
     for label, pic in panels:
         tile = cv2.resize(pic[y0 : y0 + size, x0 : x0 + size], (2 * size, 2 * size), interpolation=cv2.INTER_NEAREST)
@@ -245,6 +271,222 @@ def hair_crop(items, out: Path, refine: Callable, size: int = 128) -> str:
         tiles.append(tile)
     cv2.imwrite(str(out), np.hstack(tiles))
     return f"{item['name']} y {y0}:{y0 + size} x {x0}:{x0 + size}"
+
+
+# ---------------------------------------------------------------- low-resolution segmenter
+class LowResSegmenter:
+    """Backend stand-in for a perfect but low-resolution segmentation model.
+
+    Implements the Backend protocol (runtime/base.py) for a fixed [h,w] float32 alpha: whatever
+    frame the pipeline feeds, ``infer`` returns that alpha, so the real Pipeline runs every
+    other stage exactly as with a model.
+    """
+
+    def __init__(self, alpha: np.ndarray) -> None:
+        from edgematte.types import TensorSpec
+
+        h, w = alpha.shape
+        self.alpha = np.ascontiguousarray(alpha, np.float32).reshape(1, 1, h, w)
+        self.inputs = (TensorSpec("src", (1, 3, h, w), "float32"),)
+        self.outputs = (TensorSpec("alpha", (1, 1, h, w), "float32"),)
+
+    def open(self) -> "LowResSegmenter":
+        return self
+
+    def infer(self, feed, *, validate: bool = True):
+        return {"alpha": self.alpha}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "LowResSegmenter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def lowres_alpha(gt: np.ndarray, size: int = 256, soften: float = 1.0) -> np.ndarray:
+    """The best a size x size segmenter can do: GT shrunk (INTER_AREA), hard-decided (> 0.5), softened
+    by a Gaussian of ``soften`` model pixels. [size,size] float32 0..1."""
+    import cv2
+
+    small = cv2.resize(gt, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur((small > 0.5).astype(np.float32), (0, 0), soften)
+
+
+def _small_frame(image: np.ndarray, hw) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+
+
+def _fgf(radius: int, mean_radius: int, eps: float, known_radius: int = 1, scale: int = 1) -> Callable:
+    """The fast guided filter kernel with other settings, fitted at 1/scale of the model's size."""
+
+    def run(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from edgematte.kernels import _guided
+
+        fh, fw = model_alpha.shape[0] // scale, model_alpha.shape[1] // scale
+        fit_image = cv2.resize(_small_frame(image, model_alpha.shape), (fw, fh), interpolation=cv2.INTER_AREA)
+        fit_alpha = cv2.resize(model_alpha, (fw, fh), interpolation=cv2.INTER_AREA)
+        coef = np.empty((4, fh, fw), np.float32)
+        _guided.guided_coefficients(fit_image, fit_alpha, coef, radius, mean_radius, eps, known_radius, 1)
+        alpha = np.empty(image.shape[:2], np.uint8)
+        _guided.guided_apply(coef, None, image, alpha, None, None, None, None, 1)
+        return alpha.astype(np.float32) / 255
+
+    return run
+
+
+def _upsampled(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(model_alpha, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    import cv2
+
+    return cv2.blur(x, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def _guided_full(radius: int, eps: float) -> Callable:
+    """Plain guided filter of the upsampled alpha at full resolution, the frame as guide (He et al. 2013)."""
+
+    def run(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+        guide = image.astype(np.float32) / 255
+        p = _upsampled(image, model_alpha)
+        mean_i, mean_p = _box(guide, radius), _box(p, radius)
+        cov = np.empty(guide.shape[:2] + (3, 3), np.float32)
+        for i in range(3):
+            for j in range(i, 3):
+                cov[..., i, j] = cov[..., j, i] = _box(guide[..., i] * guide[..., j], radius) - mean_i[..., i] * mean_i[..., j]
+        cov += np.float32(eps) * np.eye(3, dtype=np.float32)
+        cov_ip = _box(guide * p[..., None], radius) - mean_i * mean_p[..., None]
+        a = np.linalg.solve(cov, cov_ip[..., None])[..., 0]
+        b = mean_p - (a * mean_i).sum(-1)
+        return np.clip((_box(a, radius) * guide).sum(-1) + _box(b, radius), 0, 1)
+
+    return run
+
+
+def _joint_bilateral(sigma: float, taps: int) -> Callable:
+    """Joint bilateral upsampling (Kopf et al. 2007): taps x taps model pixels around each frame pixel,
+    bilinear spatial weights times a Gaussian of the colour difference (sigma, colours 0..1)."""
+
+    def run(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        mh, mw = model_alpha.shape
+        small = _small_frame(image, model_alpha.shape).astype(np.float32) / 255
+        guide = image.astype(np.float32) / 255
+        fy, fx = (np.arange(h) + 0.5) * mh / h - 0.5, (np.arange(w) + 0.5) * mw / w - 0.5
+        y0, x0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
+        half = taps // 2
+        num = np.zeros((h, w), np.float32)
+        den = np.zeros((h, w), np.float32)
+        for dy in range(1 - half, half + 1):
+            for dx in range(1 - half, half + 1):
+                ys, xs = np.clip(y0 + dy, 0, mh - 1), np.clip(x0 + dx, 0, mw - 1)
+                wy = np.maximum(0, 1 - np.abs(fy - (y0 + dy)) / half)
+                wx = np.maximum(0, 1 - np.abs(fx - (x0 + dx)) / half)
+                colour = ((guide - small[ys][:, xs]) ** 2).sum(-1)
+                weight = (wy[:, None] * wx[None, :]).astype(np.float32) * np.exp(-colour / (2 * sigma**2))
+                num += weight * model_alpha[ys][:, xs]
+                den += weight
+        return num / np.maximum(den, 1e-8)
+
+    return run
+
+
+def _closed_form_prior(prior_fn: Callable, band: int, weight: float, iterations: int) -> Callable:
+    """Matting Laplacian with a soft prior: refine_alpha in a band of +-band pixels around prior_fn's edge."""
+
+    def run(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+        import edgematte
+
+        prior = np.rint(prior_fn(image, model_alpha) * 255).astype(np.uint8)
+        trimap = edgematte.make_trimap(prior, 2 * band + 1, 1)
+        return edgematte.refine_alpha(image, trimap, prior=prior, prior_weight=weight, iterations=(),
+                                      final_iterations=iterations, threads=1)
+
+    return run
+
+
+def _hard_trimap_refine(image: np.ndarray, model_alpha: np.ndarray) -> np.ndarray:
+    """The previous "full": make_trimap (7x7, 3 iterations) of the upsampled alpha, refine_alpha's defaults."""
+    import edgematte
+
+    trimap = edgematte.make_trimap(np.rint(_upsampled(image, model_alpha) * 255).astype(np.uint8))
+    return edgematte.refine_alpha(image, trimap, threads=1)
+
+
+#: every candidate measured for the real-time and the full refinement (the modes run in the Pipeline)
+LOWRES_CANDIDATES: Dict[str, Callable] = {
+    "fast guided filter at 1/2 model size, r2 m1 eps1e-5 (= fast)": _fgf(2, 1, 1e-5, scale=2),
+    "fast guided filter at 1/2 model size, r2 m1 eps1e-5, no clamp": _fgf(2, 1, 1e-5, -1, scale=2),
+    "fast guided filter at 1/2 model size, r1 m0 eps1e-5": _fgf(1, 0, 1e-5, scale=2),
+    "fast guided filter at 1/4 model size, r1 m1 eps1e-5": _fgf(1, 1, 1e-5, scale=4),
+    "fast guided filter at model size, r3 m1 eps1e-5": _fgf(3, 1, 1e-5),
+    "fast guided filter at model size, r2 m2 eps1e-4": _fgf(2, 2, 1e-4),
+    "fast guided filter at model size, r1 m1 eps1e-3": _fgf(1, 1, 1e-3),
+    "guided filter at full resolution r8 eps1e-3": _guided_full(8, 1e-3),
+    "joint bilateral upsampling 2x2 sigma 0.1": _joint_bilateral(0.1, 2),
+    "joint bilateral upsampling 4x4 sigma 0.05": _joint_bilateral(0.05, 4),
+    "matting Laplacian, soft prior = upsampled alpha (band 5, 50 it)": _closed_form_prior(_upsampled, 5, 3e-4, 50),
+    "matting Laplacian, soft prior = fast, band 2, 30 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 2, 3e-4, 30),
+    "matting Laplacian, soft prior = fast, band 3, 60 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 3, 3e-4, 60),
+    "matting Laplacian, soft prior = fast, band 8, 50 it": _closed_form_prior(_fgf(2, 1, 1e-5, scale=2), 8, 3e-4, 50),
+    "previous full: hard trimap (7x7, 3 it) + refine_alpha": _hard_trimap_refine,
+}
+
+
+def lowres_suite(items, repeat: int, candidates: bool, size: int = 256) -> List[str]:
+    """The low-resolution-segmenter benchmark: markdown lines, metrics over the whole image."""
+    from edgematte.pipeline import Pipeline
+
+    results: Dict[str, List[Dict[str, float]]] = {}
+    for item in items:
+        image, gt = item["image"], item["gt"]
+        everywhere = np.ones(gt.shape, bool)
+        model_alpha = lowres_alpha(gt, size)
+        methods: Dict[str, Callable] = {}
+        for mode in ("off", "fast", "full"):
+            pipeline = Pipeline(LowResSegmenter(model_alpha), refine=mode, threads=1)
+            methods[mode] = lambda pipeline=pipeline: pipeline.process(image).alpha.astype(np.float32) / 255
+        if candidates:
+            for name, fn in LOWRES_CANDIDATES.items():
+                methods[name] = lambda fn=fn: fn(image, model_alpha)
+        for name, fn in methods.items():
+            slow = name not in ("off", "fast", "full")
+            alpha, seconds = timed(fn, repeat=1 if slow else repeat, warmup=0 if slow else 1)
+            row = {metric: f(alpha, gt, everywhere) for metric, f in METRICS.items()}
+            row["ms/MP"] = seconds * 1e3 / (gt.size / 1e6)
+            results.setdefault(name, []).append(row)
+            print(f"{item['name']} lowres {name:60s} SAD {row['SAD']:7.2f}  {row['ms/MP']:8.1f} ms/MP", flush=True)
+    off = np.mean([r["SAD"] for r in results["off"]])
+    rows = []
+    for name, per in results.items():
+        mean = {k: np.mean([r[k] for r in per]) for k in per[0]}
+        rows.append([name] + [f"{mean[k]:.2f}" for k in METRICS]
+                    + [f"{mean['SAD'] / off:.3f}", f"{np.median([r['ms/MP'] for r in per]):.1f}"])
+    fast = np.mean([r["SAD"] for r in results["fast"]]) / off
+    full = np.mean([r["SAD"] for r in results["full"]]) / off
+    return [
+        "## Low-resolution segmenter (alphamatting.com low-res training set)",
+        "",
+        f"{len(items)} images. Model alpha: GT shrunk to {size}x{size} (INTER_AREA), > 0.5, Gaussian sigma 1 model "
+        "pixel, returned by a Backend stand-in so that the real Pipeline runs every other stage. Metrics over the "
+        "whole image, means over images; ms/MP: median over images of the time per megapixel, 1 thread "
+        "(modes: Pipeline.process without composite, median of runs after a warm-up; candidates: one run, "
+        "NumPy/OpenCV prototypes except the guided-filter kernel rows).",
+        "",
+        table(["method", "SAD", "MSE x1e3", "Grad", "Conn", "SAD / off", "ms/MP"], rows),
+        "",
+        f"fast SAD = {fast:.3f} x off (goal <= 0.80); full SAD = {full:.3f} x off (goal <= 0.70).",
+    ]
 
 
 # ---------------------------------------------------------------- temporal stability (video, no ground truth)
@@ -431,6 +673,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trimaps", default="trimap1,trimap2,seed")
     parser.add_argument("--no-pymatting", action="store_true", help="skip the closed-form comparison")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images (smoke runs)")
+    parser.add_argument("--suites", default="lowres,trimap", help="lowres (segmenter benchmark), trimap (+ foreground)")
+    parser.add_argument("--no-candidates", action="store_true", help="lowres: only the off/fast/full modes")
     parser.add_argument("--temporal", action="store_true", help="only the flicker table on ../shared/data/videos")
     parser.add_argument("--portraits", action="store_true", help="with --temporal: model agreement on the P3M photos")
     parser.add_argument("--picture", type=Path, default=None, help="with --portraits: write a comparison picture here")
@@ -449,90 +693,95 @@ def main(argv=None) -> int:
     items = load(args.data)
     if args.limit:
         items = items[: args.limit]
-    options = {"threads": args.threads, "final_iterations": args.final_iterations}
-    if args.iterations is not None:
-        options["iterations"] = tuple(int(n) for n in args.iterations.split(",") if n)
-
-    def refine(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        return edgematte.refine_alpha(image, trimap, **options)
-
-    methods = {"baseline": baseline, "refine": refine}
-    if not args.no_pymatting:
-        small = (items[0]["image"].shape[1] // 8, items[0]["image"].shape[0] // 8)  # numba JIT warm-up
-        closed_form(cv2.resize(items[0]["image"], small, interpolation=cv2.INTER_AREA),
-                    cv2.resize(items[0]["trimap1"], small, interpolation=cv2.INTER_NEAREST))
-        methods["closed-form"] = closed_form
-    trimaps = args.trimaps.split(",")
-    results = {}  # (trimap, method) -> per-image dicts
-    for item in items:
-        for tri_name in trimaps:
-            tri = item[tri_name]
-            region = (tri != 0) & (tri != 255)
-            for method, fn in methods.items():
-                repeat, warmup = (args.repeat, 1) if method == "refine" else (1, 0)
-                alpha, seconds = timed(fn, item["image"], tri, repeat=repeat, warmup=warmup)
-                row = {name: metric(alpha, item["gt"], region) for name, metric in METRICS.items()}
-                row["time"] = seconds
-                results.setdefault((tri_name, method), []).append(row)
-                print(f"{item['name']} {tri_name:8s} {method:12s} SAD {row['SAD']:7.2f}  {seconds * 1e3:8.1f} ms",
-                      flush=True)
-
-    lines = [
-        "## Alpha quality (alphamatting.com low-res training set)",
-        "",
-        f"{len(items)} images, mean {np.mean([it['gt'].size for it in items]) / 1e6:.2f} MP; "
-        f"means over images; metrics over each trimap's unknown region; "
-        f"threads = {args.threads}; refine_alpha options {options}; git {git_sha()}.",
-        "",
-    ]
-    rows = []
-    for tri_name in trimaps:
-        ref_time = None
-        if (tri_name, "closed-form") in results:
-            ref_time = np.array([r["time"] for r in results[(tri_name, "closed-form")]])
-        for method in methods:
-            per = results[(tri_name, method)]
-            mean = {k: np.mean([r[k] for r in per]) for k in per[0]}
-            times = np.array([r["time"] for r in per])
-            speed = ""
-            if ref_time is not None and method != "baseline":
-                speed = f"{ref_time.sum() / times.sum():.0f}x (median {np.median(ref_time / times):.0f}x)"
-            rows.append(
-                [tri_name, method]
-                + [f"{mean[k]:.2f}" for k in METRICS]
-                + ["" if method == "baseline" else f"{1e3 * np.median(times):.1f}", speed]
-            )
-    lines.append(table(["trimap", "method", "SAD", "MSE x1e3", "Grad", "Conn", "median ms", "speed vs closed-form"],
-                       rows))
-    if ("trimap1", "closed-form") in results:
-        ours = np.mean([r["SAD"] for r in results[("trimap1", "refine")]])
-        cf = np.mean([r["SAD"] for r in results[("trimap1", "closed-form")]])
-        lines += ["", f"Trimap1: refine mean SAD = {ours / cf:.2f} x closed-form's (goal <= 1.5x)."]
-    per_image = [[it["name"]] + [f"{results[(t, m)][k]['SAD']:.2f}" for t in trimaps for m in methods]
-                 for k, it in enumerate(items)]
-    lines += ["", "<details><summary>SAD per image</summary>", "",
-              table(["image"] + [f"{t} {m}" for t in trimaps for m in methods], per_image), "", "</details>"]
-
+    lines: List[str] = []
+    suites = args.suites.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.no_pymatting:
-        fg = foreground_errors(items, refine)
-        fg_rows = [[label, f"{np.mean(v):.2f}", f"{1e3 * np.median(fg[label + ' time']):.1f}" if label + " time" in fg
-                    else ""] for label, v in fg.items() if not label.endswith(" time")]
+    if "lowres" in suites:
+        lines += lowres_suite(items, args.repeat, not args.no_candidates) + [""]
+    if "trimap" in suites:
+        options = {"threads": args.threads, "final_iterations": args.final_iterations}
+        if args.iterations is not None:
+            options["iterations"] = tuple(int(n) for n in args.iterations.split(",") if n)
+
+        def refine(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+            return edgematte.refine_alpha(image, trimap, **options)
+
+        methods = {"baseline": baseline, "refine": refine}
+        if not args.no_pymatting:
+            small = (items[0]["image"].shape[1] // 8, items[0]["image"].shape[0] // 8)  # numba JIT warm-up
+            closed_form(cv2.resize(items[0]["image"], small, interpolation=cv2.INTER_AREA),
+                        cv2.resize(items[0]["trimap1"], small, interpolation=cv2.INTER_NEAREST))
+            methods["closed-form"] = closed_form
+        trimaps = args.trimaps.split(",")
+        results = {}  # (trimap, method) -> per-image dicts
+        for item in items:
+            for tri_name in trimaps:
+                tri = item[tri_name]
+                region = (tri != 0) & (tri != 255)
+                for method, fn in methods.items():
+                    repeat, warmup = (args.repeat, 1) if method == "refine" else (1, 0)
+                    alpha, seconds = timed(fn, item["image"], tri, repeat=repeat, warmup=warmup)
+                    row = {name: metric(alpha, item["gt"], region) for name, metric in METRICS.items()}
+                    row["time"] = seconds
+                    results.setdefault((tri_name, method), []).append(row)
+                    print(f"{item['name']} {tri_name:8s} {method:12s} SAD {row['SAD']:7.2f}  {seconds * 1e3:8.1f} ms",
+                          flush=True)
+
         lines += [
+            "## Alpha quality (alphamatting.com low-res training set)",
             "",
-            "## Foreground colour (composite error, 8-bit levels, pixels with 0 < GT alpha < 1)",
+            f"{len(items)} images, mean {np.mean([it['gt'].size for it in items]) / 1e6:.2f} MP; "
+            f"means over images; metrics over each trimap's unknown region; "
+            f"threads = {args.threads}; refine_alpha options {options}; git {git_sha()}.",
             "",
-            table(["foreground", "mean abs error", "median ms"], fg_rows),
         ]
-    crop = hair_crop(items, args.out / "hair_crop.png", refine)
+        rows = []
+        for tri_name in trimaps:
+            ref_time = None
+            if (tri_name, "closed-form") in results:
+                ref_time = np.array([r["time"] for r in results[(tri_name, "closed-form")]])
+            for method in methods:
+                per = results[(tri_name, method)]
+                mean = {k: np.mean([r[k] for r in per]) for k in per[0]}
+                times = np.array([r["time"] for r in per])
+                speed = ""
+                if ref_time is not None and method != "baseline":
+                    speed = f"{ref_time.sum() / times.sum():.0f}x (median {np.median(ref_time / times):.0f}x)"
+                rows.append(
+                    [tri_name, method]
+                    + [f"{mean[k]:.2f}" for k in METRICS]
+                    + ["" if method == "baseline" else f"{1e3 * np.median(times):.1f}", speed]
+                )
+        lines.append(table(["trimap", "method", "SAD", "MSE x1e3", "Grad", "Conn", "median ms", "speed vs closed-form"],
+                           rows))
+        if ("trimap1", "closed-form") in results:
+            ours = np.mean([r["SAD"] for r in results[("trimap1", "refine")]])
+            cf = np.mean([r["SAD"] for r in results[("trimap1", "closed-form")]])
+            lines += ["", f"Trimap1: refine mean SAD = {ours / cf:.2f} x closed-form's (goal <= 1.5x)."]
+        per_image = [[it["name"]] + [f"{results[(t, m)][k]['SAD']:.2f}" for t in trimaps for m in methods]
+                     for k, it in enumerate(items)]
+        lines += ["", "<details><summary>SAD per image</summary>", "",
+                  table(["image"] + [f"{t} {m}" for t in trimaps for m in methods], per_image), "", "</details>"]
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        if not args.no_pymatting:
+            fg = foreground_errors(items, refine)
+            fg_rows = [[label, f"{np.mean(v):.2f}", f"{1e3 * np.median(fg[label + ' time']):.1f}" if label + " time" in fg
+                        else ""] for label, v in fg.items() if not label.endswith(" time")]
+            lines += [
+                "",
+                "## Foreground colour (composite error, 8-bit levels, pixels with 0 < GT alpha < 1)",
+                "",
+                table(["foreground", "mean abs error", "median ms"], fg_rows),
+            ]
+    crop = hair_crop(items, args.out / "hair_crop.png")
     lines += [
         "",
-        f"Hair edge, before/after (`hair_crop.png`, {crop}, 2x nearest; seed trimap): input | hard mask | "
-        "refined alpha, raw colours | refined alpha + estimate_foreground | GT alpha, raw colours | "
-        "GT alpha + estimate_foreground; all on green.",
-        "",
-        "Command: `python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
+        f"Hair edge, before/after (`hair_crop.png`, {crop}, 2x nearest): input | off (bilinear model alpha, the "
+        "frame's colours) | fast (guided filter + its foreground) | full (closed form with the fast alpha as "
+        "prior + estimate_foreground) | ground-truth alpha, the frame's colours; 256x256 segmenter, on green.",
     ]
+    lines += ["", "Command: `python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`"]
     report = "\n".join(lines) + "\n"
     (args.out / "quality.md").write_text(report)
     print(report)

@@ -1,4 +1,5 @@
-"""1280x720 background replacement: edgematte's pipeline against a straightforward OpenCV/NumPy one.
+"""Background replacement speed: edgematte's pipeline against a straightforward OpenCV/NumPy one, and the
+real-time "fast" stages against the previous main's (copied below as the baseline), 640x360 to 3840x2160.
 
     pytest bench/test_pipeline.py --benchmark-json bench/results/pipeline.json
     python bench/ratios.py bench/results/pipeline.json
@@ -18,6 +19,7 @@ import pytest
 
 import edgematte
 from edgematte.cli.bench import measure, summarize, synthetic_frame
+from edgematte.pipeline import NO_COMPOSITE, Pipeline, _downscale
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SIZE = (1280, 720)
@@ -113,3 +115,122 @@ def test_seed_pipeline_baseline(benchmark, frame, model, tmp_path_factory):
     benchmark.group = f"replace-background-1280x720-{model}"
     benchmark.extra_info["role"] = "baseline"
     benchmark.pedantic(seed, (frame, BACKGROUND), rounds=ROUNDS // 4, warmup_rounds=WARMUP // 2)
+
+
+# ---------------------------------------------------------------- the stages after the model, by frame size
+SIZES = [(640, 360), (1280, 720), (1920, 1080), (3840, 2160)]
+
+
+def _soft_disc(size: int = 256) -> np.ndarray:
+    """A model-size alpha: a disc with a 2-pixel soft edge, float32 0..1."""
+    yy, xx = np.mgrid[:size, :size]
+    return (1 / (1 + np.exp((np.hypot(yy - size / 2, xx - size / 2) - 0.35 * size) / 2))).astype(np.float32)
+
+
+class PreviousFast(Pipeline):
+    """The previous main's "fast" stages after the model, kept verbatim as the baseline: the model alpha to
+    uint8, bilinear upsampling, make_trimap (7x7 ellipse, 3 iterations) at full resolution, the known-region
+    clamp in four OpenCV passes and the composite with the frame's own colours."""
+
+    def _fast(self, frame, alpha, background, b):
+        import cv2
+
+        cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)
+        h, w = b.frame_hw
+        cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
+        self._kernels.make_trimap(b.raw_alpha, 7, 3, 254, 1, b.trimap, self.threads)
+        cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)
+        cv2.add(b.raw_alpha, b.scratch, dst=b.alpha)
+        cv2.add(b.trimap, b.trimap, dst=b.scratch)
+        cv2.min(b.alpha, b.scratch, dst=b.alpha)
+        if background is NO_COMPOSITE:
+            return b.alpha, None, None
+        out = b.out4 if background is None else b.out3
+        return b.alpha, None, self._kernels.composite(frame, b.alpha, background, out, self.threads)
+
+
+def previous_downscale(frame: np.ndarray, small: np.ndarray, cache: dict) -> None:
+    """The previous main's preprocessing resize: 2x halvings while both sides stay >= 2x the model's, then
+    bilinear, or a direct INTER_AREA when no halving applies (e.g. 640x360 -> 256x256)."""
+    import cv2
+
+    mh, mw = small.shape[:2]
+    key = frame.shape
+    if key not in cache:
+        halves, hh, hw = [], frame.shape[0], frame.shape[1]
+        while hh // 2 >= mh and hw // 2 >= mw:
+            hh, hw = hh // 2, hw // 2
+            halves.append(np.empty((hh, hw, 3), np.uint8))
+        cache[key] = halves
+    src = frame
+    for half in cache[key]:
+        hh, hw = half.shape[:2]
+        cv2.resize(src[: 2 * hh, : 2 * hw], (hw, hh), dst=half, interpolation=cv2.INTER_LINEAR)
+        src = half
+    cv2.resize(src, (mw, mh), dst=small, interpolation=cv2.INTER_LINEAR if cache[key] else cv2.INTER_AREA)
+
+
+def _frame(width: int, height: int) -> np.ndarray:
+    return synthetic_frame(width, height)
+
+
+def _copy_ms(frame: np.ndarray, rounds: int = 50) -> float:
+    """Median milliseconds of one np.copyto of the frame: the unit of "frame copies"."""
+    import time
+
+    dst = np.empty_like(frame)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        np.copyto(dst, frame)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
+
+
+@pytest.mark.parametrize("impl", ["fast", "previous-fast"])
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_stages_after_the_model(benchmark, size, impl):
+    """Everything but the model (a stand-in returns a fixed 256x256 alpha): preprocessing, refinement and the
+    composite onto a colour, in frame copies (extra_info["frame_copies"]: median / one np.copyto)."""
+    from quality import LowResSegmenter
+
+    frame = _frame(*size)
+    cls = Pipeline if impl == "fast" else PreviousFast
+    pipeline = cls(LowResSegmenter(_soft_disc()), refine="fast")
+    benchmark.group = f"after-model-{size[0]}x{size[1]}"
+    if impl == "previous-fast":
+        benchmark.extra_info["role"] = "baseline"
+    benchmark.pedantic(pipeline.process, (frame, BACKGROUND), rounds=100, warmup_rounds=10)
+    benchmark.extra_info["frame_copies"] = round(benchmark.stats.stats.median * 1e3 / _copy_ms(frame), 1)
+
+
+@pytest.mark.parametrize("impl", ["new", "previous"])
+@pytest.mark.parametrize("size", [(640, 360), (1280, 720)], ids=["640x360", "1280x720"])
+def test_preprocess_resize(benchmark, size, impl):
+    """The frame -> model-size resize alone (the previous one used a direct INTER_AREA below 2x the model size)."""
+    from quality import LowResSegmenter
+
+    frame = _frame(*size)
+    pipeline = Pipeline(LowResSegmenter(_soft_disc()), refine="fast")
+    b = pipeline._buffers_for(frame.shape[:2])
+    benchmark.group = f"preprocess-resize-{size[0]}x{size[1]}"
+    if impl == "new":
+        benchmark.pedantic(_downscale, (frame, b), rounds=200, warmup_rounds=10)
+    else:
+        benchmark.extra_info["role"] = "baseline"
+        benchmark.pedantic(previous_downscale, (frame, b.small, {}), rounds=200, warmup_rounds=10)
+
+
+@pytest.mark.parametrize("impl", ["fast", "previous-fast"])
+@pytest.mark.parametrize("model", MODELS)
+def test_end_to_end_1280x720(benchmark, frame, model, impl, tmp_path_factory):
+    """The selfie model end to end (ONNX Runtime, all cores): the new "fast" against the previous one."""
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+    with OrtCpuBackend(_model_path(model, tmp_path_factory)) as backend:
+        pipeline = (Pipeline if impl == "fast" else PreviousFast)(backend, refine="fast")
+        benchmark.group = f"end-to-end-1280x720-{model}"
+        if impl == "previous-fast":
+            benchmark.extra_info["role"] = "baseline"
+        benchmark.pedantic(pipeline.process, (frame, BACKGROUND), rounds=ROUNDS, warmup_rounds=WARMUP)
+        benchmark.extra_info["fps"] = round(1.0 / benchmark.stats.stats.median, 1)

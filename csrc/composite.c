@@ -42,7 +42,7 @@ static inline void widen3(const uint8_t *restrict a, uint8_t *restrict a3, int n
     for (int x = 0; x < n; x++) a3[3 * x] = a3[3 * x + 1] = a3[3 * x + 2] = a[x];
 }
 
-EM_CLONES static int composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
+EM_CLONES int em_composite_row(const uint8_t *I, const uint8_t *arow, int alpha_is_float, const uint8_t *B,
                                    const uint8_t *colour3, uint8_t *o, int w, int alias)
 {
     uint8_t a8[CHUNK], a3[3 * CHUNK];
@@ -99,7 +99,7 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
     for (int y = 0; y < height; y++) {
         const uint8_t *arow = (const uint8_t *)alpha + (ptrdiff_t)y * alpha_stride;
         const uint8_t *brow = background != NULL ? background + (ptrdiff_t)y * background_stride : NULL;
-        bad |= !composite_row(image + (ptrdiff_t)y * image_stride, arow, alpha_is_float, brow, c3,
+        bad |= !em_composite_row(image + (ptrdiff_t)y * image_stride, arow, alpha_is_float, brow, c3,
                               out + (ptrdiff_t)y * out_stride, width, alias);
     }
     (void)nt;

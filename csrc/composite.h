@@ -22,4 +22,9 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
                  ptrdiff_t alpha_stride, const uint8_t *background, ptrdiff_t background_stride,
                  const uint8_t *colour, uint8_t *out, ptrdiff_t out_stride, int height, int width, int threads);
 
+/* One row of em_composite: w pixels; colour3 = the colour repeated 512 times (3 * 512 bytes) or NULL;
+ * alias: out may be the same buffer as image or background. Returns 0 on float alpha out of range. */
+int em_composite_row(const uint8_t *image, const uint8_t *alpha, int alpha_is_float, const uint8_t *background,
+                     const uint8_t *colour3, uint8_t *out, int w, int alias);
+
 #endif

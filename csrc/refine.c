@@ -6,6 +6,7 @@
  * compiler vectorises. Vectors are double precision.
  */
 #include "refine.h"
+#include "em_linalg.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -194,18 +195,6 @@ static double *thread_scratch(const Solver *s) {
     return s->scratch + t * SCRATCH_ROWS * (size_t)(s->w + 2 * s->r);
 }
 
-/* Inverse of the symmetric 3x3 matrix [c00 c01 c02; . c11 c12; . . c22] as [00, 01, 02, 11, 12, 22]. */
-static void inverse_sym3(double c00, double c01, double c02, double c11, double c12, double c22, double *out) {
-    const double j00 = c11 * c22 - c12 * c12, j01 = c02 * c12 - c01 * c22, j02 = c01 * c12 - c02 * c11;
-    const double inv = 1.0 / (c00 * j00 + c01 * j01 + c02 * j02);
-    out[0] = j00 * inv;
-    out[1] = j01 * inv;
-    out[2] = j02 * inv;
-    out[3] = (c00 * c22 - c02 * c02) * inv;
-    out[4] = (c01 * c02 - c00 * c12) * inv;
-    out[5] = (c00 * c11 - c01 * c01) * inv;
-}
-
 /* Mean and inverse regularised covariance of every window in the band. */
 static void window_stats(Solver *s, double eps) {
     const int w = s->w, r = s->r;
@@ -261,7 +250,7 @@ static void window_stats(Solver *s, double eps) {
                 const long t = run->off + (x - run->x0);
                 double ci[6];
                 int c;
-                inverse_sym3(c00, c01, c02, c11, c12, c22, ci);
+                em_inverse_sym3(c00, c01, c02, c11, c12, c22, ci);
                 s->stats[t] = m0;
                 s->stats[t + nw] = m1;
                 s->stats[t + 2 * nw] = m2;
@@ -398,7 +387,8 @@ static double dot_full(const Band *u, const double *full, int w, const double *c
 }
 
 int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
-                 int radius, double eps, int iterations, double tol, int threads, int *iterations_done) {
+                 int radius, double eps, int iterations, double tol, const float *prior, double prior_weight,
+                 int threads, int *iterations_done) {
     Solver s;
     const long npix = (long)height * width;
     double *x = NULL, *p = NULL, *res = NULL, *ap = NULL;
@@ -407,7 +397,7 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
 
     if (iterations_done) *iterations_done = 0;
     if (!image || !trimap || !alpha || height < 0 || width < 0 || radius < 1 || !(eps > 0) || iterations < 0 ||
-        !(tol >= 0))
+        !(tol >= 0) || !(prior_weight >= 0) || (prior_weight > 0 && !prior))
         return EM_ERR_ARG;
     if (npix == 0) return EM_OK;
 
@@ -447,15 +437,17 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
         link_runs(&s);
         window_stats(&s, eps);
 
-        /* r = -(L x)_U: the known pixels act as the right-hand side */
+        /* r = -(L x)_U + w (prior - x)_U: the known pixels and the prior act as the right-hand side */
         laplacian_apply(&s, x, res);
         for (k = 0; k < s.unknown.n_runs; k++) {
             const Run *run = s.unknown.runs + k;
-            double *pr = p + (long)run->y * width + run->x0;
+            const long o = (long)run->y * width + run->x0;
+            double *pr = p + o;
             double *rr_ = res + run->off;
             int xx;
             for (xx = 0; xx < run->x1 - run->x0; xx++) {
                 rr_[xx] = -rr_[xx];
+                if (prior_weight > 0) rr_[xx] += prior_weight * ((double)prior[o + xx] - x[o + xx]);
                 pr[xx] = rr_[xx];
             }
         }
@@ -465,6 +457,14 @@ int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float 
             double pap, step, rn, beta;
             if (rr <= tol * tol * r0 || rr <= EM_CG_ROUNDOFF * EM_CG_ROUNDOFF * r0 || rr == 0.0) break;
             laplacian_apply(&s, p, ap);
+            if (prior_weight > 0) /* (L_UU + w Id) p */
+                for (k = 0; k < s.unknown.n_runs; k++) {
+                    const Run *run = s.unknown.runs + k;
+                    const double *pr = p + (long)run->y * width + run->x0;
+                    double *apr = ap + run->off;
+                    int xx;
+                    for (xx = 0; xx < run->x1 - run->x0; xx++) apr[xx] += prior_weight * pr[xx];
+                }
             pap = dot_full(&s.unknown, p, width, ap);
             if (!(pap > 0)) break; /* converged to round-off */
             step = rr / pap;
@@ -527,16 +527,6 @@ done:
     return status;
 }
 
-/* Bilinear source coordinates of destination index i (cv2 INTER_LINEAR convention). */
-static void linear_coord(int i, double scale, int n_in, int *lo, int *hi, double *frac) {
-    double f = ((double)i + 0.5) * scale - 0.5;
-    if (f < 0) f = 0;
-    *lo = (int)f;
-    if (*lo > n_in - 1) *lo = n_in - 1;
-    *hi = imin(*lo + 1, n_in - 1);
-    *frac = f - *lo;
-    if (*frac > 1) *frac = 1;
-}
 
 int em_guided_upsample(const unsigned char *small_image, const float *small_alpha, int small_height, int small_width,
                        const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
@@ -567,13 +557,13 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
         goto done;
     }
 
-    for (y = 0; y < width; y++) linear_coord(y, sx, ws, col_lo + y, col_hi + y, col_w + y);
+    for (y = 0; y < width; y++) em_linear_coord(y, sx, ws, col_lo + y, col_hi + y, col_w + y);
     /* small pixels that unknown full-resolution pixels sample, then their windows */
     for (y = 0; y < height; y++) {
         const unsigned char *tri = trimap + (size_t)y * width;
         int ya, yb, x;
         double f;
-        linear_coord(y, sy, hs, &ya, &yb, &f);
+        em_linear_coord(y, sy, hs, &ya, &yb, &f);
         for (x = 0; x < width; x++) {
             if (tri[x] == 0 || tri[x] == 255) continue;
             need[(size_t)ya * ws + col_lo[x]] = need[(size_t)ya * ws + col_hi[x]] = 2;
@@ -626,7 +616,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
                 const double s11 = c11 * in - m1 * m1 + eps, s12 = c12 * in - m1 * m2, s22 = c22 * in - m2 * m2 + eps;
                 double ci[6], a0, a1, a2;
                 const size_t i = (size_t)y * ws + x;
-                inverse_sym3(s00, s01, s02, s11, s12, s22, ci);
+                em_inverse_sym3(s00, s01, s02, s11, s12, s22, ci);
                 a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
                 a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
                 a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
@@ -669,7 +659,7 @@ int em_guided_upsample(const unsigned char *small_image, const float *small_alph
         float *out = alpha + (size_t)y * width;
         int ya, yb, x;
         double wy;
-        linear_coord(y, sy, hs, &ya, &yb, &wy);
+        em_linear_coord(y, sy, hs, &ya, &yb, &wy);
         for (x = 0; x < width; x++) {
             if (tri[x] == 255) {
                 out[x] = 1.0f;

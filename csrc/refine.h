@@ -14,7 +14,8 @@
 extern "C" {
 #endif
 
-/* Solve L_UU x_U = -L_UK x_K by conjugate gradients.
+/* Solve (L_UU + w Id) x_U = -L_UK x_K + w prior_U by conjugate gradients (w = prior_weight; w = 0:
+ * plain closed-form matting with the trimap's known pixels as hard constraints).
  *
  * image:   [H,W,3] uint8, C-contiguous (channel order does not matter).
  * trimap:  [H,W] uint8; 0 = background, 255 = foreground, any other value = unknown.
@@ -26,11 +27,14 @@ extern "C" {
  * tol:     stop when ||r|| <= tol * ||r0|| (0 = run every iteration). CG always stops once
  *          ||r|| <= 1e-12 * ||r0||: past round-off, steps in a singular band (no known pixel in
  *          reach) only drift along the null space.
+ * prior:   [H,W] float32 soft prior (read at unknown pixels), or NULL when prior_weight = 0.
+ * prior_weight: w >= 0, the prior's weight against the Laplacian.
  * threads: most OpenMP threads (<= 0: the OpenMP default); fewer are used for small bands.
  * iterations_done: out, may be NULL.
  */
 int em_refine_cf(const unsigned char *image, const unsigned char *trimap, float *alpha, int height, int width,
-                 int radius, double eps, int iterations, double tol, int threads, int *iterations_done);
+                 int radius, double eps, int iterations, double tol, const float *prior, double prior_weight,
+                 int threads, int *iterations_done);
 
 /* Guided-filter upsampling (He et al. 2013) of a low-resolution alpha to the unknown band.
  *

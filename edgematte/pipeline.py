@@ -23,8 +23,8 @@ import numpy as np
 
 from .background import Background
 from .errors import InputError
-from .kernels import trusted
-from .refine import solve_band
+from .kernels import native, threads_now, trusted
+from .refine import FAST, FULL, solve_band
 from .runtime.base import Backend
 from .validate import check_threads, check_trimap_params
 
@@ -33,8 +33,9 @@ __all__ = ["TrimapConfig", "TemporalConfig", "Result", "Pipeline", "Background",
 log = logging.getLogger(__name__)
 
 #: refinement of a segmentation model's alpha: "off" (upsampled model alpha, no trimap), "fast"
-#: (trimap; known regions exactly 0/255, model alpha in the band: real time), "full" (trimap; the
-#: band solved by ``edgematte.refine_alpha``: best edges, for photos)
+#: (joint upsampling guided by the frame, known regions exactly 0/255, background colour removed
+#: from the edge, composite: one full-resolution pass, real time), "full" (trimap; the band solved
+#: by closed-form matting with the "fast" alpha as soft prior: best edges, for photos)
 REFINE_MODES = ("off", "fast", "full")
 
 #: ``Pipeline.process``'s default ``background``: stop after the alpha, make no composite
@@ -43,10 +44,12 @@ NO_COMPOSITE = "no-composite"
 
 @dataclass(frozen=True)
 class TrimapConfig:
-    """``make_trimap`` parameters applied to the upsampled model alpha (uint8 0..255)."""
+    """refine="full": ``make_trimap`` parameters that turn the "fast" alpha (uint8 0..255) into the
+    band that closed-form matting solves (default: 2 pixels either side of the edge; measured
+    best of 2..5 on bench/quality.py's low-resolution-segmenter benchmark)."""
 
-    kernel_size: int = 7
-    iterations: int = 3
+    kernel_size: int = 5
+    iterations: int = 1
     fg_threshold: int = 254
     bg_threshold: int = 1
 
@@ -79,8 +82,10 @@ class Result:
     until the same thread's next call.
 
     ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models
-    with refinement, else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
-    the alpha, when the pipeline estimates one (else None: the frame is used);
+    with refine="full", else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
+    the alpha with the old background's colour removed from the edge, when the pipeline
+    estimates one (a background given with refine "fast" or "full", or RVM; else None: the
+    frame is used);
     ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a background was
     given; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when temporal
     smoothing restarted on this frame.
@@ -101,18 +106,30 @@ class _Buffers:
         h, w = frame_hw
         mh, mw = model_hw
         self.frame_hw = frame_hw
-        # downscale: exact 2x box filters while both sides stay >= 2x the model's, then one
-        # bilinear resize; see _downscale
+        # downscale: exact 2x box filters while both sides stay >= 2x the model's (or, when that
+        # never holds, on the one side that does), then one bilinear resize; see _downscale
         self.halves = []
         hh, hw = h, w
         while hh // 2 >= mh and hw // 2 >= mw:
             hh, hw = hh // 2, hw // 2
+            self.halves.append(np.empty((hh, hw, 3), np.uint8))
+        one_side = not self.halves
+        while one_side and (hh // 2 >= mh or hw // 2 >= mw):
+            hh, hw = (hh // 2 if hh // 2 >= mh else hh), (hw // 2 if hw // 2 >= mw else hw)
             self.halves.append(np.empty((hh, hw, 3), np.uint8))
         self.small = np.empty((mh, mw, 3), np.uint8)  # resized BGR frame
         self.previous = np.empty((mh, mw, 3), np.uint8)  # last small frame, for the cut detector
         self.diff = np.empty((mh, mw, 3), np.uint8)
         self.ema = np.empty((mh, mw), np.float32)
         self.small_alpha = np.empty((mh, mw), np.uint8)
+        # "fast": the fitting level (1/FAST.scale of the model's size), its coefficients and blurs
+        fh, fw = max(1, mh // FAST.scale), max(1, mw // FAST.scale)
+        self.fit_image = np.empty((fh, fw, 3), np.uint8)
+        self.fit_alpha = np.empty((fh, fw), np.float32)
+        self.coef = np.empty((4, fh, fw), np.float32)
+        self.blurs = np.empty((6, fh, fw), np.float32)
+        self.fit_scratch: Optional[np.ndarray] = None  # sized by the kernel on first use
+        self.foreground = np.empty((h, w, 3), np.uint8)
         self.raw_alpha = np.empty((h, w), np.uint8)  # upsampled model alpha
         self.trimap = np.empty((h, w), np.uint8)
         self.alpha = np.empty((h, w), np.uint8)  # final alpha
@@ -226,32 +243,43 @@ class Pipeline:
                 cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema)
             alpha = b.ema
             b.has_previous = True
-        cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
-        h, w = b.frame_hw
-        cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
-        tick = _lap(timings, "upsample", tick)
-
-        trimap = None
-        final = b.raw_alpha
-        if self.task == "segmentation" and self.refine != "off":
-            c = self.trimap_config
-            trimap = self._kernels.make_trimap(
-                b.raw_alpha, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
-            )
-            tick = _lap(timings, "trimap", tick)
-            final = self._refine(frame, b)
+        trimap = foreground = composite = None
+        if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
+            # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
+            bg = NO_COMPOSITE if background is NO_COMPOSITE else self._background(frame, background, b)
+            final, foreground, composite = self._fast(frame, alpha, bg, b)
             tick = _lap(timings, "refine", tick)
-        if input_alpha is not None:
-            final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
+        else:
+            if self.task == "segmentation" and self.refine != "off":
+                # "fast" (with the frame's own alpha to apply) or "full"'s prior: the guided filter
+                wants = "foreground" if self.refine == "fast" and background is not NO_COMPOSITE else NO_COMPOSITE
+                final, foreground, _ = self._fast(frame, alpha, wants, b)
+                tick = _lap(timings, "upsample", tick)
+            else:
+                cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)  # rounds and saturates to 0..255
+                h, w = b.frame_hw
+                cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
+                final = b.raw_alpha
+                tick = _lap(timings, "upsample", tick)
+            if self.task == "segmentation" and self.refine == "full":
+                c = self.trimap_config
+                trimap = self._kernels.make_trimap(
+                    final, c.kernel_size, c.iterations, c.fg_threshold, c.bg_threshold, b.trimap, self.threads
+                )
+                tick = _lap(timings, "trimap", tick)
+                final = self._refine(frame, b)
+                if background is not NO_COMPOSITE:
+                    foreground = self._estimate_foreground(frame, final)
+                tick = _lap(timings, "refine", tick)
+            if input_alpha is not None:
+                final = cv2.multiply(final, input_alpha, dst=b.alpha, scale=1.0 / 255.0)
 
-        foreground = None
-        composite = None
-        if background is not NO_COMPOSITE:
-            bg = self._background(frame, background, b)
-            out = b.out4 if bg is None else b.out3
-            source = frame if foreground is None else foreground
-            composite = self._kernels.composite(source, final, bg, out, self.threads)
-            tick = _lap(timings, "composite", tick)
+            if background is not NO_COMPOSITE:
+                bg = self._background(frame, background, b)
+                out = b.out4 if bg is None else b.out3
+                source = frame if foreground is None else foreground
+                composite = self._kernels.composite(source, final, bg, out, self.threads)
+                tick = _lap(timings, "composite", tick)
 
         timings["total"] = (tick - t0) * 1e3
         return Result(alpha=final, trimap=trimap, foreground=foreground, composite=composite, timings=timings, cut=cut)
@@ -290,25 +318,62 @@ class Pipeline:
         return Result(alpha=alpha, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
-    def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
-        """The final uint8 alpha from the trimap and the upsampled model alpha.
+    def _fast(self, frame: np.ndarray, alpha: np.ndarray, background: Any, b: _Buffers):
+        """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
-        "full": ``refine_alpha`` solves the unknown band (it returns a new float32 frame-sized
-        array: the one full-size allocation per frame, in this mode only). "fast": the model
-        alpha in the band and the known regions exactly 0/255, by saturating uint8 arithmetic:
-        ``min(alpha + (trimap == 255) * 255, trimap + trimap)`` is alpha where the trimap is 128,
-        0 where it is 0 and 255 where it is 255.
+        The fast guided filter is fitted at half the model's resolution (guide: the model-size
+        frame, halved) and evaluated at the frame's in one native pass that also makes known
+        regions exactly 0/255 and, with a background, removes the old background's colour from
+        the edge (blur-fusion with its blurs at the fitting level) and composites.
+        ``background`` "foreground": the foreground without a composite.
         """
         import cv2
 
-        if self.refine == "full":
-            solved = solve_band(frame, b.trimap, threads=self.threads)
-            cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
-        else:
-            cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)  # 255 in known foreground, else 0
-            cv2.add(b.raw_alpha, b.scratch, dst=b.alpha)
-            cv2.add(b.trimap, b.trimap, dst=b.scratch)  # 0 in known background, else 255
-            cv2.min(b.alpha, b.scratch, dst=b.alpha)
+        guided = native("_guided")
+        fh, fw = b.fit_alpha.shape
+        cv2.resize(b.small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
+        cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
+        threads = threads_now(self.threads)
+        if b.fit_scratch is None:
+            radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
+            b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
+        guided.guided_coefficients(
+            b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads,
+            b.fit_scratch,
+        )
+        if background is NO_COMPOSITE:
+            guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
+            return b.alpha, None, None
+        guided.foreground_blurs(
+            b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads,
+            b.fit_scratch,
+        )
+        if isinstance(background, str):  # "foreground"
+            guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, None, None, None, threads)
+            return b.alpha, b.foreground, None
+        image = background if isinstance(background, np.ndarray) else None
+        colour = background if isinstance(background, tuple) else None
+        out = b.out4 if background is None else b.out3
+        guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, image, colour, out, threads)
+        return b.alpha, b.foreground, out
+
+    def _estimate_foreground(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        from .refine import estimate_foreground
+
+        return estimate_foreground(frame, alpha)
+
+    def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
+        """"full": the trimap's band solved by closed-form matting with the "fast" alpha (in
+        ``b.alpha``) as soft prior and starting point; the result replaces ``b.alpha``.
+
+        (``solve_band`` and ``estimate_foreground`` return new frame-sized arrays: the only
+        full-size allocations per frame, in this mode only.)
+        """
+        import cv2
+
+        solved = solve_band(frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
+                            final_iterations=FULL.iterations, threads=self.threads)
+        cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:
@@ -361,23 +426,25 @@ def _lap(timings: Dict[str, float], stage: str, tick: float) -> float:
 
 
 def _downscale(frame: np.ndarray, b: _Buffers) -> None:
-    """``frame`` -> ``b.small``: exact 2x box filters, then bilinear to the model size.
+    """``frame`` -> ``b.small``: exact 2x box filters while both sides stay >= 2x the model's
+    (or on the one side that is, when the other never is), then bilinear to the model size.
 
-    At exactly 2x, INTER_LINEAR samples midway between pixel pairs, which is the 2x2 box
-    filter, and runs ~2x faster than INTER_AREA; a direct INTER_AREA resize by a non-integer
-    factor costs ~20x more (1280x720 -> 256x256: ~9 ms direct, ~0.3 ms this way), and a
-    direct bilinear resize aliases.
+    At exactly 2x, INTER_LINEAR samples midway between pixel pairs, which is the box filter,
+    and runs ~2x faster than INTER_AREA; a direct INTER_AREA resize by a non-integer factor
+    costs many times more (1280x720 -> 256x256: ~9 ms direct, ~0.3 ms this way; 640x360: one
+    halving of the width only, ~4x faster than direct INTER_AREA), and a direct bilinear
+    resize by more than 2x aliases.
     """
     import cv2
 
     src = frame
     for half in b.halves:
         hh, hw = half.shape[:2]
-        cv2.resize(src[: 2 * hh, : 2 * hw], (hw, hh), dst=half, interpolation=cv2.INTER_LINEAR)
+        sh, sw = (2 * hh if 2 * hh <= src.shape[0] else hh), (2 * hw if 2 * hw <= src.shape[1] else hw)
+        cv2.resize(src[:sh, :sw], (hw, hh), dst=half, interpolation=cv2.INTER_LINEAR)
         src = half
     mh, mw = b.small.shape[:2]
-    interpolation = cv2.INTER_LINEAR if b.halves else cv2.INTER_AREA
-    cv2.resize(src, (mw, mh), dst=b.small, interpolation=interpolation)
+    cv2.resize(src, (mw, mh), dst=b.small, interpolation=cv2.INTER_LINEAR)
 
 
 def _refine_mode(refine: Any) -> str:

@@ -11,7 +11,7 @@ resolution. The schedule was chosen by measurement (bench/quality.py, README "Qu
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,6 +22,38 @@ __all__ = ["refine_alpha", "estimate_foreground"]
 
 _MIN_LEVEL_SIDE = 8  # a pyramid level smaller than this is skipped
 _COARSE_MARGIN = 0.125  # see downsample_trimap
+#: bounds of the parameters: far beyond any useful value, and small enough that no index or
+#: window sum overflows a C int and no call runs for hours
+MAX_ITERATIONS = 100_000
+MAX_RADIUS = 256
+MAX_EPS = 1e3
+MAX_PRIOR_WEIGHT = 1e6
+
+
+class FastSettings(NamedTuple):
+    """The pipeline's real-time refinement ("fast"); chosen on bench/quality.py's
+    low-resolution-segmenter benchmark (README "Quality"). Radii in pixels of the fitting level."""
+
+    scale: int = 2  # the fit runs at 1/scale of the model's resolution (measured: better and 4x cheaper than 1)
+    radius: int = 2  # guided-filter fitting window (2r+1)^2
+    mean_radius: int = 1  # window over which the coefficients are averaged
+    eps: float = 1e-5  # colour covariance regularisation (colours 0..1)
+    known_radius: int = 1  # alpha >= 254/255 (<= 1/255) over (2k+1)^2 -> exactly 255 (0)
+    foreground_radius: int = 8  # blur-fusion's first box blur radius
+    foreground_small_radius: int = 1  # ... and its second
+
+
+FAST = FastSettings()
+
+
+class FullSettings(NamedTuple):
+    """The pipeline's "full" refinement: closed form in the band with the "fast" alpha as soft prior."""
+
+    prior_weight: float = 3e-4  # weight of |alpha - prior|^2 against the matting Laplacian
+    iterations: int = 60  # CG iterations at full resolution, from the prior
+
+
+FULL = FullSettings()
 
 
 _IMAGE = "HxWx3 uint8 BGR"
@@ -54,6 +86,8 @@ def refine_alpha(
     eps: float = 1e-7,
     guide_radius: int = 1,
     guide_eps: float = 1e-5,
+    prior: Optional[np.ndarray] = None,
+    prior_weight: float = 3e-4,
     threads: Optional[int] = None,
 ) -> np.ndarray:
     """Solve the unknown band of a trimap by coarse-to-fine closed-form matting.
@@ -61,6 +95,12 @@ def refine_alpha(
     image: [H,W,3] uint8 BGR. trimap: [H,W] uint8; 0 = background, 255 = foreground, anything
     else (128 by convention) = unknown. Returns [H,W] float32 alpha in [0,1], exactly 0 and 1 at
     known pixels.
+
+    ``prior`` ([H,W] float32 0..1 or uint8 0..255, e.g. a segmentation model's upsampled alpha)
+    makes the band's solution a trade-off: it minimises alpha' L alpha + prior_weight |alpha -
+    prior|^2 in the band, and CG starts from the prior (Levin et al. 2008's soft constraints).
+    Bounds: iterations and final_iterations <= 100000, guide_radius <= 256, eps and guide_eps
+    in (0, 1000], prior_weight in [0, 1e6].
 
     ``iterations[i]`` CG iterations run at scale 1/2**(len(iterations) - i), coarse to fine; each
     level starts from the previous one, upsampled. The finest solved level is carried to full
@@ -74,23 +114,35 @@ def refine_alpha(
     trimap = v.check_array("trimap", trimap, 2, _U8, "HxW uint8 trimap (0, 128, 255)", c_contiguous=True,
                            empty_ok=True)
     v.check_same_hw("trimap", trimap.shape, "image", image.shape)
-    iterations = v.check_ints("iterations", iterations, 0, v.INT32_MAX)
-    final_iterations = v.check_int("final_iterations", final_iterations, 0, v.INT32_MAX)
-    eps = v.check_positive("eps", eps)
-    guide_eps = v.check_positive("guide_eps", guide_eps)
-    guide_radius = v.check_int("guide_radius", guide_radius, 1, v.INT32_MAX)
+    iterations = v.check_ints("iterations", iterations, 0, MAX_ITERATIONS)
+    final_iterations = v.check_int("final_iterations", final_iterations, 0, MAX_ITERATIONS)
+    eps = v.check_number("eps", eps, 0, MAX_EPS)
+    guide_eps = v.check_number("guide_eps", guide_eps, 0, MAX_EPS)
+    guide_radius = v.check_int("guide_radius", guide_radius, 1, MAX_RADIUS)
+    prior_weight = v.check_number("prior_weight", prior_weight, 0, MAX_PRIOR_WEIGHT, lo_open=False)
+    if prior is not None:
+        prior = v.check_array("prior", prior, 2, (np.dtype(np.float32), np.dtype(np.uint8)),
+                              "HxW float32 0..1 or uint8 0..255", c_contiguous=True, empty_ok=True)
+        v.check_same_hw("prior", prior.shape, "image", image.shape)
+        v.check_finite("prior", prior)
     threads = v.check_threads(threads)
     return solve_band(image, trimap, iterations=iterations, final_iterations=final_iterations, eps=eps,
-                      guide_radius=guide_radius, guide_eps=guide_eps, threads=threads)
+                      guide_radius=guide_radius, guide_eps=guide_eps, prior=prior, prior_weight=prior_weight,
+                      threads=threads)
 
 
 def solve_band(image: np.ndarray, trimap: np.ndarray, *, iterations: Sequence[int] = (50, 8), final_iterations: int = 0,
-               eps: float = 1e-7, guide_radius: int = 1, guide_eps: float = 1e-5, threads: int = 0) -> np.ndarray:
+               eps: float = 1e-7, guide_radius: int = 1, guide_eps: float = 1e-5, prior: Optional[np.ndarray] = None,
+               prior_weight: float = 3e-4, threads: int = 0) -> np.ndarray:
     """:func:`refine_alpha` without argument checks, for callers that validated once (the pipeline).
 
-    image: C-contiguous uint8 HxWx3; trimap: C-contiguous uint8 HxW; parameters as refine_alpha
-    accepts them, ``threads`` a checked count (0 = all cores).
+    image: C-contiguous uint8 HxWx3; trimap: C-contiguous uint8 HxW; prior: None or C-contiguous
+    HxW float32 (finite) or uint8; parameters as refine_alpha accepts them, ``threads`` a checked
+    count (0 = all cores).
     """
+    if prior is not None:
+        prior = prior.astype(np.float32) * np.float32(1 / 255) if prior.dtype == np.uint8 else np.clip(prior, 0, 1)
+    weight = prior_weight if prior is not None else 0.0
     _refine = native("_refine")
     nthreads = threads_now(threads)  # shared with the trimap/composite kernels: one thread after fork
     hw = image.shape[:2]
@@ -107,27 +159,29 @@ def solve_band(image: np.ndarray, trimap: np.ndarray, *, iterations: Sequence[in
 
         # pyramid, finest level first: each level is area-averaged from the one above it
         pyramid = []
-        level_image, level_trimap = image, trimap
+        level_image, level_trimap, level_prior = image, trimap, prior
         for iters, scale in reversed(levels):
             size = (width // scale, height // scale)
             level_image = cv2.resize(level_image, size, interpolation=cv2.INTER_AREA)
             level_trimap = downsample_trimap(level_trimap, size)
-            pyramid.append((iters, size, level_image, level_trimap))
+            if prior is not None:
+                level_prior = cv2.resize(level_prior, size, interpolation=cv2.INTER_AREA)
+            pyramid.append((iters, size, level_image, level_trimap, level_prior))
         small_alpha = None
-        for iters, size, small_image, small_trimap in reversed(pyramid):
+        for iters, size, small_image, small_trimap, small_prior in reversed(pyramid):
             if small_alpha is None:
-                small_alpha = np.full(small_trimap.shape, 0.5, np.float32)
+                small_alpha = small_prior.copy() if prior is not None else np.full(small_trimap.shape, 0.5, np.float32)
             else:
                 small_alpha = cv2.resize(small_alpha, size, interpolation=cv2.INTER_LINEAR)
-            _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads)
+            _refine.refine_cf(small_image, small_trimap, small_alpha, 1, eps, iters, 0.0, nthreads, small_prior, weight)
         alpha = np.empty(hw, np.float32)  # every pixel is written: known ones exactly, the band clipped
         _refine.guided_upsample(small_image, small_alpha, image, trimap, alpha, guide_radius, guide_eps, nthreads)
     else:
         # too small for a pyramid (or iterations=()): solve at full resolution; small images are cheap
-        alpha = np.full(hw, 0.5, np.float32)
+        alpha = prior.copy() if prior is not None else np.full(hw, 0.5, np.float32)
         final_iterations += sum(iterations)
     if final_iterations or not levels:
-        _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads)
+        _refine.refine_cf(image, trimap, alpha, 1, eps, final_iterations, 0.0, nthreads, prior, weight)
     return alpha
 
 
@@ -143,7 +197,7 @@ def estimate_foreground(
     image: [H,W,3] uint8 (any channel order; the output keeps it). alpha: [H,W] float32 0..1 or
     uint8 0..255. Returns [H,W,3] uint8 foreground F with image ~= alpha F + (1 - alpha) B, F
     extended smoothly into the background so it composites without halo. ``radius`` and
-    ``small_radius`` are the box-blur radii of the two passes.
+    ``small_radius`` (1..256) are the box-blur radii of the two passes.
     """
     import cv2
 
@@ -151,8 +205,8 @@ def estimate_foreground(
     alpha = v.check_array("alpha", alpha, 2, (np.dtype(np.float32), np.dtype(np.uint8)),
                           "HxW float32 0..1 or uint8 0..255", c_contiguous=True, empty_ok=True)
     v.check_same_hw("alpha", alpha.shape, "image", image.shape)
-    radius = v.check_int("radius", radius, 1, v.INT32_MAX)
-    small_radius = v.check_int("small_radius", small_radius, 1, v.INT32_MAX)
+    radius = v.check_int("radius", radius, 1, MAX_RADIUS)
+    small_radius = v.check_int("small_radius", small_radius, 1, MAX_RADIUS)
     v.check_finite("alpha", alpha)
     if image.size == 0:
         return image.copy()

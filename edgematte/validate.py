@@ -97,14 +97,21 @@ def check_odd(name: str, value: Any, hi: int) -> int:
 
 def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0, as a float."""
+    return check_number(name, value, 0, math.inf, expected="a finite number > 0")
+
+
+def check_number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = True,
+                 expected: Optional[str] = None) -> float:
+    """A finite real number (not bool) in (lo, hi] (or [lo, hi] with lo_open=False), as a float."""
+    expected = "expected " + (expected or f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{name} is {describe(value)}; expected a finite number > 0")
+        raise InputError(f"{name} is {describe(value)}; {expected}")
     try:
         v = float(value)
     except OverflowError:  # an int beyond float range
-        raise InputError(f"{name} is {value!r}; expected a finite number > 0") from None
-    if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{name} is {v!r}; expected a finite number > 0")
+        raise InputError(f"{name} is {value!r}; {expected}") from None
+    if not (math.isfinite(v) and ((lo < v) if lo_open else (lo <= v)) and v <= hi):
+        raise InputError(f"{name} is {v!r}; {expected}")
     return v
 
 

@@ -27,7 +27,7 @@ def test_check_int_accepts_exactly_ints_in_range(value):
 @given(value=ANYTHING)
 def test_check_positive_accepts_exactly_finite_positive_numbers(value):
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if number and abs(value) < 2.0**1023 and np.isfinite(float(value)) and value > 0:
+    if number and abs(value) < 2**1024 and np.isfinite(float(value)) and value > 0:
         assert v.check_positive("eps", value) == float(value)
     else:
         with pytest.raises(InputError, match=r"^eps is .*; expected a finite number > 0$"):

@@ -12,6 +12,8 @@ with m_i the number of windows containing pixel i, I in 0..1.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 
@@ -54,8 +56,9 @@ CG_ROUNDOFF = 1e-12
 
 
 def refine_cf(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, radius: int, eps: float,
-              iterations: int) -> np.ndarray:
-    """Reference of ``em_refine_cf`` (tol = 0; both stop once the residual is ``CG_ROUNDOFF`` of its start): ``iterations`` CG steps on L_UU x_U = -L_UK x_K.
+              iterations: int, prior: Optional[np.ndarray] = None, prior_weight: float = 0.0) -> np.ndarray:
+    """Reference of ``em_refine_cf`` (tol = 0; both stop once the residual is ``CG_ROUNDOFF`` of its start):
+    ``iterations`` CG steps on (L_UU + w Id) x_U = -L_UK x_K + w prior_U, w = ``prior_weight``.
 
     image [H,W,3] uint8, trimap [H,W] uint8 (0 bg, 255 fg, else unknown), alpha [H,W] float32
     initial guess. Returns a new [H,W] float32 alpha, clipped to [0,1], exactly 0/1 where known.
@@ -64,13 +67,14 @@ def refine_cf(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, radius: 
     x = np.where(trimap == 255, 1.0, np.where(trimap == 0, 0.0, alpha.astype(np.float64)))
     if unknown.any() and iterations > 0:
         lap = Laplacian(image, radius, eps)
-        res = np.where(unknown, -lap(x), 0.0)
+        w = prior_weight
+        res = np.where(unknown, -lap(x) + (w * (prior - x) if w > 0 else 0.0), 0.0)
         p = res.copy()
         rr = r0 = float((res * res).sum())
         for _ in range(iterations):
             if rr == 0.0 or rr <= CG_ROUNDOFF**2 * r0:  # converged to round-off: stop before null-space drift
                 break
-            ap = np.where(unknown, lap(p), 0.0)
+            ap = np.where(unknown, lap(p) + w * p, 0.0)
             pap = float((p * ap).sum())
             if not pap > 0:
                 break

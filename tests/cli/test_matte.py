@@ -25,9 +25,12 @@ def test_one_photo_to_png_with_alpha(photos, tmp_path, model_args, tiny_onnx, ca
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     image = cv2.imread(str(photos / "p0.png"))
     assert written.shape == (120, 160, 4)
-    np.testing.assert_array_equal(written[..., :3], image)
     with edgematte.Matter(tiny_onnx, backend="ort-cpu") as m:
-        np.testing.assert_array_equal(written[..., 3], m.process(image).alpha)
+        result = m.process(image, None)
+        np.testing.assert_array_equal(written[..., 3], result.alpha)
+        # under the alpha: the colours with the old background removed from the edge, the photo where opaque
+        np.testing.assert_array_equal(written[..., :3], result.foreground)
+        np.testing.assert_array_equal(written[..., :3][result.alpha == 255], image[result.alpha == 255])
     assert "wrote" in capsys.readouterr().out
 
 

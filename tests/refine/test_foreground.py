@@ -60,11 +60,27 @@ def test_properties_and_uint8_alpha(image, data):
         (np.full((4, 4), np.nan, np.float32), {}, r"alpha \(float32 array of shape \(4, 4\)\) holds 16 NaN"),
         (np.zeros((4, 4), np.float32), {"radius": 0}, r"radius is 0; expected an int in \[1, "),
         (np.zeros((4, 4), np.float32), {"small_radius": 1.5}, r"small_radius is float 1.5; expected an int"),
+        # bounds: radius=10**6 hung and small_radius=2**31 raised a bare cv2.error before
+        (np.zeros((4, 4), np.float32), {"radius": 10**6}, r"radius is 1000000; expected an int in \[1, 256\]"),
+        (np.zeros((4, 4), np.float32), {"small_radius": 2**31}, r"small_radius is 2147483648; expected an int in"),
     ],
 )
 def test_rejects_bad_input(alpha, kwargs, match):
     with pytest.raises(InputError, match=match):
         estimate_foreground(np.zeros((4, 4, 3), np.uint8), alpha, **kwargs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(radius=st.integers(-2**40, 2**40), small_radius=st.integers(-2**40, 2**40))
+def test_radii_are_bounded_or_accepted(radius, small_radius):
+    """Any int radius either runs (1..256: on a 3x2 image it must return at once) or names the bound."""
+    image = np.full((2, 3, 3), 90, np.uint8)
+    alpha = np.full((2, 3), 0.5, np.float32)
+    if 1 <= radius <= 256 and 1 <= small_radius <= 256:
+        assert estimate_foreground(image, alpha, radius=radius, small_radius=small_radius).shape == (2, 3, 3)
+    else:
+        with pytest.raises(InputError, match="expected an int in \\[1, 256\\]"):
+            estimate_foreground(image, alpha, radius=radius, small_radius=small_radius)
 
 
 def _box_mean(x, r):

@@ -1,0 +1,526 @@
+/* Fast guided-filter upsampling, known-region clamp, foreground and composite; see guided.h.
+ *
+ * Coefficients: 13 planes (I, p, I I^T, I p) box-averaged over clipped windows by separable running
+ * sums, a 3x3 solve per pixel, then a second box average of a and b. Cost is that of a few passes
+ * over the model-sized image.
+ * Apply: each thread keeps the two coefficient rows its output rows interpolate between, expanded
+ * to full width, so the per-pixel loop is a vertical lerp, a dot product and a blend over
+ * contiguous floats, which compilers vectorise.
+ */
+#include "guided.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "composite.h"
+#include "em_linalg.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math") /* as em_unit_to_u8: lets the clamps vectorise; rounding is unaffected */
+#endif
+
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (t + M) - M rounds 0 <= t < 2^22 to nearest even */
+
+static int nthreads(int threads, long work, long per_thread) {
+#ifdef _OPENMP
+    int n = threads > 0 ? threads : omp_get_max_threads();
+    long most = 1 + work / per_thread;
+    return n > most ? (int)most : (n < 1 ? 1 : n);
+#else
+    (void)threads;
+    (void)work;
+    (void)per_thread;
+    return 1;
+#endif
+}
+
+/* Floats of work box_mean_planes needs for count planes of h x w. */
+/* Planes that many loops touch at once are PAD floats apart beyond their size: at a power-of-two
+ * stride (128x128 floats = 64 KiB) a dozen streams map to the same L1 cache set and evict each other. */
+#define PAD 48
+
+static size_t box_plane_work(int h, int w, int r) {
+    return 2 * (size_t)h * w + 2 * (size_t)(h > w ? h : w) + 2 * (size_t)r + PAD;
+}
+
+static size_t box_work_size(int count, int h, int w, int r) {
+    return (size_t)count * box_plane_work(h, w, r);
+}
+
+/* dst[y][x] = the sum of src[y - r .. y + r][x] (rows clipped) by a running column sum in double (cs: w
+ * doubles): float values add and subtract exactly there, so a window of zeros sums to exactly 0. */
+static void vertical_sums(const float *restrict src, float *restrict dst, int h, int w, int r, double *restrict cs) {
+    int y, x;
+    memset(cs, 0, sizeof(double) * (size_t)w);
+    for (y = 0; y <= r && y < h; y++)
+        for (x = 0; x < w; x++) cs[x] += src[(size_t)y * w + x];
+    for (y = 0; y < h; y++) {
+        float *d = dst + (size_t)y * w;
+        for (x = 0; x < w; x++) d[x] = (float)cs[x];
+        if (y + r + 1 < h)
+            for (x = 0; x < w; x++) cs[x] += src[(size_t)(y + r + 1) * w + x];
+        if (y - r >= 0)
+            for (x = 0; x < w; x++) cs[x] -= src[(size_t)(y - r) * w + x];
+    }
+}
+
+/* dst [w][h] = src [h][w] transposed, in 8x8 blocks. */
+static void transpose(const float *restrict src, float *restrict dst, int h, int w) {
+    int y0, x0, y, x;
+    for (y0 = 0; y0 < h; y0 += 8)
+        for (x0 = 0; x0 < w; x0 += 8)
+            for (y = y0; y < imin_(y0 + 8, h); y++)
+                for (x = x0; x < imin_(x0 + 8, w); x++) dst[(size_t)x * h + y] = src[(size_t)y * w + x];
+}
+
+/* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
+ * sums of 2r+1 rows, then of 2r+1 columns (a zero-padded row), each vectorised over the row: no
+ * running sums, so no drift, and every loop is contiguous. */
+EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, int h, int w, int r, float *work,
+                                      int threads) {
+    int c;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (c = 0; c < count; c++) {
+        float *pl = planes + (size_t)c * stride;
+        float *v = work + (size_t)c * box_plane_work(h, w, r); /* vertical sums */
+        float *pad = v + (size_t)h * w; /* one row, r zeros either side */
+        float *acc = pad + w + 2 * r;
+        int y, x, d;
+        if (r > 3) { /* wide windows: running sums down the columns, then down the transposed rows */
+            float *t = v + (size_t)h * w;
+            double *cs = (double *)(t + (size_t)h * w); /* 2 max(h, w) floats: max(h, w) doubles */
+            vertical_sums(pl, v, h, w, r, cs);
+            transpose(v, t, h, w);
+            vertical_sums(t, v, w, h, r, cs);
+            transpose(v, pl, w, h);
+            for (x = 0; x < w; x++) acc[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+            for (y = 0; y < h; y++) {
+                const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+                float *out = pl + (size_t)y * w;
+                for (x = 0; x < w; x++) out[x] *= inv_y * acc[x];
+            }
+            continue;
+        }
+        for (y = 0; y < h; y++) {
+            const int y0 = imax_(y - r, 0), y1 = imin_(y + r, h - 1);
+            float *dst = v + (size_t)y * w;
+            memcpy(dst, pl + (size_t)y0 * w, sizeof(float) * (size_t)w);
+            for (d = y0 + 1; d <= y1; d++) {
+                const float *src = pl + (size_t)d * w;
+                for (x = 0; x < w; x++) dst[x] += src[x];
+            }
+        }
+        memset(pad, 0, sizeof(float) * (size_t)(w + 2 * r));
+        {
+            float *inv_x = acc + w; /* 1 / the clipped window width per column */
+            for (x = 0; x < w; x++) inv_x[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
+            for (y = 0; y < h; y++) {
+                const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
+                float *out = pl + (size_t)y * w;
+                memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
+                memcpy(acc, pad, sizeof(float) * (size_t)w);
+                for (d = 1; d <= 2 * r; d++)
+                    for (x = 0; x < w; x++) acc[x] += pad[x + d];
+                for (x = 0; x < w; x++) out[x] = acc[x] * inv_y * inv_x[x];
+            }
+        }
+    }
+}
+
+/* known[i]: 2 where the clipped (2k+1)^2 window of p is all >= 254/255, 1 where all <= 1/255, else 0. */
+static void known_regions(const float *p, int h, int w, int k, unsigned char *known, float *lo, float *hi) {
+    int y, x, yy, xx;
+    for (y = 0; y < h; y++) /* horizontal min / max */
+        for (x = 0; x < w; x++) {
+            float mn = p[(size_t)y * w + x], mx = mn;
+            for (xx = imax_(x - k, 0); xx <= imin_(x + k, w - 1); xx++) {
+                const float v = p[(size_t)y * w + xx];
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+            lo[(size_t)y * w + x] = mn;
+            hi[(size_t)y * w + x] = mx;
+        }
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++) {
+            float mn = lo[(size_t)y * w + x], mx = hi[(size_t)y * w + x];
+            for (yy = imax_(y - k, 0); yy <= imin_(y + k, h - 1); yy++) {
+                mn = lo[(size_t)yy * w + x] < mn ? lo[(size_t)yy * w + x] : mn;
+                mx = hi[(size_t)yy * w + x] > mx ? hi[(size_t)yy * w + x] : mx;
+            }
+            known[(size_t)y * w + x] = (double)mn >= 254.0 / 255.0 ? 2 : ((double)mx <= 1.0 / 255.0 ? 1 : 0);
+        }
+}
+
+size_t em_guided_scratch_size(int height, int width, int radius) {
+    const size_t n = (size_t)height * width;
+    const size_t coef = 13 * (n + PAD + 1) + box_work_size(13, height, width, radius) + n / sizeof(float) + 1;
+    const size_t blurs = 14 * (n + PAD + 1) + box_work_size(8, height, width, radius);
+    return coef > blurs ? coef : blurs;
+}
+
+/* a = (Sigma + eps U)^-1 cov(I, p), b = mean(p) - a . mean(I) from the 13 box-averaged planes. */
+EM_CLONES static void solve_coefficients(const float *restrict pl, size_t ps, size_t n, double eps,
+                                         float *restrict coef) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const double m0 = pl[i], m1 = pl[ps + i], m2 = pl[2 * ps + i], mp = pl[3 * ps + i];
+        const double q0 = pl[10 * ps + i] - m0 * mp, q1 = pl[11 * ps + i] - m1 * mp, q2 = pl[12 * ps + i] - m2 * mp;
+        double ci[6], a0, a1, a2;
+        em_inverse_sym3(pl[4 * ps + i] - m0 * m0 + eps, pl[5 * ps + i] - m0 * m1, pl[6 * ps + i] - m0 * m2,
+                        pl[7 * ps + i] - m1 * m1 + eps, pl[8 * ps + i] - m1 * m2, pl[9 * ps + i] - m2 * m2 + eps, ci);
+        a0 = ci[0] * q0 + ci[1] * q1 + ci[2] * q2;
+        a1 = ci[1] * q0 + ci[3] * q1 + ci[4] * q2;
+        a2 = ci[2] * q0 + ci[4] * q1 + ci[5] * q2;
+        coef[i] = (float)a0;
+        coef[n + i] = (float)a1;
+        coef[2 * n + i] = (float)a2;
+        coef[3 * n + i] = (float)(mp - a0 * m0 - a1 * m1 - a2 * m2);
+    }
+}
+
+int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                           int mean_radius, double eps, int known_radius, float *coef, float *scratch, int threads) {
+    const int h = height, w = width;
+    const size_t n = (size_t)h * w;
+    const int rmax = radius > mean_radius ? radius : mean_radius;
+    const size_t ps = n + PAD + (n & 1); /* plane stride, even: the box work holds doubles */
+    float *pl = NULL, *owned = NULL;
+    float *work = NULL;
+    unsigned char *known = NULL;
+    size_t i;
+    int status = EM_OK;
+    if (!small_image || !small_alpha || !coef || h < 1 || w < 1 || radius < 0 || mean_radius < 0 || !(eps > 0) ||
+        known_radius < -1)
+        return EM_ERR_ARG;
+    threads = nthreads(threads, (long)n * 13, 1L << 18);
+    if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(h, w, rmax));
+    if (!scratch) return EM_ERR_NOMEM;
+    pl = scratch;
+    work = pl + 13 * ps;
+    known = (unsigned char *)(work + box_work_size(13, h, w, rmax));
+    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1) */
+    for (i = 0; i < n; i++) {
+        const float i0 = small_image[3 * i] * (1.0f / 255), i1 = small_image[3 * i + 1] * (1.0f / 255);
+        const float i2 = small_image[3 * i + 2] * (1.0f / 255), p = small_alpha[i];
+        pl[i] = i0; pl[ps + i] = i1; pl[2 * ps + i] = i2; pl[3 * ps + i] = p;
+        pl[4 * ps + i] = i0 * i0; pl[5 * ps + i] = i0 * i1; pl[6 * ps + i] = i0 * i2;
+        pl[7 * ps + i] = i1 * i1; pl[8 * ps + i] = i1 * i2; pl[9 * ps + i] = i2 * i2;
+        pl[10 * ps + i] = i0 * p; pl[11 * ps + i] = i1 * p; pl[12 * ps + i] = i2 * p;
+    }
+    box_mean_planes(pl, ps, 13, h, w, radius, work, threads);
+    solve_coefficients(pl, ps, n, eps, coef);
+    if (mean_radius > 0) box_mean_planes(coef, n, 4, h, w, mean_radius, work, threads);
+    if (known_radius >= 0) known_regions(small_alpha, h, w, known_radius, known, pl, pl + ps);
+    for (i = 0; i < n; i++) {
+        coef[3 * n + i] *= 255.0f; /* a . I/255 + b in 0..1 -> a . I + 255 b in 0..255 */
+        if (known_radius >= 0 && known[i]) {
+            coef[i] = coef[n + i] = coef[2 * n + i] = 0.0f;
+            coef[3 * n + i] = known[i] == 2 ? 255.0f : 0.0f;
+        }
+    }
+    free(owned);
+    return status;
+}
+
+/* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
+EM_CLONES static void fusion_pass(const float *alpha, const float *F, const float *B, size_t n, size_t ps, int h,
+                                  int w, int r, float *pl, float *work, float *blurs, int threads) {
+    size_t i;
+    int c;
+    /* planes (stride ps): a, F a (3), 1 - a, B (1 - a) (3); F and B planar at stride ps */
+    for (i = 0; i < n; i++) {
+        const float a = alpha[i];
+        pl[i] = a;
+        pl[4 * ps + i] = 1.0f - a;
+        for (c = 0; c < 3; c++) {
+            pl[(1 + c) * ps + i] = F[c * ps + i] * a;
+            pl[(5 + c) * ps + i] = B[c * ps + i] * (1.0f - a);
+        }
+    }
+    box_mean_planes(pl, ps, 8, h, w, r, work, threads);
+    for (i = 0; i < n; i++)
+        for (c = 0; c < 3; c++) {
+            blurs[c * n + i] = pl[(1 + c) * ps + i] / (pl[i] + 1e-5f);
+            blurs[(3 + c) * n + i] = pl[(5 + c) * ps + i] / (pl[4 * ps + i] + 1e-5f);
+        }
+}
+
+int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                        int small_radius, float *blurs, float *scratch, int threads) {
+    const size_t n = (size_t)height * width;
+    const int rmax = radius > small_radius ? radius : small_radius;
+    const size_t ps = n + PAD + (n & 1); /* plane stride, even: the box work holds doubles */
+    float *pl = NULL, *img = NULL, *owned = NULL;
+    float *work = NULL;
+    size_t i;
+    int c;
+    if (!small_image || !small_alpha || !blurs || height < 1 || width < 1 || radius < 0 || small_radius < -1)
+        return EM_ERR_ARG;
+    threads = nthreads(threads, (long)n * 8, 1L << 18);
+    if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * em_guided_scratch_size(height, width, rmax));
+    if (!scratch) return EM_ERR_NOMEM;
+    pl = scratch;
+    img = pl + 8 * ps; /* I, then the first pass's F: planar at stride ps */
+    work = img + 6 * ps;
+    for (i = 0; i < n; i++)
+        for (c = 0; c < 3; c++) img[c * ps + i] = small_image[3 * i + c];
+    fusion_pass(small_alpha, img, img, n, ps, height, width, radius, pl, work, blurs, threads);
+    if (small_radius >= 0) {
+        /* second pass (Germer et al.): F from the first estimates, B = the first background blur */
+        for (i = 0; i < n; i++) {
+            const float a = small_alpha[i];
+            for (c = 0; c < 3; c++) {
+                const float fb = blurs[c * n + i], bb = blurs[(3 + c) * n + i];
+                float f = fb + a * (img[c * ps + i] - a * fb - (1.0f - a) * bb);
+                img[(3 + c) * ps + i] = f < 0.0f ? 0.0f : (f > 255.0f ? 255.0f : f);
+                img[c * ps + i] = bb; /* B1 */
+            }
+        }
+        fusion_pass(small_alpha, img + 3 * ps, img, n, ps, height, width, small_radius, pl, work, blurs, threads);
+    }
+    free(owned);
+    return EM_OK;
+}
+
+/* em_linear_coord with a float weight. */
+static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *frac) {
+    double f;
+    em_linear_coord(i, scale, n_in, lo, hi, &f);
+    *frac = (float)f;
+}
+
+/* count planes of the small row sy, each expanded to W values: dst[c * W + x]. xs[j]..xs[j+1] are the
+ * output columns whose left source column is j (the right one is min(j + 1, w - 1)). */
+EM_CLONES static void expand_row(const float *planes, int count, size_t plane_size, int w, int sy, const int *xs,
+                       const float *wx, int W, float *dst) {
+    int c, j, x;
+    for (c = 0; c < count; c++) {
+        const float *src = planes + (size_t)c * plane_size + (size_t)sy * w;
+        float *d = dst + (size_t)c * W;
+        for (j = 0; j < w; j++) {
+            const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
+            for (x = xs[j]; x < xs[j + 1]; x++) d[x] = lo + wx[x] * step;
+        }
+    }
+}
+
+/* n pixels of one output row: alpha, and the foreground colours into fg (when top/bot carry the blur
+ * planes). Plane c of the expanded rows starts at top + c * stride. */
+#define RUN_CHUNK 256
+
+EM_CLONES static void apply_run(const float *restrict top, const float *restrict bot, int stride, float wy,
+                                int with_blurs, const uint8_t *restrict I, int n, uint8_t *restrict a8,
+                                uint8_t *restrict fg) {
+    const float *restrict t0 = top, *restrict t1 = top + stride, *restrict t2 = top + 2 * stride;
+    const float *restrict t3 = top + 3 * stride;
+    const float *restrict b0 = bot, *restrict b1 = bot + stride, *restrict b2 = bot + 2 * stride;
+    const float *restrict b3 = bot + 3 * stride;
+    float ip[3][RUN_CHUNK], fp[3][RUN_CHUNK], av[RUN_CHUNK];
+    int x0, x, c;
+    for (x0 = 0; x0 < n; x0 += RUN_CHUNK) {
+        const int m = n - x0 < RUN_CHUNK ? n - x0 : RUN_CHUNK;
+        const uint8_t *restrict Ic = I + 3 * (size_t)x0;
+        for (x = 0; x < m; x++) { /* deinterleave the frame's colours once */
+            ip[0][x] = (float)Ic[3 * x];
+            ip[1][x] = (float)Ic[3 * x + 1];
+            ip[2][x] = (float)Ic[3 * x + 2];
+        }
+        for (x = 0; x < m; x++) {
+            const int i = x0 + x;
+            float v = (t0[i] + wy * (b0[i] - t0[i])) * ip[0][x] + (t1[i] + wy * (b1[i] - t1[i])) * ip[1][x] +
+                      (t2[i] + wy * (b2[i] - t2[i])) * ip[2][x] + (t3[i] + wy * (b3[i] - t3[i]));
+            v = v > 0.0f ? v : 0.0f;
+            v = v < 255.0f ? v : 255.0f;
+            v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+            av[x] = v;
+            a8[i] = (uint8_t)(int)v;
+        }
+        if (!with_blurs) continue;
+        for (c = 0; c < 3; c++) {
+            const float *restrict tf = top + (4 + c) * stride + x0, *restrict bf = bot + (4 + c) * stride + x0;
+            const float *restrict tb = top + (7 + c) * stride + x0, *restrict bb = bot + (7 + c) * stride + x0;
+            for (x = 0; x < m; x++) {
+                const float a = av[x] * (1.0f / 255), i = ip[c][x];
+                const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
+                float f = fb + a * (i - a * fb - (1.0f - a) * bgb);
+                f = f > 0.0f ? f : 0.0f;
+                f = f < 255.0f ? f : 255.0f;
+                f = (f + ROUND_MAGIC) - ROUND_MAGIC;
+                fp[c][x] = (av[x] == 0.0f || av[x] == 255.0f) ? i : f; /* known: the frame's colour */
+            }
+        }
+        {
+            uint8_t *restrict fc = fg + 3 * (size_t)x0;
+            for (x = 0; x < m; x++) {
+                fc[3 * x] = (uint8_t)(int)fp[0][x];
+                fc[3 * x + 1] = (uint8_t)(int)fp[1][x];
+                fc[3 * x + 2] = (uint8_t)(int)fp[2][x];
+            }
+        }
+    }
+}
+
+/* 2 where a small cell's coefficients are exactly (0, 0, 0, 255), 1 where (0, 0, 0, 0), else 0. */
+static void constant_cells(const float *coef, size_t n, unsigned char *flags) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const int flat = coef[i] == 0.0f && coef[n + i] == 0.0f && coef[2 * n + i] == 0.0f;
+        const float b = coef[3 * n + i];
+        flags[i] = flat ? (b == 255.0f ? 2 : (b == 0.0f ? 1 : 0)) : 0;
+    }
+}
+
+int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
+                    ptrdiff_t image_stride, int out_height, int out_width, uint8_t *alpha, uint8_t *foreground,
+                    const uint8_t *background, const uint8_t *colour, uint8_t *composite, int threads) {
+    const int h = height, w = width, H = out_height, W = out_width;
+    const size_t n = (size_t)h * w;
+    const int count = blurs ? 10 : 4;
+    int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt;
+    float *wx = NULL;
+    unsigned char *flags = NULL;
+    if (!coef || !image || !alpha || h < 1 || w < 1 || H < 1 || W < 1 || image_stride < 3 * (ptrdiff_t)W ||
+        (foreground && !blurs))
+        return EM_ERR_ARG;
+    xa = (int *)malloc(sizeof(int) * (size_t)W);
+    xb = (int *)malloc(sizeof(int) * (size_t)W);
+    wx = (float *)malloc(sizeof(float) * (size_t)W);
+    flags = (unsigned char *)malloc(n);
+    xs = (int *)calloc((size_t)w + 1, sizeof(int));
+    if (!xa || !xb || !wx || !flags || !xs) {
+        free(xa);
+        free(xb);
+        free(wx);
+        free(flags);
+        free(xs);
+        return EM_ERR_NOMEM;
+    }
+    for (x = 0; x < W; x++) lerp_coord(x, (double)w / W, w, xa + x, xb + x, wx + x);
+    { /* xs[j] = the first output column whose left source column is >= j (xa never decreases) */
+        int j = 0;
+        for (x = 0; x < W; x++)
+            while (j <= xa[x]) xs[j++] = x;
+        while (j <= w) xs[j++] = W;
+    }
+    constant_cells(coef, n, flags);
+    nt = nthreads(threads, (long)H * W, 1L << 16);
+    if (nt > H) nt = H;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+#endif
+    {
+        /* per thread: two expanded rows (planes: coef then blurs), a foreground row, the colour repeated */
+        float *rows = (float *)malloc(sizeof(float) * 2 * (size_t)count * W);
+        uint8_t *fg_row = (uint8_t *)malloc(3 * (size_t)W);
+        uint8_t colour3[3 * 512];
+        int y, ta = -1, tb = -1, i;
+        if (colour)
+            for (i = 0; i < 3 * 512; i++) colour3[i] = colour[i % 3];
+        if (!rows || !fg_row) {
+            bad = 1;
+        } else {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (y = 0; y < H; y++) {
+                int ya, yb, x0 = 0;
+                float wy;
+                float *top = rows, *bot = rows + (size_t)count * W;
+                const uint8_t *I = image + (ptrdiff_t)y * image_stride;
+                const uint8_t *B = background ? background + 3 * (size_t)y * W : NULL;
+                uint8_t *a8 = alpha + (size_t)y * W;
+                uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : fg_row;
+                const uint8_t *F = blurs ? fg : I;
+                const unsigned char *fa, *fb;
+                lerp_coord(y, (double)h / H, h, &ya, &yb, &wy);
+                fa = flags + (size_t)ya * w;
+                fb = flags + (size_t)yb * w;
+                /* runs of pixels whose four coefficient cells are one constant (known region) or not,
+                 * decided per source column j (the output columns xs[j]..xs[j+1]) */
+                while (x0 < W) {
+                    int jj = xa[x0], k, x1, len, j; /* x1 > x0: output column x0 lies in xs[xa[x0]].. */
+#define EM_CELL(j_) (fa[j_] == fa[imin_((j_) + 1, w - 1)] && fa[j_] == fb[j_] && fa[j_] == fb[imin_((j_) + 1, w - 1)] \
+                         ? fa[j_] : 0)
+                    k = EM_CELL(jj);
+                    while (jj + 1 < w && EM_CELL(jj + 1) == k) jj++;
+#undef EM_CELL
+                    x1 = xs[jj + 1];
+                    len = x1 - x0;
+
+                    if (k) { /* known: alpha 0 or 255, the foreground is the frame */
+                        memset(a8 + x0, k == 2 ? 255 : 0, (size_t)len);
+                        if (foreground) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
+                        if (composite && (background || colour)) {
+                            uint8_t *o = composite + 3 * ((size_t)y * W + x0);
+                            if (k == 2)
+                                memcpy(o, I + 3 * (size_t)x0, 3 * (size_t)len);
+                            else if (B)
+                                memcpy(o, B + 3 * (size_t)x0, 3 * (size_t)len);
+                            else
+                                for (j = 0; j < len; j += 512) /* the colour, 512 pixels at a time */
+                                    memcpy(o + 3 * (size_t)j, colour3, 3 * (size_t)(len - j < 512 ? len - j : 512));
+                        }
+                        if (composite && !background && !colour) {
+                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
+                            const uint8_t *src = I + 3 * (size_t)x0, av = k == 2 ? 255 : 0;
+                            for (j = 0; j < len; j++) {
+                                o[4 * j] = src[3 * j];
+                                o[4 * j + 1] = src[3 * j + 1];
+                                o[4 * j + 2] = src[3 * j + 2];
+                                o[4 * j + 3] = av;
+                            }
+                        }
+                    } else {
+                        if (ta != ya && tb == ya) { /* the bottom row becomes the top one */
+                            memcpy(top, bot, sizeof(float) * (size_t)count * W);
+                            ta = ya;
+                        }
+                        if (ta != ya) {
+                            expand_row(coef, 4, n, w, ya, xs, wx, W, top);
+                            if (blurs) expand_row(blurs, 6, n, w, ya, xs, wx, W, top + 4 * (size_t)W);
+                            ta = ya;
+                        }
+                        if (tb != yb) {
+                            expand_row(coef, 4, n, w, yb, xs, wx, W, bot);
+                            if (blurs) expand_row(blurs, 6, n, w, yb, xs, wx, W, bot + 4 * (size_t)W);
+                            tb = yb;
+                        }
+                        apply_run(top + x0, bot + x0, W, wy, blurs != NULL, I + 3 * (size_t)x0, len, a8 + x0,
+                                  fg + 3 * (size_t)x0);
+                        if (composite && (background || colour)) {
+                            em_composite_row(F + 3 * (size_t)x0, a8 + x0, 0, B ? B + 3 * (size_t)x0 : NULL,
+                                             B ? NULL : colour3, composite + 3 * ((size_t)y * W + x0), len, 0);
+                        } else if (composite) {
+                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
+                            const uint8_t *src = F + 3 * (size_t)x0;
+                            for (j = 0; j < len; j++) {
+                                o[4 * j] = src[3 * j];
+                                o[4 * j + 1] = src[3 * j + 1];
+                                o[4 * j + 2] = src[3 * j + 2];
+                                o[4 * j + 3] = a8[x0 + j];
+                            }
+                        }
+                    }
+                    x0 = x1;
+                }
+            }
+        }
+        free(rows);
+        free(fg_row);
+    }
+    free(xa);
+    free(xb);
+    free(wx);
+    free(flags);
+    free(xs);
+    return bad ? EM_ERR_NOMEM : EM_OK;
+}

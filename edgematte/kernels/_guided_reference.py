@@ -1,0 +1,90 @@
+"""Executable specification of ``csrc/guided.c`` in NumPy (float64): clear, not fast.
+
+The fast guided filter (He & Sun 2015) fitted at the model's resolution and evaluated at the
+frame's, the known-region clamp, blur-fusion foreground (Germer et al. 2021) and the composite.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ._reference import composite as _composite
+from ._refine_reference import box_mean, linear_sample
+
+
+def _extreme(x: np.ndarray, k: int, fn) -> np.ndarray:
+    """min or max over the clipped (2k+1)^2 window."""
+    h, w = x.shape
+    out = x.copy()
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            ys = np.clip(np.arange(h) + dy, 0, h - 1)
+            xs = np.clip(np.arange(w) + dx, 0, w - 1)
+            out = fn(out, x[ys][:, xs])
+    return out
+
+
+def guided_coefficients(small_image: np.ndarray, small_alpha: np.ndarray, radius: int, mean_radius: int, eps: float,
+                        known_radius: int) -> np.ndarray:
+    """[4,h,w] float32: a0, a1, a2 per uint8 colour level and 255 b, of alpha ~= a . I + b (see guided.h)."""
+    guide = small_image.astype(np.float64) / 255
+    p = small_alpha.astype(np.float64)
+    mean_i, mean_p = box_mean(guide, radius), box_mean(p, radius)
+    cov_ip = box_mean(guide * p[..., None], radius) - mean_i * mean_p[..., None]
+    outer = (guide[..., :, None] * guide[..., None, :]).reshape(guide.shape[:2] + (9,))
+    var = box_mean(outer, radius).reshape(guide.shape[:2] + (3, 3)) - mean_i[..., :, None] * mean_i[..., None, :]
+    a = np.linalg.solve(var + eps * np.eye(3), cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    if mean_radius > 0:
+        a, b = box_mean(a, mean_radius), box_mean(b, mean_radius)
+    coef = np.concatenate([a.transpose(2, 0, 1), 255 * b[None]])  # a . I / 255 + b -> a . I + 255 b
+    if known_radius >= 0:
+        fg = _extreme(p, known_radius, np.minimum) >= 254 / 255
+        bg = _extreme(p, known_radius, np.maximum) <= 1 / 255
+        coef[:, fg | bg] = 0
+        coef[3, fg] = 255
+    return coef.astype(np.float32)
+
+
+def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: int, small_radius: int) -> np.ndarray:
+    """[6,h,w] float32: blur-fusion's Fb and Bb at the model's resolution, one or two passes (see guided.h)."""
+    image = small_image.astype(np.float64)
+    a = small_alpha.astype(np.float64)[..., None]
+
+    def one(fg, bg, r):
+        fb = box_mean(fg * a, r) / (box_mean(a, r) + 1e-5)
+        bb = box_mean(bg * (1 - a), r) / (box_mean(1 - a, r) + 1e-5)
+        return fb, bb
+
+    fb, bb = one(image, image, radius)
+    if small_radius >= 0:
+        fb, bb = one(np.clip(fb + a * (image - a * fb - (1 - a) * bb), 0, 255), bb, small_radius)
+    return np.concatenate([fb, bb], -1).transpose(2, 0, 1).astype(np.float32)
+
+
+def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """[H,W,3] uint8 F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255 (uint8 [H,W]), with Fb and Bb
+    ([6,h,w] from :func:`foreground_blurs`) sampled bilinearly at the image's size; F = I where alpha is 0 or 255."""
+    height, width = image.shape[:2]
+    bl = linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), height, width)
+    fb, bb = bl[..., :3], bl[..., 3:]
+    a = alpha[..., None] / 255.0
+    fg = np.rint(np.clip(fb + a * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
+    known = (alpha == 0) | (alpha == 255)
+    fg[known] = image[known]  # where the alpha is 0 or 255 the foreground is the frame
+    return fg
+
+
+def guided_apply(coef: np.ndarray, blurs: Optional[np.ndarray], image: np.ndarray, background: Optional[np.ndarray],
+                 colour: Optional[Sequence[int]]):
+    """(alpha [H,W] uint8, foreground [H,W,3] uint8 or None, composite [H,W,3|4] uint8) (see guided.h)."""
+    height, width = image.shape[:2]
+    img = image.astype(np.float64)
+    c = linear_sample(coef.transpose(1, 2, 0).astype(np.float64), height, width)
+    alpha = np.rint(np.clip((c[..., :3] * img).sum(-1) + c[..., 3], 0, 255)).astype(np.uint8)
+    fg = None if blurs is None else fuse_foreground(blurs, image, alpha)
+    out = np.empty((height, width, 3 if background is not None or colour is not None else 4), np.uint8)
+    _composite(image if fg is None else fg, alpha, background, colour, out, None)
+    return alpha, fg, out

@@ -1,0 +1,125 @@
+"""The fused fast path (csrc/guided.c) against its NumPy twin (edgematte/kernels/_guided_reference.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgematte.kernels import _guided
+from edgematte.kernels import _guided_reference as ref
+
+
+def _inputs(rng, H, W, h, w):
+    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = np.clip(rng.random((h, w), dtype=np.float32) * 1.6 - 0.3, 0, 1)
+    alpha[: h // 3] = 1  # known regions for the clamp
+    alpha[-(h // 3):] = 0
+    return image, small, alpha
+
+
+def _coefficients(small, alpha, radius, mean_radius, eps, known_radius):
+    coef = np.empty((4,) + alpha.shape, np.float32)
+    _guided.guided_coefficients(small, alpha, coef, radius, mean_radius, eps, known_radius, 2)
+    return coef
+
+
+@pytest.mark.parametrize("radius, mean_radius, eps, known_radius", [(3, 1, 1e-5, 1), (1, 0, 1e-2, -1), (2, 2, 1e-4, 0)])
+def test_coefficients_match_reference(radius, mean_radius, eps, known_radius):
+    rng = np.random.default_rng(radius + 7 * mean_radius)
+    _, small, alpha = _inputs(rng, 1, 1, 29, 41)
+    got = _coefficients(small, alpha, radius, mean_radius, eps, known_radius)
+    want = ref.guided_coefficients(small, alpha, radius, mean_radius, eps, known_radius)
+    scale = np.abs(want).max(axis=(1, 2), keepdims=True) + 1
+    assert (np.abs(got - want) / scale).max() < 1e-4
+    if known_radius >= 0:  # known regions are exact: a = 0, b = 0 or 255
+        rows = slice(0, 29 // 3 - known_radius)
+        assert (got[:3, rows] == 0).all() and (got[3, rows] == 255).all()
+
+
+@pytest.mark.parametrize("background", ["image", "colour", "bgra", None])
+@pytest.mark.parametrize("with_blurs", [True, False])
+def test_apply_matches_reference(background, with_blurs):
+    rng = np.random.default_rng(5)
+    image, small, alpha = _inputs(rng, 75, 103, 17, 23)
+    coef = _coefficients(small, alpha, 3, 1, 1e-5, 1)
+    blurs = None
+    if with_blurs:
+        blurs = np.empty((6, 17, 23), np.float32)
+        _guided.foreground_blurs(small, alpha, blurs, 4, 1, 2)
+        np.testing.assert_allclose(blurs, ref.foreground_blurs(small, alpha, 4, 1), rtol=1e-4, atol=1e-2)
+        one = np.empty_like(blurs)
+        _guided.foreground_blurs(small, alpha, one, 4, -1, 1)
+        np.testing.assert_allclose(one, ref.foreground_blurs(small, alpha, 4, -1), rtol=1e-4, atol=1e-2)
+    bg = rng.integers(0, 256, image.shape, dtype=np.uint8) if background == "image" else None
+    colour = (10, 200, 30) if background == "colour" else None
+    got_alpha = np.empty(image.shape[:2], np.uint8)
+    got_fg = np.empty(image.shape, np.uint8) if with_blurs else None
+    comp = None
+    if background is not None:
+        comp = np.empty(image.shape[:2] + ((4,) if background == "bgra" else (3,)), np.uint8)
+    _guided.guided_apply(coef, blurs, image, got_alpha, got_fg, bg, colour, comp, 2)
+    want_alpha, want_fg, want_comp = ref.guided_apply(coef, blurs, image, bg, colour)
+    # float32 in C, float64 in NumPy: a value may round the other way at .5
+    assert np.abs(got_alpha.astype(int) - want_alpha).max() <= 1
+    assert (got_alpha != want_alpha).mean() < 0.01
+    if with_blurs:
+        assert np.abs(got_fg.astype(int) - want_fg).max() <= 2
+    if comp is not None:
+        assert np.abs(comp.astype(int) - want_comp).max() <= 2
+
+
+def test_known_regions_come_out_exact_and_row_strided_frames_work():
+    rng = np.random.default_rng(1)
+    image, small, alpha = _inputs(rng, 60, 80, 30, 40)
+    alpha[:] = 0
+    alpha[:, :20] = 1
+    coef = _coefficients(small, alpha, 3, 1, 1e-5, 1)
+    wide = np.zeros((60, 100, 3), np.uint8)
+    wide[:, :80] = image
+    out = np.empty((60, 80), np.uint8)
+    _guided.guided_apply(coef, None, wide[:, :80], out, None, None, None, None, 1)  # a row-strided crop
+    assert (out[:, :30] == 255).all() and (out[:, 50:] == 0).all()
+    assert np.abs(out.astype(int) - ref.guided_apply(coef, None, image, None, None)[0]).max() <= 1
+
+
+def test_inconsistent_shapes_raise():
+    coef = np.zeros((4, 5, 6), np.float32)
+    image = np.zeros((10, 12, 3), np.uint8)
+    with pytest.raises(ValueError, match="disagree"):
+        _guided.guided_apply(coef, None, image, np.empty((10, 11), np.uint8), None, None, None, None, 1)
+    with pytest.raises(ValueError, match="needs blurs"):
+        _guided.guided_apply(coef, None, image, np.empty((10, 12), np.uint8), np.empty((10, 12, 3), np.uint8),
+                             None, None, None, 1)
+    with pytest.raises(ValueError, match="blurs"):
+        _guided.guided_apply(coef, np.zeros((6, 4, 6), np.float32), image, np.empty((10, 12), np.uint8), None,
+                             None, None, None, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    H=st.integers(1, 40), W=st.integers(1, 40), h=st.integers(1, 12), w=st.integers(1, 12),
+    radius=st.integers(0, 4), mean_radius=st.integers(0, 2), known_radius=st.integers(-1, 2),
+    seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3),
+)
+def test_properties(H, W, h, w, radius, mean_radius, known_radius, seed, threads):
+    """Any sizes (upsampling or downsampling), radii and thread counts: alpha within 1 of the twin, in 0..255,
+    the composite between the foreground and the background colour, and the same result on any thread count."""
+    rng = np.random.default_rng(seed)
+    image, small, alpha = _inputs(rng, H, W, h, w)
+    coef = np.empty((4, h, w), np.float32)
+    _guided.guided_coefficients(small, alpha, coef, radius, mean_radius, 1e-4, known_radius, threads)
+    assert np.isfinite(coef).all()
+    blurs = np.empty((6, h, w), np.float32)
+    _guided.foreground_blurs(small, alpha, blurs, 2, 1, threads)
+    out, fg, comp = np.empty((H, W), np.uint8), np.empty((H, W, 3), np.uint8), np.empty((H, W, 3), np.uint8)
+    _guided.guided_apply(coef, blurs, image, out, fg, None, (0, 255, 0), comp, threads)
+    want_alpha, _, _ = ref.guided_apply(coef, blurs, image, None, (0, 255, 0))
+    assert np.abs(out.astype(int) - want_alpha).max() <= 1
+    lo, hi = np.minimum(fg, (0, 255, 0)), np.maximum(fg, (0, 255, 0))
+    assert ((comp >= lo) & (comp <= hi)).all()
+    one = np.empty((H, W), np.uint8)
+    _guided.guided_apply(coef, blurs, image, one, None, None, None, None, 1)
+    np.testing.assert_array_equal(one, out)
