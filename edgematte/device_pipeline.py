@@ -47,7 +47,7 @@ from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConf
 from .validate import check_threads, is_cuda_array
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
-           "takes_device_arrays", "linear_plan", "resize_linear_u8", "refine_fast"]
+           "takes_device_arrays", "linear_plan", "resize_linear_u8"]
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,74 @@ dst = (unsigned char)(t < 0 ? 0 : (t > 255 ? 255 : t));
 """
 
 
+#: CudaSpace's "fast" pass for output pixel ``i``: the twin of csrc/guided.c's em_guided_apply
+#: (expand_row, apply_row, lerp_coord), checked bit-exact against it by the tests (compiled as C)
+_APPLY_BODY = r"""
+const long long y = i / out_w, x = i - y * out_w;
+const long long ra = (long long)ya[y] * w, rb = (long long)yb[y] * w;
+const long long xa0 = xa[x], xb0 = xb[x];
+const float fx = wx[x], fy = wy[y];
+float v = 0.0f, e[10];
+for (int c = 0; c < (with_blurs ? 10 : 4); ++c) {
+    float ta, tb, ba, bb;
+    if (c < 4) {
+        const long long p = (long long)c * plane;
+        ta = coef[p + ra + xa0]; tb = coef[p + ra + xb0]; ba = coef[p + rb + xa0]; bb = coef[p + rb + xb0];
+    } else {
+        const long long p = (long long)(c - 4) * plane;
+        ta = blurs[p + ra + xa0]; tb = blurs[p + ra + xb0]; ba = blurs[p + rb + xa0]; bb = blurs[p + rb + xb0];
+    }
+    const float top = ADD(ta, MUL(fx, SUB(tb, ta)));
+    const float bot = ADD(ba, MUL(fx, SUB(bb, ba)));
+    e[c] = ADD(top, MUL(fy, SUB(bot, top)));
+}
+for (int c = 0; c < 3; ++c) v = ADD(v, MUL(e[c], (float)image[3 * i + c]));
+v = ADD(v, e[3]);
+v = v > 0.0f ? v : 0.0f;
+v = v < 255.0f ? v : 255.0f;
+const int a8 = RINT(v);
+alpha = (unsigned char)a8;
+if (with_blurs) {
+    const float a = MUL((float)a8, 1.0f / 255);
+    for (int c = 0; c < 3; ++c) {
+        const float fb = e[4 + c], bgb = e[7 + c];
+        const float u = SUB(SUB((float)image[3 * i + c], MUL(a, fb)), MUL(SUB(1.0f, a), bgb));
+        float f = ADD(fb, MUL(a, u));
+        f = f > 0.0f ? f : 0.0f;
+        f = f < 255.0f ? f : 255.0f;
+        fg[3 * i + c] = (unsigned char)RINT(f);
+    }
+}
+"""
+_APPLY_PREAMBLE = """
+#define MUL(a, b) __fmul_rn((a), (b))
+#define ADD(a, b) __fadd_rn((a), (b))
+#define SUB(a, b) __fsub_rn((a), (b))
+#define RINT(v) __float2int_rn(v)
+"""
+
+
+def lerp_tables(dst: int, src: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo int32, hi int32, frac float32) per destination index: guided.c's lerp_coord (float64)."""
+    f = np.maximum((np.arange(dst) + 0.5) * (src / dst) - 0.5, 0.0)
+    lo = np.minimum(f.astype(np.int64), src - 1)
+    hi = np.minimum(lo + 1, src - 1)
+    return lo.astype(np.int32), hi.astype(np.int32), np.minimum(f - lo, 1.0).astype(np.float32)
+
+
+class _ApplyTables:
+    """Device buffers of the "fast" pass for one (fitting level, frame) size pair."""
+
+    def __init__(self, space: Any, fit_hw: Tuple[int, int], frame_hw: Tuple[int, int]) -> None:
+        (fh, fw), (h, w) = fit_hw, frame_hw
+        put = space.xp.asarray
+        self.xa, self.xb, self.wx = map(put, lerp_tables(w, fw))
+        self.ya, self.yb, self.wy = map(put, lerp_tables(h, fh))
+        self.coef = space.empty((4, fh, fw), np.float32)
+        self.blurs = space.empty((6, fh, fw), np.float32)
+        self.no_foreground = space.empty((1, 1, 3), np.uint8)
+
+
 class _LinearWork:
     """One :func:`resize_linear_u8` size pair: its plan, and int32 scratch rows at the source and target
     heights, made on first use (a fused kernel needs none)."""
@@ -231,18 +299,6 @@ def _take(xp: Any):
     if xp is np:
         return lambda a, indices, axis, out: np.take(a, indices, axis=axis, out=out, mode="clip")
     return xp.take
-
-
-def refine_fast(xp: Any, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
-    """255 where the trimap is 255, 0 where it is 0, ``raw`` in the band (trimap values {0, 128, 255}):
-    ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)``, Pipeline's fast refinement."""
-    xp.bitwise_and(trimap, 1, out=scratch)
-    xp.multiply(scratch, 255, out=scratch)
-    xp.maximum(raw, scratch, out=out)
-    xp.right_shift(trimap, 7, out=scratch)
-    xp.multiply(scratch, 255, out=scratch)
-    xp.minimum(out, scratch, out=out)
-    return out
 
 
 def _quantize(xp: Any, alpha: Any, scratch: Any, out: Any) -> Any:
@@ -339,8 +395,12 @@ class HostSpace:
     def resize(self, src: np.ndarray, out: np.ndarray, work: _LinearWork) -> np.ndarray:
         return resize_linear_u8(np, src, out, work)
 
-    def refine_fast(self, raw: np.ndarray, trimap: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        return refine_fast(np, raw, trimap, out, scratch)
+    def guided_apply(self, coef: np.ndarray, blurs: Optional[np.ndarray], frame: np.ndarray, alpha: np.ndarray,
+                     foreground: Optional[np.ndarray], b: Any, threads: int) -> None:
+        """The native full-resolution pass of "fast" (alpha, and the foreground with blurs): Pipeline's own."""
+        from .kernels import native
+
+        native("_guided").guided_apply(coef, blurs, frame, alpha, foreground, None, None, None, threads)
 
     def to_tensor(self, small: np.ndarray, src: np.ndarray) -> None:
         """BGR uint8 HxWx3 -> ``src`` [1,3,h,w] RGB float 0..1 (Pipeline's own expression)."""
@@ -357,10 +417,11 @@ class CudaSpace:
     another current). The TensorRT backend's stream is a blocking stream, so it is ordered after
     them without a host synchronisation.
 
-    ``fused=True`` runs the resize and the fast refinement as one CuPy elementwise kernel each (one
-    pass over memory); ``fused=False`` runs their NumPy-compatible twins (:func:`resize_linear_u8`,
-    :func:`refine_fast`: a dozen CuPy array operations each, the code the tests run on the CPU).
-    ``bench/gpu_check.py`` checks both against OpenCV and the CPU pipeline.
+    ``fused=True`` runs the resize as one CuPy elementwise kernel (one pass over memory);
+    ``fused=False`` runs its NumPy-compatible twin (:func:`resize_linear_u8`: a dozen CuPy array
+    operations, the code the tests run on the CPU). The "fast" pass is always one elementwise kernel
+    (:data:`_APPLY_BODY`, the twin of the native ``em_guided_apply``). ``bench/gpu_check.py`` checks
+    them against OpenCV and the CPU pipeline.
     """
 
     name = "cuda"
@@ -385,13 +446,15 @@ class CudaSpace:
 
         self._preprocess = preprocess
         self.fused = bool(fused)
+        self._apply_kernel = cupy.ElementwiseKernel(
+            "raw float32 coef, raw float32 blurs, raw uint8 image, raw int32 xa, raw int32 xb, raw float32 wx, "
+            "raw int32 ya, raw int32 yb, raw float32 wy, int32 w, int64 plane, int32 out_w, int32 with_blurs",
+            "uint8 alpha, raw uint8 fg", _APPLY_BODY, "edgematte_guided_apply", preamble=_APPLY_PREAMBLE)
         if self.fused:
             self._resize_kernel = cupy.ElementwiseKernel(
                 "raw uint8 src, raw int64 x0, raw int64 x1, raw int32 ax0, raw int32 ax1, raw int64 y0, raw int64 y1, "
                 "raw int32 by0, raw int32 by1, int64 cols_in, int64 cols_out",
                 "uint8 dst", _RESIZE_BODY, "edgematte_resize_linear_u8")
-            self._refine_kernel = cupy.ElementwiseKernel(
-                "uint8 m, uint8 t", "uint8 a", "a = t == 255 ? 255 : (t == 0 ? 0 : m)", "edgematte_refine_fast")
 
     def empty(self, shape: Tuple[int, ...], dtype: Any) -> Any:
         return self.xp.empty(shape, dtype)
@@ -437,11 +500,21 @@ class CudaSpace:
                             p.by1.reshape(-1), rows.shape[1], p.dst_hw[1] * p.channels, out.reshape(-1))
         return out
 
-    def refine_fast(self, raw: Any, trimap: Any, out: Any, scratch: Any) -> Any:
-        if not self.fused:
-            return refine_fast(self.xp, raw, trimap, out, scratch)
-        self._refine_kernel(raw, trimap, out)
-        return out
+    def guided_apply(self, coef: np.ndarray, blurs: Optional[np.ndarray], frame: Any, alpha: Any,
+                     foreground: Any, b: Any, threads: int) -> None:
+        """The twin of the native "fast" pass on the device: one thread per pixel samples the
+        coefficients (and blurs) bilinearly in the C code's operation order, with single-rounding
+        float operations (what the native pass computes without FMA contraction)."""
+        t = b.apply
+        t.coef.set(coef)
+        with_blurs = blurs is not None
+        if with_blurs:
+            t.blurs.set(blurs)
+        image = self.xp.ascontiguousarray(frame)
+        fh, fw = coef.shape[1:]
+        self._apply_kernel(t.coef, t.blurs, image.reshape(-1), t.xa, t.xb, t.wx, t.ya, t.yb, t.wy, fw, fh * fw,
+                           image.shape[1], int(with_blurs), alpha.reshape(-1),
+                           (foreground if foreground is not None else t.no_foreground).reshape(-1))
 
     def to_tensor(self, small: Any, src: Any) -> None:
         """The CUDA preprocessing kernel at the model size: BGR -> RGB, /255, CHW, into the binding."""
@@ -464,15 +537,15 @@ class _Buffers:
         self.frame_hw = frame_hw
         self.frame = empty((h, w, 3), np.uint8) if space.device else None  # upload target of host frames
         self.halves, self.half_work = [], []
-        hh, hw, src_hw = h, w, (h, w)
-        while hh // 2 >= mh and hw // 2 >= mw:  # Pipeline's _downscale plan
-            hh, hw = hh // 2, hw // 2
-            self.halves.append(empty((hh, hw, 3), np.uint8))
-            self.half_work.append(_LinearWork(xp, linear_plan(xp, (2 * hh, 2 * hw), (hh, hw), 3)))
-            src_hw = (hh, hw)
+        hh, hw = h, w
+        while hh // 2 >= mh and hw // 2 >= mw:  # Pipeline's _downscale plan: both sides, else the one side
+            hh, hw = self._halve(xp, empty, (hh, hw), (hh // 2, hw // 2))
+        one_side = not self.halves
+        while one_side and (hh // 2 >= mh or hw // 2 >= mw):
+            hh, hw = self._halve(xp, empty, (hh, hw), (hh // 2 if hh // 2 >= mh else hh,
+                                                       hw // 2 if hw // 2 >= mw else hw))
         self.small = empty((mh, mw, 3), np.uint8)
-        # after halvings the last step is bilinear; without any, Pipeline uses INTER_AREA (on the host here)
-        self.small_work = _LinearWork(xp, linear_plan(xp, src_hw, (mh, mw), 3)) if self.halves else None
+        self.small_work = _LinearWork(xp, linear_plan(xp, (hh, hw), (mh, mw), 3))
         self.previous = empty((mh, mw, 3), np.uint8)
         self.diff = empty((mh, mw, 3), np.int16)
         self.ema = empty((mh, mw), np.float32)
@@ -480,10 +553,20 @@ class _Buffers:
         self.scaled = empty((mh, mw), np.float32)
         self.small_alpha = empty((mh, mw), np.uint8)
         self.up_work = _LinearWork(xp, linear_plan(xp, (mh, mw), (h, w), 1))
+        # "fast": the fitting level on the host (small), its coefficients and blurs; the apply tables
+        from .refine import FAST
+
+        fh, fw = max(1, mh // FAST.scale), max(1, mw // FAST.scale)
+        self.fit_image = np.empty((fh, fw, 3), np.uint8)
+        self.fit_alpha = np.empty((fh, fw), np.float32)
+        self.coef = np.empty((4, fh, fw), np.float32)
+        self.blurs = np.empty((6, fh, fw), np.float32)
+        self.fit_scratch: Optional[np.ndarray] = None
+        self.apply = _ApplyTables(space, (fh, fw), (h, w)) if space.device else None
+        self.foreground = empty((h, w, 3), np.uint8)
         self.raw_alpha = empty((h, w), np.uint8)
         self.trimap = empty((h, w), np.uint8)
         self.alpha = empty((h, w), np.uint8)
-        self.scratch = empty((h, w), np.uint8)
         self.out3 = empty((h, w, 3), np.uint8)
         self.out4 = empty((h, w, 4), np.uint8)
         self.background = empty((h, w, 3), np.uint8)
@@ -498,6 +581,14 @@ class _Buffers:
         self.product: Any = None  # uint16, and the uploaded input alpha: made when a frame has its own alpha
         self.input_alpha: Any = None
         self.host: Dict[str, np.ndarray] = {}  # download targets, made on first use
+
+    def _halve(self, xp: Any, empty: Any, src_hw: Tuple[int, int], dst_hw: Tuple[int, int]) -> Tuple[int, int]:
+        """One level of the halving chain: a side that halves reads 2x its size, the other all of it."""
+        (sh, sw), (hh, hw) = src_hw, dst_hw
+        read = (2 * hh if 2 * hh <= sh else hh, 2 * hw if 2 * hw <= sw else hw)
+        self.halves.append(empty((hh, hw, 3), np.uint8))
+        self.half_work.append(_LinearWork(xp, linear_plan(xp, read, (hh, hw), 3)))
+        return hh, hw
 
     def host_buffer(self, name: str, like: Any) -> np.ndarray:
         buf = self.host.get(name)
@@ -624,49 +715,52 @@ class DevicePipeline:
 
         if self.temporal is not None:
             alpha = self._smooth(alpha, cut, b)
-        _quantize(xp, alpha, b.scaled, b.small_alpha)
-        s.resize(b.small_alpha, b.raw_alpha, b.up_work)
-        clock.lap("upsample")
-
-        trimap, final = None, b.raw_alpha
-        if self.task == "segmentation" and self.refine != "off":
-            trimap = s.make_trimap(b.raw_alpha, self.trimap_config, b.trimap, self.threads)
-            clock.lap("trimap")
-            final = self._refine(frame, host_frame, b)
+        trimap = foreground = composite = None
+        if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
+            # Pipeline's one full-resolution pass: guided upsampling, known-region clamp, foreground, composite
+            bg = NO_COMPOSITE if background is NO_COMPOSITE else self._background(frame, host_frame, background, b)
+            final, foreground = self._fast(frame, alpha, bg is not NO_COMPOSITE, b)
+            if bg is not NO_COMPOSITE:
+                composite = s.composite(foreground, final, bg, b.out4 if bg is None else b.out3, self.threads)
             clock.lap("refine")
-        if input_alpha is not None:
-            final = self._multiply(final, input_alpha, b)
+        else:
+            if self.task == "segmentation" and self.refine != "off":
+                # "fast" with the frame's own alpha to apply, or "full"'s prior: the guided filter
+                final, foreground = self._fast(frame, alpha, self.refine == "fast" and background is not NO_COMPOSITE, b)
+            else:
+                _quantize(xp, alpha, b.scaled, b.small_alpha)
+                final = s.resize(b.small_alpha, b.raw_alpha, b.up_work)
+            clock.lap("upsample")
+            if self.task == "segmentation" and self.refine == "full":
+                trimap = s.make_trimap(final, self.trimap_config, b.trimap, self.threads)
+                clock.lap("trimap")
+                final, foreground = self._refine_full(frame, host_frame, background is not NO_COMPOSITE, b)
+                clock.lap("refine")
+            if input_alpha is not None:
+                final = self._multiply(final, input_alpha, b)
+            if background is not NO_COMPOSITE:
+                bg = self._background(frame, host_frame, background, b)
+                out = b.out4 if bg is None else b.out3
+                composite = s.composite(frame if foreground is None else foreground, final, bg, out, self.threads)
+                clock.lap("composite")
 
-        composite = None
-        if background is not NO_COMPOSITE:
-            bg = self._background(frame, host_frame, background, b)
-            out = b.out4 if bg is None else b.out3
-            composite = s.composite(frame, final, bg, out, self.threads)
-            clock.lap("composite")
-
-        fields = self._deliver(host_frame is not None, b, alpha=final, trimap=trimap, composite=composite)
+        fields = self._deliver(host_frame is not None, b, alpha=final, trimap=trimap, foreground=foreground,
+                               composite=composite)
         if fields is not None:
             clock.lap("download")
         else:
-            fields = dict(alpha=final, trimap=trimap, composite=composite)
-        return Result(foreground=None, timings=clock.finish(), cut=cut, **fields)
+            fields = dict(alpha=final, trimap=trimap, foreground=foreground, composite=composite)
+        return Result(timings=clock.finish(), cut=cut, **fields)
 
     # -- stages ----------------------------------------------------------------------------------
     def _downscale(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> None:
-        """frame -> b.small: exact 2x box halvings, then bilinear to the model size. Frames under
-        twice the model size take Pipeline's INTER_AREA resize on the host (a small frame)."""
+        """frame -> b.small: Pipeline's exact 2x box halvings (both sides, or the one side that stays
+        >= 2x the model's), then bilinear to the model size."""
         src = frame
         for half, work in zip(b.halves, b.half_work):
             self.space.resize(src, half, work)
             src = half
-        if b.small_work is not None:
-            self.space.resize(src, b.small, b.small_work)
-            return
-        import cv2
-
-        host = host_frame if host_frame is not None else self.space.download(frame, b.host_buffer("frame", frame))
-        mh, mw = self.model_hw
-        self.space.upload(cv2.resize(host, (mw, mh), interpolation=cv2.INTER_AREA), b.small)
+        self.space.resize(src, b.small, b.small_work)
 
     def _multiply(self, alpha: Any, input_alpha: Any, b: _Buffers) -> Any:
         """b.alpha = round(alpha * input_alpha / 255), cv2.multiply(..., scale=1/255)'s result for every
@@ -712,20 +806,55 @@ class DevicePipeline:
         b.has_previous = True
         return b.ema
 
-    def _refine(self, frame: Any, host_frame: Optional[np.ndarray], b: _Buffers) -> Any:
-        """Final alpha. "fast": 255 where the trimap is 255, 0 where it is 0, the upsampled alpha in
-        the band: ``min(max(raw, (t & 1) * 255), (t >> 7) * 255)`` for t in {0, 128, 255}.
-        "full": ``refine_alpha``'s solver on the host (frame and trimap downloaded, alpha uploaded)."""
-        s = self.space
-        if self.refine == "full":
-            from .refine import solve_band
+    def _fast(self, frame: Any, alpha: Any, foreground: bool, b: _Buffers) -> Tuple[Any, Any]:
+        """Pipeline's "fast": (alpha, foreground or None) at the frame's size from the model-size alpha.
 
-            host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
-            trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
-            solved = solve_band(host, trimap, threads=self.threads)
-            alpha = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
-            return s.upload(alpha, b.alpha)
-        return s.refine_fast(b.raw_alpha, b.trimap, b.alpha, b.scratch)
+        The guided filter is fitted on the host at the fitting level exactly as Pipeline fits it
+        (the model-size frame and alpha are small: one download of each); its coefficients (and
+        blur-fusion's colour estimates, for a foreground) are evaluated at full resolution in the
+        space (:meth:`CudaSpace.guided_apply`, the twin of the native pass).
+        """
+        import cv2
+
+        from .kernels import native, threads_now
+        from .refine import FAST
+
+        s = self.space
+        guided = native("_guided")
+        fh, fw = b.fit_alpha.shape
+        small = s.download(b.small, b.host_buffer("small", b.small))
+        model_alpha = s.download(alpha, np.empty(alpha.shape, alpha.dtype)) if s.device else alpha
+        cv2.resize(small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
+        cv2.resize(model_alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
+        threads = threads_now(self.threads)
+        if b.fit_scratch is None:
+            radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
+            b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
+        guided.guided_coefficients(b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps,
+                                   FAST.known_radius, threads, b.fit_scratch)
+        if foreground:
+            guided.foreground_blurs(b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius,
+                                    FAST.foreground_small_radius, threads, b.fit_scratch)
+        fg = b.foreground if foreground else None
+        s.guided_apply(b.coef, b.blurs if foreground else None, frame, b.alpha, fg, b, threads)
+        return b.alpha, fg
+
+    def _refine_full(self, frame: Any, host_frame: Optional[np.ndarray], foreground: bool, b: _Buffers):
+        """Pipeline's "full" on the host: the trimap's band solved with the "fast" alpha as prior,
+        then (with a background) the foreground; frame, trimap and prior downloaded, results uploaded."""
+        from .refine import FULL, estimate_foreground, solve_band
+
+        s = self.space
+        host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
+        trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
+        prior = s.download(b.alpha, b.host_buffer("prior", b.alpha))
+        solved = solve_band(host, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=(),
+                            final_iterations=FULL.iterations, threads=self.threads)
+        refined = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
+        alpha = s.upload(refined, b.alpha)
+        if not foreground:
+            return alpha, None
+        return alpha, s.upload(estimate_foreground(host, refined), b.foreground)
 
     def _background(self, frame: Any, host_frame: Optional[np.ndarray], background: Any, b: _Buffers) -> Any:
         """None, a colour, or b.background: an image resized to cover once per image and uploaded

@@ -202,10 +202,11 @@ def test_buffers_are_planned_once_per_size_and_results_are_the_buffers():
     first = device.process(frames[0], (0, 0, 0))
     b = device._local.buffers
     assert b.frame is None  # the NumPy space reads host frames in place: no upload buffer
-    assert len(b.halves) == 0 and b.small_work is None  # 240x320 is under twice 256x256: INTER_AREA
+    assert len(b.halves) == 0 and b.small_work.plan.src_hw == (240, 320)  # under twice 256x256: one bilinear step
     second = device.process(frames[1], (0, 0, 0))
     assert device._local.buffers is b
-    assert second.alpha is first.alpha is b.alpha and second.trimap is b.trimap and second.composite is b.out3
+    assert second.alpha is first.alpha is b.alpha and second.composite is b.out3
+    assert second.trimap is None and second.foreground is b.foreground  # "fast": no trimap, a foreground
     bgra = device.process(frames[2], None)
     assert bgra.composite is b.out4 and bgra.composite.shape == (240, 320, 4)
     device.process(gpu_check.synthetic_frames((1080, 1920), 1)[0][:600, :1100])  # a new size
@@ -526,3 +527,60 @@ def test_gpu_check_pytest_command_collects_gpu_tests(with_tensorrt):
     done = subprocess.run(cmd + ["--co", "-q"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing collected (the GPU module skips)
     assert "test_cuda_gpu.py" in done.stdout and ("test_trt_engine.py" in done.stdout) == with_tensorrt
+
+
+_APPLY_HARNESS = r"""
+#include <math.h>
+#define MUL(a, b) ((a) * (b))
+#define ADD(a, b) ((a) + (b))
+#define SUB(a, b) ((a) - (b))
+#define RINT(v) ((int)rintf(v))
+void run(const float *coef, const float *blurs, const unsigned char *image, const int *xa, const int *xb,
+         const float *wx, const int *ya, const int *yb, const float *wy, int w, long long plane, int out_w,
+         int with_blurs, unsigned char *alpha_out, unsigned char *fg, long long n)
+{
+    for (long long i = 0; i < n; ++i) {
+        unsigned char alpha;
+        BODY
+        alpha_out[i] = alpha;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("fit, frame_hw", [((128, 128), (720, 1280)), ((64, 96), (361, 643)), ((5, 7), (40, 30))])
+def test_fused_fast_pass_body_is_bit_exact_to_the_native_pass(tmp_path, fit, frame_hw):
+    """CudaSpace's "fast" body (_APPLY_BODY) compiled as C without FMA contraction, against the native
+    em_guided_apply: alpha and foreground identical. CuPy's compilation of it runs only on a GPU."""
+    import ctypes
+    import shutil
+
+    from edgematte.device_pipeline import _APPLY_BODY, lerp_tables
+    from edgematte.kernels import native
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler here")
+    (tmp_path / "apply.c").write_text(_APPLY_HARNESS.replace("BODY", _APPLY_BODY))
+    subprocess.run([gcc, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(tmp_path / "apply.so"),
+                    str(tmp_path / "apply.c"), "-lm"], check=True)
+    run = ctypes.CDLL(str(tmp_path / "apply.so")).run
+    guided = native("_guided")
+    rng = np.random.default_rng(sum(fit))
+    (h, w), (H, W) = fit, frame_hw
+    small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    small_alpha = cv2.GaussianBlur(rng.random((h, w), dtype=np.float32), (0, 0), 3)
+    coef, blurs = np.empty((4, h, w), np.float32), np.empty((6, h, w), np.float32)
+    guided.guided_coefficients(small, small_alpha, coef, 4, 2, 1e-4, 1, 1, None)
+    guided.foreground_blurs(small, small_alpha, blurs, 8, 1, 1, None)
+    image = cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC)
+    want_a, want_f = np.empty((H, W), np.uint8), np.empty((H, W, 3), np.uint8)
+    guided.guided_apply(coef, blurs, image, want_a, want_f, None, None, None, 1)
+    (xa, xb, wx), (ya, yb, wy) = lerp_tables(W, w), lerp_tables(H, h)
+    got_a, got_f = np.zeros_like(want_a), np.zeros_like(want_f)
+    ptr = lambda a: ctypes.c_void_p(a.ctypes.data)  # noqa: E731
+    run(*map(ptr, (coef, blurs, image, xa, xb, wx, ya, yb, wy)), ctypes.c_int(w), ctypes.c_longlong(h * w),
+        ctypes.c_int(W), ctypes.c_int(1), ptr(got_a), ptr(got_f), ctypes.c_longlong(H * W))
+    np.testing.assert_array_equal(got_a, want_a)
+    np.testing.assert_array_equal(got_f, want_f)
+    assert np.count_nonzero((want_a > 0) & (want_a < 255)) > H * W // 20
