@@ -16,15 +16,20 @@ Stages, each the CPU pipeline's definition:
 
 1. upload: a host frame is copied once into a reused device buffer; device frames
    (``__cuda_array_interface__`` or DLPack: CuPy, torch, pycuda) are used as they are;
-2. preprocess: exact 2x box halvings, then one bilinear resize to the model size (both with OpenCV's
-   fixed-point INTER_LINEAR rule, :func:`resize_linear_u8`), the scene-cut test, then BGR uint8 HWC
-   -> RGB float 0..1 CHW in the engine's input binding;
+2. preprocess: exact 2x box halvings (both sides, or the one side that stays >= 2x the model's),
+   then one bilinear resize to the model size (both with OpenCV's fixed-point INTER_LINEAR rule,
+   :func:`resize_linear_u8`), the scene-cut test, then BGR uint8 HWC -> RGB float 0..1 CHW in the
+   engine's input binding;
 3. model: the backend runs on the binding; recurrent states (``recurrent=``) stay on the device;
-4. upsample: temporal EMA, round(alpha * 255), bilinear to the frame size;
-5. trimap and refine ("fast": exact 0/255 in known regions, the model alpha in the band; "full"
-   solves the band with ``refine_alpha``'s solver, which runs on the host); a frame's own alpha
-   (``input_alpha``, BGRA input) multiplies in;
-6. composite over a colour, an image (resized to cover once, uploaded once), "blur" or None (BGRA);
+4. temporal EMA at the model size;
+5. refine: "fast" is Pipeline's guided filter, fitted on the host at the fitting level (the small
+   model-size frame and alpha come down once) and evaluated at full resolution in the space, with
+   the known-region clamp and blur-fusion foreground (on the GPU one elementwise kernel, the twin of
+   the native pass); "off" rounds and upsamples the model alpha; "full" adds the trimap of the
+   "fast" alpha and solves its band on the host (``solve_band``, then ``estimate_foreground``); a
+   frame's own alpha (``input_alpha``, BGRA input) multiplies in;
+6. composite of the foreground (or the frame) over a colour, an image (resized to cover once,
+   uploaded once), "blur" or None (BGRA);
 7. download (host results only).
 
 Results stay where the frame came from (``results="auto"``): host frames get NumPy arrays (each
