@@ -364,15 +364,16 @@ class Pipeline:
 
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
         """"full": the trimap's band solved by closed-form matting with the "fast" alpha (in
-        ``b.alpha``) as soft prior and starting point; the result replaces ``b.alpha``.
+        ``b.alpha``) as soft prior and starting point, at 1/2 resolution then guided-upsampled
+        (``FULL``); the result replaces ``b.alpha``.
 
         (``solve_band`` and ``estimate_foreground`` return new frame-sized arrays: the only
         full-size allocations per frame, in this mode only.)
         """
         import cv2
 
-        solved = solve_band(frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
-                            final_iterations=FULL.iterations, threads=self.threads)
+        solved = solve_band(frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
+                            final_iterations=FULL.final_iterations, threads=self.threads)
         cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
         return b.alpha
 
