@@ -853,8 +853,8 @@ class DevicePipeline:
         host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
         trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
         prior = s.download(b.alpha, b.host_buffer("prior", b.alpha))
-        solved = solve_band(host, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=(),
-                            final_iterations=FULL.iterations, threads=self.threads)
+        solved = solve_band(host, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
+                            final_iterations=FULL.final_iterations, threads=self.threads)
         refined = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
         alpha = s.upload(refined, b.alpha)
         if not foreground:
