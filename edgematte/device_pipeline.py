@@ -48,7 +48,17 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from .errors import BackendUnavailableError, InputError
-from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig, _cover, _refine_mode
+from .pipeline import (
+    NO_COMPOSITE,
+    Pipeline,
+    Result,
+    TemporalConfig,
+    TrimapConfig,
+    _cover,
+    _refine_mode,
+    fit_fast,
+    solve_full,
+)
 from .validate import check_threads, is_cuda_array
 
 __all__ = ["DevicePipeline", "HostSpace", "CudaSpace", "select_pipeline", "is_device_frame", "check_device_frame",
@@ -819,27 +829,13 @@ class DevicePipeline:
         blur-fusion's colour estimates, for a foreground) are evaluated at full resolution in the
         space (:meth:`CudaSpace.guided_apply`, the twin of the native pass).
         """
-        import cv2
-
-        from .kernels import native, threads_now
-        from .refine import FAST
+        from .kernels import threads_now
 
         s = self.space
-        guided = native("_guided")
-        fh, fw = b.fit_alpha.shape
         small = s.download(b.small, b.host_buffer("small", b.small))
         model_alpha = s.download(alpha, np.empty(alpha.shape, alpha.dtype)) if s.device else alpha
-        cv2.resize(small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
-        cv2.resize(model_alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
         threads = threads_now(self.threads)
-        if b.fit_scratch is None:
-            radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
-            b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
-        guided.guided_coefficients(b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps,
-                                   FAST.known_radius, threads, b.fit_scratch)
-        if foreground:
-            guided.foreground_blurs(b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius,
-                                    FAST.foreground_small_radius, threads, b.fit_scratch)
+        fit_fast(small, model_alpha, b, threads, foreground=foreground)
         fg = b.foreground if foreground else None
         s.guided_apply(b.coef, b.blurs if foreground else None, frame, b.alpha, fg, b, threads)
         return b.alpha, fg
@@ -847,14 +843,13 @@ class DevicePipeline:
     def _refine_full(self, frame: Any, host_frame: Optional[np.ndarray], foreground: bool, b: _Buffers):
         """Pipeline's "full" on the host: the trimap's band solved with the "fast" alpha as prior,
         then (with a background) the foreground; frame, trimap and prior downloaded, results uploaded."""
-        from .refine import FULL, estimate_foreground, solve_band
+        from .refine import estimate_foreground
 
         s = self.space
         host = host_frame if host_frame is not None else s.download(frame, b.host_buffer("frame", frame))
         trimap = s.download(b.trimap, b.host_buffer("trimap", b.trimap))
         prior = s.download(b.alpha, b.host_buffer("prior", b.alpha))
-        solved = solve_band(host, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
-                            final_iterations=FULL.final_iterations, threads=self.threads)
+        solved = solve_full(host, trimap, prior, self.threads)
         refined = _quantize(np, solved, np.empty(solved.shape, np.float32), b.host_buffer("refined", b.alpha))
         alpha = s.upload(refined, b.alpha)
         if not foreground:
