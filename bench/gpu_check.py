@@ -1,40 +1,142 @@
-"""Quick check of this machine's NVIDIA GPU: CUDA kernel parity, then per-stage timings.
+"""Check this machine's NVIDIA GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
 
-    python bench/gpu_check.py            # a few minutes at most
-    python bench/gpu_check.py --runs 50 --no-tests
+    python bench/gpu_check.py            # most of its time is first-use kernel compilation
+    python bench/gpu_check.py --runs 50 --no-tests --json gpu_check.json
 
-1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt`` where TensorRT
-   imports): the CUDA kernels against their NumPy/CPU twins (trimap exact, composite within 1).
-2. Times one frame's stages at 720p and 1080p on the GPU and on the host, side by side:
-   upload, preprocess, model, upsample, trimap, composite, download. The "model" is a stand-in
-   backend written in CuPy (a per-pixel sigmoid over the channels, the same math on the host in
-   NumPy), so the check needs no TensorRT engine; GPU times come from CUDA events, host times
-   from perf_counter. It also checks the GPU results against the host ones: trimap exact,
-   composite within 1 level.
+1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt/test_trt_engine.py``
+   where TensorRT imports): the CUDA kernels against their CPU twins; and, with or without pytest,
+   a direct check of the same kernels on a few frames.
+2. Checks the device pipeline's resize against OpenCV, then runs the device pipeline
+   (:class:`edgematte.device_pipeline.DevicePipeline` on CuPy: fused kernels, and their array-op
+   twins) beside the CPU pipeline on the same frames (clips from ../shared/data/videos when present,
+   else synthetic) and compares them: trimap exact, composite and foreground within 1, alpha within 2.
+   Where TensorRT and pycuda import, the same model as an FP32 engine runs in the device pipeline
+   against ONNX Runtime in the CPU pipeline.
+3. Prints per-stage timings at 720p and 1080p (CUDA events; host clock for the CPU pipeline) and
+   the bandwidth each device stage reaches against a device-to-device copy.
 
-The timings need CuPy (``pip install cupy-cuda12x``); with only pycuda, step 2 is skipped. Without
-an NVIDIA GPU the script says so and exits 0, having checked nothing.
+The "model" is a stand-in backend, a 1x1 convolution and a sigmoid evaluated with CuPy (NumPy on
+the host), so no TensorRT engine or pycuda is needed: the check covers the kernels and the
+pipeline's CUDA path, not an engine. Steps 2 and 3 need CuPy (``pip install cupy-cuda12x``); with
+only pycuda, step 1 runs and the rest is skipped. Without an NVIDIA GPU the script says so and
+exits 0, having checked nothing. Otherwise the exit status is 1 when a check failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import itertools
+import json
+import os
+import platform
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 MODEL_HW = (256, 256)
-WEIGHTS = np.array([2.0, -1.0, -1.0], np.float32)  # the stand-in model: alpha = sigmoid(w . rgb + b)
-BIAS = np.float32(0.1)
-GREEN = (0, 255, 0)
+TOLERANCE = {"trimap": 0, "composite": 1, "alpha": 2, "foreground": 1}
 
 
+# -- the stand-in engine ---------------------------------------------------------------------------
+class StandInBackend:
+    """A tiny model behind the Backend protocol, evaluated with ``xp`` (NumPy or CuPy).
+
+    ``src`` [1,3,h,w] RGB float32 0..1 -> ``alpha`` [1,1,h,w] = sigmoid(w . src + b): a 1x1
+    convolution (red minus blue, like tests/assets/tiny_seg.onnx but softer, so the alpha has soft
+    edges) and a sigmoid. The output buffer is reused, as TensorRT's are. With CuPy it reads
+    device arrays in place (``device_inputs``).
+    """
+
+    def __init__(self, xp: Any, input_hw: Tuple[int, int] = MODEL_HW, weights=(9.0, 1.0, -9.0), bias: float = -0.5):
+        from edgematte.types import TensorSpec
+
+        self.xp = xp
+        self.device_inputs = xp is not np
+        h, w = input_hw
+        self.inputs = (TensorSpec("src", (1, 3, h, w), "float32"),)
+        self.outputs = (TensorSpec("alpha", (1, 1, h, w), "float32"),)
+        self.weights = [np.float32(v) for v in weights]
+        self.bias = np.float32(bias)
+        self._out = xp.empty((1, 1, h, w), np.float32)
+
+    def open(self) -> "StandInBackend":
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "StandInBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def infer(self, feed, *, validate: bool = True) -> Dict[str, Any]:
+        xp = self.xp
+        src = xp.asarray(feed["src"])[0]
+        logit = self._out[0, 0]
+        xp.multiply(src[0], self.weights[0], out=logit)
+        for c in (1, 2):
+            logit += src[c] * self.weights[c]
+        logit += self.bias
+        xp.negative(logit, out=logit)
+        xp.exp(logit, out=logit)
+        logit += np.float32(1)
+        xp.reciprocal(logit, out=logit)
+        return {"alpha": self._out}
+
+
+# -- frames ----------------------------------------------------------------------------------------
+def synthetic_frames(hw: Tuple[int, int], count: int, seed: int = 0) -> List[np.ndarray]:
+    """A soft red disc moving over a blue-green gradient with noise: uint8 HxWx3 BGR."""
+    import cv2
+
+    h, w = hw
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = []
+    for i in range(count):
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[..., 0] = (200 * xx / max(w - 1, 1)).astype(np.uint8)
+        frame[..., 1] = (120 * yy / max(h - 1, 1)).astype(np.uint8)
+        frame[..., 2] = 30
+        centre = (w // 2 + i * w // 40, h // 2)
+        cv2.circle(frame, centre, min(h, w) // 4, (40, 60, 230), -1)
+        frame = cv2.GaussianBlur(frame, (0, 0), max(h, w) / 300)
+        noise = rng.integers(-6, 7, frame.shape)
+        frames.append(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return frames
+
+
+def real_frames(hw: Tuple[int, int], count: int) -> Optional[List[np.ndarray]]:
+    """``count`` frames of a clip from ../shared/data/videos scaled to ``hw``, or None when absent."""
+    import cv2
+
+    clip = REPO.parent / "shared" / "data" / "videos" / "asl_book.mkv"
+    if not clip.is_file():
+        return None
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    try:
+        while len(frames) < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, (hw[1], hw[0]), interpolation=cv2.INTER_CUBIC))
+    finally:
+        capture.release()
+    return frames or None
+
+
+# -- the checks ------------------------------------------------------------------------------------
 def find_gpu() -> Tuple[Optional[str], str]:
     """("cupy" | "pycuda" | None, what was found or why not)."""
     reasons = []
@@ -44,7 +146,8 @@ def find_gpu() -> Tuple[Optional[str], str]:
         count = cupy.cuda.runtime.getDeviceCount()
         if count:
             props = cupy.cuda.runtime.getDeviceProperties(0)
-            return "cupy", f"{props['name'].decode()} (CuPy {cupy.__version__}, {count} device(s))"
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            return "cupy", f"{name} (CuPy {cupy.__version__}, {count} device(s))"
         reasons.append("CuPy sees no device")
     except ImportError:
         reasons.append("CuPy is not installed")
@@ -64,183 +167,415 @@ def find_gpu() -> Tuple[Optional[str], str]:
     return None, "; ".join(reasons)
 
 
-def run_gpu_tests() -> int:
-    """The kernel parity tests (marker gpu) and, where TensorRT imports, the engine tests (marker trt)."""
-    import importlib.util
-
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/kernels"]
-    if importlib.util.find_spec("tensorrt") is not None:
-        argv = argv[:-2] + ["-m", "gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
-    print("$", " ".join(argv[1:]), flush=True)
-    return subprocess.call(argv, cwd=str(REPO))
-
-
-# --- one frame, stage by stage --------------------------------------------------------------------
-
-
-def host_frame(hw: Tuple[int, int], seed: int = 0) -> np.ndarray:
-    """A uint8 HxWx3 BGR frame: smooth colour fields plus noise, so every trimap class occurs."""
-    h, w = hw
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    red = 127 + 127 * np.sin(x / 97.0) * np.cos(y / 61.0)
-    frame = np.stack([255 - red, np.full_like(red, 96), red], axis=-1) + rng.normal(0, 4, (h, w, 3))
-    return np.clip(frame, 0, 255).astype(np.uint8)
+def device_facts(cp: Any) -> Dict[str, Any]:
+    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    return {
+        "gpu": name,
+        "compute_capability": f"{props['major']}.{props['minor']}",
+        "memory_gib": round(props["totalGlobalMem"] / 2**30, 1),
+        "driver": cp.cuda.runtime.driverGetVersion(),
+        "runtime": cp.cuda.runtime.runtimeGetVersion(),
+        "cupy": cp.__version__,
+        "machine": platform.machine(),
+    }
 
 
-def host_stages(frame: np.ndarray) -> Dict[str, Callable[[dict], None]]:
+def gpu_test_command(with_tensorrt: bool) -> List[str]:
+    """pytest on the kernel parity tests (marker gpu), plus the engine tests (marker trt) with TensorRT."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m"]
+    if with_tensorrt:
+        return cmd + ["gpu or trt", "tests/kernels", "tests/trt/test_trt_engine.py"]
+    return cmd + ["gpu", "tests/kernels"]
+
+
+def run_gpu_tests(timeout: int) -> Dict[str, Any]:
+    """The kernel parity tests (marker gpu) and, where TensorRT imports, the engine tests (marker trt),
+    in a child process; a source checkout only."""
+    if not (REPO / "tests" / "kernels").is_dir():
+        return {"status": "skipped", "why": f"{REPO / 'tests'} is absent (not a source checkout)"}
+    if importlib.util.find_spec("pytest") is None:
+        return {"status": "skipped", "why": "pytest is not installed (pip install -e '.[dev]')"}
+    cmd = gpu_test_command(importlib.util.find_spec("tensorrt") is not None)
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "why": f"timed out after {timeout} s", "command": " ".join(cmd[1:])}
+    tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+    status = {0: "passed", 5: "skipped"}.get(done.returncode, "failed")
+    return {"status": status, "summary": tail[0], "command": " ".join(cmd[1:]),
+            "output": (done.stdout + done.stderr)[-3000:] if status == "failed" else ""}
+
+
+def check_kernels_direct(cp: Any) -> Dict[str, Any]:
+    """The registry's CUDA kernels against the CPU kernels on a few frames, without pytest: trimap
+    and composite exact, the preprocessing kernel at identity scale exact, the blur within 1 of OpenCV."""
     import cv2
 
     import edgematte
+    from edgematte.kernels import kernels
 
-    h, w = frame.shape[:2]
+    cpu = kernels("cpu")
+    rng = np.random.default_rng(3)
+    frame = synthetic_frames((481, 643), 1, seed=3)[0]
+    mask = cv2.GaussianBlur(rng.integers(0, 2, (481, 643), dtype=np.uint8) * 255, (0, 0), 6)
+    fmask = (mask / 255.0).astype(np.float32)
+    bg = synthetic_frames((481, 643), 1, seed=4)[0]
+    d = cp.asarray
+    worst: Dict[str, int] = {}
 
-    def preprocess(s):
-        rgb = cv2.resize(frame, MODEL_HW[::-1], interpolation=cv2.INTER_LINEAR)[..., ::-1]
-        s["src"] = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    def diff(name: str, got: Any, want: np.ndarray) -> None:
+        worst[name] = max(worst.get(name, 0), int(np.abs(to_host(got).astype(np.int32) - want).max()))
 
-    def model(s):
-        s["alpha"] = 1.0 / (1.0 + np.exp(-(np.tensordot(WEIGHTS, s["src"][0], axes=1) + BIAS)))
+    for m in (mask, fmask):
+        diff("trimap", edgematte.make_trimap(d(m), 7, 3), cpu.make_trimap(m, 7, 3))
+        for background in (bg, (0, 255, 0), None):
+            dev_bg = d(background) if isinstance(background, np.ndarray) else background
+            diff("composite", edgematte.composite(d(frame), d(m), dev_bg), cpu.composite(frame, m, background))
+    if cp is not np:
+        from edgematte.kernels.cuda import blur, preprocess
 
-    def upsample(s):
-        up = cv2.resize(s["alpha"].astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        s["mask"] = np.rint(np.clip(up, 0, 1) * 255).astype(np.uint8)
-
-    def trimap(s):
-        s["trimap"] = edgematte.make_trimap(s["mask"])
-
-    def composite(s):
-        s["composite"] = edgematte.composite(frame, s["mask"], GREEN)
-
-    return {"upload": lambda s: None, "preprocess": preprocess, "model": model, "upsample": upsample,
-            "trimap": trimap, "composite": composite, "download": lambda s: None}
-
-
-def device_stages(frame: np.ndarray, cp) -> Dict[str, Callable[[dict], None]]:
-    import edgematte
-    from edgematte.kernels import cuda as kc
-
-    h, w = frame.shape[:2]
-    weights = cp.asarray(WEIGHTS).reshape(3, 1, 1)
-
-    def upload(s):
-        s["frame"] = cp.asarray(frame)
-
-    def preprocess(s):
-        s["src"] = kc.preprocess(s["frame"], *MODEL_HW, dtype=np.float32)
-
-    def model(s):  # the CuPy stand-in for the engine
-        s["alpha"] = 1.0 / (1.0 + cp.exp(-((weights * s["src"][0]).sum(axis=0) + BIAS)))
-
-    def upsample(s):
-        s["mask"] = kc.upsample_alpha(s["alpha"], h, w)
-
-    def trimap(s):
-        s["trimap"] = edgematte.make_trimap(s["mask"])
-
-    def composite(s):
-        s["composite"] = edgematte.composite(s["frame"], s["mask"], GREEN)
-
-    def download(s):
-        s["host_composite"] = cp.asnumpy(s["composite"])
-
-    return {"upload": upload, "preprocess": preprocess, "model": model, "upsample": upsample,
-            "trimap": trimap, "composite": composite, "download": download}
+        small = frame[:128, :160].copy()
+        want = np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), dtype=np.float32)[None]
+        got = to_host(preprocess(d(small), 128, 160, dtype=np.float32))
+        worst["preprocess"] = int(np.count_nonzero(got != want))  # values that differ at all
+        diff("blur", blur(d(frame), 13, 2.0), cv2.GaussianBlur(frame, (13, 13), 2.0))
+    limits = {"trimap": 0, "composite": 0, "preprocess": 0, "blur": 1}
+    return {"status": "passed" if all(v <= limits[k] for k, v in worst.items()) else "failed", "max_diff": worst}
 
 
-def time_host(stages, runs: int) -> Dict[str, float]:
-    state: dict = {}
-    for fn in stages.values():  # warm-up
-        fn(state)
-    times = {name: 0.0 for name in stages}
-    for _ in range(runs):
-        for name, fn in stages.items():
-            start = time.perf_counter()
-            fn(state)
-            times[name] += (time.perf_counter() - start) * 1e3
-    return {name: t / runs for name, t in times.items()}
+def to_host(array: Any) -> np.ndarray:
+    return array.get() if hasattr(array, "get") else array
 
 
-def time_device(stages, runs: int, cp) -> Tuple[Dict[str, float], dict]:
-    state: dict = {}
-    for fn in stages.values():  # warm-up: NVRTC/fatbin loading, CuPy kernel compilation
-        fn(state)
-    cp.cuda.get_current_stream().synchronize()
-    events = {name: [] for name in stages}
-    for _ in range(runs):
-        for name, fn in stages.items():
-            start, stop = cp.cuda.Event(), cp.cuda.Event()
-            start.record()
-            fn(state)
-            stop.record()
-            events[name].append((start, stop))
-    cp.cuda.get_current_stream().synchronize()
-    return {name: sum(cp.cuda.get_elapsed_time(a, b) for a, b in pairs) / runs
-            for name, pairs in events.items()}, state
+def check_resize_rule(cp: Any, spaces: Dict[str, Any]) -> Dict[str, Any]:
+    """Each space's resize against cv2.resize INTER_LINEAR on the host, on the sizes the pipeline uses."""
+    import cv2
+
+    from edgematte.device_pipeline import _LinearWork, linear_plan
+
+    rng = np.random.default_rng(5)
+    worst = {label: 0 for label in spaces}
+    cases = [((720, 1280, 3), (360, 640)), ((360, 640, 3), (256, 256)), ((256, 256), (1080, 1920)),
+             ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77)), ((33, 17, 3), (5, 200))]
+    for shape, (dh, dw) in cases:
+        src = rng.integers(0, 256, shape, dtype=np.uint8)
+        want = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)
+        channels = shape[2] if len(shape) == 3 else 1
+        for label, space in spaces.items():
+            work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
+            out = cp.empty((dh, dw) + shape[2:], np.uint8)
+            got = to_host(space.resize(cp.asarray(src), out, work))
+            worst[label] = max(worst[label], int(np.abs(got.astype(int) - want).max()))
+    return {"status": "passed" if not any(worst.values()) else "failed", "max_diff": worst}
 
 
-def compare(host: dict, device: dict, cp) -> Tuple[str, bool]:
-    """GPU against host on the same frame: trimap exact (on the GPU's own mask), composite within 1
-    (on the GPU's own mask too); the masks themselves within 2 (FP32 model, two bilinear resizes)."""
-    import edgematte
+def compare(device: Any, host: Any) -> Dict[str, int]:
+    """Largest absolute difference per Result field (device arrays downloaded)."""
+    diffs = {}
+    for name in ("alpha", "trimap", "foreground", "composite"):
+        d, h = getattr(device, name), getattr(host, name)
+        if h is None and d is None:
+            continue
+        if h is None or d is None:  # one side made it, the other did not: a stage-order difference
+            diffs[name] = 256
+            continue
+        d = to_host(d)
+        diffs[name] = int(np.abs(d.astype(np.int16) - h).max())
+        diffs[name + "_pixels"] = int(np.count_nonzero(d != h))
+    return diffs
 
-    mask = cp.asnumpy(device["mask"])
-    frame = cp.asnumpy(device["frame"])
-    trimap_ok = np.array_equal(cp.asnumpy(device["trimap"]), edgematte.make_trimap(mask))
-    diff = int(np.abs(device["host_composite"].astype(int) - edgematte.composite(frame, mask, GREEN).astype(int)).max())
-    mask_diff = int(np.abs(mask.astype(int) - host["mask"].astype(int)).max())
-    text = f"trimap {'exact' if trimap_ok else 'DIFFERS'}, composite max diff {diff}, mask vs host max diff {mask_diff}"
-    return text, trimap_ok and diff <= 1 and mask_diff <= 2
+
+def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+    """Device pipeline (CUDA) against the CPU pipeline, stage settings that run in real time."""
+    from edgematte.device_pipeline import DevicePipeline
+    from edgematte.pipeline import Pipeline, TemporalConfig
+
+    settings = [
+        dict(refine="fast", background=(0, 255, 0)),
+        dict(refine="fast", background=None, temporal=TemporalConfig(0.5)),
+        dict(refine="off", background="image"),
+        dict(refine="fast", background="blur"),
+        dict(refine="fast", background=(0, 255, 0), device_frames=True),
+        dict(refine="fast", background=(0, 255, 0), frame_alpha=True),
+    ]
+    image = synthetic_frames((300, 500), 1, seed=9)[0]
+    rows, ok = [], True
+    for setting in settings:
+        setting = dict(setting)
+        background = setting.pop("background")
+        background = image if isinstance(background, str) and background == "image" else background
+        device_frames = setting.pop("device_frames", False)
+        frame_alpha = setting.pop("frame_alpha", False)  # a BGRA frame's own alpha, multiplied in
+        own = np.tile(np.linspace(0, 255, frames[0].shape[1]).astype(np.uint8), (frames[0].shape[0], 1))
+        extra = {"input_alpha": own} if frame_alpha else {}
+        host = Pipeline(StandInBackend(np), **setting)
+        device = DevicePipeline(StandInBackend(cp), space=space, **setting)
+        worst: Dict[str, int] = {}
+        for frame in frames:
+            want = host.process(frame, background, **extra)
+            got = device.process(cp.asarray(frame) if device_frames else frame, background, **extra)
+            for k, v in compare(got, want).items():
+                worst[k] = max(worst.get(k, 0), v)
+        passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
+        ok &= passed
+        label = ", ".join(f"{k}={v if not isinstance(v, tuple) else 'colour'}" for k, v in setting.items())
+        label += f", background={'image' if background is image else background}"
+        label += (", device frames" if device_frames else "") + (", frame alpha" if frame_alpha else "")
+        rows.append({"setting": label, "passed": passed, **worst})
+    return {"status": "passed" if ok else "failed", "rows": rows}
 
 
-def timings(runs: int) -> int:
-    import cupy as cp
+def stand_in_onnx(path: Path, hw: Tuple[int, int] = MODEL_HW) -> Path:
+    """The stand-in model as ONNX (Conv 1x1 with StandInBackend's weights and bias, then Sigmoid)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
-    names = list(host_stages(host_frame((8, 8))))
-    rows, notes, failed = {}, [], False
-    for label, hw in SIZES.items():
-        frame = host_frame(hw)
-        host = time_host(host_stages(frame), runs)
-        device, state = time_device(device_stages(frame, cp), runs, cp)
-        host_state: dict = {}
-        for fn in host_stages(frame).values():
-            fn(host_state)
-        verdict, ok = compare(host_state, state, cp)
-        failed |= not ok
-        notes.append(f"{label}: {verdict}{'' if ok else '  <-- FAILED'}")
-        rows[label] = (host, device)
-    header = f"{'stage':<11}" + "".join(f"{label + ' host':>13}{label + ' gpu':>12}{'x':>7}" for label in SIZES)
-    print(header)
-    for name in names + ["total"]:
-        line = f"{name:<11}"
-        for label in SIZES:
-            host, device = rows[label]
-            h = sum(host.values()) if name == "total" else host[name]
-            d = sum(device.values()) if name == "total" else device[name]
-            line += f"{h:13.2f}{d:12.2f}{(h / d if d else float('nan')):7.1f}"
-        print(line)
-    print("(ms per frame, mean of", runs, "runs; GPU times from CUDA events; x = host / gpu)")
-    for note in notes:
-        print(note)
+    stand_in = StandInBackend(np, hw)
+    weight = np.array(stand_in.weights, np.float32).reshape(1, 3, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["src", "w", "b"], ["logit"]), helper.make_node("Sigmoid", ["logit"], ["alpha"])],
+        "stand_in",
+        [helper.make_tensor_value_info("src", TensorProto.FLOAT, [1, 3, *hw])],
+        [helper.make_tensor_value_info("alpha", TensorProto.FLOAT, [1, 1, *hw])],
+        initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.array([stand_in.bias]), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def check_tensorrt(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+    """Where TensorRT and pycuda import: the stand-in as an FP32 engine in the device pipeline (TrtBackend
+    reading CuPy's binding in place) against the same ONNX on ONNX Runtime in the CPU pipeline."""
+    if importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None:
+        return {"status": "skipped", "why": "TensorRT or pycuda is not installed"}
+    import tempfile
+
+    from edgematte.device_pipeline import CudaSpace, DevicePipeline
+    from edgematte.export.to_trt import EngineConfig, engine_for
+    from edgematte.pipeline import Pipeline
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+    from edgematte.runtime.trt import TrtBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = stand_in_onnx(Path(tmp) / "stand_in.onnx")
+        plan = engine_for(onnx_path, out_dir=Path(tmp) / "engines", config=EngineConfig(fp16=False))
+        with TrtBackend(plan) as trt, OrtCpuBackend(onnx_path) as ort:
+            device = DevicePipeline(trt, space=CudaSpace(), refine="fast")
+            host = Pipeline(ort, refine="fast")
+            worst: Dict[str, int] = {}
+            for frame in frames:
+                for k, v in compare(device.process(frame, (0, 255, 0)), host.process(frame, (0, 255, 0))).items():
+                    worst[k] = max(worst.get(k, 0), v)
+    passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
+    return {"status": "passed" if passed else "failed", "engine": plan.name, **worst}
+
+
+def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
+    """Device-to-device copy bandwidth in GB/s (bytes read + written per second); host memory in a dry run."""
+    a = cp.empty(nbytes, np.uint8)
+    b = cp.empty(nbytes, np.uint8)
+    a.fill(1)
+    cp.copyto(b, a)
+    times = []
+    for _ in range(5):
+        if cp is np:
+            t = time.perf_counter()
+            np.copyto(b, a)
+            times.append((time.perf_counter() - t) * 1e3)
+            continue
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        cp.copyto(b, a)
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end))
+    return 2 * nbytes / (min(times) * 1e-3) / 1e9
+
+
+def stage_bytes(hw: Tuple[int, int]) -> Dict[str, int]:
+    """Bytes each device stage must move at least (reads + writes of its inputs and outputs)."""
+    h, w = hw
+    mh, mw = MODEL_HW
+    frame = h * w * 3
+    return {
+        "upload": frame,
+        "preprocess": frame + frame // 4 * 2,  # the first halving reads the frame, writes a quarter
+        "upsample": mh * mw * 4 + h * w,
+        "trimap": 2 * h * w,
+        "refine": 3 * h * w,
+        "composite": frame + h * w + frame,
+        "download": frame,
+    }
+
+
+def time_pipelines(cp: Any, spaces: Dict[str, Any], frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
+    """Median per-stage ms: the device pipeline per space on host frames (composite downloaded) and on
+    device frames (nothing downloaded), and the CPU pipeline; refine="fast", a colour background."""
+    from edgematte.device_pipeline import DevicePipeline
+    from edgematte.pipeline import Pipeline
+
+    out: Dict[str, Any] = {}
+    background = (0, 255, 0)
+    device_frames = [cp.asarray(f) for f in frames]
+    runs = []
+    for label, space in spaces.items():
+        runs.append((f"{label}", DevicePipeline(StandInBackend(cp), space=space, refine="fast", results="composite"),
+                     frames, iterations))
+    first = next(iter(spaces))
+    runs.append((f"{first}, device frames", DevicePipeline(StandInBackend(cp), space=spaces[first], refine="fast"),
+                 device_frames, iterations))
+    runs.append(("cpu", Pipeline(StandInBackend(np), refine="fast"), frames, max(3, iterations // 4)))
+    for name, pipe, inputs, n in runs:
+        for frame in inputs[:3]:  # warm-up: buffers, kernel compilation
+            pipe.process(frame, background)
+        samples: Dict[str, List[float]] = {}
+        wall = []
+        for i in range(n):
+            t = time.perf_counter()
+            res = pipe.process(inputs[i % len(inputs)], background)
+            wall.append((time.perf_counter() - t) * 1e3)
+            for k, v in res.timings.items():
+                samples.setdefault(k, []).append(v)
+        out[name] = {k: float(np.median(v)) for k, v in samples.items()}
+        out[name]["wall"] = float(np.median(wall))
+    return out
+
+
+def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float, on_gpu: bool = True) -> None:
+    nbytes = stage_bytes(hw)
+    runs = [name for name in timing if name != "cpu"]
+    cpu = timing["cpu"]
+    print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background; "
+          f"medians in ms, (GB/s, % of a device copy) for the first run")
+    print(f"  {'stage':<11}" + "".join(f"{name[:22]:>24}" for name in runs) + f"{'cpu pipeline':>14}")
+    for stage in ("upload", "preprocess", "model", "upsample", "trimap", "refine", "composite", "download", "total"):
+        cells = []
+        for k, name in enumerate(runs):
+            d = timing[name].get(stage)
+            gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes and on_gpu and k == 0 else None
+            extra = f" ({gbs:.0f}, {100 * gbs / copy_gbs:.0f}%)" if gbs else ""
+            cells.append(f"{_fmt(d) + extra:>24}")
+        print(f"  {stage:<11}" + "".join(cells) + f"{_fmt(cpu.get(stage)):>14}")
+    walls = ", ".join(f"{name} {timing[name]['wall']:.3f} ms (x{cpu['wall'] / timing[name]['wall']:.1f})"
+                      for name in runs)
+    print(f"  wall clock per frame: {walls}; cpu {cpu['wall']:.3f} ms; device-to-device copy {copy_gbs:.0f} GB/s")
+    print("  GB/s: the bytes a stage must read and write over its time; upload and download cross PCIe "
+          "(shared DRAM on Jetson), the rest device memory")
+
+
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _step(report: Dict[str, Any], key: str, fn, *args: Any) -> Any:
+    """Run one check; an exception fails that check (traceback kept) and the run goes on."""
+    try:
+        report[key] = fn(*args)
+    except Exception:  # the script must finish and report whatever else it could check
+        report[key] = {"status": "failed", "error": traceback.format_exc(limit=6)}
+        print(f"  {key} raised:\n{report[key]['error']}")
+    return report[key]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--runs", "--iterations", type=int, default=30, help="timed frames per run and size (30)")
+    parser.add_argument("--no-tests", "--skip-kernel-tests", action="store_true", help="skip the pytest parity run")
+    parser.add_argument("--cpu-dry-run", action="store_true",
+                        help="run this script's steps with NumPy and the CPU kernels at small sizes: tests the "
+                             "script itself, checks nothing about a GPU")
+    args = parser.parse_args(argv)
+    try:
+        import edgematte  # noqa: F401  (installed, or `pip install -e .` in this clone)
+    except ImportError:
+        sys.path.insert(0, str(REPO))
+
+    sizes = SIZES
+    if args.cpu_dry_run:
+        from edgematte.device_pipeline import HostSpace
+
+        cp, spaces, sizes = np, {"host": HostSpace()}, {"120p": (120, 160), "240p": (240, 320)}
+        report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy space, host clock)"}}
+        print("gpu_check --cpu-dry-run: NumPy and the CPU kernels stand in for CuPy and CUDA; no GPU is checked")
+    else:
+        kind, found = find_gpu()
+        if kind is None:
+            print(f"gpu_check: no NVIDIA GPU found ({found}); nothing was checked. Run it on a machine with an "
+                  "NVIDIA GPU, its driver and CuPy (pip install cupy-cuda12x, or cupy-cuda11x for JetPack 5).")
+            return 0
+        print(f"gpu_check: {found}")
+        if kind != "cupy":
+            tests = {"status": "skipped", "why": "--no-tests"} if args.no_tests else run_gpu_tests(240)
+            print(f"[1] CUDA kernel parity: {tests['status']} {tests.get('summary', tests.get('why', ''))}")
+            print(tests.get("output", ""))
+            print("gpu_check: the pipeline check and the timings need CuPy (pip install cupy-cuda12x); skipped.")
+            return 1 if tests["status"] == "failed" else 0
+        import cupy as cp
+        from edgematte.device_pipeline import CudaSpace
+
+        spaces = {"fused": CudaSpace(fused=True), "generic": CudaSpace(fused=False)}
+        report = {"device": device_facts(cp)}
+    print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
+    t0 = time.perf_counter()
+
+    if args.no_tests or args.cpu_dry_run:
+        report["kernel_tests"] = {"status": "skipped", "why": "--no-tests or --cpu-dry-run"}
+    else:
+        _step(report, "kernel_tests", run_gpu_tests, 150)
+    kt = report["kernel_tests"]
+    print(f"[1] CUDA kernel parity ({kt.get('command', 'pytest')}): {kt['status']} "
+          f"{kt.get('summary', kt.get('why', ''))}")
+    if kt["status"] == "failed":
+        print(kt.get("output", ""))
+
+    direct = _step(report, "kernels_direct", check_kernels_direct, cp)
+    print(f"[1b] CUDA kernels vs CPU kernels, direct: {direct['status']} (max diff {direct.get('max_diff', '-')})")
+    rule = _step(report, "resize_rule", check_resize_rule, cp, spaces)
+    print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {rule['status']} (max diff {rule.get('max_diff', '-')})")
+
+    frames = {name: real_frames(hw, 8) or synthetic_frames(hw, 8) for name, hw in sizes.items()}
+    source = "real clip asl_book.mkv, rescaled" if real_frames((48, 64), 1) else "synthetic frames"
+    report["pipeline"] = {}
+    for (name, f), (label, space) in itertools.product(frames.items(), spaces.items()):
+        key = f"{name} {label}"
+        result = _step(report["pipeline"], key, check_pipeline, cp, space, f[:4])
+        print(f"[2b] device ({label}) vs CPU pipeline at {name} ({source}; limits {TOLERANCE}): {result['status']}")
+        for row in result.get("rows", []):
+            print("     ", "ok  " if row["passed"] else "FAIL", row)
+
+    if args.cpu_dry_run:
+        report["tensorrt"] = {"status": "skipped", "why": "--cpu-dry-run"}
+    else:
+        _step(report, "tensorrt", check_tensorrt, cp, frames[next(iter(frames))][:3])
+    trt = report["tensorrt"]
+    print(f"[2c] FP32 TensorRT engine in the device pipeline vs ONNX Runtime in the CPU pipeline: {trt['status']} "
+          f"{trt.get('why', {k: v for k, v in trt.items() if k not in ('status', 'error')})}")
+
+    copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
+    report["timings"] = {}
+    for name, hw in sizes.items():
+        timing = _step(report["timings"], name, time_pipelines, cp, spaces, frames[name], args.runs)
+        if timing.get("status") != "failed" and isinstance(copy_gbs, float):
+            print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
+    report["seconds"] = time.perf_counter() - t0
+
+    failed = [k for k in ("kernel_tests", "kernels_direct", "resize_rule", "tensorrt") if report[k]["status"] == "failed"]
+    failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
+    failed += [f"timing {k}" for k, v in report["timings"].items() if v.get("status") == "failed"]
+    failed += ["copy bandwidth"] if not isinstance(copy_gbs, float) else []
+    print(f"\ngpu_check: {'FAILED: ' + ', '.join(failed) if failed else 'all checks passed'} "
+          f"({report['seconds']:.0f} s)")
+    if args.json:
+        from edgematte.files import write_atomic
+
+        write_atomic(args.json, json.dumps(report, indent=2, default=str).encode())
     return 1 if failed else 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per stage (default 20)")
-    parser.add_argument("--no-tests", action="store_true", help="skip the pytest parity run")
-    args = parser.parse_args(argv)
-    kind, found = find_gpu()
-    if kind is None:
-        print(f"gpu_check: no NVIDIA GPU found ({found}); nothing was checked.")
-        return 0
-    print(f"gpu_check: {found}")
-    status = 0 if args.no_tests else run_gpu_tests()
-    if kind != "cupy":
-        print("gpu_check: per-stage timings need CuPy (pip install cupy-cuda12x); skipped.")
-        return status
-    return timings(args.runs) or status
-
-
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

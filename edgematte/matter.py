@@ -20,9 +20,10 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .background import Backgrounds
+from .device_pipeline import check_device_frame, is_device_frame, select_pipeline
 from .errors import InputError, ModelError
 from .io.frames import CHANNEL_ORDERS, split_alpha
-from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
 from .validate import check_frame
 
 __all__ = ["Matter", "DEFAULT_MODEL"]
@@ -82,7 +83,7 @@ class Matter:
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
-        self.pipeline = Pipeline(
+        self.pipeline = select_pipeline(  # the device pipeline for backends on the GPU (TensorRT), else Pipeline
             self.backend,
             task=task or spec_task,
             refine=refine,
@@ -101,8 +102,11 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
-        frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
-        frame = check_frame(frame)
+        if is_device_frame(frame):  # the device pipeline's (uint8 HxWx3 in self.channels order)
+            frame, input_alpha = check_device_frame(frame, self.pipeline, channels=self.channels), None
+        else:
+            frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
+            frame = check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._backgrounds(background)
         return self.pipeline.process(frame, background, input_alpha=input_alpha)

@@ -327,27 +327,12 @@ class Pipeline:
         the edge (blur-fusion with its blurs at the fitting level) and composites.
         ``background`` "foreground": the foreground without a composite.
         """
-        import cv2
-
         guided = native("_guided")
-        fh, fw = b.fit_alpha.shape
-        cv2.resize(b.small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
-        cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
         threads = threads_now(self.threads)
-        if b.fit_scratch is None:
-            radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
-            b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
-        guided.guided_coefficients(
-            b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius, threads,
-            b.fit_scratch,
-        )
+        fit_fast(b.small, alpha, b, threads, foreground=background is not NO_COMPOSITE)
         if background is NO_COMPOSITE:
             guided.guided_apply(b.coef, None, frame, b.alpha, None, None, None, None, threads)
             return b.alpha, None, None
-        guided.foreground_blurs(
-            b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius, FAST.foreground_small_radius, threads,
-            b.fit_scratch,
-        )
         if isinstance(background, str):  # "foreground"
             guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, None, None, None, threads)
             return b.alpha, b.foreground, None
@@ -364,16 +349,15 @@ class Pipeline:
 
     def _refine(self, frame: np.ndarray, b: _Buffers) -> np.ndarray:
         """"full": the trimap's band solved by closed-form matting with the "fast" alpha (in
-        ``b.alpha``) as soft prior and starting point; the result replaces ``b.alpha``.
+        ``b.alpha``) as soft prior and starting point, at 1/2 resolution then guided-upsampled
+        (``FULL``); the result replaces ``b.alpha``.
 
         (``solve_band`` and ``estimate_foreground`` return new frame-sized arrays: the only
         full-size allocations per frame, in this mode only.)
         """
         import cv2
 
-        solved = solve_band(frame, b.trimap, prior=b.alpha, prior_weight=FULL.prior_weight, iterations=(),
-                            final_iterations=FULL.iterations, threads=self.threads)
-        cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
+        cv2.convertScaleAbs(solve_full(frame, b.trimap, b.alpha, self.threads), dst=b.alpha, alpha=255.0)
         return b.alpha
 
     def _detect_cut(self, b: _Buffers) -> bool:
@@ -419,6 +403,34 @@ class Pipeline:
 
 
 # -- helpers -----------------------------------------------------------------------------
+def fit_fast(small: np.ndarray, alpha: np.ndarray, b: Any, threads: int, *, foreground: bool) -> None:
+    """The "fast" guided filter's fit, shared by both pipelines: ``small`` (uint8 mh x mw x 3 BGR) and
+    the model ``alpha`` (float32 mh x mw, 0..1) area-averaged to the fitting level (``b.fit_image``,
+    ``b.fit_alpha``), then the coefficients into ``b.coef`` and, with ``foreground``, the
+    blur-fusion blurs into ``b.blurs`` (``FAST`` settings; ``b.fit_scratch`` made on first use)."""
+    import cv2
+
+    guided = native("_guided")
+    fh, fw = b.fit_alpha.shape
+    cv2.resize(small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
+    cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
+    if b.fit_scratch is None:
+        radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
+        b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
+    guided.guided_coefficients(b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps,
+                               FAST.known_radius, threads, b.fit_scratch)
+    if foreground:
+        guided.foreground_blurs(b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius,
+                                FAST.foreground_small_radius, threads, b.fit_scratch)
+
+
+def solve_full(frame: np.ndarray, trimap: np.ndarray, prior: np.ndarray, threads: int) -> np.ndarray:
+    """The "full" solve, shared by both pipelines: ``trimap``'s band by closed form with ``prior``
+    (uint8 HxW, the "fast" alpha) as soft prior (``FULL`` settings) -> float32 HxW 0..1 (a new array)."""
+    return solve_band(frame, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
+                      final_iterations=FULL.final_iterations, threads=threads)
+
+
 def _lap(timings: Dict[str, float], stage: str, tick: float) -> float:
     now = time.perf_counter()
     timings[stage] = (now - tick) * 1e3

@@ -84,7 +84,7 @@ def test_refine_modes(tiny_onnx):
         c = TrimapConfig()
         np.testing.assert_array_equal(res.trimap, edgematte.make_trimap(alpha, c.kernel_size, c.iterations))
         solved = edgematte.refine_alpha(frame, res.trimap, prior=alpha, prior_weight=FULL.prior_weight,
-                                        iterations=(), final_iterations=FULL.iterations)
+                                        iterations=FULL.iterations, final_iterations=FULL.final_iterations)
         np.testing.assert_array_equal(res.alpha, np.rint(solved * 255).astype(np.uint8))
         band = res.trimap == 128
         # known regions as "fast" (whose 1s and 254s the trimap's thresholds read as known)

@@ -18,6 +18,9 @@ def test_use_it_from_python_example(selfie_env, tmp_path, monkeypatch, capsys):
     (tmp_path / "docs").mkdir()
     shutil.copy(REPO / "docs" / "astronaut.jpg", tmp_path / "docs" / "astronaut.jpg")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
     exec(compile(python_block("Use it from Python"), "README.md", "exec"), {})
-    assert cv2.imread("green.png").shape == (512, 512, 3)
+    assert cv2.imread(str(tmp_path / "home" / "green.png")).shape == (512, 512, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "home"]  # nothing written where it ran
     assert "'model'" in capsys.readouterr().out
