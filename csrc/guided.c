@@ -405,6 +405,17 @@ EM_CLONES static void apply_run(const float *restrict top, const float *restrict
     }
 }
 
+/* o [n,4] = the colours src [n,3] with alpha a [n] appended (restrict: vectorised). */
+EM_CLONES static void bgra_row(const uint8_t *restrict src, const uint8_t *restrict a, uint8_t *restrict o, int n) {
+    size_t x;
+    for (x = 0; x < (size_t)n; x++) {
+        o[4 * x] = src[3 * x];
+        o[4 * x + 1] = src[3 * x + 1];
+        o[4 * x + 2] = src[3 * x + 2];
+        o[4 * x + 3] = a[x];
+    }
+}
+
 /* 2 where a small cell's coefficients are exactly (0, 0, 0, 255), 1 where (0, 0, 0, 0), else 0. */
 static void constant_cells(const float *coef, size_t n, unsigned char *flags) {
     size_t i;
@@ -509,16 +520,8 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                                 for (j = 0; j < len; j += 512) /* the colour, 512 pixels at a time */
                                     memcpy(o + 3 * (size_t)j, colour3, 3 * (size_t)(len - j < 512 ? len - j : 512));
                         }
-                        if (composite && !background && !colour) {
-                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
-                            const uint8_t *src = I + 3 * (size_t)x0, av = k == 2 ? 255 : 0;
-                            for (j = 0; j < len; j++) {
-                                o[4 * j] = src[3 * j];
-                                o[4 * j + 1] = src[3 * j + 1];
-                                o[4 * j + 2] = src[3 * j + 2];
-                                o[4 * j + 3] = av;
-                            }
-                        }
+                        if (composite && !background && !colour)
+                            bgra_row(I + 3 * (size_t)x0, a8 + x0, composite + 4 * ((size_t)y * W + x0), len);
                     } else {
                         float *top = rows + (size_t)(ya & 1) * count * W, *bot = rows + (size_t)(yb & 1) * count * W;
                         expand_row(coef, blurs, n, w, ya, xs, wx, W, xa[x0], jj, held + (ya & 1) * w, top);
@@ -529,14 +532,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                             em_composite_row(F + 3 * (size_t)x0, a8 + x0, 0, B ? B + 3 * (size_t)x0 : NULL,
                                              B ? NULL : colour3, composite + 3 * ((size_t)y * W + x0), len, 0);
                         } else if (composite) {
-                            uint8_t *o = composite + 4 * ((size_t)y * W + x0);
-                            const uint8_t *src = F + 3 * (size_t)x0;
-                            for (j = 0; j < len; j++) {
-                                o[4 * j] = src[3 * j];
-                                o[4 * j + 1] = src[3 * j + 1];
-                                o[4 * j + 2] = src[3 * j + 2];
-                                o[4 * j + 3] = a8[x0 + j];
-                            }
+                            bgra_row(F + 3 * (size_t)x0, a8 + x0, composite + 4 * ((size_t)y * W + x0), len);
                         }
                     }
                     x0 = x1;
