@@ -71,13 +71,21 @@ EM_CLONES static void vertical_sums(const float *restrict src, float *restrict d
     }
 }
 
-/* dst [w][h] = src [h][w] transposed, in 8x8 blocks. */
-static void transpose(const float *restrict src, float *restrict dst, int h, int w) {
+/* dst [w][h] = src [h][w] transposed, in 8x8 blocks (whole blocks with fixed bounds: unrolled). */
+EM_CLONES static void transpose(const float *restrict src, float *restrict dst, int h, int w) {
     int y0, x0, y, x;
     for (y0 = 0; y0 < h; y0 += 8)
-        for (x0 = 0; x0 < w; x0 += 8)
-            for (y = y0; y < imin_(y0 + 8, h); y++)
-                for (x = x0; x < imin_(x0 + 8, w); x++) dst[(size_t)x * h + y] = src[(size_t)y * w + x];
+        for (x0 = 0; x0 < w; x0 += 8) {
+            const int ye = imin_(y0 + 8, h), xe = imin_(x0 + 8, w);
+            if (ye - y0 == 8 && xe - x0 == 8) {
+                for (x = 0; x < 8; x++)
+                    for (y = 0; y < 8; y++)
+                        dst[(size_t)(x0 + x) * h + y0 + y] = src[(size_t)(y0 + y) * w + x0 + x];
+                continue;
+            }
+            for (y = y0; y < ye; y++)
+                for (x = x0; x < xe; x++) dst[(size_t)x * h + y] = src[(size_t)y * w + x];
+        }
 }
 
 /* out[x] = (pad[x] + ... + pad[x + 2r]) inv_y inv_x[x], summed in that order. A function of its
@@ -285,6 +293,16 @@ static void fusion_pass(const float *alpha, const float *F, const float *B, size
     }
 }
 
+/* One channel of blur-fusion's foreground update: f = clip(fb + a (i - a fb - (1 - a) bb), 0, 255). */
+EM_CLONES static void refit_foreground(const float *restrict alpha, const float *restrict fb, const float *restrict bb,
+                                       const float *restrict image, float *restrict f, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const float a = alpha[i], v = fb[i] + a * (image[i] - a * fb[i] - (1.0f - a) * bb[i]);
+        f[i] = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+    }
+}
+
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                         int small_radius, float *blurs, float *scratch, int threads) {
     const size_t n = (size_t)height * width;
@@ -307,14 +325,9 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
     fusion_pass(small_alpha, img, img, n, ps, height, width, radius, pl, work, blurs, threads);
     if (small_radius >= 0) {
         /* second pass (Germer et al.): F from the first estimates, B = the first background blur */
-        for (i = 0; i < n; i++) {
-            const float a = small_alpha[i];
-            for (c = 0; c < 3; c++) {
-                const float fb = blurs[c * n + i], bb = blurs[(3 + c) * n + i];
-                float f = fb + a * (img[c * ps + i] - a * fb - (1.0f - a) * bb);
-                img[(3 + c) * ps + i] = f < 0.0f ? 0.0f : (f > 255.0f ? 255.0f : f);
-                img[c * ps + i] = bb; /* B1 */
-            }
+        for (c = 0; c < 3; c++) {
+            refit_foreground(small_alpha, blurs + c * n, blurs + (3 + c) * n, img + c * ps, img + (3 + c) * ps, n);
+            memcpy(img + c * ps, blurs + (3 + c) * n, sizeof(float) * n); /* B1 */
         }
         fusion_pass(small_alpha, img + 3 * ps, img, n, ps, height, width, small_radius, pl, work, blurs, threads);
     }
