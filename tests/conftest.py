@@ -30,6 +30,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def rvm_onnx(shared_weights) -> Path:
+    """The real RobustVideoMatting MobileNetV3 graph (official signature, TF.js weights), or skip."""
+    path = shared_weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx() -> Path:
     """``tests/assets/tiny_seg.onnx``: src [1,3,32,32] -> alpha = sigmoid(20 (R - B)) (see make_assets.py)."""
     return Path(__file__).resolve().parent / "assets" / "tiny_seg.onnx"

@@ -20,14 +20,6 @@ pytest.importorskip("onnxslim")
 
 
 @pytest.fixture(scope="module")
-def rvm_onnx(shared_weights):
-    path = shared_weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
-@pytest.fixture(scope="module")
 def clip(shared_data):
     path = shared_data / "videos" / "asl_book.mkv"
     if not path.is_file():

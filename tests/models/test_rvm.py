@@ -31,14 +31,6 @@ def counting(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def rvm_onnx(shared_weights):
-    path = shared_weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
-@pytest.fixture(scope="module")
 def clip(shared_data):
     import cv2
 
