@@ -178,7 +178,7 @@ def _build_pycuda(folder: Path, gcc: str) -> None:
     if cuda_root is None:
         pytest.skip("the CUDA headers (cuda.h) are missing: pycuda builds against them (install the CUDA toolkit)")
     _fresh(folder)
-    _pip(["download", "--no-deps", "--no-binary", ":all:", *_build_flags(), "-d", str(folder), PYCUDA], PYCUDA)
+    _pip(["download", "--no-deps", "--no-binary", "pycuda", *_build_flags(), "-d", str(folder), PYCUDA], PYCUDA)
     with tarfile.open(next(folder.glob("pycuda-*.tar.gz"))) as archive:
         archive.extractall(folder)
     source = next(p for p in folder.glob("pycuda-*") if p.is_dir())
