@@ -52,6 +52,7 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
     """
     cdef int H = frame.shape[0], W = frame.shape[1], h = a.shape[1], w = a.shape[2]
     cdef int y, x, c, y0, y1, x0
+    cdef int failed = 0  # rows whose scratch could not be allocated (a reduction over the threads)
     cdef float sy, sx, wy
     cdef float *row
     cdef float scale_y = <float>h / H, scale_x = <float>w / W
@@ -74,6 +75,7 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
         for y in prange(H, num_threads=threads, schedule="static"):
             row = <float *>malloc(8 * w * sizeof(float))  # a then b, channel-interleaved: row[(x * 8) + c]
             if row == NULL:
+                failed += 1
                 continue
             sy = (y + 0.5) * scale_y - 0.5
             if sy < 0:
@@ -91,3 +93,5 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
             free(row)
     free(xl)
     free(xw)
+    if failed:
+        raise MemoryError(f"fgf_apply: no memory for the row scratch of {failed} of {H} rows")
