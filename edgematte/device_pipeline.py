@@ -54,7 +54,9 @@ from .pipeline import (
     Result,
     TemporalConfig,
     TrimapConfig,
+    _check_task,
     _cover,
+    _recurrent_step,
     _refine_mode,
     fit_fast,
     solve_full,
@@ -642,18 +644,15 @@ class DevicePipeline:
         recurrent: Optional[Mapping[str, str]] = None,
         downsample_ratio: Optional[float] = None,
     ) -> None:
-        from .models.rvm import check_downsample_ratio, is_rvm
+        from .models.rvm import is_rvm
 
         if is_rvm(backend.inputs, backend.outputs):
             raise InputError(
                 "received a RobustVideoMatting model; expected another model: RVM runs its own model step in "
                 "the CPU Pipeline (select_pipeline picks it)"
             )
-        if check_downsample_ratio(downsample_ratio) is not None:
-            raise InputError(f"received downsample_ratio={downsample_ratio!r} for a model with inputs "
-                             f"{[s.name for s in backend.inputs]}; expected it only for RobustVideoMatting models")
-        if task not in ("segmentation", "matting"):
-            raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
+        _recurrent_step(backend, downsample_ratio, temporal, threads)  # None here; refuses a stray ratio
+        _check_task(task)
         if results not in _RESULTS:
             raise InputError(f"received results={results!r}; expected one of {_RESULTS}")
         self.space = space if space is not None else CudaSpace()

@@ -147,7 +147,7 @@ class Pipeline:
 
     ``backend`` is an opened :class:`~edgematte.runtime.base.Backend` taking ``src``
     [1,3,h,w] RGB float32 0..1 and returning ``alpha`` [1,1,h,w] float32 0..1.
-    ``task`` "segmentation" runs trimap + refinement on the model alpha; "matting" uses
+    ``task`` "segmentation" refines the model alpha (:data:`REFINE_MODES`); "matting" uses
     the model alpha as is. ``refine``: one of :data:`REFINE_MODES`, or True ("full") /
     False ("off"). ``input_size`` (h, w) is needed only when the model's input shape is dynamic.
 
@@ -169,8 +169,7 @@ class Pipeline:
         threads: Optional[int] = None,
         downsample_ratio: Optional[float] = None,
     ) -> None:
-        if task not in ("segmentation", "matting"):
-            raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
+        _check_task(task)
         self.backend = backend
         self.task = task
         self.refine = _refine_mode(refine)
@@ -457,6 +456,11 @@ def _downscale(frame: np.ndarray, b: _Buffers) -> None:
         src = half
     mh, mw = b.small.shape[:2]
     cv2.resize(src, (mw, mh), dst=b.small, interpolation=cv2.INTER_LINEAR)
+
+
+def _check_task(task: Any) -> None:
+    if task not in ("segmentation", "matting"):
+        raise InputError(f"received task {task!r}; expected 'segmentation' or 'matting'")
 
 
 def _refine_mode(refine: Any) -> str:
