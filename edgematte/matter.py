@@ -39,12 +39,14 @@ class Matter:
     """Matte frames with one model.
 
     ``model``: a model-table name (``"selfie"``), an ``.onnx`` file, or a TensorRT engine file
-    (``.engine``/``.plan``). ``backend``: ``"auto"`` (TensorRT when it can open, else ONNX
-    Runtime on the CPU with a logged warning), ``"ort-cpu"``, ``"tensorrt"``, or an opened
-    Backend object. ``refine`` (segmentation models): True or "full" solves the trimap's unknown
-    band with ``edgematte.refine_alpha`` (best edges, tens of ms per frame); "fast" keeps the
-    model alpha in the band and makes the known regions exactly 0/255 (real time); False or
-    "off" returns the upsampled model alpha without a trimap. ``temporal``: None or
+    (``.engine``/``.plan``). ``backend``: ``"auto"`` (TensorRT when it can start, else ONNX
+    Runtime on the CPU, the reason logged once per process; ``EDGEMATTE_BACKEND`` sets what
+    "auto" means), ``"ort-cpu"``, ``"tensorrt"``, or an opened
+    Backend object. ``refine`` (segmentation models): "fast" upsamples the model alpha
+    with a guided filter steered by the frame, makes known regions exactly 0/255 and removes the
+    old background's colour from the edge, in one native pass (real time); True or "full" then
+    solves a thin band around that edge by closed-form matting (best edges, for photos); False or
+    "off" returns the bilinearly upsampled model alpha without a trimap. ``temporal``: None or
     False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
