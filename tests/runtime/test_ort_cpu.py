@@ -55,6 +55,22 @@ def test_threads_default_to_cpu_affinity(tiny_onnx):
         OrtCpuBackend(tiny_onnx, threads=0)
 
 
+@pytest.mark.parametrize("spin, stop", [(False, "1"), (True, None)])
+def test_spinning_stops_when_a_run_returns_unless_asked(tiny_onnx, spin, stop):
+    """spin=False: ORT's threads may spin during a run (allowed: the default) but stop when it returns."""
+    with OrtCpuBackend(tiny_onnx, spin=spin) as backend:
+        options = backend._session.get_session_options()
+
+        def entry(key):
+            try:
+                return options.get_session_config_entry(key)
+            except RuntimeError:  # ORT raises for a key never set
+                return None
+
+        assert entry("session.intra_op.allow_spinning") is None  # the default: allowed
+        assert entry("session.force_spinning_stop") == stop
+
+
 @pytest.mark.parametrize(
     "feed, message",
     [
