@@ -335,6 +335,43 @@ int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, in
     return EM_OK;
 }
 
+int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                  int mean_radius, double eps, int known_radius, float *coef, int foreground_radius,
+                  int foreground_small_radius, float *blurs, float *scratch, int threads) {
+    const int r = imax_(imax_(radius, mean_radius), imax_(foreground_radius, foreground_small_radius));
+    const size_t half = em_guided_scratch_size(height, width, r);
+    float *owned = NULL;
+    int status = EM_OK, status2 = EM_OK;
+    if (height < 1 || width < 1 || r < 0) return EM_ERR_ARG;
+    if (!blurs || nthreads(threads, 2, 1) < 2) { /* one after the other, each with the threads it wants */
+        status = em_guided_coefficients(small_image, small_alpha, height, width, radius, mean_radius, eps,
+                                        known_radius, coef, scratch, threads);
+        if (status == EM_OK && blurs)
+            status = em_foreground_blurs(small_image, small_alpha, height, width, foreground_radius,
+                                         foreground_small_radius, blurs, scratch ? scratch + half : NULL, threads);
+        return status;
+    }
+    if (!scratch) scratch = owned = (float *)malloc(sizeof(float) * 2 * half);
+    if (!scratch) return EM_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel sections num_threads(2)
+#endif
+    {
+#ifdef _OPENMP
+#pragma omp section
+#endif
+        status = em_guided_coefficients(small_image, small_alpha, height, width, radius, mean_radius, eps,
+                                        known_radius, coef, scratch, 1);
+#ifdef _OPENMP
+#pragma omp section
+#endif
+        status2 = em_foreground_blurs(small_image, small_alpha, height, width, foreground_radius,
+                                      foreground_small_radius, blurs, scratch + half, 1);
+    }
+    free(owned);
+    return status != EM_OK ? status : status2;
+}
+
 /* em_linear_coord with a float weight. */
 static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *frac) {
     double f;

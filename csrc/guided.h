@@ -42,6 +42,14 @@ size_t em_guided_scratch_size(int height, int width, int radius);
 int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                         int small_radius, float *blurs, float *scratch, int threads);
 
+/* em_guided_coefficients and, unless blurs is NULL, em_foreground_blurs, side by side: with threads
+ * != 1 they run concurrently (one OpenMP thread each; both are small and mostly serial). scratch: NULL or
+ * 2 * em_guided_scratch_size(h, w, max of the radii) floats. Results are those of the two calls.
+ */
+int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                  int mean_radius, double eps, int known_radius, float *coef, int foreground_radius,
+                  int foreground_small_radius, float *blurs, float *scratch, int threads);
+
 /* One full-resolution pass: alpha, then optionally the foreground and the composite.
  *
  * coef: [4,h,w] from em_guided_coefficients; sampled bilinearly (pixel centres aligned, edges clamped:

@@ -406,21 +406,19 @@ def fit_fast(small: np.ndarray, alpha: np.ndarray, b: Any, threads: int, *, fore
     """The "fast" guided filter's fit, shared by both pipelines: ``small`` (uint8 mh x mw x 3 BGR) and
     the model ``alpha`` (float32 mh x mw, 0..1) area-averaged to the fitting level (``b.fit_image``,
     ``b.fit_alpha``), then the coefficients into ``b.coef`` and, with ``foreground``, the
-    blur-fusion blurs into ``b.blurs`` (``FAST`` settings; ``b.fit_scratch`` made on first use)."""
+    blur-fusion blurs into ``b.blurs``, side by side (``FAST`` settings; ``b.fit_scratch`` made on first use)."""
     import cv2
 
     guided = native("_guided")
     fh, fw = b.fit_alpha.shape
     cv2.resize(small, (fw, fh), dst=b.fit_image, interpolation=cv2.INTER_AREA)
     cv2.resize(alpha, (fw, fh), dst=b.fit_alpha, interpolation=cv2.INTER_AREA)
-    if b.fit_scratch is None:
+    if b.fit_scratch is None:  # for both fits at once
         radius = max(FAST.radius, FAST.mean_radius, FAST.foreground_radius, FAST.foreground_small_radius)
-        b.fit_scratch = np.empty(guided.scratch_size(fh, fw, radius), np.float32)
-    guided.guided_coefficients(b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps,
-                               FAST.known_radius, threads, b.fit_scratch)
-    if foreground:
-        guided.foreground_blurs(b.fit_image, b.fit_alpha, b.blurs, FAST.foreground_radius,
-                                FAST.foreground_small_radius, threads, b.fit_scratch)
+        b.fit_scratch = np.empty(2 * guided.scratch_size(fh, fw, radius), np.float32)
+    guided.guided_fit(b.fit_image, b.fit_alpha, b.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius,
+                      b.blurs if foreground else None, FAST.foreground_radius, FAST.foreground_small_radius, threads,
+                      b.fit_scratch)
 
 
 def solve_full(frame: np.ndarray, trimap: np.ndarray, prior: np.ndarray, threads: int) -> np.ndarray:

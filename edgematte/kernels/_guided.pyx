@@ -18,6 +18,9 @@ cdef extern from "guided.h" nogil:
     size_t em_guided_scratch_size(int height, int width, int radius) noexcept
     int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                             int small_radius, float *blurs, float *scratch, int threads) noexcept
+    int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
+                      int mean_radius, double eps, int known_radius, float *coef, int foreground_radius,
+                      int foreground_small_radius, float *blurs, float *scratch, int threads) noexcept
     int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                         Py_ssize_t image_stride, int out_height, int out_width, uint8_t *alpha,
                         uint8_t *foreground, const uint8_t *background, const uint8_t *colour,
@@ -29,13 +32,13 @@ def scratch_size(int height, int width, int radius):
     return em_guided_scratch_size(height, width, radius)
 
 
-cdef float *_scratch(scratch, int h, int w, int radius) except? NULL:
+cdef float *_scratch(scratch, int h, int w, int radius, int times=1) except? NULL:
     cdef float[::1] buf
     if scratch is None:
         return NULL
     buf = scratch
-    if <size_t>buf.shape[0] < em_guided_scratch_size(h, w, radius):
-        raise ValueError("scratch is smaller than scratch_size()")
+    if <size_t>buf.shape[0] < times * em_guided_scratch_size(h, w, radius):
+        raise ValueError(f"scratch is smaller than {times} x scratch_size()")
     return &buf[0]
 
 
@@ -62,6 +65,27 @@ def foreground_blurs(const uint8_t[:, :, ::1] small_image not None, const float[
         status = em_foreground_blurs(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, small_radius,
                                      &blurs[0, 0, 0], sp, threads)
     _check(status, "em_foreground_blurs")
+
+
+def guided_fit(const uint8_t[:, :, ::1] small_image not None, const float[:, ::1] small_alpha not None,
+               float[:, :, ::1] coef not None, int radius, int mean_radius, double eps, int known_radius,
+               blurs, int foreground_radius, int foreground_small_radius, int threads, scratch=None):
+    """guided_coefficients and (blurs not None) foreground_blurs, concurrently when threads != 1 (see guided.h);
+    scratch: float32 [2 * scratch_size()] (radius: the largest of the four) or None."""
+    cdef int h = small_image.shape[0], w = small_image.shape[1], status
+    cdef float[:, :, ::1] bl
+    cdef float *blp = NULL
+    cdef float *sp = _scratch(scratch, h, w, max(radius, mean_radius, foreground_radius, foreground_small_radius), 2)
+    _check_level(small_image, small_alpha, coef, 4, "guided_fit")
+    if blurs is not None:
+        bl = blurs
+        _check_level(small_image, small_alpha, bl, 6, "guided_fit")
+        blp = &bl[0, 0, 0]
+    with nogil:
+        status = em_guided_fit(&small_image[0, 0, 0], &small_alpha[0, 0], h, w, radius, mean_radius, eps,
+                               known_radius, &coef[0, 0, 0], foreground_radius, foreground_small_radius, blp, sp,
+                               threads)
+    _check(status, "em_guided_fit")
 
 
 def guided_apply(const float[:, :, ::1] coef not None, blurs, const uint8_t[:, :, :] image not None,

@@ -85,6 +85,41 @@ def test_known_regions_come_out_exact_and_row_strided_frames_work():
     assert np.abs(out.astype(int) - ref.guided_apply(coef, None, image, None, None)[0]).max() <= 1
 
 
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), radius=st.integers(0, 4), fg_radius=st.integers(0, 9),
+       fg_small=st.integers(-1, 2), threads=st.integers(0, 3), with_blurs=st.booleans(), with_scratch=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_fit_is_both_fits_side_by_side(h, w, radius, fg_radius, fg_small, threads, with_blurs, with_scratch, seed):
+    """guided_fit (both fits concurrently when threads != 1) gives exactly what the two calls give one by one."""
+    rng = np.random.default_rng(seed)
+    _, small, alpha = _inputs(rng, 1, 1, h, w)
+    want_coef = _coefficients(small, alpha, radius, 1, 1e-4, 1)
+    want_blurs = np.empty((6, h, w), np.float32)
+    _guided.foreground_blurs(small, alpha, want_blurs, fg_radius, fg_small, 1)
+    coef, blurs = np.full_like(want_coef, np.nan), np.full_like(want_blurs, np.nan)
+    scratch = None
+    if with_scratch:
+        scratch = np.empty(2 * _guided.scratch_size(h, w, max(radius, 1, fg_radius, fg_small)), np.float32)
+    _guided.guided_fit(small, alpha, coef, radius, 1, 1e-4, 1, blurs if with_blurs else None, fg_radius, fg_small,
+                       threads, scratch)
+    np.testing.assert_array_equal(coef, want_coef)
+    if with_blurs:
+        np.testing.assert_array_equal(blurs, want_blurs)
+    else:
+        assert np.isnan(blurs).all()  # not touched
+
+
+def test_fit_refuses_a_short_scratch_and_mismatched_blurs():
+    rng = np.random.default_rng(3)
+    _, small, alpha = _inputs(rng, 1, 1, 16, 16)
+    coef, blurs = np.empty((4, 16, 16), np.float32), np.empty((6, 16, 16), np.float32)
+    with pytest.raises(ValueError, match="2 x scratch_size"):
+        _guided.guided_fit(small, alpha, coef, 2, 1, 1e-4, 1, blurs, 8, 1, 2,
+                           np.empty(_guided.scratch_size(16, 16, 8), np.float32))
+    with pytest.raises(ValueError, match="disagree"):
+        _guided.guided_fit(small, alpha, coef, 2, 1, 1e-4, 1, np.empty((6, 16, 15), np.float32), 8, 1, 2)
+
+
 def test_inconsistent_shapes_raise():
     coef = np.zeros((4, 5, 6), np.float32)
     image = np.zeros((10, 12, 3), np.uint8)
