@@ -531,7 +531,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
             bad = 1;
         } else {
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 8) /* the edge band is uneven: static halves left one thread idle */
 #endif
             for (y = 0; y < H; y++) {
                 int ya, yb, x0 = 0;
