@@ -411,7 +411,7 @@ EM_CLONES static void apply_run(const float *restrict top, const float *restrict
     const float *restrict t3 = top + 3 * stride;
     const float *restrict b0 = bot, *restrict b1 = bot + stride, *restrict b2 = bot + 2 * stride;
     const float *restrict b3 = bot + 3 * stride;
-    float ip[3][RUN_CHUNK], fp[3][RUN_CHUNK], av[RUN_CHUNK];
+    float ip[3][RUN_CHUNK], fp[3][RUN_CHUNK], av[RUN_CHUNK], gain[RUN_CHUNK];
     int x0, x, c;
     for (x0 = 0; x0 < n; x0 += RUN_CHUNK) {
         const int m = n - x0 < RUN_CHUNK ? n - x0 : RUN_CHUNK;
@@ -431,13 +431,17 @@ EM_CLONES static void apply_run(const float *restrict top, const float *restrict
         }
         for (x = 0; x < m; x++) a8[x0 + x] = (uint8_t)(int)av[x];
         if (!with_blurs) continue;
+        for (x = 0; x < m; x++) { /* the share of the residual that goes to F: a / (a^2 + k (1 - a)^2) */
+            const float a = av[x] * (1.0f / 255), b = 1.0f - a;
+            gain[x] = a / (a * a + EM_BACKGROUND_VARIANCE_RATIO * (b * b));
+        }
         for (c = 0; c < 3; c++) {
             const float *restrict tf = top + (4 + c) * stride + x0, *restrict bf = bot + (4 + c) * stride + x0;
             const float *restrict tb = top + (7 + c) * stride + x0, *restrict bb = bot + (7 + c) * stride + x0;
             for (x = 0; x < m; x++) {
                 const float a = av[x] * (1.0f / 255), i = ip[c][x];
                 const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
-                float f = fb + a * (i - a * fb - (1.0f - a) * bgb);
+                float f = fb + gain[x] * (i - a * fb - (1.0f - a) * bgb);
                 f = f > 0.0f ? f : 0.0f;
                 f = f < 255.0f ? f : 255.0f;
                 f = (f + ROUND_MAGIC) - ROUND_MAGIC;

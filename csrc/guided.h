@@ -50,6 +50,11 @@ int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int heig
                   int mean_radius, double eps, int known_radius, float *coef, int foreground_radius,
                   int foreground_small_radius, float *blurs, float *scratch, int threads);
 
+/* How much less certain the low-resolution background estimate Bb is than Fb (variance ratio), in the
+ * per-pixel foreground step of em_guided_apply. Chosen on bench/quality.py's foreground table: 3, 4
+ * and 5 are within 0.01 of each other, on either half of the images; blur-fusion's step scores 8% worse. */
+#define EM_BACKGROUND_VARIANCE_RATIO 4.0f
+
 /* One full-resolution pass: alpha, then optionally the foreground and the composite.
  *
  * coef: [4,h,w] from em_guided_coefficients; sampled bilinearly (pixel centres aligned, edges clamped:
@@ -57,8 +62,10 @@ int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int heig
  * alpha: [H,W] uint8 out: rint(clip(a . I + b, 0, 255)).
  * blurs: NULL, or [6,h,w] float32: blur-fusion's foreground and background colour estimates Fb, Bb
  *   (0..255, planar, channels in the image's order). Then the foreground colour is
- *   F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255, clipped to 0..255 and rounded; F = I where
- *   alpha is 0 or 255. Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255)
+ *   F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), a = alpha / 255,
+ *   k = EM_BACKGROUND_VARIANCE_RATIO, clipped to 0..255 and rounded; F = I where alpha is 0 or 255.
+ *   That is the most probable F per pixel given I = a F + (1 - a) B and Gaussian priors F ~ (Fb, s^2),
+ *   B ~ (Bb, k s^2) (blur-fusion's own final step, F = Fb + a (...), is one gradient step of it). Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255)
  *   (known regions) take the shortcut: alpha 0 or 255, F = I, composite copied, no arithmetic.
  * foreground: NULL or [H,W,3] uint8 out (needs blurs).
  * composite: NULL or [H,W,3] uint8 out: round(F a + B (1 - a)) (F = I without blurs), B = background

@@ -221,14 +221,15 @@ v = v < 255.0f ? v : 255.0f;
 const int a8 = RINT(v);
 alpha = (unsigned char)a8;
 if (with_blurs) {
-    const float a = MUL((float)a8, 1.0f / 255);
+    const float a = MUL((float)a8, 1.0f / 255), b = SUB(1.0f, a);
+    const float gain = DIV(a, ADD(MUL(a, a), MUL(4.0f, MUL(b, b))));  /* 4: EM_BACKGROUND_VARIANCE_RATIO */
     for (int c = 0; c < 3; ++c) {
         const float fb = e[4 + c], bgb = e[7 + c];
-        const float u = SUB(SUB((float)image[3 * i + c], MUL(a, fb)), MUL(SUB(1.0f, a), bgb));
-        float f = ADD(fb, MUL(a, u));
+        const float u = SUB(SUB((float)image[3 * i + c], MUL(a, fb)), MUL(b, bgb));
+        float f = ADD(fb, MUL(gain, u));
         f = f > 0.0f ? f : 0.0f;
         f = f < 255.0f ? f : 255.0f;
-        fg[3 * i + c] = (unsigned char)RINT(f);
+        fg[3 * i + c] = (a8 == 0 || a8 == 255) ? image[3 * i + c] : (unsigned char)RINT(f);
     }
 }
 """
@@ -236,6 +237,7 @@ _APPLY_PREAMBLE = """
 #define MUL(a, b) __fmul_rn((a), (b))
 #define ADD(a, b) __fadd_rn((a), (b))
 #define SUB(a, b) __fsub_rn((a), (b))
+#define DIV(a, b) __fdiv_rn((a), (b))
 #define RINT(v) __float2int_rn(v)
 """
 

@@ -40,7 +40,7 @@ class FastSettings(NamedTuple):
     eps: float = 1e-5  # colour covariance regularisation (colours 0..1)
     known_radius: int = 1  # alpha >= 254/255 (<= 1/255) over (2k+1)^2 -> exactly 255 (0)
     foreground_radius: int = 8  # blur-fusion's first box blur radius
-    foreground_small_radius: int = 1  # ... and its second
+    foreground_small_radius: int = 1  # ... and its second (then per pixel: guided.h EM_BACKGROUND_VARIANCE_RATIO)
 
 
 FAST = FastSettings()

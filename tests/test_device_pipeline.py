@@ -534,6 +534,7 @@ _APPLY_HARNESS = r"""
 #define MUL(a, b) ((a) * (b))
 #define ADD(a, b) ((a) + (b))
 #define SUB(a, b) ((a) - (b))
+#define DIV(a, b) ((a) / (b))
 #define RINT(v) ((int)rintf(v))
 void run(const float *coef, const float *blurs, const unsigned char *image, const int *xa, const int *xb,
          const float *wx, const int *ya, const int *yb, const float *wy, int w, long long plane, int out_w,

@@ -64,14 +64,21 @@ def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: i
     return np.concatenate([fb, bb], -1).transpose(2, 0, 1).astype(np.float32)
 
 
+#: guided.h's EM_BACKGROUND_VARIANCE_RATIO: the background estimate's variance over the foreground's
+BACKGROUND_VARIANCE_RATIO = 4.0
+
+
 def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """[H,W,3] uint8 F = Fb + a (I - a Fb - (1 - a) Bb), a = alpha / 255 (uint8 [H,W]), with Fb and Bb
-    ([6,h,w] from :func:`foreground_blurs`) sampled bilinearly at the image's size; F = I where alpha is 0 or 255."""
+    """[H,W,3] uint8 F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), a = alpha / 255
+    (uint8 [H,W]), k = :data:`BACKGROUND_VARIANCE_RATIO`: the most probable F given I = a F + (1 - a) B
+    and Gaussian priors around Fb and Bb ([6,h,w] from :func:`foreground_blurs`, sampled bilinearly at
+    the image's size); F = I where alpha is 0 or 255."""
     height, width = image.shape[:2]
     bl = linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), height, width)
     fb, bb = bl[..., :3], bl[..., 3:]
     a = alpha[..., None] / 255.0
-    fg = np.rint(np.clip(fb + a * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
+    gain = a / (a * a + BACKGROUND_VARIANCE_RATIO * (1 - a) ** 2)
+    fg = np.rint(np.clip(fb + gain * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
     known = (alpha == 0) | (alpha == 255)
     fg[known] = image[known]  # where the alpha is 0 or 255 the foreground is the frame
     return fg
