@@ -41,6 +41,18 @@ static int nthreads(int threads, long work, long per_thread) {
 #endif
 }
 
+EM_CLONES static void model_input_(const uint8_t *restrict bgr, size_t n, float *restrict r, float *restrict g,
+                                   float *restrict b) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        b[i] = (float)bgr[3 * i] * (1.0f / 255);
+        g[i] = (float)bgr[3 * i + 1] * (1.0f / 255);
+        r[i] = (float)bgr[3 * i + 2] * (1.0f / 255);
+    }
+}
+
+void em_model_input(const uint8_t *bgr, size_t n, float *r, float *g, float *b) { model_input_(bgr, n, r, g, b); }
+
 /* Floats of work box_mean_planes needs for count planes of h x w. */
 /* Planes that many loops touch at once are PAD floats apart beyond their size: at a power-of-two
  * stride (128x128 floats = 64 KiB) a dozen streams map to the same L1 cache set and evict each other. */

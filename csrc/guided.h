@@ -14,6 +14,9 @@
 
 #include "em_common.h"
 
+/* The model's input from the model-size frame: bgr [n,3] uint8 -> r, g, b [n] float32, value * (1/255)f. */
+void em_model_input(const uint8_t *bgr, size_t n, float *r, float *g, float *b);
+
 /* Coefficients of the local linear model at the model's resolution.
  *
  * small_image: [h,w,3] uint8 (any channel order; the frame's). small_alpha: [h,w] float32 0..1.

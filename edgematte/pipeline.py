@@ -226,8 +226,7 @@ class Pipeline:
 
         _downscale(frame, b)
         cut = self._detect_cut(b)
-        # BGR -> RGB by reversing the channel view, uint8 -> float32 0..1, HWC -> CHW, one pass
-        np.multiply(b.small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
+        native("_guided").model_input(b.small, self._src[0])  # BGR HWC uint8 -> RGB CHW float32 0..1, one pass
         tick = _lap(timings, "preprocess", tick)
 
         alpha = self.backend.infer({self.input_name: self._src}, validate=False)[self.output_name]

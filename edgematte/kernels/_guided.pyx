@@ -16,6 +16,7 @@ cdef extern from "guided.h" nogil:
                                int radius, int mean_radius, double eps, int known_radius, float *coef,
                                float *scratch, int threads) noexcept
     size_t em_guided_scratch_size(int height, int width, int radius) noexcept
+    void em_model_input(const uint8_t *bgr, size_t n, float *r, float *g, float *b) noexcept
     int em_foreground_blurs(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
                             int small_radius, float *blurs, float *scratch, int threads) noexcept
     int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int height, int width, int radius,
@@ -25,6 +26,19 @@ cdef extern from "guided.h" nogil:
                         Py_ssize_t image_stride, int out_height, int out_width, uint8_t *alpha,
                         uint8_t *foreground, const uint8_t *background, const uint8_t *colour,
                         uint8_t *composite, int threads) noexcept
+
+
+def model_input(const uint8_t[:, :, ::1] small not None, float[:, :, ::1] out not None):
+    """small uint8 [h,w,3] BGR -> out float32 [3,h,w] RGB, value * float32(1/255): the model's input, one pass."""
+    cdef Py_ssize_t h = small.shape[0], w = small.shape[1]
+    if small.shape[2] != 3 or out.shape[0] != 3 or out.shape[1] != h or out.shape[2] != w:
+        raise ValueError(f"model_input: small [h,w,3] and out [3,h,w] disagree: "
+                         f"{(small.shape[0], small.shape[1], small.shape[2])} and "
+                         f"{(out.shape[0], out.shape[1], out.shape[2])}")
+    if h * w == 0:
+        return
+    with nogil:
+        em_model_input(&small[0, 0, 0], h * w, &out[0, 0, 0], &out[1, 0, 0], &out[2, 0, 0])
 
 
 def scratch_size(int height, int width, int radius):

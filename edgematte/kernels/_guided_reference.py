@@ -14,6 +14,11 @@ from ._reference import composite as _composite
 from ._refine_reference import box_mean, linear_sample
 
 
+def model_input(small: np.ndarray, out: np.ndarray) -> None:
+    """uint8 [h,w,3] BGR -> ``out`` float32 [3,h,w] RGB, value * float32(1/255)."""
+    np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=out, casting="unsafe")
+
+
 def _extreme(x: np.ndarray, k: int, fn) -> np.ndarray:
     """min or max over the clipped (2k+1)^2 window."""
     h, w = x.shape

@@ -120,6 +120,23 @@ def test_fit_refuses_a_short_scratch_and_mismatched_blurs():
         _guided.guided_fit(small, alpha, coef, 2, 1, 1e-4, 1, np.empty((6, 16, 15), np.float32), 8, 1, 2)
 
 
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(0, 33), w=st.integers(0, 33), seed=st.integers(0, 2**32 - 1))
+def test_model_input_is_its_twin_exactly(h, w, seed):
+    small = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    got, want = np.full((3, h, w), np.nan, np.float32), np.full((3, h, w), np.nan, np.float32)
+    _guided.model_input(small, got)
+    ref.model_input(small, want)
+    np.testing.assert_array_equal(got, want)
+    if h * w:
+        assert got[0, 0, 0] == np.float32(small[0, 0, 2]) * np.float32(1 / 255)  # red first
+
+
+def test_model_input_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"disagree: \(4, 5, 3\) and \(3, 5, 4\)"):
+        _guided.model_input(np.zeros((4, 5, 3), np.uint8), np.zeros((3, 5, 4), np.float32))
+
+
 def test_inconsistent_shapes_raise():
     coef = np.zeros((4, 5, 6), np.float32)
     image = np.zeros((10, 12, 3), np.uint8)
