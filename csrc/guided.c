@@ -53,13 +53,19 @@ EM_CLONES static void model_input_(const uint8_t *restrict bgr, size_t n, float 
 
 void em_model_input(const uint8_t *bgr, size_t n, float *r, float *g, float *b) { model_input_(bgr, n, r, g, b); }
 
+/* dst = src w, elementwise (restrict parameters: these loops vectorise). */
+EM_CLONES static void multiply_plane(const float *restrict src, const float *restrict wgt, float *restrict dst, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = src[i] * wgt[i];
+}
+
 /* Floats of work box_mean_planes needs for count planes of h x w. */
 /* Planes that many loops touch at once are PAD floats apart beyond their size: at a power-of-two
  * stride (128x128 floats = 64 KiB) a dozen streams map to the same L1 cache set and evict each other. */
 #define PAD 48
 
 static size_t box_plane_work(int h, int w, int r) {
-    return 2 * (size_t)h * w + 2 * (size_t)(h > w ? h : w) + 2 * (size_t)r + PAD;
+    return 2 * (size_t)h * w + 2 * (size_t)(h > w ? h : w) + 2 * (size_t)r * (h + 1) + PAD;
 }
 
 static size_t box_work_size(int count, int h, int w, int r) {
@@ -105,12 +111,35 @@ EM_CLONES static void transpose(const float *restrict src, float *restrict dst, 
 EM_CLONES static void row_box(const float *restrict pad, float *restrict sum, const float *restrict inv_x, float inv_y,
                               int w, int r, float *restrict out) {
     int x, d;
-    memcpy(sum, pad, sizeof(float) * (size_t)w);
-    for (d = 1; d <= 2 * r; d++) {
+    if (r == 0) {
+        memcpy(sum, pad, sizeof(float) * (size_t)w);
+    } else {
+        const float *restrict next = pad + 1;
+        for (x = 0; x < w; x++) sum[x] = pad[x] + next[x];
+    }
+    for (d = 2; d <= 2 * r; d++) {
         const float *restrict src = pad + d; /* not pad[x + d]: GCC made that a gather */
         for (x = 0; x < w; x++) sum[x] += src[x];
     }
     for (x = 0; x < w; x++) out[x] = sum[x] * inv_y * inv_x[x];
+}
+
+/* dst[x] = rows y0..y1 of src (row length w) summed at x, in that order (restrict: vectorised). */
+EM_CLONES static void column_sums(const float *restrict src, int w, int y0, int y1, float *restrict dst) {
+    const float *restrict a = src + (size_t)y0 * w;
+    int x, d;
+    if (y1 == y0) {
+        memcpy(dst, a, sizeof(float) * (size_t)w);
+        return;
+    }
+    {
+        const float *restrict b = a + w;
+        for (x = 0; x < w; x++) dst[x] = a[x] + b[x];
+    }
+    for (d = y0 + 2; d <= y1; d++) {
+        const float *restrict s = src + (size_t)d * w;
+        for (x = 0; x < w; x++) dst[x] += s[x];
+    }
 }
 
 /* In place: each plane of h*w values becomes its mean over the clipped (2r+1)^2 window. Direct
@@ -126,11 +155,10 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
     for (c = 0; c < count; c++) {
         float *pl = planes + (size_t)c * stride;
         float *v = work + (size_t)c * box_plane_work(h, w, r); /* vertical sums */
-        float *pad = v + (size_t)h * w; /* one row, r zeros either side */
-        float *acc = pad + w + 2 * r;
-        int y, x, d;
+        int y, x;
         if (r > 3) { /* wide windows: running sums down the columns, then down the transposed rows */
             float *t = v + (size_t)h * w;
+            float *acc = t + w + 2 * r; /* after the transposes: 1 / the clipped window width per column */
             double *cs = (double *)(t + (size_t)h * w); /* 2 max(h, w) floats: max(h, w) doubles */
             vertical_sums(pl, v, h, w, r, cs);
             transpose(v, t, h, w);
@@ -144,23 +172,20 @@ EM_CLONES static void box_mean_planes(float *planes, size_t stride, int count, i
             }
             continue;
         }
-        for (y = 0; y < h; y++) {
-            const int y0 = imax_(y - r, 0), y1 = imin_(y + r, h - 1);
-            float *dst = v + (size_t)y * w;
-            memcpy(dst, pl + (size_t)y0 * w, sizeof(float) * (size_t)w);
-            for (d = y0 + 1; d <= y1; d++) {
-                const float *src = pl + (size_t)d * w;
-                for (x = 0; x < w; x++) dst[x] += src[x];
-            }
-        }
-        memset(pad, 0, sizeof(float) * (size_t)(w + 2 * r));
         {
-            float *inv_x = acc + w; /* 1 / the clipped window width per column */
+            const size_t vw = (size_t)w + 2 * r; /* vertical sums in rows of w, r zeros either side */
+            float *inv_x = v + (size_t)h * vw; /* 1 / the clipped window width per column */
+            float *sum = inv_x + w;
             for (x = 0; x < w; x++) inv_x[x] = 1.0f / (float)(imin_(x + r, w - 1) - imax_(x - r, 0) + 1);
             for (y = 0; y < h; y++) {
+                float *row = v + (size_t)y * vw;
+                memset(row, 0, sizeof(float) * (size_t)r);
+                memset(row + r + w, 0, sizeof(float) * (size_t)r);
+                column_sums(pl, w, imax_(y - r, 0), imin_(y + r, h - 1), row + r);
+            }
+            for (y = 0; y < h; y++) {
                 const float inv_y = 1.0f / (float)(imin_(y + r, h - 1) - imax_(y - r, 0) + 1);
-                memcpy(pad + r, v + (size_t)y * w, sizeof(float) * (size_t)w);
-                row_box(pad, acc, inv_x, inv_y, w, r, pl + (size_t)y * w);
+                row_box(v + (size_t)y * vw, sum, inv_x, inv_y, w, r, pl + (size_t)y * w);
             }
         }
     }
@@ -249,14 +274,13 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     pl = scratch;
     work = pl + 13 * ps;
     known = (unsigned char *)(work + box_work_size(13, h, w, rmax));
-    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1) */
-    for (i = 0; i < n; i++) {
-        const float i0 = small_image[3 * i] * (1.0f / 255), i1 = small_image[3 * i + 1] * (1.0f / 255);
-        const float i2 = small_image[3 * i + 2] * (1.0f / 255), p = small_alpha[i];
-        pl[i] = i0; pl[ps + i] = i1; pl[2 * ps + i] = i2; pl[3 * ps + i] = p;
-        pl[4 * ps + i] = i0 * i0; pl[5 * ps + i] = i0 * i1; pl[6 * ps + i] = i0 * i2;
-        pl[7 * ps + i] = i1 * i1; pl[8 * ps + i] = i1 * i2; pl[9 * ps + i] = i2 * i2;
-        pl[10 * ps + i] = i0 * p; pl[11 * ps + i] = i1 * p; pl[12 * ps + i] = i2 * p;
+    /* planes: I0 I1 I2 p, I0I0 I0I1 I0I2 I1I1 I1I2 I2I2, I0p I1p I2p (colours 0..1), a plane at a time */
+    model_input_(small_image, n, pl + 2 * ps, pl + ps, pl);
+    memcpy(pl + 3 * ps, small_alpha, sizeof(float) * n);
+    {
+        static const int pairs[9][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 1}, {1, 2}, {2, 2}, {0, 3}, {1, 3}, {2, 3}};
+        int k;
+        for (k = 0; k < 9; k++) multiply_plane(pl + pairs[k][0] * ps, pl + pairs[k][1] * ps, pl + (4 + k) * ps, n);
     }
     box_mean_planes(pl, ps, 13, h, w, radius, work, threads);
     solve_coefficients(pl, ps, n, eps, coef);
@@ -274,11 +298,6 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
 }
 
 /* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
-/* dst = src w, elementwise (restrict parameters: these loops vectorise). */
-EM_CLONES static void multiply_plane(const float *restrict src, const float *restrict wgt, float *restrict dst, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) dst[i] = src[i] * wgt[i];
-}
 
 /* dst = num / (den + 1e-5), elementwise. */
 EM_CLONES static void divide_plane(const float *restrict num, const float *restrict den, float *restrict dst, size_t n) {
