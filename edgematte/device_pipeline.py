@@ -695,12 +695,13 @@ class DevicePipeline:
             b.has_previous = False
         self._states = {}
 
-    def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
-                ) -> Result:
+    def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None,
+                keep_foreground: bool = True) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame (host or device) -> a finished Result.
 
         ``input_alpha`` (uint8 HxW, the frame's own transparency, host or device) multiplies into
-        the alpha, as in Pipeline.
+        the alpha, as in Pipeline. ``keep_foreground`` is accepted for Pipeline's signature; the
+        foreground is kept either way here.
         """
         with self._lock:
             return self._process(frame, background, input_alpha)

@@ -104,6 +104,13 @@ class Matter:
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
         """
+        return self._process(frame, background, keep_foreground=True)
+
+    def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
+        """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
+        return self._process(frame, background, keep_foreground=False).composite
+
+    def _process(self, frame: np.ndarray, background: Any, *, keep_foreground: bool) -> Result:
         if is_device_frame(frame):  # the device pipeline's (uint8 HxWx3 in self.channels order)
             frame, input_alpha = check_device_frame(frame, self.pipeline, channels=self.channels), None
         else:
@@ -111,11 +118,7 @@ class Matter:
             frame = check_frame(frame)
         if background is not NO_COMPOSITE:
             background = self._backgrounds(background)
-        return self.pipeline.process(frame, background, input_alpha=input_alpha)
-
-    def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
-        """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
-        return self.process(frame, background).composite
+        return self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=keep_foreground)
 
     def reset(self) -> None:
         """Restart temporal smoothing and recurrent model state (between unrelated clips)."""

@@ -201,7 +201,8 @@ class Pipeline:
 
     # -- the hot path ----------------------------------------------------------------
     def process(
-        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None
+        self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None,
+        keep_foreground: bool = True,
     ) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
@@ -209,14 +210,17 @@ class Pipeline:
         BGR image (resized to cover, cached while the same array object is passed), a (B, G, R)
         colour, ``"blur"``, or None for BGRA with the alpha as 4th channel. The default,
         :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the frame's own
-        transparency) multiplies into the alpha.
+        transparency) multiplies into the alpha. ``keep_foreground=False``: only the composite is
+        wanted, so "fast" does not write ``Result.foreground`` (None; the composite is the same),
+        which saves a frame-sized write.
         """
         with self._lock:
             if self.rvm is not None:
                 return self._process_recurrent(frame, background, input_alpha)
-            return self._process(frame, background, input_alpha)
+            return self._process(frame, background, input_alpha, keep_foreground)
 
-    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray]) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, input_alpha: Optional[np.ndarray],
+                 keep_foreground: bool = True) -> Result:
         import cv2
 
         timings: Dict[str, float] = {}
@@ -245,7 +249,7 @@ class Pipeline:
         if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
             bg = NO_COMPOSITE if background is NO_COMPOSITE else self._background(frame, background, b)
-            final, foreground, composite = self._fast(frame, alpha, bg, b)
+            final, foreground, composite = self._fast(frame, alpha, bg, b, keep_foreground)
             tick = _lap(timings, "refine", tick)
         else:
             if self.task == "segmentation" and self.refine != "off":
@@ -316,14 +320,15 @@ class Pipeline:
         return Result(alpha=alpha, foreground=foreground, composite=composite, timings=timings, cut=cut)
 
     # -- stages ----------------------------------------------------------------------
-    def _fast(self, frame: np.ndarray, alpha: np.ndarray, background: Any, b: _Buffers):
+    def _fast(self, frame: np.ndarray, alpha: np.ndarray, background: Any, b: _Buffers, keep_foreground: bool = True):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
         The fast guided filter is fitted at half the model's resolution (guide: the model-size
         frame, halved) and evaluated at the frame's in one native pass that also makes known
         regions exactly 0/255 and, with a background, removes the old background's colour from
         the edge (blur-fusion with its blurs at the fitting level) and composites.
-        ``background`` "foreground": the foreground without a composite.
+        ``background`` "foreground": the foreground without a composite. Without
+        ``keep_foreground`` the composite still uses the foreground colours, row by row.
         """
         guided = native("_guided")
         threads = threads_now(self.threads)
@@ -337,8 +342,9 @@ class Pipeline:
         image = background if isinstance(background, np.ndarray) else None
         colour = background if isinstance(background, tuple) else None
         out = b.out4 if background is None else b.out3
-        guided.guided_apply(b.coef, b.blurs, frame, b.alpha, b.foreground, image, colour, out, threads)
-        return b.alpha, b.foreground, out
+        foreground = b.foreground if keep_foreground else None
+        guided.guided_apply(b.coef, b.blurs, frame, b.alpha, foreground, image, colour, out, threads)
+        return b.alpha, foreground, out
 
     def _estimate_foreground(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         from .refine import estimate_foreground

@@ -148,6 +148,25 @@ def test_steady_state_allocates_nothing_frame_sized(tiny_onnx, background, refin
     assert peak < 360 * 640 // 4, f"{peak} bytes traced in steady state; a full uint8 plane is {360 * 640}"
 
 
+@pytest.mark.parametrize("background", [(0, 255, 0), "blur", "image", None])
+def test_replace_background_skips_only_the_foreground(matter, background):
+    """replace_background (keep_foreground=False) makes exactly process()'s composite, without Result.foreground."""
+    import cv2
+
+    frame = cv2.GaussianBlur(red_disc_frame(), (0, 0), 3)  # a soft edge: a band the foreground is estimated in
+    frame[::7, ::5] = (0, 200, 255)  # and colours the old background did not have
+    if background == "image":
+        background = np.random.default_rng(4).integers(0, 256, (90, 210, 3), dtype=np.uint8)
+    full = matter.process(frame, background)
+    want_alpha, want_composite = full.alpha.copy(), full.composite.copy()
+    assert ((want_alpha > 0) & (want_alpha < 255)).any() and (full.foreground != frame).any()  # not the raw colours
+    lean = matter.pipeline.process(frame, matter._backgrounds(background), keep_foreground=False)
+    assert lean.foreground is None
+    np.testing.assert_array_equal(lean.alpha, want_alpha)
+    np.testing.assert_array_equal(lean.composite, want_composite)
+    np.testing.assert_array_equal(matter.replace_background(frame, background), want_composite)
+
+
 @pytest.mark.parametrize("background", [(0, 255, 0), "blur", "image"])
 def test_replace_background_blends(matter, background):
     frame = red_disc_frame()
