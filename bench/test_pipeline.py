@@ -132,7 +132,7 @@ class PreviousFast(Pipeline):
     uint8, bilinear upsampling, make_trimap (7x7 ellipse, 3 iterations) at full resolution, the known-region
     clamp in four OpenCV passes and the composite with the frame's own colours."""
 
-    def _fast(self, frame, alpha, background, b):
+    def _fast(self, frame, alpha, background, b, keep_foreground=True):
         import cv2
 
         cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)
