@@ -372,3 +372,21 @@ def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
 def test_trimap_config_is_checked_once_at_construction(bad):
     with pytest.raises(InputError):
         TrimapConfig(**bad)
+
+
+def test_bench_baseline_still_runs_in_the_pipeline(monkeypatch):
+    """bench/test_pipeline.py's PreviousFast (the speed baseline) still fits Pipeline's stages, so the
+    benchmarks, which the suite does not run, keep measuring."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    monkeypatch.syspath_prepend(str(bench))  # its own imports: quality, conftest-free
+    spec = importlib.util.spec_from_file_location("bench_test_pipeline", bench / "test_pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from quality import LowResSegmenter
+
+    frame = module._frame(160, 120)
+    for cls in (Pipeline, module.PreviousFast):
+        result = cls(LowResSegmenter(module._soft_disc(64)), refine="fast").process(frame, (0, 255, 0))
+        assert result.composite.shape == frame.shape and result.alpha.shape == frame.shape[:2]
