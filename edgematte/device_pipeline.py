@@ -422,8 +422,10 @@ class HostSpace:
         native("_guided").guided_apply(coef, blurs, frame, alpha, foreground, None, None, None, threads)
 
     def to_tensor(self, small: np.ndarray, src: np.ndarray) -> None:
-        """BGR uint8 HxWx3 -> ``src`` [1,3,h,w] RGB float 0..1 (Pipeline's own expression)."""
-        np.multiply(small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=src[0], casting="unsafe")
+        """BGR uint8 HxWx3 -> ``src`` [1,3,h,w] RGB float 0..1 (Pipeline's own kernel)."""
+        from .kernels import native
+
+        native("_guided").model_input(small, src[0])
 
     def clock(self) -> _HostClock:
         return _HostClock()

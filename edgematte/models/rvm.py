@@ -330,7 +330,7 @@ class RvmModel:
         cut = self._restart_if_needed(frame, (h, w, ratio))
         if self._names is not None:
             return self._run_split(frame) + (cut,)
-        np.multiply(frame.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
+        native("_guided").model_input(frame, self._src[0])  # BGR HWC uint8 -> RGB CHW float32 0..1
         out = self.backend.infer({"src": self._src, "downsample_ratio": self._ratio}, validate=False)
         cv2.convertScaleAbs(out["pha"][0, 0], dst=self._alpha, alpha=255.0)  # pha is clipped to 0..1 in the graph
         fgr = out["fgr"][0]
@@ -343,7 +343,7 @@ class RvmModel:
 
         small_h, small_w = self._src.shape[2:]
         cv2.resize(frame, (small_w, small_h), dst=self._small, interpolation=cv2.INTER_LINEAR)
-        np.multiply(self._small.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=self._src[0], casting="unsafe")
+        native("_guided").model_input(self._small, self._src[0])
         names = self._names
         out = self.backend.infer({names["small"]: self._src}, validate=False)
         threads = threads_now(self.threads or getattr(self.backend, "threads", 1))
