@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 # BLAS is not on either hot path; idle BLAS threads would only compete with the timed code
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -229,10 +229,12 @@ FOREGROUND_STEPS = {"blur-fusion's F = Fb + a r": "blur-fusion", "most probable 
 
 
 def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 128,
-                    variance_ratio: Optional[float] = None) -> np.ndarray:
+                    variance_ratio: Optional[Union[float, str]] = None) -> np.ndarray:
     """The "fast" mode's foreground for a given alpha: blur-fusion's blurs at size x size, fused at full
     resolution (the NumPy twin of the native pass, so that any alpha can be given). ``variance_ratio``
     replaces the pass's (None: the pipeline's); 0 < ratio, or "blur-fusion" for Germer et al.'s own step."""
+    import functools
+
     import cv2
 
     from edgematte.kernels import _guided_reference as ref
@@ -242,15 +244,12 @@ def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_rad
     alpha8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
     blurs = ref.foreground_blurs(small, small_alpha, radius, small_radius)
     if variance_ratio is None:
-        return ref.fuse_foreground(blurs, image, alpha8)
-    bl = ref.linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), *image.shape[:2])
-    fb, bb = bl[..., :3], bl[..., 3:]
-    a = alpha8[..., None] / 255.0
-    gain = a if variance_ratio == "blur-fusion" else a / (a * a + variance_ratio * (1 - a) ** 2)
-    fg = np.rint(np.clip(fb + gain * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
-    known = (alpha8 == 0) | (alpha8 == 255)
-    fg[known] = image[known]
-    return fg
+        gain = ref.most_probable_gain
+    elif variance_ratio == "blur-fusion":
+        gain = lambda a: a  # noqa: E731
+    else:
+        gain = functools.partial(ref.most_probable_gain, ratio=variance_ratio)
+    return ref.fuse_foreground(blurs, image, alpha8, gain)
 
 
 def hair_crop(items, out: Path, size: int = 128) -> str:

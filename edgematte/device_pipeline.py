@@ -222,7 +222,7 @@ const int a8 = RINT(v);
 alpha = (unsigned char)a8;
 if (with_blurs) {
     const float a = MUL((float)a8, 1.0f / 255), b = SUB(1.0f, a);
-    const float gain = DIV(a, ADD(MUL(a, a), MUL(4.0f, MUL(b, b))));  /* 4: EM_BACKGROUND_VARIANCE_RATIO */
+    const float gain = DIV(a, ADD(MUL(a, a), MUL(EM_BACKGROUND_VARIANCE_RATIO, MUL(b, b))));
     for (int c = 0; c < 3; ++c) {
         const float fb = e[4 + c], bgb = e[7 + c];
         const float u = SUB(SUB((float)image[3 * i + c], MUL(a, fb)), MUL(b, bgb));
@@ -240,6 +240,13 @@ _APPLY_PREAMBLE = """
 #define DIV(a, b) __fdiv_rn((a), (b))
 #define RINT(v) __float2int_rn(v)
 """
+
+
+def variance_ratio_define() -> str:
+    """guided.h's EM_BACKGROUND_VARIANCE_RATIO for a body compiled outside the C sources (from the NumPy twin)."""
+    from .kernels._guided_reference import BACKGROUND_VARIANCE_RATIO
+
+    return f"#define EM_BACKGROUND_VARIANCE_RATIO {float(BACKGROUND_VARIANCE_RATIO)!r}f\n"
 
 
 def lerp_tables(dst: int, src: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -470,7 +477,8 @@ class CudaSpace:
         self._apply_kernel = cupy.ElementwiseKernel(
             "raw float32 coef, raw float32 blurs, raw uint8 image, raw int32 xa, raw int32 xb, raw float32 wx, "
             "raw int32 ya, raw int32 yb, raw float32 wy, int32 w, int64 plane, int32 out_w, int32 with_blurs",
-            "uint8 alpha, raw uint8 fg", _APPLY_BODY, "edgematte_guided_apply", preamble=_APPLY_PREAMBLE)
+            "uint8 alpha, raw uint8 fg", _APPLY_BODY, "edgematte_guided_apply",
+            preamble=_APPLY_PREAMBLE + variance_ratio_define())
         if self.fused:
             self._resize_kernel = cupy.ElementwiseKernel(
                 "raw uint8 src, raw int64 x0, raw int64 x1, raw int32 ax0, raw int32 ax1, raw int64 y0, raw int64 y1, "

@@ -556,13 +556,13 @@ def test_fused_fast_pass_body_is_bit_exact_to_the_native_pass(tmp_path, fit, fra
     import ctypes
     import shutil
 
-    from edgematte.device_pipeline import _APPLY_BODY, lerp_tables
+    from edgematte.device_pipeline import _APPLY_BODY, lerp_tables, variance_ratio_define
     from edgematte.kernels import native
 
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         pytest.skip("no C compiler here")
-    (tmp_path / "apply.c").write_text(_APPLY_HARNESS.replace("BODY", _APPLY_BODY))
+    (tmp_path / "apply.c").write_text(variance_ratio_define() + _APPLY_HARNESS.replace("BODY", _APPLY_BODY))
     subprocess.run([gcc, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(tmp_path / "apply.so"),
                     str(tmp_path / "apply.c"), "-lm"], check=True)
     run = ctypes.CDLL(str(tmp_path / "apply.so")).run

@@ -6,7 +6,7 @@ frame's, the known-region clamp, blur-fusion foreground (Germer et al. 2021) and
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -73,17 +73,23 @@ def foreground_blurs(small_image: np.ndarray, small_alpha: np.ndarray, radius: i
 BACKGROUND_VARIANCE_RATIO = 4.0
 
 
-def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """[H,W,3] uint8 F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), a = alpha / 255
-    (uint8 [H,W]), k = :data:`BACKGROUND_VARIANCE_RATIO`: the most probable F given I = a F + (1 - a) B
-    and Gaussian priors around Fb and Bb ([6,h,w] from :func:`foreground_blurs`, sampled bilinearly at
-    the image's size); F = I where alpha is 0 or 255."""
+def most_probable_gain(a: np.ndarray, ratio: float = BACKGROUND_VARIANCE_RATIO) -> np.ndarray:
+    """g = a / (a^2 + ratio (1 - a)^2): the share of the residual the most probable F takes."""
+    return a / (a * a + ratio * (1 - a) ** 2)
+
+
+def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray,
+                    gain: Callable[[np.ndarray], np.ndarray] = most_probable_gain) -> np.ndarray:
+    """[H,W,3] uint8 F = Fb + g (I - a Fb - (1 - a) Bb), g = ``gain(a)``, a = alpha / 255 (uint8 [H,W]),
+    with Fb and Bb ([6,h,w] from :func:`foreground_blurs`) sampled bilinearly at the image's size; F = I
+    where alpha is 0 or 255. The default gain, :func:`most_probable_gain`, gives the most probable F
+    given I = a F + (1 - a) B and Gaussian priors around Fb and Bb (the native pass's); blur-fusion's
+    own step is ``gain=lambda a: a``."""
     height, width = image.shape[:2]
     bl = linear_sample(blurs.transpose(1, 2, 0).astype(np.float64), height, width)
     fb, bb = bl[..., :3], bl[..., 3:]
     a = alpha[..., None] / 255.0
-    gain = a / (a * a + BACKGROUND_VARIANCE_RATIO * (1 - a) ** 2)
-    fg = np.rint(np.clip(fb + gain * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
+    fg = np.rint(np.clip(fb + gain(a) * (image - a * fb - (1 - a) * bb), 0, 255)).astype(np.uint8)
     known = (alpha == 0) | (alpha == 255)
     fg[known] = image[known]  # where the alpha is 0 or 255 the foreground is the frame
     return fg

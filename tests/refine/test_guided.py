@@ -137,6 +137,16 @@ def test_model_input_refuses_mismatched_shapes():
         _guided.model_input(np.zeros((4, 5, 3), np.uint8), np.zeros((3, 5, 4), np.float32))
 
 
+def test_background_variance_ratio_is_one_number():
+    """guided.h's EM_BACKGROUND_VARIANCE_RATIO is the NumPy twin's (which the CUDA body's define comes from)."""
+    import re
+    from pathlib import Path
+
+    header = (Path(__file__).resolve().parents[2] / "csrc" / "guided.h").read_text()
+    found = re.search(r"#define EM_BACKGROUND_VARIANCE_RATIO ([0-9.]+)f", header)
+    assert found and float(found.group(1)) == ref.BACKGROUND_VARIANCE_RATIO
+
+
 def test_inconsistent_shapes_raise():
     coef = np.zeros((4, 5, 6), np.float32)
     image = np.zeros((10, 12, 3), np.uint8)
