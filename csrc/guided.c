@@ -297,8 +297,6 @@ int em_guided_coefficients(const uint8_t *small_image, const float *small_alpha,
     return status;
 }
 
-/* One blur-fusion pass at the model's resolution: from F, B (planar 3 x n, 0..255) to Fb, Bb in blurs. */
-
 /* dst = num / (den + 1e-5), elementwise. */
 EM_CLONES static void divide_plane(const float *restrict num, const float *restrict den, float *restrict dst, size_t n) {
     size_t i;

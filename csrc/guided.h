@@ -68,8 +68,9 @@ int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int heig
  *   F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), a = alpha / 255,
  *   k = EM_BACKGROUND_VARIANCE_RATIO, clipped to 0..255 and rounded; F = I where alpha is 0 or 255.
  *   That is the most probable F per pixel given I = a F + (1 - a) B and Gaussian priors F ~ (Fb, s^2),
- *   B ~ (Bb, k s^2) (blur-fusion's own final step, F = Fb + a (...), is one gradient step of it). Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255)
- *   (known regions) take the shortcut: alpha 0 or 255, F = I, composite copied, no arithmetic.
+ *   B ~ (Bb, k s^2) (blur-fusion's own final step, F = Fb + a (...), is one gradient step of it).
+ *   Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255) (known
+ *   regions) take the shortcut: alpha 0 or 255, F = I, composite copied, no arithmetic.
  * foreground: NULL or [H,W,3] uint8 out (needs blurs).
  * composite: NULL or [H,W,3] uint8 out: round(F a + B (1 - a)) (F = I without blurs), B = background
  *   ([H,W,3] uint8) or, when background is NULL, colour (3 values; NULL: composite is [H,W,4] BGRA,
