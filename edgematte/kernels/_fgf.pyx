@@ -13,6 +13,20 @@ cdef inline float _lerp(const float *row, int x0, int x1, float wx, int k) noexc
     return row[x0 * 8 + k] + wx * (row[x1 * 8 + k] - row[x0 * 8 + k])
 
 
+cdef inline int _source(int i, float scale, int n, float *weight) noexcept nogil:
+    """Output index i's left source index (of n) and the weight of the right one: half-pixel centres,
+    edges clamped."""
+    cdef float s = (i + 0.5) * scale - 0.5
+    cdef int lo
+    if s < 0:
+        s = 0
+    lo = <int>floorf(s)
+    if lo > n - 1:
+        lo = n - 1
+    weight[0] = s - lo
+    return lo
+
+
 cdef inline unsigned char _u8(float v) noexcept nogil:
     """clip(v, 0, 1) * 255, rounded half up, as uint8."""
     if v <= 0.0:
@@ -51,40 +65,31 @@ def fgf_apply(const unsigned char[:, :, ::1] frame not None, const float[:, :, :
     mean(R, G, B)) / 255: y = a * x + b; foreground = clip(y[:3] + x[:3]), alpha = clip(y[3]).
     """
     cdef int H = frame.shape[0], W = frame.shape[1], h = a.shape[1], w = a.shape[2]
-    cdef int y, x, c, y0, y1, x0
+    cdef int y, x, c, y0, y1
     cdef int failed = 0  # rows whose scratch could not be allocated (a reduction over the threads)
-    cdef float sy, sx, wy
+    cdef float wy
     cdef float *row
     cdef float scale_y = <float>h / H, scale_x = <float>w / W
-    cdef int *xl = <int *>malloc(W * sizeof(int))
-    cdef float *xw = <float *>malloc(W * sizeof(float))
+    # source index and weight per output column, then per output row (at W + y)
+    cdef int *xl = <int *>malloc((W + H) * sizeof(int))
+    cdef float *xw = <float *>malloc((W + H) * sizeof(float))
     if xl == NULL or xw == NULL:
         free(xl)
         free(xw)
-        raise MemoryError("fgf_apply: no memory for the column tables")
+        raise MemoryError("fgf_apply: no memory for the coordinate tables")
     for x in range(W):
-        sx = (x + 0.5) * scale_x - 0.5
-        if sx < 0:
-            sx = 0
-        x0 = <int>floorf(sx)
-        if x0 > w - 1:
-            x0 = w - 1
-        xl[x] = x0
-        xw[x] = sx - x0
+        xl[x] = _source(x, scale_x, w, &xw[x])
+    for y in range(H):
+        xl[W + y] = _source(y, scale_y, h, &xw[W + y])
     with nogil:
         for y in prange(H, num_threads=threads, schedule="static"):
             row = <float *>malloc(8 * w * sizeof(float))  # a then b, channel-interleaved: row[(x * 8) + c]
             if row == NULL:
                 failed += 1
                 continue
-            sy = (y + 0.5) * scale_y - 0.5
-            if sy < 0:
-                sy = 0
-            y0 = <int>floorf(sy)
-            if y0 > h - 1:
-                y0 = h - 1
+            y0 = xl[W + y]
+            wy = xw[W + y]
             y1 = y0 + 1 if y0 < h - 1 else h - 1
-            wy = sy - y0
             for x in range(w):
                 for c in range(4):
                     row[x * 8 + c] = a[c, y0, x] + wy * (a[c, y1, x] - a[c, y0, x])
