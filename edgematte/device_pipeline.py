@@ -328,11 +328,10 @@ def _take(xp: Any):
 
 
 def _quantize(xp: Any, alpha: Any, scratch: Any, out: Any) -> Any:
-    """float alpha 0..1 -> uint8 round-half-even(|alpha * 255|) saturated (cv2.convertScaleAbs: NaN,
-    infinities and values past the int32 range give 0)."""
+    """float alpha -> uint8 by edgematte's rule: NaN -> 0, clamped to 0..1, then
+    round-half-even(alpha * 255) computed in float32 (so -inf -> 0, +inf -> 255)."""
     xp.multiply(alpha, np.float32(255), out=scratch, dtype=np.float32)  # dtype: float16 alpha, any scalar rule
-    xp.abs(scratch, out=scratch)
-    xp.copyto(scratch, np.float32(0), where=xp.logical_not(scratch < np.float32(2**31)))
+    xp.fmax(scratch, np.float32(0), out=scratch)  # fmax: NaN -> 0
     xp.fmin(scratch, np.float32(255), out=scratch)
     xp.rint(scratch, out=scratch)
     xp.copyto(out, scratch, casting="unsafe")

@@ -72,12 +72,25 @@ def test_halving_reads_the_top_left_even_crop(shape):
     np.testing.assert_array_equal(out, cv2.resize(frame[: 2 * hh, : 2 * hw], (hw, hh), interpolation=cv2.INTER_LINEAR))
 
 
-def test_quantize_is_convert_scale_abs():
-    values = np.random.default_rng(2).random((64, 64), dtype=np.float32)
-    values[0, :10] = [np.nan, -0.01, -2.0, 1.2, 0.5 / 255, 1.5 / 255, 2.5 / 255, np.inf, -np.inf, 1e30]
+#: float alpha -> uint8: edgematte's own rule (NaN -> 0, clamp to 0..1, round half to even), not a library's
+QUANTIZED = [
+    (np.nan, 0), (-np.inf, 0), (np.inf, 255), (1e30, 255), (-1e30, 0), (-0.01, 0), (-2.0, 0), (1.2, 255),
+    (0.0, 0), (1.0, 255), (0.5 / 255, 0), (1.5 / 255, 2), (2.5 / 255, 2), (3.5 / 255, 4), (0.5, 128),
+    (253.5 / 255, 254), (254.5 / 255, 254),
+]
+
+
+def test_quantize_follows_the_promised_rule():
+    values = np.array([v for v, _ in QUANTIZED], np.float32)
     got = _quantize(np, values, np.empty_like(values), np.empty(values.shape, np.uint8))
-    want = cv2.convertScaleAbs(values, alpha=255.0)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, [q for _, q in QUANTIZED])
+
+
+def test_quantize_is_round_half_even_of_alpha_times_255_in_0_1():
+    values = np.random.default_rng(2).random((64, 64), dtype=np.float32)
+    values[0, :4] = [0.0, 1.0, np.float32(0.5 / 255), np.float32(2.5 / 255)]
+    got = _quantize(np, values, np.empty_like(values), np.empty(values.shape, np.uint8))
+    np.testing.assert_array_equal(got, np.rint(values * np.float32(255)).astype(np.uint8))
 
 
 # -- results identical to Pipeline ------------------------------------------------------------------
