@@ -17,7 +17,8 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .errors import InputError
-from .validate import check_colour
+from .files import user_path
+from .validate import check_colour, describe
 
 __all__ = ["Background", "Backgrounds", "COLOURS", "VideoBackground", "parse_background", "parse_colour"]
 
@@ -39,6 +40,11 @@ _EXPECTED = (
     f"expected None, 'blur', a colour name ({', '.join(sorted(COLOURS))}), '#RRGGBB', 'R,G,B', "
     "a (B, G, R) tuple of 3 ints 0..255, an image or video file, a PIL image or a uint8 HxWx3 BGR image"
 )
+#: the same for a command-line option (``name`` starting with "-"): only what can be typed there
+_EXPECTED_CLI = (
+    f"expected 'blur', a colour name ({', '.join(sorted(COLOURS))}), #rrggbb (6 hex digits), "
+    "R,G,B (3 whole numbers 0..255, e.g. 0,177,64) or an image or video file"
+)
 
 
 def parse_background(value: Any, *, name: str = "background") -> Background:
@@ -47,34 +53,70 @@ def parse_background(value: Any, *, name: str = "background") -> Background:
     Text: "blur", a colour name, "#RRGGBB" or "R,G,B" (RGB order, as people write colours), or an
     image path. Tuples, lists and 1-D arrays are (B, G, R) ints 0..255 (OpenCV order, as
     :func:`edgematte.composite` takes them): bools, floats and strings are refused. ``name`` is
-    what error messages call the value (the CLI passes its option, ``--background``).
+    what error messages call the value; a command-line option (the CLI passes ``--background``)
+    gets messages that speak the command line (colour names, #rrggbb, R,G,B, files).
     """
     if value is None:
         return None
     if isinstance(value, os.PathLike):
-        return _open_file(Path(value))
+        try:
+            path = Path(value)
+        except TypeError:  # an os.PathLike whose __fspath__ gives no str
+            raise InputError(f"received {name} {type(value).__name__}, which names no path; {_expected(name)}") from None
+        return _open_file(path)
     if _is_pil(value):
         from .io import to_bgr
 
         return to_bgr(value, name=name)
     if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "blur":
-            return "blur"
-        rgb = parse_colour(text)
-        if rgb is not None:
-            return (rgb[2], rgb[1], rgb[0])
-        if Path(text).expanduser().is_file():
-            return _open_file(Path(text).expanduser())
-        raise InputError(f"received {name} {value!r}, which is no colour and no existing file; {_EXPECTED}")
+        return _parse_text(value, name)
+    if isinstance(value, (bytes, bytearray)):
+        raise InputError(f"received {name} {describe(value)}; {_expected(name)}")
     if isinstance(value, np.ndarray) and value.ndim != 1:
         if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != 3 or 0 in value.shape:
-            raise InputError(f"received a {name} of {value.dtype} {value.shape}; {_EXPECTED}")
+            raise InputError(f"received a {name} of {value.dtype} {value.shape}; {_expected(name)}")
         return value
     try:
         return check_colour(value, name)  # the composite kernel's own rule
     except InputError as exc:  # the API says what the CLI says: every kind of background it takes
-        raise InputError(f"received {name} colour {value!r}; {_EXPECTED}") from exc
+        raise InputError(f"received {name} colour {_show(value)}; {_expected(name)}") from exc
+
+
+def _parse_text(value: str, name: str) -> Background:
+    """A background given as text: "blur", a colour, or an existing file."""
+    text = value.strip()
+    if text.lower() == "blur":
+        return "blur"
+    rgb = parse_colour(text)
+    if rgb is not None:
+        return (rgb[2], rgb[1], rgb[0])
+    path = user_path(text) if text else None
+    if path is not None and _is_file(path):
+        return _open_file(path)
+    parts = [p.strip().lstrip("+-") for p in text.split(",")]
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts):
+        raise InputError(f"received {name} {_show(value)}, whose values are not all in 0..255; expected R,G,B "
+                         "with each value a whole number 0..255, e.g. 0,177,64")
+    raise InputError(f"received {name} {_show(value)}, which is no colour and no existing file; {_expected(name)}")
+
+
+def _expected(name: str) -> str:
+    """What a message says is expected: the command line's forms for an option, else the API's."""
+    return _EXPECTED_CLI if name.startswith("-") else _EXPECTED
+
+
+def _show(value: Any) -> str:
+    """A received value for a message: its repr on one line (an array's dtype and shape), shortened when long."""
+    text = describe(value) if isinstance(value, np.ndarray) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the OS refuses (too long, NUL bytes, unencodable)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
@@ -82,13 +124,10 @@ def parse_colour(text: str) -> Optional[Tuple[int, int, int]]:
     text = text.strip()
     if text.lower() in COLOURS:
         return COLOURS[text.lower()]
-    if text.startswith("#") and len(text) == 7:
-        try:
-            return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
-        except ValueError:
-            return None
+    if text.startswith("#") and len(text) == 7 and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
+        return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
         return (int(parts[0]), int(parts[1]), int(parts[2]))
     return None
 
@@ -134,13 +173,16 @@ class Backgrounds:
     """Parse backgrounds once and hand out the frame to composite on each call.
 
     ``backgrounds(value)`` parses ``value`` with :func:`parse_background` unless it is the value
-    of the previous call (equal text or path, or the same object), and returns what the composite
-    stage takes for this frame: a video background gives its next frame.
+    of the previous call (the same object, or equal text, or an equal path), and returns what the
+    composite stage takes for this frame: a video background gives its next frame. Values are
+    compared by identity, or as text or paths when both are; never with ``==`` on other objects
+    (an array's ``==`` is an array).
     """
 
     def __init__(self, name: str = "background") -> None:
         self._name = name
         self._value: Any = None
+        self._key: Optional[Tuple[str, str]] = None
         self._parsed: Background = None
 
     def __call__(self, value: Any) -> Union[np.ndarray, Tuple[int, int, int], str, None]:
@@ -149,14 +191,27 @@ class Backgrounds:
 
     def parse(self, value: Any) -> Background:
         """``value`` parsed (kept from the previous call when it is the same value); a video does not advance."""
-        same = value is self._value or (isinstance(value, (str, os.PathLike)) and value == self._value)
-        if not same:
+        key = _text_key(value)
+        if not (value is self._value or (key is not None and key == self._key)):
             self.close()
             self._parsed = parse_background(value, name=self._name)
-            self._value = value
+            self._value, self._key = value, key
         return self._parsed
 
     def close(self) -> None:
         if isinstance(self._parsed, VideoBackground):
             self._parsed.close()
-        self._value = self._parsed = None
+        self._value = self._parsed = self._key = None
+
+
+def _text_key(value: Any) -> Optional[Tuple[str, str]]:
+    """("text", value) for a str, ("path", its text) for a path, None for anything else (compared by identity)."""
+    if isinstance(value, str):
+        return ("text", str(value))
+    if isinstance(value, os.PathLike):
+        try:
+            path = os.fspath(value)
+        except TypeError:  # __fspath__ gave neither str nor bytes: parse_background refuses it
+            return None
+        return ("path", path) if isinstance(path, str) else None
+    return None

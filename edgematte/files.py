@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, List, Union
 
-__all__ = ["atomic_path", "write_atomic", "remove_stale_partials", "PathLike"]
+__all__ = ["atomic_path", "write_atomic", "remove_stale_partials", "user_path", "PathLike"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -53,6 +53,14 @@ def atomic_path(destination: PathLike, *, fsync: bool = True) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def user_path(path: PathLike) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; as written when that user does not exist."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "Could not determine home directory": a file may well be called "~0"
+        return Path(path)
 
 
 def write_atomic(path: PathLike, data: Union[bytes, bytearray, memoryview]) -> Path:
