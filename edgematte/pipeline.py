@@ -511,7 +511,14 @@ def _model_io(backend: Backend, input_size: Optional[Tuple[int, int]]) -> Tuple[
 
 
 def _cover(image: np.ndarray, out: np.ndarray) -> None:
-    """Resize ``image`` (uint8 HxWx3) to cover ``out`` keeping its aspect, centre-cropped, into ``out``."""
+    """Resize ``image`` (uint8 HxWx3) to cover ``out`` keeping its aspect, centre-cropped, into ``out``.
+
+    Memory stays O(frame). When the resized image would hold more than 4 frames' pixels (a long
+    strip: a 1x2000 background behind 1280x720 would be resized to 1,440,000x720), only the source
+    pixels that cover the frame, and 2 more on each side for the interpolation, are resized, at the
+    same scale, into a crop placed to the nearest resized pixel: within half an output pixel of the
+    whole resize. Backgrounds whose aspect is within 4x of the frame's are resized whole, as before.
+    """
     import cv2
 
     h, w = out.shape[:2]
@@ -519,6 +526,18 @@ def _cover(image: np.ndarray, out: np.ndarray) -> None:
     scale = max(h / ih, w / iw)
     rh, rw = max(h, round(ih * scale)), max(w, round(iw * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
     y, x = (rh - h) // 2, (rw - w) // 2
-    np.copyto(out, resized[y : y + h, x : x + w])
+    if rh * rw <= 4 * h * w:
+        resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
+        np.copyto(out, resized[y : y + h, x : x + w])
+        return
+
+    def span(n: int, resized: int, offset: int, size: int) -> Tuple[slice, int, int]:
+        """Source pixels covering resized [offset, offset + size) with 2 to spare, and their resized start and end."""
+        step = resized / n  # resized pixels per source pixel
+        first, end = max(0, int(offset / step) - 2), min(n, int(np.ceil((offset + size) / step)) + 2)
+        return slice(first, end), round(first * step), round(end * step)
+
+    (rows, top, bottom), (cols, left, right) = span(ih, rh, y, h), span(iw, rw, x, w)
+    part = cv2.resize(image[rows, cols], (right - left, bottom - top), interpolation=interpolation)
+    np.copyto(out, part[y - top : y - top + h, x - left : x - left + w])
