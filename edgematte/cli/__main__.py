@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 from typing import List, Optional
@@ -38,12 +39,30 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
     group.add_argument(
         "--quiet", "-q", action="store_true", default=default, help="only warnings and errors: no progress, no summary"
     )
+    group.add_argument(
+        "--max-pixels", type=_pixel_limit, default=default, metavar="N",
+        help="refuse images and video frames above N decoded pixels (default: 100000000, or EDGEMATTE_MAX_PIXELS; "
+        "0: no limit)",
+    )
+
+
+def _pixel_limit(text: str) -> int:
+    from ..io.pixels import parse_max_pixels
+
+    try:
+        return parse_max_pixels(text, "--max-pixels")
+    except EdgematteError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    if getattr(args, "max_pixels", None) is not None:  # this process's limit, read where images are decoded
+        from ..io.pixels import MAX_PIXELS_ENV
+
+        os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     logging.getLogger("edgematte").setLevel(level)

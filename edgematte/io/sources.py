@@ -24,6 +24,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
+from .pixels import check_pixels, image_size
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -83,13 +84,22 @@ def _expand_pattern(pattern: Path) -> List[Path]:
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Encoded image bytes -> the image as stored: uint8/uint16 HxW, HxWx3 BGR or HxWx4 BGRA."""
+    """Encoded image bytes -> the image as stored: uint8/uint16 HxW, HxWx3 BGR or HxWx4 BGRA.
+
+    An image above the decoded-pixel limit (:mod:`edgematte.io.pixels`) is refused, from its header
+    before decoding where edgematte reads the format's header.
+    """
     import cv2
 
+    size = image_size(data)
+    if size is not None:
+        check_pixels(*size, name)
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
     if image is None:
         raise InputError(f"could not decode {name}; expected an image OpenCV reads ({', '.join(IMAGE_SUFFIXES)})")
+    if size is None:
+        check_pixels(image.shape[1], image.shape[0], name)
     return image
 
 
@@ -101,6 +111,8 @@ def read_image(path: PathLike, *, unchanged: bool = False) -> np.ndarray:
         data = Path(path).read_bytes()  # works for non-ASCII paths, unlike cv2.imread
     except OSError as exc:
         raise InputError(f"could not read {str(path)!r} ({exc.strerror or exc}); expected a readable image") from None
+    except ValueError as exc:  # a NUL byte in the name
+        raise InputError(f"received image path {str(path)!r} ({exc}); expected a file name") from None
     image = decode_image(data, repr(str(path)))
     return image if unchanged else to_bgr(image, name=repr(str(path)))
 
@@ -178,6 +190,11 @@ class VideoFile:
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
         self.size = (self.stream.codec_context.width, self.stream.codec_context.height)
+        try:
+            check_pixels(*self.size, f"video {self.name!r}")
+        except InputError:
+            self.container.close()
+            raise
         self.frame_count: Optional[int] = self.stream.frames or None
         if self.frame_count is None and self.stream.duration and self.fps:
             self.frame_count = round(float(self.stream.duration * self.stream.time_base) * self.fps)
