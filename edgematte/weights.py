@@ -24,6 +24,9 @@ __all__ = [
     "Checkpoint",
     "cache_dir",
     "sha256_of",
+    "record_sha256",
+    "matches_record",
+    "read_onnx",
     "download",
     "resolve_weights",
     "extract_member",
@@ -64,6 +67,41 @@ def sha256_of(path: PathLike) -> str:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def record_sha256(path: PathLike) -> Path:
+    """Write ``<path>.sha256`` beside a file edgematte made for its cache, so later runs can verify it."""
+    return write_atomic(_record(Path(path)), (sha256_of(path) + "\n").encode())
+
+
+def matches_record(path: PathLike) -> bool:
+    """True when ``path`` exists and its sha256 is the one :func:`record_sha256` wrote for it.
+
+    A cached file without its record (made by an older edgematte, or whose writer was killed between
+    the two files) or with another digest (damaged, truncated, replaced) is not to be used: remake it.
+    """
+    path = Path(path)
+    try:
+        recorded = _record(path).read_text(encoding="ascii").strip()
+        return recorded == sha256_of(path)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def read_onnx(path: PathLike, *, load_external_data: bool = False):
+    """An ONNX file as an ``onnx.ModelProto``; ModelError naming the file when it is no readable ONNX."""
+    import onnx
+
+    try:
+        return onnx.load(os.fspath(path), load_external_data=load_external_data)
+    except Exception as exc:  # protobuf's DecodeError, OSError and others: onnx raises no common type
+        raise ModelError(
+            f"could not read {os.fspath(path)!r} as ONNX ({type(exc).__name__}: {exc}); expected an ONNX model file"
+        ) from exc
 
 
 def download(url: str, destination: PathLike, sha256: str, *, progress: bool = True) -> Path:

@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from ..errors import ExportError, InputError, ModelError
 from ..types import TensorSpec
 from ..runtime.engine_cache import ShapeRange
+from ..weights import read_onnx
 from .profiles import check_profiles
 
 __all__ = [
@@ -68,17 +69,10 @@ class OnnxReport:
 
 def load_graph(path: PathLike):
     """Load an ONNX file without its external weights (the checks need only the graph)."""
-    import onnx
-
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"received ONNX path {str(path)!r}, which is not a file; expected an existing .onnx file")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and others; report them all the same way
-        raise ModelError(
-            f"could not read {str(path)!r} as ONNX ({type(exc).__name__}: {exc}); expected an ONNX model file"
-        ) from exc
+    return read_onnx(path)
 
 
 def _dtype_name(elem_type: int) -> str:

@@ -25,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tflite.utils import BUILTIN_OPCODE2NAME
 
 from .._version import __version__
-from ..errors import ExportError
+from ..errors import EdgematteError, ExportError
 from ..files import atomic_path
 from ..models.selfie import fetch_tflite
 from ..weights import sha256_of
@@ -441,6 +441,29 @@ def _check_shapes(g: _Graph, model: onnx.ModelProto) -> None:
                               "(the TFLite shape in NCHW)")
 
 
+#: what the flatbuffers reader raises on a truncated or damaged file (offsets past the end, bad numbers, absent tables)
+_DAMAGED = (struct.error, TypeError, ValueError, AttributeError, IndexError, KeyError, ArithmeticError, MemoryError,
+            RecursionError)
+
+
+def _convert_ops(buf: bytes, path: Path) -> Tuple[_Graph, int, int]:
+    """Every operator of the flatbuffer ``buf`` converted: (the graph, its input tensor, its output tensor)."""
+    model_fb = _read_model(buf, str(path))
+    g = _Graph(model_fb, buf)
+    src, alpha = _graph_io(g, str(path))
+    for index in range(g.sub.OperatorsLength()):
+        raw = g.sub.Operators(index)
+        name = _op_name(model_fb, raw)
+        convert = CONVERTERS.get(name)
+        if convert is None:
+            raise ExportError(f"{path.name}: operator #{index} {name!r} is not supported by the TFLite->ONNX "
+                              f"converter; expected one of {sorted(CONVERTERS)}")
+        op = _Op(index, name, tuple(int(i) for i in raw.InputsAsNumpy()),
+                 tuple(int(i) for i in raw.OutputsAsNumpy()), raw)
+        convert(g, op)
+    return g, src, alpha
+
+
 def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
     """Convert a float TFLite image-to-mask model to ONNX.
 
@@ -452,20 +475,13 @@ def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
         buf = path.read_bytes()
     except OSError as exc:
         raise ExportError(f"could not read {str(path)!r} ({exc}); expected a readable .tflite file") from exc
-    model_fb = _read_model(buf, str(path))
-    g = _Graph(model_fb, buf)
-    src, alpha = _graph_io(g, str(path))
-
-    for index in range(g.sub.OperatorsLength()):
-        raw = g.sub.Operators(index)
-        name = _op_name(model_fb, raw)
-        convert = CONVERTERS.get(name)
-        if convert is None:
-            raise ExportError(f"{path.name}: operator #{index} {name!r} is not supported by the TFLite->ONNX "
-                              f"converter; expected one of {sorted(CONVERTERS)}")
-        op = _Op(index, name, tuple(int(i) for i in raw.InputsAsNumpy()),
-                 tuple(int(i) for i in raw.OutputsAsNumpy()), raw)
-        convert(g, op)
+    try:
+        g, src, alpha = _convert_ops(buf, path)
+    except EdgematteError:
+        raise
+    except _DAMAGED as exc:  # the flatbuffer reader's errors on a truncated or damaged file
+        raise ExportError(f"could not read {str(path)!r} as a TFLite model ({type(exc).__name__}: {str(exc)[:200]}); "
+                          "expected an undamaged .tflite file") from exc
 
     def value(i: int, name: str) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [g.shape(i)[a] for a in _NHWC_TO_NCHW])

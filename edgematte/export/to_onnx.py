@@ -14,6 +14,7 @@ float32 [1,1,H,W] 0..1, normalisation inside. ``dynamic=True`` makes H and W sym
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import shutil
 import tempfile
@@ -28,10 +29,12 @@ from ..errors import BackendUnavailableError, ExportError, InputError
 from ..files import atomic_path
 from ..models import checkpoint_path, get_spec, is_torch_model, load
 from ..models.selfie import SELFIE_ARCHITECTURE, fetch_tflite
-from ..weights import cache_dir, sha256_of
+from ..weights import cache_dir, matches_record, record_sha256, sha256_of
 from .check_onnx import check_onnx, diff_stats, run_onnx
 
 __all__ = ["to_onnx", "onnx_for", "ExportReport", "export_torchscript", "slim", "make_fp16", "FP32_OPS", "OPSET"]
+
+log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 OPSET = 17
@@ -334,6 +337,11 @@ def onnx_for(name: str, *, weights: Optional[PathLike] = None, progress: bool = 
     tflite_path = fetch_tflite(name, weights=weights, progress=progress)
     digest = sha256_of(tflite_path)
     target = cache_dir() / spec.weights_subdir / "onnx" / f"{name}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
-    if target.is_file():
+    if matches_record(target):  # verified before use: a damaged or half-written conversion is made again
         return target
-    return export_selfie(name, target, weights=tflite_path)  # written atomically
+    if target.exists():
+        log.warning("the cached conversion %s does not verify against its recorded sha256 (damaged, or made by an "
+                    "older edgematte); converting %s again", target, tflite_path.name)
+    export_selfie(name, target, weights=tflite_path)  # written atomically
+    record_sha256(target)
+    return target

@@ -40,7 +40,7 @@ from ..errors import InputError, ModelError
 from ..files import atomic_path
 from ..kernels import native, threads_now
 from ..types import TensorSpec
-from ..weights import cache_dir, sha256_of
+from ..weights import cache_dir, read_onnx, sha256_of
 
 __all__ = [
     "STATES",
@@ -103,17 +103,23 @@ def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
 
 
 def is_rvm_file(path: Any) -> bool:
-    """:func:`is_rvm` for an ``.onnx`` file, reading only its graph (no weights decoded into arrays)."""
-    import onnx
+    """:func:`is_rvm` for an ``.onnx`` file, reading only its graph (no weights decoded into arrays).
+
+    A file that is no readable ONNX (truncated, another format) raises ModelError naming it.
+    """
     from onnx import helper
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = read_onnx(path).graph
     weights = {init.name for init in graph.initializer}
 
     def spec(value) -> TensorSpec:
         tensor = value.type.tensor_type
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
-        return TensorSpec(value.name, dims, str(helper.tensor_dtype_to_np_dtype(tensor.elem_type)))
+        try:
+            dtype = str(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+        except (KeyError, ValueError, TypeError):  # an element type NumPy has no dtype for
+            dtype = f"onnx-type-{tensor.elem_type}"
+        return TensorSpec(value.name, dims, dtype)
 
     inputs = [spec(v) for v in graph.input if v.name not in weights]
     return is_rvm(inputs, [spec(v) for v in graph.output])
@@ -179,7 +185,11 @@ def split_refiner(model) -> Optional[Tuple[Any, str, str, str]]:
 
 
 def _split_path(path: Path) -> Optional[Tuple[Path, Dict[str, str]]]:
-    """The cached split graph of the RVM file at ``path`` (made once) and its tensor names, or None."""
+    """The cached split graph of the RVM file at ``path`` (made once) and its tensor names, or None.
+
+    The names file beside the graph records the graph's sha256; an entry that does not verify
+    (damaged, truncated, half written, foreign) is made again, with a warning.
+    """
     import json
 
     import onnx
@@ -187,9 +197,13 @@ def _split_path(path: Path) -> Optional[Tuple[Path, Dict[str, str]]]:
     folder = cache_dir() / "rvm" / "split"
     stem = folder / sha256_of(path)[:24]
     graph_path, names_path = stem.with_suffix(".onnx"), stem.with_suffix(".json")
-    if graph_path.is_file() and names_path.is_file():
-        return graph_path, json.loads(names_path.read_text())
-    split = split_refiner(onnx.load(str(path)))
+    names = _verified_names(graph_path, names_path)
+    if names is not None:
+        return graph_path, names
+    if graph_path.exists() or names_path.exists():
+        log.warning("the cached RVM split graph %s does not verify against its record %s (damaged, or made by an "
+                    "older edgematte); making it again", graph_path, names_path.name)
+    split = split_refiner(read_onnx(path, load_external_data=True))
     if split is None:
         return None
     cut, small, a_name, b_name = split
@@ -197,8 +211,26 @@ def _split_path(path: Path) -> Optional[Tuple[Path, Dict[str, str]]]:
     with atomic_path(graph_path) as tmp:
         onnx.save(cut, str(tmp))
     with atomic_path(names_path) as tmp:
-        tmp.write_text(json.dumps(names))
+        tmp.write_text(json.dumps({**names, "sha256": sha256_of(graph_path)}))
     return graph_path, names
+
+
+def _verified_names(graph_path: Path, names_path: Path) -> Optional[Dict[str, str]]:
+    """The tensor names recorded for a cached split graph, when the record reads and the graph's sha256 is its."""
+    import json
+
+    try:
+        record = json.loads(names_path.read_bytes())
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in _SPLIT_RECORD):
+            return None
+        if sha256_of(graph_path) != record["sha256"]:
+            return None
+    except (OSError, ValueError, RecursionError):  # absent or unreadable; not UTF-8 or not JSON (ValueErrors)
+        return None
+    return {key: record[key] for key in ("small", "a", "b")}
+
+
+_SPLIT_RECORD = ("small", "a", "b", "sha256")
 
 
 def fgf_apply_reference(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -249,7 +249,13 @@ def read_manifest(plan: PathLike) -> EngineManifest:
             f"received engine {str(plan)!r} without its manifest {path.name}; expected an engine built by "
             "`edgematte build` (engines from other tools carry no record of their GPU and TensorRT version)"
         ) from None
-    return EngineManifest.from_json(text, source=str(path))
+    except (OSError, ValueError) as exc:  # a folder, a symlink loop, no permission; a NUL in the name
+        cause = getattr(exc, "strerror", None) or str(exc)
+        raise EngineCacheMismatch(
+            f"could not read the manifest {str(path)!r} of engine {str(plan)!r} ({cause}); expected a readable "
+            "JSON file written by `edgematte build`. Rebuild the engine with `edgematte build`."
+        ) from None
+    return EngineManifest.from_json(text, source=repr(str(path)))
 
 
 def find_engine(root: PathLike, model: str, key: str) -> Optional[Path]:
