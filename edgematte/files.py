@@ -8,7 +8,8 @@ earlier file at the destination is left untouched.
 Temporary names are ``.<name>.<pid>.<random>.partial<suffix>`` (the suffix kept, since some
 encoders pick the format by it): hidden, marked ``partial`` and carrying the writer's process
 id, so a run killed with SIGKILL leaves a file that is visibly safe to delete and that
-:func:`remove_stale_partials` recognises.
+:func:`remove_stale_partials` recognises. An image sequence's temporary folder is named the same way
+(``.frames.<pid>.<random>.partial``, see :class:`edgematte.io.ImageSequenceSink`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator, List, Union
@@ -72,7 +74,8 @@ def write_atomic(path: PathLike, data: Union[bytes, bytearray, memoryview]) -> P
 
 
 def remove_stale_partials(folder: PathLike) -> List[Path]:
-    """Delete temporaries of :func:`atomic_path` in ``folder`` whose writing process is gone; return them."""
+    """Delete temporaries of :func:`atomic_path` (and the temporary folders of image sequences) in ``folder``
+    whose writing process is gone; return them."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -80,10 +83,13 @@ def remove_stale_partials(folder: PathLike) -> List[Path]:
         return removed
     for entry in entries:
         found = _PARTIAL.match(entry.name)
-        if not found or not entry.is_file(follow_symlinks=False) or _alive(int(found.group(1))):
+        if not found or entry.is_symlink() or _alive(int(found.group(1))):
             continue
         with contextlib.suppress(OSError):
-            os.unlink(entry.path)
+            if entry.is_dir(follow_symlinks=False):  # an image sequence's temporary folder
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
             removed.append(Path(entry.path))
     return removed
 

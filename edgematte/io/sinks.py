@@ -14,8 +14,8 @@ output                     opaque (``alpha=False``)    with alpha (``alpha=True`
 A video is encoded into a temporary file beside the output (``edgematte.files.atomic_path``)
 and renamed over it only after the trailer is written; any failure (encoder, muxer, ENOSPC,
 EIO) raises :class:`~edgematte.errors.OutputError` naming the user's path and the cause, and
-the temporary file is removed. An image sequence writes each frame atomically and removes the
-frames of a failed run. A video's audio is copied packet for packet when the output
+the temporary file is removed. An image sequence is written into a temporary folder and moved into
+place at the end (:class:`ImageSequenceSink`). A video's audio is copied packet for packet when the output
 container takes its codec, else re-encoded (AAC; Opus in WebM); see :meth:`VideoSink.add_audio`.
 """
 
@@ -26,6 +26,8 @@ import errno
 import logging
 import os
 import queue
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,7 +38,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..files import PathLike, atomic_path
-from .sources import IMAGE_SUFFIXES, is_pattern
+from .sources import IMAGE_SUFFIXES, frame_name, is_pattern, pattern_regex
 
 __all__ = [
     "VIDEO_OUTPUTS",
@@ -429,39 +431,85 @@ class VideoSink:
 
 
 class ImageSequenceSink:
-    """One image per frame: ``pattern % n`` for n = 1, 2, ... (a folder gets ``frame_%06d.png``).
+    """One image per frame, numbered 1, 2, ...: a ``%d`` pattern (``frames/%04d.png``) or a folder
+    (``frame_%06d.png`` in it). Only the file name is a pattern: a ``%`` in the folder is a plain character.
 
-    Each frame is written atomically; if the run fails, the frames it wrote are removed.
+    The frames are written into a temporary folder inside the destination folder
+    (``.frames.PID.RANDOM.partial``) and moved into place when the sequence is complete (:meth:`commit`,
+    or a clean exit of the ``with`` block), replacing the frames of an earlier sequence of the same
+    pattern, those beyond the new count included. A failed or interrupted run (an error, Ctrl-C) removes
+    its temporary folder, and one killed with SIGKILL leaves only that folder (removed by the CLI's next
+    run, see :func:`edgematte.files.remove_stale_partials`): an earlier sequence stays whole either way.
     Frames are uint8 HxW, HxWx3 BGR or HxWx4 BGRA (RGBA PNG). Image sequences carry no audio.
     """
 
     def __init__(self, target: PathLike) -> None:
         target = Path(target)
-        self.pattern = str(target / "frame_%06d.png") if not is_pattern(target) else str(target)
         self.path = target
-        if Path(self.pattern).suffix.lower() not in IMAGE_SUFFIXES:
+        self.folder, self.name = (target.parent, target.name) if is_pattern(target) else (target, "frame_%06d.png")
+        self.suffix = Path(self.name).suffix.lower()
+        if self.suffix not in IMAGE_SUFFIXES:
             raise InputError(f"received the pattern {str(target)!r}; expected an image suffix such as .png")
         self.frames = 0
-        self.written: List[Path] = []
+        self.written: List[Path] = []  # where the frames go (in place after commit)
+        self._made_folder = not self.folder.is_dir()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._staging: Optional[Path] = Path(
+                tempfile.mkdtemp(prefix=f".frames.{os.getpid()}.", suffix=".partial", dir=self.folder)
+            )
+        except OSError as exc:
+            raise output_error(target, exc) from None
 
     def write(self, image: np.ndarray, pts: Optional[int] = None) -> None:
-        path = write_image(self.pattern % (self.frames + 1), image)
-        self.written.append(path)
+        if self._staging is None:
+            raise InputError(f"received a frame for {str(self.path)!r} after the sequence ended; expected none")
+        name = frame_name(self.name, self.frames + 1)
+        data = encode_image(image, self.suffix)
+        try:
+            with open(self._staging / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise output_error(self.folder / name, exc) from None
+        self.written.append(self.folder / name)
         self.frames += 1
 
     def commit(self) -> Path:
+        """Move the frames into place and remove the earlier sequence's other frames; returns the target."""
+        if self._staging is None:
+            return self.path
+        regex = pattern_regex(self.name)
+        mine = {path.name for path in self.written}
+        try:
+            for path in self.written:
+                os.replace(self._staging / path.name, path)
+            for entry in os.scandir(self.folder):
+                if entry.name not in mine and regex.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)  # a frame of an earlier, longer sequence
+            os.rmdir(self._staging)
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
+        self._staging = None
         return self.path
 
     def abort(self) -> None:
-        for path in self.written:
-            with contextlib.suppress(OSError):
-                path.unlink()
+        """Remove the temporary folder (and the destination folder when this sink made it and it is empty)."""
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+            if self._made_folder:
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()
 
     def __enter__(self) -> "ImageSequenceSink":
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is not None:
+        if exc_type is None:
+            self.commit()
+        else:
             self.abort()
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "read_image",
     "decode_image",
     "is_pattern",
+    "frame_name",
+    "pattern_regex",
     "ImageFiles",
     "VideoFile",
     "Camera",
@@ -49,8 +51,24 @@ _PATTERN = re.compile(r"%0?(\d*)d")
 
 
 def is_pattern(text: PathLike) -> bool:
-    """True for a printf frame pattern such as ``frames/%04d.png``."""
+    """True for a printf frame pattern such as ``frames/%04d.png`` (only the file name is a pattern)."""
     return _PATTERN.search(Path(text).name) is not None
+
+
+def frame_name(name: str, number: int) -> str:
+    """Frame ``number``'s file name of the pattern ``name`` (a file name, no folder): its first ``%d`` or ``%0Nd``
+    becomes the number, zero-padded to N digits as FFmpeg writes it; any other ``%`` is a plain character."""
+    found = _PATTERN.search(name)
+    width = int(found.group(1) or 0)
+    return f"{name[: found.start()]}{number:0{width}d}{name[found.end() :]}"
+
+
+def pattern_regex(name: str) -> "re.Pattern[str]":
+    """A regex matching the file names of the pattern ``name`` (see :func:`frame_name`); group 1 is the number."""
+    found = _PATTERN.search(name)
+    head, tail, width = name[: found.start()], name[found.end() :], found.group(1)
+    digits = r"\d{%s}" % width if width else r"\d+"
+    return re.compile(re.escape(head) + f"({digits})" + re.escape(tail) + "$")
 
 
 def list_images(inputs: Sequence[PathLike], *, recursive: bool = False) -> List[Path]:
@@ -72,10 +90,7 @@ def list_images(inputs: Sequence[PathLike], *, recursive: bool = False) -> List[
 
 def _expand_pattern(pattern: Path) -> List[Path]:
     """Files matching ``frame_%04d.png`` in its folder, in frame-number order."""
-    found = _PATTERN.search(pattern.name)
-    head, tail, width = pattern.name[: found.start()], pattern.name[found.end() :], found.group(1)
-    digits = r"\d{%s}" % width if width else r"\d+"
-    regex = re.compile(re.escape(head) + f"({digits})" + re.escape(tail) + "$")
+    regex = pattern_regex(pattern.name)
     folder = pattern.parent
     if not folder.is_dir():
         raise InputError(f"received pattern {str(pattern)!r} in a folder that does not exist; expected frames there")
