@@ -5,7 +5,9 @@
 - an int, a digit string or ``/dev/video*`` is a camera (OpenCV capture);
 - an existing folder, a ``%d`` pattern (``frames/%04d.png``) or an image file gives :class:`ImageFiles`
   (photos for ``matte``, an image sequence for ``video``);
-- anything else is a video file or URL FFmpeg reads (:class:`VideoFile`; ``rtsp://``, ``http://``, ...).
+- anything else is a video file or a stream URL (:class:`VideoFile`; ``rtsp://``, ``http://``, ...): local
+  files open through FFmpeg's file protocol and its video and image demuxers only, URLs only for the network
+  schemes of :data:`NETWORK_SCHEMES` (see :func:`ffmpeg_input`).
 
 Frames are uint8 HxWx3 BGR from videos and cameras; :class:`ImageFiles` gives each image as
 stored (grey, BGR, BGRA, 8 or 16 bit) so the matter's boundary can use its alpha and depth.
@@ -19,11 +21,12 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import user_path
 from .pixels import check_pixels, image_size
 
 __all__ = [
@@ -39,6 +42,9 @@ __all__ = [
     "VideoFile",
     "Camera",
     "open_source",
+    "ffmpeg_input",
+    "NETWORK_SCHEMES",
+    "VIDEO_DEMUXERS",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,8 +178,71 @@ class ImageFiles:
         self.close()
 
 
+#: URL schemes a source may name, each with the FFmpeg protocols it may use underneath (a URL never reads local files)
+NETWORK_SCHEMES: Dict[str, str] = {
+    "http": "http,https,tcp,tls,crypto",
+    "https": "http,https,tcp,tls,crypto",
+    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtmp": "rtmp,rtmps,tcp,tls",
+    "rtmps": "rtmp,rtmps,tcp,tls",
+    "udp": "udp",
+    "srt": "srt",
+}
+#: FFmpeg demuxers a source may use: video containers, raw video streams and still images (never tty for
+#: text, concat/hls/dash playlists, subtitles, data or devices); matched against each of a demuxer's names
+VIDEO_DEMUXERS = (
+    "mov", "mp4", "matroska", "webm", "avi", "mpeg", "mpegts", "mpegtsraw", "mpegvideo", "m4v", "h264", "hevc",
+    "vvc", "av1", "obu", "ivf", "flv", "live_flv", "asf", "ogg", "nut", "mxf", "dv", "rm", "wtv", "vc1",
+    "yuv4mpegpipe", "mjpeg", "gif", "apng", "image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe",
+    "webp_pipe", "gif_pipe", "jpegls_pipe", "j2k_pipe", "pam_pipe", "pbm_pipe", "pgm_pipe", "ppm_pipe",
+    "dpx_pipe", "exr_pipe", "qoi_pipe", "sgi_pipe", "sunrast_pipe", "jpegxl_pipe",
+)
+#: ... and those a stream URL may need besides (HLS and DASH over HTTP, RTSP)
+STREAM_DEMUXERS = ("hls", "dash", "rtsp")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_PROTOCOL_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.,_-]*):")
+
+
+def ffmpeg_input(path: PathLike) -> Tuple[str, Dict[str, str]]:
+    """What FFmpeg is given for a source: (url, options of ``av.open``), or InputError.
+
+    A local path opens through FFmpeg's file protocol only (``file:`` + its absolute path, so a name such as
+    ``concat:...`` or ``subfile:...`` is just a file name) and only with :data:`VIDEO_DEMUXERS`. A URL opens
+    only when its scheme is one of :data:`NETWORK_SCHEMES`, with that scheme's protocols (never ``file``) and
+    the video demuxers plus :data:`STREAM_DEMUXERS`.
+    """
+    text = str(path)
+    if "://" in text:
+        found = _URL.match(text)
+        scheme = found.group(1).lower() if found else None
+        if scheme not in NETWORK_SCHEMES:
+            what = f"a {scheme}:// URL" if scheme else "no URL edgematte opens"
+            raise InputError(
+                f"received {text!r}, {what}; expected a local file (its path) or a URL of {', '.join(NETWORK_SCHEMES)}"
+            )
+        demuxers = ",".join(VIDEO_DEMUXERS + STREAM_DEMUXERS)
+        return text, {"protocol_whitelist": NETWORK_SCHEMES[scheme], "format_whitelist": demuxers}
+    local = user_path(path)
+    try:
+        exists, regular = local.exists(), local.is_file()
+    except (OSError, ValueError):  # a name the OS refuses (too long, NUL)
+        exists = regular = False
+    if not exists:
+        prefix = _PROTOCOL_PREFIX.match(text)
+        if prefix:
+            raise InputError(
+                f"received {text!r}, which names FFmpeg's {prefix.group(1)!r} protocol and no file; expected a local "
+                f"file (its path) or a URL of {', '.join(NETWORK_SCHEMES)}"
+            )
+        raise InputError(f"received video {text!r}, which does not exist; expected a video file or device")
+    if not regular:
+        raise InputError(f"received video {text!r}, which is a folder or a device; expected a video file")
+    return "file:" + os.path.abspath(local), {"protocol_whitelist": "file", "format_whitelist": ",".join(VIDEO_DEMUXERS)}
+
+
 class VideoFile:
-    """Frames of any file FFmpeg reads, decoded with PyAV: uint8 HxWx3 BGR, or HxWx4 BGRA when the
+    """Frames of a video file or stream URL (see :func:`ffmpeg_input`), decoded with PyAV: uint8 HxWx3 BGR, or HxWx4 BGRA when the
     video carries alpha (``has_alpha``: ProRes 4444, VP9 with alpha, PNG/QuickTime RLE with alpha, ...;
     VP9's alpha plane is decoded with libvpx-vp9, since FFmpeg's own VP9 decoder drops it).
 
@@ -190,10 +259,14 @@ class VideoFile:
         import av
 
         self.name = str(path)
-        if "://" not in self.name and not Path(path).exists():  # URLs (rtsp://, http://, file:) go to FFmpeg
-            raise InputError(f"received video {self.name!r}, which does not exist; expected a video file or device")
+        url, options = ffmpeg_input(path)
         try:
-            self.container = av.open(str(path))
+            self.container = av.open(url, options=options)
+        except av.error.ArgumentError:  # EINVAL: above all, a demuxer off the allow-list (tty for .txt, concat, hls)
+            raise InputError(
+                f"received {self.name!r}, which FFmpeg does not read as a video or an image; expected a video file "
+                f"({', '.join(VIDEO_SUFFIXES)}, ...), an image, or a stream URL"
+            ) from None
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"could not open {self.name!r} as a video ({_cause(exc)}); expected a file FFmpeg reads")
         if not self.container.streams.video:
