@@ -207,12 +207,16 @@ _PROTOCOL_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.,_-]*):")
 def ffmpeg_input(path: PathLike) -> Tuple[str, Dict[str, str]]:
     """What FFmpeg is given for a source: (url, options of ``av.open``), or InputError.
 
-    A local path opens through FFmpeg's file protocol only (``file:`` + its absolute path, so a name such as
-    ``concat:...`` or ``subfile:...`` is just a file name) and only with :data:`VIDEO_DEMUXERS`. A URL opens
-    only when its scheme is one of :data:`NETWORK_SCHEMES`, with that scheme's protocols (never ``file``) and
-    the video demuxers plus :data:`STREAM_DEMUXERS`.
+    A local path (or a ``file://`` URL) opens through FFmpeg's file protocol only (``file:`` + its absolute
+    path, so a name such as ``concat:...`` or ``subfile:...`` is just a file name) and only with
+    :data:`VIDEO_DEMUXERS`. A URL opens only when its scheme is one of :data:`NETWORK_SCHEMES`, with that
+    scheme's protocols (never ``file``) and the video demuxers plus :data:`STREAM_DEMUXERS`.
     """
     text = str(path)
+    if text.lower().startswith("file://"):  # a local path written as a URL: the local rules apply
+        from urllib.parse import unquote, urlsplit
+
+        text = path = unquote(urlsplit(text).path)
     if "://" in text:
         found = _URL.match(text)
         scheme = found.group(1).lower() if found else None

@@ -67,7 +67,6 @@ def test_playlists_and_concatenations_are_refused(clip, tmp_path):
         ("concat:file://{clip}|file://{clip}", "no URL edgematte opens"),
         ("concat:{clip}|{clip}", "names FFmpeg's 'concat' protocol and no file"),
         ("subfile,,start,0,end,1000,,:{clip}", "names FFmpeg's 'subfile,,start,0,end,1000,,' protocol"),
-        ("file://{clip}", "a file:// URL"),
         ("ftp://example.invalid/a.mp4", "a ftp:// URL"),
         ("data:video/mp4;base64,AAAA", "names FFmpeg's 'data' protocol"),
         ("gopher://example.invalid/", "a gopher:// URL"),
@@ -79,6 +78,13 @@ def test_protocols_other_than_the_named_network_schemes_are_refused(clip, source
         open_source(text)
     assert "expected a local file (its path) or a URL of http, https, rtsp, rtsps, rtmp, rtmps, udp, srt" in str(
         error.value)
+
+
+def test_a_file_url_is_a_local_path(clip, text_file):
+    with VideoFile(f"file://{clip}") as video:
+        assert len(list(video)) == 4
+    with pytest.raises(InputError, match="does not read as a video"):
+        VideoFile(f"file://{text_file}")
 
 
 def test_a_file_named_like_a_protocol_is_a_file(clip, tmp_path, monkeypatch):
