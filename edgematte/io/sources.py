@@ -288,8 +288,12 @@ class VideoFile:
             self.container.close()
             raise
         self.frame_count: Optional[int] = self.stream.frames or None
-        if self.frame_count is None and self.stream.duration and self.fps:
-            self.frame_count = round(float(self.stream.duration * self.stream.time_base) * self.fps)
+        self._count_exact = self.frame_count is not None  # counted by the container, else estimated from durations
+        if self.frame_count is None and self.fps:
+            if self.stream.duration:
+                self.frame_count = round(float(self.stream.duration * self.stream.time_base) * self.fps)
+            elif self.container.duration:  # Matroska/WebM: only the container's duration, in microseconds
+                self.frame_count = round(self.container.duration / 1e6 * self.fps)
         self.time_base = self.stream.time_base
         pix_fmt = self.stream.codec_context.pix_fmt or ""
         vp9_alpha = self.stream.codec_context.name == "vp9" and self.stream.metadata.get("alpha_mode") == "1"
@@ -303,6 +307,7 @@ class VideoFile:
     def __iter__(self) -> Iterator[np.ndarray]:
         self._frames = _prefetch(self._decoded())
         start = first = None
+        decoded = 0
         for kind, item, pts, seconds in self._frames:
             if kind == "audio":
                 self.on_audio(item)
@@ -312,7 +317,24 @@ class VideoFile:
                     start, first = time.monotonic(), seconds
                 time.sleep(max(0.0, start + seconds - first - time.monotonic()))
             self.pts = pts
+            decoded += 1
             yield item
+        self._check_complete(decoded)
+
+    def _check_complete(self, decoded: int) -> None:
+        """Warn when the stream ended short of the frames its container announced (a truncated or cut file).
+
+        A count the container stores is taken exactly; one estimated from a duration (Matroska, MPEG-TS) is
+        allowed 2 frames or 2% of slack.
+        """
+        announced = self.frame_count
+        if announced is None:
+            return
+        slack = 0 if self._count_exact else max(2, round(0.02 * announced))
+        if decoded < announced - slack:
+            about = "" if self._count_exact else "about "
+            log.warning("%r ended after %d of the %s%d frames its container announced (a truncated or damaged file?)",
+                        self.name, decoded, about, announced)
 
     def _decoded(self) -> Iterator[tuple]:
         """("video", BGR frame, pts, seconds) and ("audio", packet, None, None) in file order."""
