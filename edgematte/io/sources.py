@@ -303,6 +303,7 @@ class VideoFile:
         self.on_audio: Optional[Callable] = None
         self.pace = pace
         self._frames: Optional[Iterator] = None  # the running prefetch, stopped by close()
+        self._restamped = False
 
     def __iter__(self) -> Iterator[np.ndarray]:
         self._frames = _prefetch(self._decoded())
@@ -341,17 +342,33 @@ class VideoFile:
         import av
 
         streams = [self.stream] + ([self.audio] if self.audio is not None and self.on_audio else [])
+        video, audio = _Monotonic(), _Monotonic()  # timestamps that go back are re-stamped to run on
+        step = max(1, round(1 / (self.fps * self.time_base))) if self.fps and self.time_base else 1
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream is not self.stream:
+                    if packet.dts is not None:
+                        shift = audio(packet.dts, packet.duration or 1) - packet.dts
+                        packet.dts, packet.pts = packet.dts + shift, None if packet.pts is None else packet.pts + shift
+                        self._warn_restamped(audio, float(packet.dts * packet.time_base))
                     yield "audio", packet, None, None
                     continue
                 layout = "bgra" if self.has_alpha else "bgr24"
                 for frame in packet.decode() if self._decoder is None else self._decoder.decode(packet):
-                    seconds = None if frame.pts is None else float(frame.pts * self.time_base)
-                    yield "video", frame.to_ndarray(format=layout), frame.pts, seconds
+                    pts = None if frame.pts is None else video(frame.pts, step)
+                    seconds = None if pts is None else float(pts * self.time_base)
+                    self._warn_restamped(video, seconds)
+                    yield "video", frame.to_ndarray(format=layout), pts, seconds
         except av.error.FFmpegError as exc:
             raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
+
+    def _warn_restamped(self, stamps: "_Monotonic", seconds: Optional[float]) -> None:
+        """One warning per file, at the first timestamp that went back."""
+        if stamps.jumps and not self._restamped:
+            self._restamped = True
+            at = "" if seconds is None else f" at {seconds:.3f} s"
+            log.warning("%r: timestamps go back%s (concatenated files, or a timestamp wrap?); re-stamped to run on",
+                        self.name, at)
 
     def close(self) -> None:
         if self._frames is not None:
@@ -406,6 +423,25 @@ class Camera:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Monotonic:
+    """Timestamps of one stream made strictly increasing: after a jump back (files concatenated, a 33-bit
+    MPEG-TS wrap), this and later timestamps are shifted to run on one ``step`` after the last."""
+
+    def __init__(self) -> None:
+        self.last: Optional[int] = None
+        self.offset = 0
+        self.jumps = 0
+
+    def __call__(self, stamp: int, step: int) -> int:
+        stamp += self.offset
+        if self.last is not None and stamp <= self.last:
+            self.offset += self.last + step - stamp
+            stamp = self.last + step
+            self.jumps += 1
+        self.last = stamp
+        return stamp
 
 
 Source = Union[ImageFiles, VideoFile, Camera]
