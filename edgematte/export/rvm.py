@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ExportError, InputError
 from ..files import atomic_path
-from ..models.rvm import STATES, auto_downsample_ratio, check_downsample_ratio, is_rvm
+from ..models.rvm import STATES, auto_downsample_ratio, check_downsample_ratio, check_internal_size, is_rvm
 
 __all__ = ["export_rvm", "RvmExportReport", "make_static", "clip_parity", "clip_frames"]
 
@@ -199,6 +199,7 @@ def export_rvm(
             raise InputError(f"received {label}={value!r}; expected a positive integer")
     ratio = check_downsample_ratio(downsample_ratio)
     ratio = auto_downsample_ratio(height, width) if ratio is None else ratio
+    check_internal_size(height, width, ratio)
     source = Path(onnx_in)
     if not source.is_file():
         raise InputError(f"received --onnx {str(source)!r}, which is not a file; expected an RVM .onnx file")

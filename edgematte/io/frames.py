@@ -10,6 +10,10 @@ Accepted, and what happens to them:
 - HxW or HxWx1 grey: expanded to three equal channels.
 - uint16 (16-bit PNG/TIFF): scaled to uint8 (value / 257, rounded) with a warning.
 - PIL images: converted from their mode (RGB, RGBA, L, LA, I;16, P, ...), whatever ``channels`` says.
+  Modes I (32-bit integers) and F (32-bit floats) are scaled to 8 bits by the range their values span,
+  with a warning: 0..1 (F only), 0..255 or 0..65535 when the values fit one of them, else their own
+  minimum..maximum; NaN becomes 0 (PIL's own conversion would clip them: a 16-bit ramp in mode I
+  came out almost all white, an F image in 0..1 black).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tu
     if channels not in CHANNEL_ORDERS:
         raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
     if _is_pil(image):
-        image, channels = _from_pil(image), "rgb"
+        image, channels = _from_pil(image, name), "rgb"
     if not _convertible(image, channels):
         return check_frame(image), None
     if image.ndim == 3 and image.shape[2] == 1:
@@ -75,12 +79,27 @@ def _is_pil(image: Any) -> bool:
     return hasattr(image, "mode") and hasattr(image, "convert") and hasattr(image, "getbands")
 
 
-def _from_pil(image: Any) -> np.ndarray:
+def _from_pil(image: Any, name: str = "image") -> np.ndarray:
     """A PIL image -> uint8/uint16 HxW, HxWx3 RGB or HxWx4 RGBA array."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L"):
         return np.asarray(image).astype(np.uint16)
+    if mode in ("I", "F"):
+        return _scaled_to_uint8(np.asarray(image), f"{name} (a PIL image in mode {mode!r})")
     if mode == "L":
         return np.asarray(image)
     has_alpha = "A" in image.getbands() or (mode == "P" and "transparency" in image.info)
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def _scaled_to_uint8(values: np.ndarray, name: str) -> np.ndarray:
+    """32-bit integers or floats -> uint8 by the range they span (see the module docstring), with a warning."""
+    data = values.astype(np.float64)
+    finite = data[np.isfinite(data)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    tops = ((1.0,) if values.dtype.kind == "f" else ()) + (255.0, 65535.0)
+    top = next((t for t in tops if lo >= 0 and hi <= t), None)
+    low, span = (0.0, top) if top is not None else (lo, hi - lo)
+    warnings.warn(f"{name} has values {lo:g}..{hi:g}; converting {low:g}..{low + span:g} to 8 bits", stacklevel=5)
+    scaled = (np.nan_to_num(data, nan=low) - low) * (255.0 / span if span > 0 else 0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -24,7 +24,8 @@ to uint8 alpha and foreground. Otherwise the whole graph runs as is.
 Automatic ratio (:func:`auto_downsample_ratio`): the internal frame's longer side is
 :data:`AUTO_LONG_SIDE` = 320 px, within upstream's 256-512 px guidance and at its CPU-friendly
 end: 640x480 -> 0.5, 1280x720 -> 0.25, 1920x1080 -> 1/6, 3840x2160 -> 1/12; frames whose
-longer side is <= 320 px run at 1.
+longer side is <= 320 px run at 1. No ratio, automatic or given, may shrink a frame's shorter side below
+:data:`MIN_INTERNAL_SIDE` = 64 px (the network's minimum, measured: ``bench/rvm_minimum.py``).
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ __all__ = [
     "RVM_INPUTS",
     "RVM_OUTPUTS",
     "AUTO_LONG_SIDE",
+    "MIN_INTERNAL_SIDE",
     "is_rvm",
     "is_rvm_file",
     "auto_downsample_ratio",
     "check_downsample_ratio",
+    "check_internal_size",
+    "internal_size",
     "RvmModel",
     "split_refiner",
     "fgf_apply_reference",
@@ -64,6 +68,12 @@ RVM_INPUTS = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 RVM_OUTPUTS = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
 #: longer side (px) of the downsampled frame the automatic ratio aims at
 AUTO_LONG_SIDE = 320
+#: the shorter side (px) below which a ratio may not shrink the network's frame. Measured with the real
+#: MobileNetV3 graph (``python bench/rvm_minimum.py``: 14 clips and 11 photos of people, the matte at each
+#: internal size against the graph's own matte at the automatic ratio): 64 px is the smallest size at which
+#: no input's matte is lost (lowest IoU 0.47, median 0.92, three quarters at 0.8 or more); up to 56 px some
+#: mattes are empty, at 32 px the median IoU is 0 and at 16 px or less every matte is lost.
+MIN_INTERNAL_SIDE = 64
 #: expected rank of each tensor of the signature
 _RANKS = {"src": 4, "downsample_ratio": 1, "fgr": 4, "pha": 4, **{n: 4 for n in list(STATES) + list(STATES.values())}}
 
@@ -126,8 +136,30 @@ def is_rvm_file(path: Any) -> bool:
 
 
 def auto_downsample_ratio(height: int, width: int) -> float:
-    """The ratio that brings the longer side of a ``height`` x ``width`` frame to ~AUTO_LONG_SIDE px (<= 1)."""
-    return min(1.0, AUTO_LONG_SIDE / max(int(height), int(width)))
+    """The ratio that brings the longer side of a ``height`` x ``width`` frame to ~AUTO_LONG_SIDE px (<= 1),
+    keeping the shorter side at :data:`MIN_INTERNAL_SIDE` px (or all of it, when smaller) for frames longer
+    than 5:1."""
+    short, long = sorted((int(height), int(width)))
+    return min(1.0, max(AUTO_LONG_SIDE / long, (min(MIN_INTERNAL_SIDE, short) + 0.5) / short))
+
+
+def internal_size(height: int, width: int, ratio: float) -> Tuple[int, int]:
+    """(h, w) of the frame the network runs at: the graph's Resize makes floor(side * ratio), at least 1."""
+    return max(1, int(math.floor(height * ratio))), max(1, int(math.floor(width * ratio)))
+
+
+def check_internal_size(height: int, width: int, ratio: float) -> None:
+    """InputError when ``ratio`` shrinks a frame whose shorter side has :data:`MIN_INTERNAL_SIDE` px or more
+    below that minimum (a frame already smaller is the caller's to judge)."""
+    short = min(int(height), int(width))
+    small = internal_size(height, width, ratio)
+    if short >= MIN_INTERNAL_SIDE and min(small) < MIN_INTERNAL_SIDE:
+        lowest = math.ceil(MIN_INTERNAL_SIDE / short * 1000) / 1000
+        raise InputError(
+            f"received downsample_ratio={ratio!r}, which shrinks a {width}x{height} frame to {small[1]}x{small[0]} "
+            f"inside RobustVideoMatting; expected at least {MIN_INTERNAL_SIDE} px on its shorter side, the "
+            f"network's minimum: a ratio of {lowest:g} or more for this frame, or None (automatic)"
+        )
 
 
 def check_downsample_ratio(value: Any) -> Optional[float]:
@@ -342,8 +374,10 @@ class RvmModel:
         return self._names is not None
 
     def ratio_for(self, height: int, width: int) -> float:
-        """The ratio used for frames of this size."""
-        return self.downsample_ratio if self.downsample_ratio is not None else auto_downsample_ratio(height, width)
+        """The ratio used for frames of this size; InputError when it shrinks them below the network's minimum."""
+        ratio = self.downsample_ratio if self.downsample_ratio is not None else auto_downsample_ratio(height, width)
+        check_internal_size(height, width, ratio)
+        return ratio
 
     def reset(self) -> None:
         """Restart the recurrent states from zeros (between unrelated clips)."""
