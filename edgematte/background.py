@@ -62,7 +62,9 @@ def parse_background(value: Any, *, name: str = "background") -> Background:
         try:
             path = Path(value)
         except TypeError:  # an os.PathLike whose __fspath__ gives no str
-            raise InputError(f"received {name} {type(value).__name__}, which names no path; {_expected(name)}") from None
+            raise InputError(
+                f"received {name} {type(value).__name__}, which names no path; {_expected(name)}"
+            ) from None
         return _open_file(path)
     if _is_pil(value):
         from .io import to_bgr

@@ -29,19 +29,38 @@ def shared_data() -> Path:
     return _shared("data")
 
 
-@pytest.fixture(scope="session")
-def rvm_onnx(shared_weights) -> Path:
-    """The real RobustVideoMatting MobileNetV3 graph (official signature, TF.js weights), or skip."""
-    path = shared_weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+def _weights_file(shared_weights: Path, *parts: str) -> Path:
+    path = shared_weights.joinpath(*parts)
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
 
 
 @pytest.fixture(scope="session")
+def rvm_onnx(shared_weights) -> Path:
+    """The real RobustVideoMatting MobileNetV3 graph (official signature, TF.js weights), or skip."""
+    return _weights_file(shared_weights, "rvm_mobilenetv3", "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx")
+
+
+@pytest.fixture(scope="session")
+def selfie_tflite(shared_weights) -> Path:
+    """MediaPipe's selfie segmentation .tflite (256x256), or skip."""
+    return _weights_file(shared_weights, "mediapipe_selfie", "selfie_segmentation.tflite")
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx() -> Path:
     """``tests/assets/tiny_seg.onnx``: src [1,3,32,32] -> alpha = sigmoid(20 (R - B)) (see make_assets.py)."""
     return Path(__file__).resolve().parent / "assets" / "tiny_seg.onnx"
+
+
+@pytest.fixture
+def matter(tiny_onnx):
+    """A Matter on the tiny model (ONNX Runtime, refine "fast")."""
+    import edgematte
+
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        yield m
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,27 @@ def fresh_python(args, *, cwd, **popen_kwargs):
     return [sys.executable] + list(args), dict(cwd=str(cwd), env=env, **popen_kwargs)
 
 
+def signal_when_ready(args, *, cwd, ready, sig, timeout: float = 60.0):
+    """Run ``python ARGS`` in a fresh interpreter (see :func:`fresh_python`) and send it ``sig`` once
+    ``ready()`` is true; returns (exit code, stderr). Fails if it ends before that or ``ready`` takes too long."""
+    import time
+
+    argv, kwargs = fresh_python(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, **kwargs)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready() and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before the signal"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err.decode()
+
+
 def heavy_modules_after(import_statement: str, tmp_path: Path) -> list:
     """Which of HEAVY_MODULES a fresh interpreter has loaded after ``import_statement``."""
     code = f"import sys; {import_statement}; print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"

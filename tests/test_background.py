@@ -16,12 +16,6 @@ ALPHA = np.full((12, 16), 128, np.uint8)
 BAD_COLOURS = [(1.7, 2, 3), ("1", "2", "3"), (True, 0, 0), (0, 0, 256), (-1, 0, 0), (1, 2), (1, 2, 3, 4), [np.float32(3), 0, 0]]
 
 
-@pytest.fixture
-def matter(tiny_onnx):
-    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
-        yield m
-
-
 @pytest.mark.parametrize("colour", BAD_COLOURS, ids=repr)
 def test_bad_colours_are_refused_by_the_api_and_the_kernel(matter, colour):
     with pytest.raises(InputError, match="colour|background"):

@@ -14,18 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import edgematte
 from edgematte.background import COLOURS, Backgrounds, parse_background
 from edgematte.errors import InputError
 
 FRAME = np.zeros((12, 16, 3), np.uint8)
 FRAME[..., 0] = 255  # blue: alpha ~0 for the tiny model, so the composite shows the background
-
-
-@pytest.fixture
-def matter(tiny_onnx):
-    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
-        yield m
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +72,8 @@ def test_the_cli_is_told_what_it_can_type(text):
 
 @pytest.mark.parametrize("text", ["300,0,0", "0,0,256", "-1,0,0", "0, 999 ,0"])
 def test_an_out_of_range_r_g_b_names_the_range(text):
-    with pytest.raises(InputError, match=r"not all in 0\.\.255; expected R,G,B with each value a whole number 0\.\.255"):
+    expected = r"not all in 0\.\.255; expected R,G,B with each value a whole number 0\.\.255"
+    with pytest.raises(InputError, match=expected):
         parse_background(text, name="--background")
 
 

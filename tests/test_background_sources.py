@@ -4,19 +4,12 @@ import numpy as np
 import pytest
 from clips import write_clip
 
-import edgematte
 from edgematte.background import Backgrounds, VideoBackground, parse_background
 from edgematte.cli.__main__ import main
 from edgematte.errors import InputError
 
 FRAME = np.zeros((48, 64, 3), np.uint8)
 FRAME[..., 0] = 255  # blue: alpha ~0 for the tiny model, so the composite shows the background
-
-
-@pytest.fixture
-def matter(tiny_onnx):
-    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
-        yield m
 
 
 def test_the_api_takes_names_paths_pil_images_and_videos(matter, tmp_path):

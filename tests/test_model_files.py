@@ -30,14 +30,6 @@ def private_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
 
 
-@pytest.fixture(scope="module")
-def selfie_tflite(shared_weights) -> Path:
-    path = shared_weights / "mediapipe_selfie" / "selfie_segmentation.tflite"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
 def _open(path: Path, backend: str) -> None:
     """Open a Matter on ``path`` and matte a frame: works, or raises edgematte's own error naming the file."""
     try:

@@ -446,8 +446,8 @@ _DAMAGED = (struct.error, TypeError, ValueError, AttributeError, IndexError, Key
             RecursionError)
 
 
-def _convert_ops(buf: bytes, path: Path) -> Tuple[_Graph, int, int]:
-    """Every operator of the flatbuffer ``buf`` converted: (the graph, its input tensor, its output tensor)."""
+def _convert(buf: bytes, path: Path) -> onnx.ModelProto:
+    """The flatbuffer ``buf`` (read from ``path``) converted and checked; see :func:`tflite_to_onnx`."""
     model_fb = _read_model(buf, str(path))
     g = _Graph(model_fb, buf)
     src, alpha = _graph_io(g, str(path))
@@ -461,27 +461,6 @@ def _convert_ops(buf: bytes, path: Path) -> Tuple[_Graph, int, int]:
         op = _Op(index, name, tuple(int(i) for i in raw.InputsAsNumpy()),
                  tuple(int(i) for i in raw.OutputsAsNumpy()), raw)
         convert(g, op)
-    return g, src, alpha
-
-
-def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
-    """Convert a float TFLite image-to-mask model to ONNX.
-
-    Returns a checked opset-17 model: input ``src`` float32 [1,3,H,W] RGB 0..1, output
-    ``alpha`` float32 [1,1,H,W]. Raises ExportError naming any unsupported operator.
-    """
-    path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as exc:
-        raise ExportError(f"could not read {str(path)!r} ({exc}); expected a readable .tflite file") from exc
-    try:
-        g, src, alpha = _convert_ops(buf, path)
-    except EdgematteError:
-        raise
-    except _DAMAGED as exc:  # the flatbuffer reader's errors on a truncated or damaged file
-        raise ExportError(f"could not read {str(path)!r} as a TFLite model ({type(exc).__name__}: {str(exc)[:200]}); "
-                          "expected an undamaged .tflite file") from exc
 
     def value(i: int, name: str) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [g.shape(i)[a] for a in _NHWC_TO_NCHW])
@@ -497,6 +476,31 @@ def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
         raise ExportError(f"the ONNX converted from {path.name} fails onnx.checker: {exc}") from exc
     _check_shapes(g, model)
     return model
+
+
+def tflite_to_onnx(path: Union[str, Path]) -> onnx.ModelProto:
+    """Convert a float TFLite image-to-mask model to ONNX.
+
+    Returns a checked opset-17 model: input ``src`` float32 [1,3,H,W] RGB 0..1, output
+    ``alpha`` float32 [1,1,H,W]. Raises ExportError naming the file and any unsupported operator;
+    a truncated or damaged file is an ExportError too.
+    """
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"could not read {str(path)!r} ({exc}); expected a readable .tflite file") from exc
+    try:
+        return _convert(buf, path)
+    except ExportError as exc:  # an operator's own message: say which file it is in
+        if path.name in str(exc):
+            raise
+        raise ExportError(f"{str(path)!r}: {exc}") from exc
+    except EdgematteError:
+        raise
+    except _DAMAGED + (onnx.shape_inference.InferenceError,) as exc:  # a truncated or damaged file
+        raise ExportError(f"could not read {str(path)!r} as a TFLite model ({type(exc).__name__}: {str(exc)[:200]}); "
+                          "expected an undamaged .tflite file") from exc
 
 
 def export_selfie(name: str, output_path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,

@@ -242,17 +242,20 @@ def ffmpeg_input(path: PathLike) -> Tuple[str, Dict[str, str]]:
         raise InputError(f"received video {text!r}, which does not exist; expected a video file or device")
     if not regular:
         raise InputError(f"received video {text!r}, which is a folder or a device; expected a video file")
-    return "file:" + os.path.abspath(local), {"protocol_whitelist": "file", "format_whitelist": ",".join(VIDEO_DEMUXERS)}
+    options = {"protocol_whitelist": "file", "format_whitelist": ",".join(VIDEO_DEMUXERS)}
+    return "file:" + os.path.abspath(local), options
 
 
 class VideoFile:
-    """Frames of a video file or stream URL (see :func:`ffmpeg_input`), decoded with PyAV: uint8 HxWx3 BGR, or HxWx4 BGRA when the
-    video carries alpha (``has_alpha``: ProRes 4444, VP9 with alpha, PNG/QuickTime RLE with alpha, ...;
-    VP9's alpha plane is decoded with libvpx-vp9, since FFmpeg's own VP9 decoder drops it).
+    """Frames of a video file or stream URL (see :func:`ffmpeg_input`), decoded with PyAV: uint8 HxWx3 BGR,
+    or HxWx4 BGRA when the video carries alpha (``has_alpha``: ProRes 4444, VP9 with alpha, PNG/QuickTime
+    RLE with alpha, ...; VP9's alpha plane is decoded with libvpx-vp9, since FFmpeg's own VP9 decoder drops it).
 
     ``fps`` (0 when unknown), ``size`` (width, height), ``frame_count`` (None when the container
-    does not say), ``audio`` (the first audio stream or None) and ``time_base`` come from the
-    container; ``pts`` is the timestamp of the frame last yielded, in ``time_base`` units.
+    does not say; estimated from the duration for Matroska), ``audio`` (the first audio stream or None)
+    and ``time_base`` come from the container; ``pts`` is the timestamp of the frame last yielded, in
+    ``time_base`` units, made strictly increasing (timestamps that go back are re-stamped, with a warning).
+    At the end, a stream short of the frames its container announced logs a warning with both numbers.
     Set ``on_audio`` to a callable to receive the audio packets in file order (for remuxing).
     ``pace``: yield frames no faster than their timestamps (a file standing in for a camera).
     """

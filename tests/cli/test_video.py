@@ -4,13 +4,12 @@ import errno
 import os
 import signal
 import subprocess
-import time
 
 import cv2
 import numpy as np
 import pytest
 from clips import audio_seconds, decode_frames, disc_frame, probe, write_clip
-from fresh_python import fresh_python
+from fresh_python import signal_when_ready
 
 import edgematte
 from edgematte.cli.__main__ import main
@@ -299,20 +298,9 @@ def _signal_mid_video(tmp_path, make_clip, model_args, sig):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     args = ["-m", "edgematte.cli", "video", str(clip), "-o", str(out_dir / "o.mp4")] + model_args + ["-b", "blur"]
-    argv, kwargs = fresh_python(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc = subprocess.Popen(argv, **kwargs)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(p.stat().st_size > 0 for p in out_dir.iterdir()) and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert proc.poll() is None, "the video finished before the signal"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, err.decode(), out_dir
+    code, err = signal_when_ready(args, cwd=tmp_path, sig=sig,
+                                  ready=lambda: any(p.stat().st_size > 0 for p in out_dir.iterdir()))
+    return code, err, out_dir
 
 
 def test_sigkill_mid_video_then_the_next_run_removes_the_debris(tmp_path, make_clip, model_args):

@@ -21,12 +21,6 @@ def disc(h=48, w=64):
     return frame
 
 
-@pytest.fixture
-def matter(tiny_onnx):
-    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
-        yield m
-
-
 def test_rgb_arrays_need_the_explicit_channel_order(tiny_onnx, matter):
     bgr = disc()
     want = matter.process(bgr).alpha.copy()

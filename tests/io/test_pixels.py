@@ -148,8 +148,8 @@ _ENCODED = {suffix: cv2.imencode(suffix, np.full((9, 11, 3), 7, np.uint8))[1].to
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(_ENCODED)), st.integers(0, 200), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
-                                                                         max_size=4))
+@given(st.sampled_from(sorted(_ENCODED)), st.integers(0, 200),
+       st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4))
 def test_damaged_real_headers_never_raise(suffix, cut, flips):
     from edgematte.io.pixels import image_size
 

@@ -4,15 +4,13 @@ interrupted leaves the earlier sequence whole (defect 6)."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from clips import write_clip
-from fresh_python import fresh_python
+from fresh_python import signal_when_ready
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,22 +115,10 @@ def test_a_new_folder_is_absent_after_a_failure(tmp_path):
 
 
 def _kill_mid_run(tmp_path, clip, out: Path, model_args, sig):
-    """`edgematte video CLIP -o OUT/` in a fresh interpreter, sent ``sig`` once it has written frames."""
+    """`edgematte video CLIP -o OUT/` in a fresh interpreter, sent ``sig`` once it has written new frames."""
     args = ["-m", "edgematte.cli", "video", str(clip), "-o", str(out) + "/"] + model_args
-    argv, kwargs = fresh_python(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc = subprocess.Popen(argv, **kwargs)
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and sum(1 for _ in out.rglob("frame_*.png")) < 40:  # 30 earlier + new ones
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before the signal"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, err.decode()
+    return signal_when_ready(args, cwd=tmp_path, sig=sig, timeout=120,
+                             ready=lambda: sum(1 for _ in out.rglob("frame_*.png")) >= 40)  # 30 earlier + new ones
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])

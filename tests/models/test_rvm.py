@@ -19,17 +19,6 @@ from edgematte.runtime import open_backend
 ort = pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path_factory):
-    """The split RVM graph is cached per test session, never in the user's cache."""
-    monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
-@pytest.fixture
-def counting(tmp_path):
-    return counting_rvm(tmp_path / "counting.onnx")
-
-
 @pytest.fixture(scope="module")
 def clip(shared_data):
     import cv2

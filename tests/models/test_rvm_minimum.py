@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rvm_graphs import counting_rvm
 
 import edgematte
 from edgematte.cli.__main__ import main
 from edgematte.errors import InputError
 
 MINIMUM = r"expected at least 64 px on its shorter side, the network's minimum"
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
-@pytest.fixture
-def counting(tmp_path):
-    return counting_rvm(tmp_path / "counting.onnx")
 
 
 FRAME = np.full((720, 1280, 3), 90, np.uint8)
