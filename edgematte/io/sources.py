@@ -21,7 +21,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -335,7 +335,7 @@ class VideoFile:
         if announced is None:
             return
         slack = 0 if self._count_exact else max(2, round(0.02 * announced))
-        if decoded < announced - slack:
+        if decoded < announced - slack and _first_time("short", self.name):
             about = "" if self._count_exact else "about "
             log.warning("%r ended after %d of the %s%d frames its container announced (a truncated or damaged file?)",
                         self.name, decoded, about, announced)
@@ -366,9 +366,12 @@ class VideoFile:
             raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
 
     def _warn_restamped(self, stamps: "_Monotonic", seconds: Optional[float]) -> None:
-        """One warning per file, at the first timestamp that went back."""
+        """One warning per file (per process: a looping background video warns once), at the first timestamp
+        that went back."""
         if stamps.jumps and not self._restamped:
             self._restamped = True
+            if not _first_time("restamped", self.name):
+                return
             at = "" if seconds is None else f" at {seconds:.3f} s"
             log.warning("%r: timestamps go back%s (concatenated files, or a timestamp wrap?); re-stamped to run on",
                         self.name, at)
@@ -426,6 +429,17 @@ class Camera:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_WARNED: Set[Tuple[str, str]] = set()
+
+
+def _first_time(kind: str, name: str) -> bool:
+    """True the first time this process warns of ``kind`` for the file ``name`` (a background video loops)."""
+    if (kind, name) in _WARNED:
+        return False
+    _WARNED.add((kind, name))
+    return True
 
 
 class _Monotonic:

@@ -87,3 +87,15 @@ def test_complete_files_say_nothing(tmp_path, caplog, codec, suffix, audio):
 def test_the_shared_clips_are_complete(videos, caplog):
     for path in sorted(videos.glob("*.mkv")) + sorted(videos.glob("*.gif")):
         assert _decode(path, caplog)[1] == [], path.name
+
+
+def test_a_looping_background_warns_once(videos, tmp_path, caplog):
+    from edgematte.background import VideoBackground
+
+    half = cut(videos / "asl_book.mkv", tmp_path / "half.mkv")
+    background = VideoBackground(half)
+    with caplog.at_level(logging.WARNING, logger="edgematte"):
+        for _ in range(2 * 47 + 3):  # round the loop twice
+            background.next_frame()
+    background.close()
+    assert len([r for r in caplog.records if "container announced" in r.getMessage()]) == 1
