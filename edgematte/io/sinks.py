@@ -439,7 +439,8 @@ class ImageSequenceSink:
     or a clean exit of the ``with`` block), replacing the frames of an earlier sequence of the same
     pattern, those beyond the new count included. A failed or interrupted run (an error, Ctrl-C) removes
     its temporary folder, and one killed with SIGKILL leaves only that folder (removed by the CLI's next
-    run, see :func:`edgematte.files.remove_stale_partials`): an earlier sequence stays whole either way.
+    run, see :func:`edgematte.files.remove_stale_partials`): an earlier sequence stays whole either way,
+    short of a kill during the final renames (one ``os.replace`` per frame, milliseconds in all).
     Frames are uint8 HxW, HxWx3 BGR or HxWx4 BGRA (RGBA PNG). Image sequences carry no audio.
     """
 
