@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..files import PathLike, atomic_path
+from ..files import PathLike, atomic_path, user_path
 from .sources import IMAGE_SUFFIXES, frame_name, is_pattern, pattern_regex
 
 __all__ = [
@@ -85,7 +85,7 @@ def refuse_overwriting(inputs: Iterable[PathLike], outputs: Iterable[Optional[Pa
     for output in outputs:
         if output is None:
             continue
-        target = Path(output).expanduser()
+        target = user_path(output)
         target = target.parent if is_pattern(target) else target  # a frame pattern writes into its folder
         for source in sources:
             if _same_file(source, target):
@@ -105,7 +105,7 @@ def _same_file(a: Path, b: Path) -> bool:
             return os.path.samefile(a, b)
     except OSError:
         pass
-    return a.expanduser().resolve() == b.expanduser().resolve()
+    return user_path(a).resolve() == user_path(b).resolve()
 
 
 def encode_image(image: np.ndarray, suffix: str) -> bytes:

@@ -81,7 +81,7 @@ def list_images(inputs: Sequence[PathLike], *, recursive: bool = False) -> List[
     """Image files named in ``inputs``: folders expanded (sorted; with ``recursive``, sub-folders too)."""
     found: List[Path] = []
     for item in inputs:
-        path = Path(item).expanduser()
+        path = user_path(item)
         if path.is_dir():
             walk = path.rglob("*") if recursive else path.iterdir()
             found.extend(sorted(p for p in walk if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
@@ -149,7 +149,7 @@ class ImageFiles:
     is_camera = False
 
     def __init__(self, uri: PathLike, *, recursive: bool = False) -> None:
-        self.root = Path(uri).expanduser()
+        self.root = user_path(uri)
         self.name = str(uri)
         self.paths = list_images([self.root], recursive=recursive)
         self.fps = 0.0
@@ -472,7 +472,7 @@ def open_source(uri: Union[int, PathLike], *, recursive: bool = False, pace: boo
         return Camera(str(uri))
     if "://" in str(uri):
         return VideoFile(str(uri), pace=pace)
-    path = Path(uri).expanduser()
+    path = user_path(uri)
     if path.is_dir() or is_pattern(path) or path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFiles(path, recursive=recursive)
     return VideoFile(path, pace=pace)
