@@ -58,7 +58,10 @@ from .pipeline import (
     _cover,
     _recurrent_step,
     _refine_mode,
+    check_every,
     fit_fast,
+    keep_model_alpha,
+    model_due,
     solve_full,
 )
 from .validate import check_threads, is_cuda_array
@@ -606,6 +609,8 @@ class _Buffers:
         self.blur_mean = empty((bh, bw, 3), np.float32)
         self.blur_work = _LinearWork(xp, linear_plan(xp, (bh, bw), (h, w), 3))
         self.has_previous = False
+        self.last_alpha: Any = None  # every > 1: the model-size alpha the frames between reuse
+        self.since_model = 0
         self.product: Any = None  # uint16, and the uploaded input alpha: made when a frame has its own alpha
         self.input_alpha: Any = None
         self.host: Dict[str, np.ndarray] = {}  # download targets, made on first use
@@ -654,6 +659,7 @@ class DevicePipeline:
         results: str = "auto",
         recurrent: Optional[Mapping[str, str]] = None,
         downsample_ratio: Optional[float] = None,
+        every: int = 1,
     ) -> None:
         from .models.rvm import is_rvm
 
@@ -675,7 +681,7 @@ class DevicePipeline:
         self.backend = backend
         self.task, self.refine, self.results = task, _refine_mode(refine), results
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
-        self.temporal, self.threads = temporal, check_threads(threads)
+        self.temporal, self.threads, self.every = temporal, check_threads(threads), check_every(every)
         self.recurrent = dict(recurrent or {})
         self.input_name, self.output_name, self.model_hw, dtype = _model_io(backend, input_size, self.recurrent)
         self._src = self._binding((1, 3) + self.model_hw, dtype)
@@ -702,6 +708,7 @@ class DevicePipeline:
         b = getattr(self._local, "buffers", None)
         if b is not None:
             b.has_previous = False
+            b.last_alpha = None
         self._states = {}
 
     def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Optional[np.ndarray] = None,
@@ -729,18 +736,23 @@ class DevicePipeline:
 
         self._downscale(frame, host_frame, b)
         cut = self._detect_cut(b)
-        s.to_tensor(b.small, self._src)
-        clock.lap("preprocess")
+        if model_due(b, self.every, cut):
+            s.to_tensor(b.small, self._src)
+            clock.lap("preprocess")
 
-        feed = {self.input_name: self._src}
-        feed.update(self._recurrent_inputs())
-        outputs = self.backend.infer(feed, validate=False)
-        alpha = s.asarray(outputs[self.output_name]).reshape(self.model_hw)
-        self._keep_states(outputs)
-        clock.lap("model")
+            feed = {self.input_name: self._src}
+            feed.update(self._recurrent_inputs())
+            outputs = self.backend.infer(feed, validate=False)
+            alpha = s.asarray(outputs[self.output_name]).reshape(self.model_hw)
+            self._keep_states(outputs)
+            clock.lap("model")
 
-        if self.temporal is not None:
-            alpha = self._smooth(alpha, cut, b)
+            if self.temporal is not None:
+                alpha = self._smooth(alpha, cut, b)
+            keep_model_alpha(b, alpha, self.every, xp)
+        else:
+            alpha = b.last_alpha
+            clock.lap("preprocess")
         trimap = foreground = composite = None
         if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
             # Pipeline's one full-resolution pass: guided upsampling, known-region clamp, foreground, composite

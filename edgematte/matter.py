@@ -54,7 +54,9 @@ class Matter:
     (0, 1] fixes it. RVM is recurrent: feed one stream's frames in order, one stream per Matter;
     ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
     ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
-    (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way.
+    (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way. ``every``: run
+    the model on every Nth frame only; the frames between reuse its last alpha, refitted to the new
+    frame by ``refine`` (segmentation models; a live stream at a fraction of the model's cost).
 
     Frames: uint8 HxWx3; HxWx4 (BGRA/RGBA) whose alpha multiplies into the matte (a transparent
     input pixel stays transparent); HxW grey (expanded); uint16 (scaled to 8 bits with a
@@ -78,6 +80,7 @@ class Matter:
         threads: Optional[int] = None,
         downsample_ratio: Optional[float] = None,
         channels: str = "bgr",
+        every: int = 1,
     ) -> None:
         if channels not in CHANNEL_ORDERS:
             raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
@@ -94,17 +97,20 @@ class Matter:
             input_size=input_size or spec_size,
             threads=threads,
             downsample_ratio=downsample_ratio,
+            every=every,
         )
         self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE) -> Result:
+    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, keep_foreground: bool = True) -> Result:
         """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
 
         With ``background`` (anything :func:`edgematte.background.parse_background` takes: a
         colour name, "#RRGGBB", a (B, G, R) tuple, an image or its path, "blur", or None for
         BGRA) the Result holds the composite too; without it, no composite is made.
+        ``keep_foreground=False``: only the composite (and its timings) are wanted, as in
+        :meth:`replace_background`, so the foreground need not be written (it may be None).
         """
-        return self._process(frame, background, keep_foreground=True)
+        return self._process(frame, background, keep_foreground=keep_foreground)
 
     def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
         """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""

@@ -140,6 +140,8 @@ class _Buffers:
         self.background_key: Any = None
         self.blur_small = np.empty((max(1, h // 8), max(1, w // 8), 3), np.uint8)
         self.has_previous = False
+        self.last_alpha: Optional[np.ndarray] = None  # every > 1: the model-size alpha the frames between reuse
+        self.since_model = 0
 
 
 class Pipeline:
@@ -155,6 +157,11 @@ class Pipeline:
     (:class:`~edgematte.models.rvm.RvmModel`): alpha and foreground colour straight from the
     model, no trimap or refinement, ``downsample_ratio`` None (automatic) or in (0, 1]; its
     recurrent state needs the frames of one stream in order. Other models refuse ``downsample_ratio``.
+
+    ``every`` N > 1 (segmentation models): the model runs on every Nth frame of the calling thread
+    (and on the first after :meth:`reset`, a frame-size change or, with temporal smoothing, a scene
+    cut); the frames between reuse its last model-size alpha and run only the rest of the stages
+    ("fast": the guided filter fitted and applied on the new frame, so the edge follows the picture).
     """
 
     def __init__(
@@ -168,8 +175,10 @@ class Pipeline:
         input_size: Optional[Tuple[int, int]] = None,
         threads: Optional[int] = None,
         downsample_ratio: Optional[float] = None,
+        every: int = 1,
     ) -> None:
         _check_task(task)
+        self.every = check_every(every)
         self.backend = backend
         self.task = task
         self.refine = _refine_mode(refine)
@@ -178,6 +187,9 @@ class Pipeline:
         self.threads = check_threads(threads)
         self._kernels = trusted("cpu")  # arguments are checked once, here and at Matter's boundary
         self.rvm = _recurrent_step(backend, downsample_ratio, temporal, threads)
+        if self.rvm is not None and self.every > 1:
+            raise InputError(f"received every={every!r} for a RobustVideoMatting model; expected every=1 (the "
+                             "frames between model runs are refitted by the segmentation models' refinement)")
         if self.rvm is not None:  # RobustVideoMatting: its own model step, see _process_recurrent
             self.model_hw = None
             self._lock = threading.Lock()
@@ -196,6 +208,7 @@ class Pipeline:
         b = getattr(self._local, "buffers", None)
         if b is not None:
             b.has_previous = False
+            b.last_alpha = None
         if self.rvm is not None:
             self.rvm.reset()
 
@@ -230,21 +243,26 @@ class Pipeline:
 
         _downscale(frame, b)
         cut = self._detect_cut(b)
-        native("_guided").model_input(b.small, self._src[0])  # BGR HWC uint8 -> RGB CHW float32 0..1, one pass
-        tick = _lap(timings, "preprocess", tick)
+        if model_due(b, self.every, cut):
+            native("_guided").model_input(b.small, self._src[0])  # BGR HWC uint8 -> RGB CHW float32 0..1, one pass
+            tick = _lap(timings, "preprocess", tick)
 
-        alpha = self.backend.infer({self.input_name: self._src}, validate=False)[self.output_name]
-        tick = _lap(timings, "model", tick)
+            alpha = self.backend.infer({self.input_name: self._src}, validate=False)[self.output_name]
+            tick = _lap(timings, "model", tick)
 
-        alpha = alpha.reshape(mh, mw)
-        if self.temporal is not None:
-            if cut or not b.has_previous:
-                np.copyto(b.ema, alpha)
-            else:
-                s = self.temporal.strength
-                cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema)
-            alpha = b.ema
-            b.has_previous = True
+            alpha = alpha.reshape(mh, mw)
+            if self.temporal is not None:
+                if cut or not b.has_previous:
+                    np.copyto(b.ema, alpha)
+                else:
+                    s = self.temporal.strength
+                    cv2.addWeighted(b.ema, s, alpha, 1.0 - s, 0.0, dst=b.ema)
+                alpha = b.ema
+                b.has_previous = True
+            keep_model_alpha(b, alpha, self.every, np)
+        else:
+            alpha = b.last_alpha
+            tick = _lap(timings, "preprocess", tick)
         trimap = foreground = composite = None
         if self.task == "segmentation" and self.refine == "fast" and input_alpha is None:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
@@ -431,6 +449,34 @@ def solve_full(frame: np.ndarray, trimap: np.ndarray, prior: np.ndarray, threads
     (uint8 HxW, the "fast" alpha) as soft prior (``FULL`` settings) -> float32 HxW 0..1 (a new array)."""
     return solve_band(frame, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
                       final_iterations=FULL.final_iterations, threads=threads)
+
+
+def check_every(every: Any) -> int:
+    """``every``: run the model on every Nth frame, an int >= 1."""
+    from .validate import check_int
+
+    return check_int("every", every, 1, 1 << 16)
+
+
+def model_due(b: Any, every: int, cut: bool) -> bool:
+    """Whether this frame runs the model, shared by both pipelines: always with ``every`` 1; else on
+    every ``every``-th frame of ``b`` and whenever ``b`` holds no model alpha or the scene cut."""
+    if every == 1:
+        return True
+    due = b.last_alpha is None or cut or b.since_model + 1 >= every
+    b.since_model = 0 if due else b.since_model + 1
+    return due
+
+
+def keep_model_alpha(b: Any, alpha: Any, every: int, xp: Any) -> None:
+    """With ``every`` > 1, a copy of the model-size ``alpha`` in ``b.last_alpha`` for the frames between
+    (a copy: the backend may reuse its output buffer, and another thread may run the model meanwhile)."""
+    if every == 1:
+        return
+    if b.last_alpha is None or b.last_alpha.shape != alpha.shape or b.last_alpha.dtype != alpha.dtype:
+        b.last_alpha = alpha.copy()
+    else:
+        xp.copyto(b.last_alpha, alpha)
 
 
 def _lap(timings: Dict[str, float], stage: str, tick: float) -> float:
