@@ -1,0 +1,1 @@
+LIVE_DEFAULTS = {"refine": "fast", "background": "blur"}
