@@ -18,7 +18,7 @@ from .._version import __version__
 from ..errors import EdgematteError
 
 #: subcommand modules in edgematte.cli; each has ``register(subparsers)`` that sets ``func``.
-SUBCOMMANDS = ("matte", "video", "webcam", "bench", "build", "export")
+SUBCOMMANDS = ("matte", "video", "webcam", "gst", "bench", "build", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +96,7 @@ _PYTHON_HINTS = (
     (re.compile(r"\b(task|backend|refine)=(['\"])([\w-]+)\2"), lambda m: f"--{m.group(1)} {m.group(3)}"),
     (re.compile(r"\binput_size=\(h, w\)"), lambda m: "--input-size WxH"),
     (re.compile(r"\btemporal=([\w.']+)"), lambda m: f"--temporal {m.group(1)}"),
+    (re.compile(r"no 'window' sink"), lambda m: "--no-window"),
 )
 
 

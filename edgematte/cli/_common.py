@@ -88,8 +88,8 @@ def parse_size(text: str) -> Tuple[int, int]:
     return width, height
 
 
-def open_matter(args: argparse.Namespace, *, temporal: Any = None):
-    """A Matter from the shared model options."""
+def open_matter(args: argparse.Namespace, *, temporal: Any = None, **options: Any):
+    """A Matter from the shared model options (``options``: further Matter keywords)."""
     from ..matter import Matter
 
     input_size = None if args.input_size is None else (args.input_size[1], args.input_size[0])
@@ -102,6 +102,7 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None):
         input_size=input_size,
         threads=args.threads,
         downsample_ratio=args.downsample_ratio,
+        **options,
     )
 
 

@@ -21,11 +21,11 @@ import sysconfig
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..errors import BackendUnavailableError
 
-__all__ = ["import_gst", "plugin_path", "env_lines", "register", "PACKAGES", "loader_library"]
+__all__ = ["import_gst", "plugin_path", "environment", "env_lines", "register", "PACKAGES", "loader_library"]
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,31 @@ def plugin_path() -> Path:
     return Path(__file__).resolve().parent / "plugin"
 
 
-def _import_roots() -> List[str]:
-    """What the plugin loader's embedded Python needs on PYTHONPATH to import this installation: the
-    folder holding the ``edgematte`` package (the source folder of an editable install) and this
-    environment's site-packages (for NumPy, OpenCV, ONNX Runtime, ...)."""
+def environment() -> Dict[str, str]:
+    """What gst-launch-1.0 and gst-inspect-1.0 need to find the element of this installation, each
+    variable's folders to prepend:
+
+    - ``GST_PLUGIN_PATH``: :func:`plugin_path`;
+    - ``PYTHONPATH``: the folder holding the ``edgematte`` package (the source folder of an editable
+      install, whose .pth hook the loader's embedded Python does not run), this environment's
+      site-packages (NumPy, OpenCV, ONNX Runtime, ...) and, last, the folder of the system's ``gi``
+      (python3-gi): in an activated virtual environment the embedded Python finds the environment's
+      ``python3`` on PATH, adopts the environment, and then sees no system package.
+    """
     roots = [str(Path(__file__).resolve().parent.parent.parent)]
     paths = sysconfig.get_paths()
-    for key in ("purelib", "platlib"):
-        if paths.get(key) and paths[key] not in roots:
-            roots.append(paths[key])
-    return roots
+    for folder in [paths.get("purelib"), paths.get("platlib"), _system_gi_site()]:
+        if folder and folder not in roots:
+            roots.append(folder)
+    return {"GST_PLUGIN_PATH": str(plugin_path()), "PYTHONPATH": os.pathsep.join(roots)}
+
+
+def _system_gi_site() -> Optional[str]:
+    """The folder holding the system's python3-gi, or None when it is not installed."""
+    for site in _SYSTEM_SITES:
+        if (Path(site) / "gi" / "__init__.py").is_file():
+            return site
+    return None
 
 
 def loader_library() -> Optional[Path]:
@@ -133,19 +148,10 @@ def loader_python(library: Path) -> Optional[str]:
 
 
 def env_lines() -> List[str]:
-    """The ``export`` lines that let gst-launch-1.0 and gst-inspect-1.0 find the element of this installation."""
-    plugin = _quote(str(plugin_path()))
-    roots = _quote(os.pathsep.join(_import_roots()))
-    return [
-        f'export GST_PLUGIN_PATH={plugin}"${{GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}}"',
-        f'export PYTHONPATH={roots}"${{PYTHONPATH:+:$PYTHONPATH}}"',
-    ]
-
-
-def _quote(text: str) -> str:
+    """``export`` lines prepending :func:`environment` to what the shell has, for ``eval``."""
     import shlex
 
-    return shlex.quote(text)
+    return [f'export {name}={shlex.quote(value)}"${{{name}:+:${name}}}"' for name, value in environment().items()]
 
 
 def register() -> None:
