@@ -25,12 +25,14 @@ import logging
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import EdgematteError
 from . import import_gst
 
@@ -133,6 +135,7 @@ class EdgematteFilter(GstBase.BaseTransform):
         super().__init__()
         self._settings: Dict[str, Any] = {p.name: p.default for p in PROPERTIES}
         self._matter: Any = None
+        self._held: Dict[str, Any] = {}  # the Matter kept between runs ("matter") and its options ("key")
         self._backgrounds: Any = None
         self._worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._log_handler: Optional[logging.Handler] = None
@@ -159,7 +162,9 @@ class EdgematteFilter(GstBase.BaseTransform):
 
     # -- lifetime -------------------------------------------------------------------------------
     def do_start(self) -> bool:
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="edgematte-gst")
+        if self._worker is None:  # one thread for the element's life, and the Matter it holds
+            self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="edgematte-gst")
+            weakref.finalize(self, _release, self._worker, self._held)
         self._log_handler = _PostingHandler(self)
         logging.getLogger("edgematte").addHandler(self._log_handler)
         self._reset_stats()
@@ -167,26 +172,30 @@ class EdgematteFilter(GstBase.BaseTransform):
         return self._guarded(self._open, Gst.LibraryError.INIT, False)
 
     def _open(self) -> bool:
+        """The Matter for the current properties: kept from the last run when they are the same (a restart
+        does not reload the model), else made on the element's thread. Then the background is parsed."""
         from ..background import Backgrounds
-        from ..matter import Matter
 
         options = {p.name.replace("-", "_"): (p.to_matter or (lambda v: v))(self._settings[p.name])
                    for p in PROPERTIES if p.matter}
-        self._matter = self._worker.submit(Matter, **options).result()
+        key = repr(sorted(options.items()))
+        if self._held.get("key") != key:
+            self._worker.submit(_release, None, self._held).result()
+            self._held["matter"] = self._worker.submit(_make_matter, options).result()
+            self._held["key"] = key
+        else:
+            self._worker.submit(self._held["matter"].reset).result()
+        self._matter = self._held["matter"]
         self._backgrounds = Backgrounds("background")
         self._background()  # a bad background is a start-up error, not a first-frame one
         return True
 
     def do_stop(self) -> bool:
-        if self._worker is not None:
-            if self._matter is not None:
-                self._worker.submit(self._matter.close).result()
-            self._worker.shutdown(wait=True)
         if self._backgrounds is not None:
             self._backgrounds.close()
         if self._log_handler is not None:
             logging.getLogger("edgematte").removeHandler(self._log_handler)
-        self._matter = self._backgrounds = self._worker = self._log_handler = None
+        self._matter = self._backgrounds = self._log_handler = None
         self._in = self._out = self._scratch = None
         return True
 
@@ -367,7 +376,23 @@ class EdgematteFilter(GstBase.BaseTransform):
     def _post(self, kind: Any, code: Any, text: str, debug: Optional[str] = None) -> None:
         error = GLib.Error.new_literal(code.__class__.quark(), text, int(code))
         make = {Gst.MessageType.ERROR: Gst.Message.new_error, Gst.MessageType.WARNING: Gst.Message.new_warning}[kind]
-        self.post_message(make(self, error, debug or ""))
+        self.post_message(make(self, error, debug or f"edgematte {__version__}"))
+
+
+def _make_matter(options: Dict[str, Any]) -> Any:
+    from ..matter import Matter
+
+    return Matter(**options)
+
+
+def _release(worker: Optional[concurrent.futures.ThreadPoolExecutor], held: Dict[str, Any]) -> None:
+    """Close the kept Matter; with ``worker``, also end the element's thread (the element is gone)."""
+    matter = held.pop("matter", None)
+    held.pop("key", None)
+    if matter is not None:
+        matter.close()
+    if worker is not None:
+        worker.shutdown(wait=False)
 
 
 # -- buffers as arrays -----------------------------------------------------------------------------
