@@ -223,7 +223,8 @@ class LiveStats:
         median ms of each stage."""
         latency = np.asarray(self.latency_ms)
         span = (self._last - self._first) if self.frames > 1 else 0.0
-        percentiles = {f"p{q}": round(float(np.percentile(latency, q)), 3) for q in (50, 90, 99)} if latency.size else {}
+        percentiles = {f"p{q}": round(float(np.percentile(latency, q)), 3) for q in (50, 90, 99)} if latency.size \
+            else {}
         return {
             "frames": self.frames,
             "dropped": self.dropped,
@@ -277,6 +278,7 @@ class Live:
             self.source.close()
             raise
         self.stats = LiveStats()
+        self.capture: Optional[Capture] = None  # the running capture, while iterating
 
     @property
     def size(self) -> Optional[Tuple[int, int]]:
@@ -288,7 +290,7 @@ class Live:
 
     def __iter__(self) -> Iterator[Output]:
         self._warm_up()
-        capture = Capture(self.source)
+        capture = self.capture = Capture(self.source)
         pending: Optional[Tuple[Frame, float, float, Dict[str, float]]] = None
         try:
             while True:
@@ -335,7 +337,7 @@ class Live:
 
 # -- sinks ------------------------------------------------------------------------------------------
 class WindowSink:
-    """An OpenCV window showing each frame with its frame rate; ``closed`` once q, Esc or the window's close box is used."""
+    """An OpenCV window showing each frame with its frame rate; ``closed`` once q, Esc or the close box was used."""
 
     def __init__(self) -> None:
         import cv2

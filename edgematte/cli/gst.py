@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BackendUnavailableError(f"gst-inspect-1.0 does not find the edgematte element ({reason})")
     if not args.quiet:
-        print(f"gst-inspect-1.0 finds the edgematte element; in a shell: eval \"$(edgematte gst --env)\"")
+        print('gst-inspect-1.0 finds the edgematte element; in a shell: eval "$(edgematte gst --env)"')
     return 0
 
 

@@ -32,21 +32,21 @@ def _parse(description: str, what: str) -> Any:
                          "pipeline gst-launch-1.0 runs") from None
 
 
-def _element_of(pipeline: Any, kind: Any, name: str, description: str) -> Any:
-    """The one element of GType ``kind`` (AppSink, AppSrc) in ``pipeline``."""
-    found = []
-    iterator = pipeline.iterate_recurse() if hasattr(pipeline, "iterate_recurse") else None
-    if iterator is None:  # a lone element, not a bin
-        return pipeline if isinstance(pipeline, kind) else None
-    while True:
-        result, element = iterator.next()
-        if result != import_gst().Gst.IteratorResult.OK:
-            break
-        if isinstance(element, kind):
-            found.append(element)
+def _the_one(pipeline: Any, kind: Any, description: str, role: str, expected: str) -> Any:
+    """The one element of GType ``kind`` (AppSink, AppSrc) in ``pipeline``; InputError saying ``expected`` else."""
+    Gst = import_gst().Gst
+    found = [pipeline] if isinstance(pipeline, kind) else []
+    if isinstance(pipeline, Gst.Bin):
+        iterator = pipeline.iterate_recurse()
+        while True:
+            result, element = iterator.next()
+            if result != Gst.IteratorResult.OK:
+                break
+            if isinstance(element, kind):
+                found.append(element)
     if len(found) != 1:
-        raise InputError(f"received the GStreamer pipeline {description!r} with {len(found)} {name} elements; "
-                         f"expected exactly one")
+        raise InputError(f"received the GStreamer {role} {description!r} with {len(found)} {kind.__name__.lower()} "
+                         f"elements; expected {expected}")
     return found[0]
 
 
@@ -79,9 +79,8 @@ class GstSource:
         self.fps = 0.0
         self._pipeline = _parse(description, "source")
         try:
-            self._sink = _element_of(self._pipeline, GstApp.AppSink, "appsink", description)
-            if self._sink is None:
-                raise InputError(f"received the GStreamer source {description!r}; expected it to end in appsink")
+            self._sink = _the_one(self._pipeline, GstApp.AppSink, description, "source",
+                                  "one, at its end: '... ! videoconvert ! appsink'")
             if self._sink.get_property("caps") is None:
                 self._sink.set_property("caps", Gst.Caps.from_string("video/x-raw,format=BGR"))
             self._sink.set_property("emit-signals", False)
@@ -168,9 +167,8 @@ class GstSink:
         self._duration = int(Gst.SECOND / float(rate))
         self._start: Optional[float] = None
         try:
-            self._src = _element_of(self._pipeline, GstApp.AppSrc, "appsrc", description)
-            if self._src is None:
-                raise InputError(f"received the GStreamer sink {description!r}; expected it to start at appsrc")
+            self._src = _the_one(self._pipeline, GstApp.AppSrc, description, "sink",
+                                 "one, at its start: 'appsrc ! videoconvert ! ...'")
             caps = (f"video/x-raw,format={'BGRA' if alpha else 'BGR'},width={size[0]},height={size[1]},"
                     f"framerate={rate.numerator}/{rate.denominator}")
             self._src.set_property("caps", Gst.Caps.from_string(caps))
@@ -217,7 +215,8 @@ class GstSink:
                 int(_START_TIMEOUT_S * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR)
             if message is not None and message.type == Gst.MessageType.ERROR:
                 error, _ = message.parse_error()
-                raise OutputError(f"the GStreamer sink {self.name!r} failed ({message.src.get_name()}: {error.message})")
+                source = message.src.get_name()
+                raise OutputError(f"the GStreamer sink {self.name!r} failed ({source}: {error.message})")
         finally:
             self._pipeline.set_state(Gst.State.NULL)
 

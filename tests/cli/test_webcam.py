@@ -60,3 +60,26 @@ def test_a_video_device_is_paced_unless_no_pace(clip, model_args, capsys):
 def test_record_over_the_device_is_refused(clip, model_args, capsys):
     assert main(["webcam", "--device", str(clip), "--no-window", "-o", str(clip)] + model_args) == 1
     assert "is the input" in capsys.readouterr().err
+
+
+def test_stats_file_accounts_for_every_frame(clip, tmp_path, model_args, capsys):
+    import json
+
+    stats = tmp_path / "stats.json"
+    assert main(["webcam", "--source", str(clip), "--no-window", "--every", "2", "--stats", str(stats)] + model_args) == 0
+    summary = json.loads(stats.read_text())
+    assert summary["frames"] + summary["dropped"] == summary["captured"] == 10
+    assert set(summary) == {"frames", "dropped", "captured", "fps", "latency_ms", "stages_ms"}
+    assert set(summary["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    out = capsys.readouterr().out
+    assert out.startswith(f"{summary['frames']} frames, {summary['dropped']} dropped") and "p99" in out
+
+
+def test_an_unknown_source_is_a_clear_error(model_args, capsys):
+    assert main(["webcam", "--source", "ftp://nowhere/cam", "--no-window"] + model_args) == 1
+    assert "expected a camera index, /dev/videoN, csi://N" in capsys.readouterr().err
+
+
+def test_every_must_be_positive(clip, model_args, capsys):
+    assert main(["webcam", "--source", str(clip), "--no-window", "--every", "0"] + model_args) == 1
+    assert "every is 0; expected an int in [1, 65536]" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FLOATING, real_criticals, stats_message
+from gst_support import FLOATING, real_criticals, stats_message
 
 TINY = str(Path(__file__).resolve().parent.parent / "assets" / "tiny_seg.onnx")
 GREEN = (0, 177, 64)  # RGB
@@ -32,6 +32,9 @@ def raw_frames(path: Path, width: int, height: int, channels: int) -> np.ndarray
 
 def pipeline(text: str) -> list:
     return text.split()
+
+
+SMALL_BGR = pipeline("videotestsrc num-buffers=3 ! video/x-raw,format=BGR,width=64,height=48 !")
 
 
 # -- registration -----------------------------------------------------------------------------------
@@ -136,7 +139,7 @@ def test_the_elements_alpha_equals_matters_on_the_same_frames(gst_launch, selfie
     inputs, outputs = raw_frames(frames_in, 640, 480, 3), raw_frames(frames_out, 640, 480, 4)
     assert len(inputs) == len(outputs) > 0
     with edgematte.Matter(refine="fast", backend="ort-cpu") as matter:
-        for frame, got in zip(inputs, outputs):
+        for frame, got in zip(inputs, outputs):  # same length, checked above
             np.testing.assert_array_equal(got[..., 3], matter.process(frame).alpha)
 
 
@@ -157,16 +160,14 @@ def test_a_format_it_cannot_take_is_a_clear_element_error(gst_launch, clip):
 ])
 def test_property_and_model_errors_are_one_line_element_errors(gst_launch, properties, message):
     args = ["edgematte", "backend=ort-cpu", f"model={TINY}"] + properties
-    rc, stdout, stderr = gst_launch(*pipeline("videotestsrc num-buffers=3 ! video/x-raw,format=BGR,width=64,height=48 !"),
-                                    *args, "!", "fakesink")
+    rc, stdout, stderr = gst_launch(*SMALL_BGR, *args, "!", "fakesink")
     assert rc != 0
     line = next(line for line in (stdout + stderr).splitlines() if line.startswith("ERROR: from element"))
     assert "edgematte0: " + message in line, line
 
 
 def test_an_out_of_range_number_names_the_property(gst_launch):
-    _, stdout, stderr = gst_launch(*pipeline("videotestsrc num-buffers=3 ! video/x-raw,format=BGR,width=64,height=48 !"),
-                                   *tiny("every=0"), "!", "fakesink")
+    _, stdout, stderr = gst_launch(*SMALL_BGR, *tiny("every=0"), "!", "fakesink")
     assert "every" in stderr and "out of range" in stderr
 
 
@@ -201,7 +202,8 @@ def test_the_latency_query_adds_the_elements_latency(probe):
     with_element = probe("run", f"{source} ! edgematte name=matte model={TINY} backend=ort-cpu ! fakesink sync=true")
     without = probe("run", f"{source} ! identity ! fakesink sync=true")
     assert with_element["result"] == without["result"] == "eos"
-    assert with_element["latency_ms"][0] - without["latency_ms"][0] >= 40.0 - 1e-3  # one frame at 25 fps, until measured
+    added = with_element["latency_ms"][0] - without["latency_ms"][0]
+    assert added >= 40.0 - 1e-3  # one frame at 25 fps, until frames are measured
 
 
 def test_a_flushing_seek_and_eos_are_handled(probe):
