@@ -18,7 +18,8 @@ and other stream URLs (FFmpeg); a video file, played at its own frame rate unles
 GStreamer pipeline description ending in ``appsink``.
 
 A capture thread reads the source and keeps only the newest frame: when matting is slower than the
-camera, older frames are dropped rather than queued, so latency stays bounded. Every captured frame
+camera, older frames are dropped rather than queued, so latency stays bounded (a video file read with
+``pace=False`` is the exception: each frame waits for the matting, and none is dropped). Every captured frame
 is either matted and written (``frames``) or ``dropped``. A frame's latency runs from its capture
 (when the source handed it over) to when it was written (every sink took it; for a video file, the
 encoder's queue).
@@ -102,7 +103,9 @@ def open_camera(uri: Union[int, str, "os.PathLike[str]"], *, pace: bool = True) 
 
         return GstSource(csi_pipeline(text))
     if scheme in _STREAM_SCHEMES:
-        return VideoFile(text, pace=False)  # a stream comes at its own rate
+        stream = VideoFile(text, pace=False)  # a stream comes at its own rate, as a camera's frames do
+        stream.is_camera = True
+        return stream
     if scheme or Path(text).suffix.lower() not in VIDEO_SUFFIXES and not Path(text).is_file():
         raise InputError(
             f"received source {text!r}; expected a camera index, /dev/videoN, csi://N, an rtsp:// or http:// URL, "
@@ -131,11 +134,13 @@ class Capture:
     :meth:`next` waits for a frame newer than the last one taken; None at the end of the stream
     (a source's error is raised there). A frame replaced before it was taken, or left when the
     capture is closed, counts as ``dropped``; ``captured`` counts every frame the source handed over.
-    Closing stops the thread; the source is its owner's to close.
+    With ``keep_all`` (a file read as fast as it is matted) the thread waits for each frame to be
+    taken instead, and nothing is dropped. Closing stops the thread; the source is its owner's to close.
     """
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, *, keep_all: bool = False) -> None:
         self.source = source
+        self.keep_all = keep_all
         self.captured = self.dropped = 0
         self._cond = threading.Condition()
         self._slot: Optional[Frame] = None
@@ -149,6 +154,8 @@ class Capture:
             for image in self.source:
                 now = time.perf_counter()
                 with self._cond:
+                    while self.keep_all and self._slot is not None and not self._stopping:
+                        self._cond.wait()
                     if self._stopping:
                         return
                     if self._slot is not None:
@@ -168,6 +175,7 @@ class Capture:
             while self._slot is None and not self._ended:
                 self._cond.wait()
             frame, self._slot = self._slot, None
+            self._cond.notify()
         if frame is None and self._error is not None:
             raise self._error
         return frame
@@ -180,6 +188,7 @@ class Capture:
             if self._slot is not None:
                 self.dropped += 1
                 self._slot = None
+            self._cond.notify()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("the capture thread is still waiting for %s", getattr(self.source, "name", "the source"))
@@ -290,7 +299,9 @@ class Live:
 
     def __iter__(self) -> Iterator[Output]:
         self._warm_up()
-        capture = self.capture = Capture(self.source)
+        # a file read as fast as it is matted loses nothing; cameras, streams and paced files drop the late frames
+        keep_all = not getattr(self.source, "is_camera", False) and not getattr(self.source, "pace", False)
+        capture = self.capture = Capture(self.source, keep_all=keep_all)
         pending: Optional[Tuple[Frame, float, float, Dict[str, float]]] = None
         try:
             while True:

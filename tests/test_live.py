@@ -18,7 +18,7 @@ TINY = str(Path(__file__).resolve().parent / "assets" / "tiny_seg.onnx")
 OPTIONS = dict(model=TINY, backend="ort-cpu")
 
 
-class Stepped:
+class Stepped:  # not a camera: Capture is told how to treat it
     """A source that hands over frame i only once the test released it (``step``), so the test, not the clock,
     decides which frames arrive while the consumer is busy."""
 
@@ -113,7 +113,9 @@ def test_a_file_backed_camera_accounts_for_every_frame(clip):
 
 
 class Frames:
-    """Stepped's frames at 64x48, with the size and fps a source reports."""
+    """Stepped's frames at 64x48, with the size and fps a camera reports."""
+
+    is_camera = True
 
     def __init__(self, stepped: Stepped) -> None:
         self.stepped, self.size, self.fps, self.name = stepped, (64, 48), 30.0, "stepped"
@@ -193,3 +195,18 @@ def test_the_v4l2loopback_sink_feeds_chrome_yuy2_with_an_even_width(width, crop)
 def test_recording_over_the_source_is_refused(clip):
     with pytest.raises(InputError, match="is the input"):
         live.run(str(clip), [str(clip)], **OPTIONS)
+
+
+def test_capture_can_keep_every_frame():
+    source = Stepped(5)
+    capture = live.Capture(source, keep_all=True)
+    source.step(5)  # all five are ready at once; each waits for the one before to be taken
+    taken = [frame.index for frame in iter(capture.next, None)]
+    capture.close()
+    assert taken == [0, 1, 2, 3, 4] and capture.dropped == 0
+
+
+def test_a_file_read_unpaced_loses_no_frame(clip):
+    with live.Live(clip, pace=False, **OPTIONS) as stream:
+        indices = [out.frame.index for out in stream]
+    assert indices == list(range(20)) and stream.stats.summary()["dropped"] == 0

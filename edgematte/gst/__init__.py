@@ -21,11 +21,12 @@ import sysconfig
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import BackendUnavailableError
 
-__all__ = ["import_gst", "plugin_path", "environment", "env_lines", "register", "PACKAGES", "loader_library"]
+__all__ = ["import_gst", "plugin_path", "environment", "env_lines", "register", "video_info", "PACKAGES",
+           "loader_library"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,15 @@ def _import_gi():
         f"PyGObject (gi) is not installed for Python {version}; expected the packages {PACKAGES} "
         "(their gi serves the system's python3 only: create the environment with that python3)"
     )
+
+
+def video_info(caps: Any) -> Any:
+    """GstVideo.VideoInfo of video ``caps`` (width, height, stride, offset, format, fps), or None."""
+    GstVideo = import_gst().GstVideo
+    if hasattr(GstVideo.VideoInfo, "new_from_caps"):  # GStreamer >= 1.20
+        return GstVideo.VideoInfo.new_from_caps(caps)
+    info = GstVideo.VideoInfo()  # 1.16 and 1.18 (JetPack 5)
+    return info if info.from_caps(caps) else None
 
 
 def plugin_path() -> Path:

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError, OutputError
-from . import import_gst
+from . import import_gst, video_info
 
 __all__ = ["GstSource", "GstSink"]
 
@@ -105,7 +105,7 @@ class GstSource:
         sample = self._sink.try_pull_sample(int(timeout_s * gst.Gst.SECOND))
         if sample is None:
             return None
-        info = gst.GstVideo.VideoInfo.new_from_caps(sample.get_caps())
+        info = video_info(sample.get_caps())
         self.fps = info.fps_n / info.fps_d if info.fps_n and info.fps_d else 0.0
         if gst.GstVideo.VideoFormat.to_string(info.finfo.format) != "BGR":
             raise InputError(f"received {sample.get_caps().to_string()} from the appsink of {self.name!r}; "

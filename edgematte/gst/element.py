@@ -34,7 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import EdgematteError
-from . import import_gst
+from . import import_gst, video_info
 
 __all__ = ["EdgematteFilter", "PROPERTIES", "Property", "FACTORY_NAME", "FORMATS"]
 
@@ -234,11 +234,11 @@ class EdgematteFilter(GstBase.BaseTransform):
         return accepted
 
     def do_get_unit_size(self, caps: Any) -> Tuple[bool, int]:
-        info = _video_info(caps)
+        info = video_info(caps)
         return (info is not None, info.size if info is not None else 0)
 
     def do_set_caps(self, incaps: Any, outcaps: Any) -> bool:
-        self._in, self._out = _video_info(incaps), _video_info(outcaps)
+        self._in, self._out = video_info(incaps), video_info(outcaps)
         self._rejected = None
         same_layout = FORMATS[self._format(self._in)][0] == FORMATS[self._format(self._out)][0]
         self.set_in_place(same_layout)
@@ -410,13 +410,6 @@ class _mapped:
 
     def __exit__(self, *exc: object) -> None:
         self.buffer.unmap(self.info)
-
-
-def _video_info(caps: Any) -> Any:
-    if hasattr(GstVideo.VideoInfo, "new_from_caps"):  # GStreamer >= 1.20
-        return GstVideo.VideoInfo.new_from_caps(caps)
-    info = GstVideo.VideoInfo()
-    return info if info.from_caps(caps) else None
 
 
 def _view(data: memoryview, info: Any) -> np.ndarray:
