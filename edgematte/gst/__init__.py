@@ -69,7 +69,8 @@ def _import_gi():
         try:
             import gi
         except ImportError as exc:
-            raise BackendUnavailableError(f"PyGObject (gi) does not import ({exc}); expected {PACKAGES}") from None
+            raise BackendUnavailableError(f"PyGObject (gi) does not import ({exc}); expected the packages {PACKAGES}") \
+                from None
         return gi
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     for site in _SYSTEM_SITES:
