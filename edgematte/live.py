@@ -47,15 +47,13 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from .errors import BackendUnavailableError, InputError
+from .matter import LIVE_DEFAULTS
 
 __all__ = ["LIVE_DEFAULTS", "Frame", "Output", "Capture", "LiveStats", "Live", "open_camera", "open_output", "run",
            "WINDOW"]
 
 log = logging.getLogger(__name__)
 
-#: the live path's defaults (``Live``, ``edgematte webcam`` and the GStreamer element's properties):
-#: Matter keywords and the background
-LIVE_DEFAULTS: Dict[str, Any] = {"refine": "fast", "background": "blur"}
 WINDOW = "edgematte"
 _STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 
@@ -379,10 +377,8 @@ class FileSink:
     """A video file, ``%d`` pattern or folder, written by :func:`edgematte.io.open_sink`."""
 
     def __init__(self, path: str, fps: float, size: Tuple[int, int], alpha: bool) -> None:
-        from .cli._common import clean_stale_partials
         from .io import open_sink
 
-        clean_stale_partials(path)
         self.path = path
         self._sink = open_sink(path, fps or 30.0, size, **({"alpha": True} if alpha else {}))
         self.closed = False

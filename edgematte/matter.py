@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -26,11 +26,14 @@ from .io.frames import CHANNEL_ORDERS, split_alpha
 from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
 from .validate import check_frame
 
-__all__ = ["Matter", "DEFAULT_MODEL"]
+__all__ = ["Matter", "DEFAULT_MODEL", "LIVE_DEFAULTS"]
 
 log = logging.getLogger("edgematte")
 
 DEFAULT_MODEL = "selfie"
+#: the defaults of live streams (edgematte.live, ``edgematte webcam`` and the GStreamer element's properties):
+#: Matter keywords, and the background
+LIVE_DEFAULTS: Dict[str, Any] = {"refine": "fast", "background": "blur"}
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 _BACKENDS = ("auto", "ort-cpu", "tensorrt")
 

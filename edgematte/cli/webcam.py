@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_background_argument, add_model_arguments, open_matter
+from ._common import add_background_argument, add_model_arguments, clean_stale_partials, open_matter
 
 
 def register(subparsers) -> None:
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..background import Backgrounds
 
     Backgrounds("--background").parse(args.background)  # the option's own message, before the camera opens
+    clean_stale_partials(args.output)
     sinks = ([] if args.no_window else ["window"]) + ([args.output] if args.output else [])
     sinks += ([args.virtual_cam] if args.virtual_cam else []) + list(args.sink)
     with open_matter(args, temporal=args.temporal or None, every=args.every) as matter:

@@ -167,9 +167,10 @@ def env_lines() -> List[str]:
 
 def register() -> None:
     """Register the ``edgematte`` element in this process, for applications that build their pipelines
-    in Python (``Gst.parse_launch("... ! edgematte ! ...")``) without the plugin loader."""
+    in Python (``Gst.parse_launch("... ! edgematte ! ...")``). It replaces a factory the plugin loader
+    registered, so that the loader (and the system's libpython it links) is never loaded into a Python
+    process, which already has its interpreter. Calling it again changes nothing."""
     gst = import_gst()
     from .element import FACTORY_NAME, EdgematteFilter
 
-    if gst.Gst.ElementFactory.find(FACTORY_NAME) is None:
-        gst.Gst.Element.register(None, FACTORY_NAME, gst.Gst.Rank.NONE, EdgematteFilter)
+    gst.Gst.Element.register(None, FACTORY_NAME, gst.Gst.Rank.NONE, EdgematteFilter)

@@ -42,14 +42,14 @@ _gst = import_gst()
 Gst, GstBase, GstVideo, GLib, GObject = _gst.Gst, _gst.GstBase, _gst.GstVideo, _gst.GLib, _gst.GObject
 
 FACTORY_NAME = "edgematte"
-#: input format -> (bytes per pixel, colour order, output format with background=none)
+#: input format -> (bytes per pixel, output format with background=none)
 FORMATS = {
-    "BGR": (3, "bgr", "BGRA"),
-    "BGRx": (4, "bgr", "BGRA"),
-    "BGRA": (4, "bgr", "BGRA"),
-    "RGB": (3, "rgb", "RGBA"),
-    "RGBx": (4, "rgb", "RGBA"),
-    "RGBA": (4, "rgb", "RGBA"),
+    "BGR": (3, "BGRA"),
+    "BGRx": (4, "BGRA"),
+    "BGRA": (4, "BGRA"),
+    "RGB": (3, "RGBA"),
+    "RGBx": (4, "RGBA"),
+    "RGBA": (4, "RGBA"),
 }
 _CAPS = Gst.Caps.from_string(f"video/x-raw, format={{{', '.join(FORMATS)}}}, width=[1, 2147483647], "
                              "height=[1, 2147483647], framerate=[0/1, 2147483647/1]")
@@ -77,7 +77,7 @@ def _zero_is_none(value: Any) -> Any:
 
 
 def _live_default(name: str, fallback: Any) -> Any:
-    from ..live import LIVE_DEFAULTS
+    from ..matter import LIVE_DEFAULTS
 
     return LIVE_DEFAULTS.get(name, fallback)
 
@@ -98,7 +98,6 @@ PROPERTIES = (
     Property("every", int, _live_default("every", 1), "run the model on every Nth frame; the frames between reuse "
              "its alpha, refitted to the new frame", 1, 65536),
 )
-_BY_NAME = {p.name: p for p in PROPERTIES}
 
 
 def _param_spec(p: Property) -> tuple:
@@ -203,17 +202,16 @@ class EdgematteFilter(GstBase.BaseTransform):
     def do_transform_caps(self, direction: Any, caps: Any, filter_: Any) -> Any:
         none = self._settings["background"].strip().lower() == "none"
         structures = []  # as text: PyGObject's Caps.append_structure frees the structure twice
-        for name, (_, _, alpha_format) in FORMATS.items():
-            if direction == Gst.PadDirection.SINK:
-                formats_in, formats_out = [name], [alpha_format if none else name]
-            else:  # what the sink pad takes for output ``name``
-                if none and name != alpha_format:
-                    continue
-                formats_in = [name]
-                formats_out = [f for f, v in FORMATS.items() if v[2] == name] if none else [name]
-            part = caps.intersect(Gst.Caps.from_string(f"video/x-raw, format={formats_in[0]}"))
+        for name, (_, alpha_format) in FORMATS.items():
+            if direction == Gst.PadDirection.SINK:  # input ``name``: the output it gives
+                others = [alpha_format if none else name]
+            elif none and name != alpha_format:  # an output background=none never gives
+                continue
+            else:  # output ``name``: the inputs that give it
+                others = [f for f, v in FORMATS.items() if v[1] == name] if none else [name]
+            part = caps.intersect(Gst.Caps.from_string(f"video/x-raw, format={name}"))
             for i in range(part.get_size()):
-                for fmt in formats_out:
+                for fmt in others:
                     structure = part.get_structure(i).copy()
                     structure.set_value("format", fmt)
                     structures.append(structure.to_string().rstrip(";"))
@@ -299,7 +297,6 @@ class EdgematteFilter(GstBase.BaseTransform):
         to_matter, from_matter = _cv2_codes()
         fmt_in, fmt_out = self._format(self._in), self._format(self._out)
         frame = _view(data, self._in)
-        size, order, _ = FORMATS[fmt_in]
         if fmt_in == "BGR" and frame.flags.c_contiguous:
             bgr = frame
         else:  # Matter's frame: contiguous BGR, or BGRA when the input carries alpha

@@ -3,10 +3,12 @@
     python probe_pipeline.py run "videotestsrc num-buffers=10 ! edgematte model=... ! fakesink"
     python probe_pipeline.py cycles DESCRIPTION 100        # NULL -> PLAYING -> EOS -> NULL, RSS per cycle
     python probe_pipeline.py flush DESCRIPTION 5           # a flushing seek back to 0 after 5 buffers
+    python probe_pipeline.py switch DESCRIPTION 5 background=red   # a property of "matte" set after 5 buffers
 
 The element is registered in this process (edgematte.gst.register), so a crash or a leak stays here.
 Output: {"result": "eos"|"error"|"timeout", "errors": [...], "warnings": [...], "stats": {...},
-"latency_ms": [min, max] (queried while playing), "rss_kb": [...], "buffers": N}.
+"latency_ms": [min, max] (queried while playing), "rss_kb": [...], "buffers": N, "pixels": [the first pixel's
+bytes of each buffer at the fakesink]}.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def main() -> None:
     Gst = gst.Gst
     register()
     mode, description = sys.argv[1], sys.argv[2]
-    out = {"errors": [], "warnings": [], "stats": {}, "rss_kb": [], "buffers": 0, "latency_ms": None}
+    out = {"errors": [], "warnings": [], "stats": {}, "rss_kb": [], "buffers": 0, "latency_ms": None, "pixels": []}
     pipeline = Gst.parse_launch(description)
     element = pipeline.get_by_name("matte")
     if mode == "cycles":
@@ -34,6 +36,9 @@ def main() -> None:
                 break
     elif mode == "flush":
         out["result"] = play(Gst, pipeline, out, seek_after=int(sys.argv[3]))
+    elif mode == "switch":
+        name, value = sys.argv[4].split("=", 1)
+        out["result"] = play(Gst, pipeline, out, switch=(int(sys.argv[3]), element, name, value))
     else:
         out["result"] = play(Gst, pipeline, out)
     if element is not None:
@@ -41,14 +46,26 @@ def main() -> None:
     print(json.dumps(out))
 
 
-def play(Gst, pipeline, out, seek_after=None) -> str:
+def play(Gst, pipeline, out, seek_after=None, switch=None) -> str:
     """PLAYING until EOS or ERROR (60 s at most), then NULL; messages and stats into ``out``."""
     counted = []
+
+    def arrived(pad, info):
+        counted.append(1)
+        buffer = info.get_buffer()
+        ok, mapped = buffer.map(Gst.MapFlags.READ)
+        if ok:
+            size = 4 if pad.get_current_caps().get_structure(0).get_string("format").endswith(("A", "x")) else 3
+            out["pixels"].append(list(bytes(mapped.data[:size])))
+            buffer.unmap(mapped)
+        if switch is not None and len(counted) == switch[0]:
+            switch[1].set_property(switch[2], switch[3])
+        return Gst.PadProbeReturn.OK
+
     sink = next((e for e in iterate(pipeline) if e.get_factory() and e.get_factory().get_name() == "fakesink"), None)
     probe = None
     if sink is not None:
-        probe = sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, lambda pad, info: counted.append(1)
-                                                      or Gst.PadProbeReturn.OK)
+        probe = sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, arrived)
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
     deadline = time.monotonic() + 60

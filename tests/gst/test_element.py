@@ -212,6 +212,20 @@ def test_a_flushing_seek_and_eos_are_handled(probe):
     assert out["result"] == "eos" and out["seeked"] and out["stats"]["frames"] == out["buffers"] >= 30
 
 
+def test_the_background_changes_while_playing(probe):
+    out = probe("switch", "videotestsrc num-buffers=12 pattern=blue ! video/x-raw,format=BGR,width=64,height=48 ! "
+                f"edgematte name=matte model={TINY} backend=ort-cpu background=green ! fakesink", "4", "background=red")
+    assert out["result"] == "eos" and len(out["pixels"]) == 12
+    assert out["pixels"][0] == [64, 177, 0] and out["pixels"][-1] == [0, 0, 255]  # BGR green, then red
+
+
+def test_background_none_while_playing_renegotiates_to_bgra(probe):
+    out = probe("switch", "videotestsrc num-buffers=12 pattern=blue ! video/x-raw,format=BGRx,width=64,height=48 ! "
+                f"edgematte name=matte model={TINY} backend=ort-cpu background=green ! fakesink", "4", "background=none")
+    assert out["result"] == "eos" and len(out["pixels"]) == 12
+    assert out["pixels"][0] == [64, 177, 0, 255] and out["pixels"][-1][3] == 0  # transparent: blue is background
+
+
 def test_null_playing_cycles_keep_rss_flat(probe):
     out = probe("cycles", f"videotestsrc num-buffers=5 ! video/x-raw,format=BGR,width=160,height=120 ! "
                 f"edgematte name=matte model={TINY} backend=ort-cpu ! fakesink", "100")
