@@ -40,7 +40,6 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,7 +54,6 @@ __all__ = ["LIVE_DEFAULTS", "Frame", "Output", "Capture", "LiveStats", "Live", "
 log = logging.getLogger(__name__)
 
 WINDOW = "edgematte"
-_STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,8 @@ class Output:
 def open_camera(uri: Union[int, str, "os.PathLike[str]"], *, pace: bool = True) -> Any:
     """The source for ``uri`` (see the module docstring): iterable of uint8 HxWx3 BGR frames, with ``size``
     (width, height), ``fps`` (0 when unknown) and ``close()``. ``pace``: play a video file at its frame rate."""
-    from .io import VIDEO_SUFFIXES, Camera, VideoFile
+    from .io import Camera, VideoFile
+    from .io.sources import NETWORK_SCHEMES
 
     text = str(uri)
     if isinstance(uri, int) or text.isdigit():
@@ -100,11 +99,11 @@ def open_camera(uri: Union[int, str, "os.PathLike[str]"], *, pace: bool = True) 
         from .gst.appio import GstSource
 
         return GstSource(csi_pipeline(text))
-    if scheme in _STREAM_SCHEMES:
+    if scheme in NETWORK_SCHEMES:
         stream = VideoFile(text, pace=False)  # a stream comes at its own rate, as a camera's frames do
         stream.is_camera = True
         return stream
-    if scheme or Path(text).suffix.lower() not in VIDEO_SUFFIXES and not Path(text).is_file():
+    if scheme not in ("", "file"):
         raise InputError(
             f"received source {text!r}; expected a camera index, /dev/videoN, csi://N, an rtsp:// or http:// URL, "
             "a video file or a GStreamer pipeline ending in appsink"
