@@ -46,14 +46,18 @@ def interleaved(calls: dict, rounds: int) -> dict:
 
 
 def main() -> None:
-    import edgematte
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--skip-live", action="store_true")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgematte-camera-") as work:
+        measure(args, Path(work))
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    import edgematte
+
     model, frames = model_path(), load_frames()
-    work = Path(tempfile.mkdtemp(prefix="edgematte-camera-"))
     raw = work / "frames.bgr"
     frames.tofile(raw)
     play, _ = element_player(model, raw)
