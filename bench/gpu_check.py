@@ -1,25 +1,30 @@
-"""Check this machine's NVIDIA GPU: CUDA kernel parity, the device pipeline against the CPU pipeline, timings.
+"""Check this machine's NVIDIA GPU: the CUDA kernels, the pipeline in the CUDA space against the host space, timings.
 
     python bench/gpu_check.py            # most of its time is first-use kernel compilation
     python bench/gpu_check.py --runs 50 --no-tests --json gpu_check.json
 
 1. Runs the GPU tests (``pytest -m gpu tests/kernels``, plus ``-m trt tests/trt/test_trt_engine.py``
    where TensorRT imports): the CUDA kernels against their CPU twins; and, with or without pytest,
-   a direct check of the same kernels on a few frames.
-2. Checks the device pipeline's resize against OpenCV, then runs the device pipeline
-   (:class:`edgematte.device_pipeline.DevicePipeline` on CuPy: fused kernels, and their array-op
-   twins) beside the CPU pipeline on the same frames (clips from ../shared/data/videos when present,
-   else synthetic) and compares them: trimap exact, composite and foreground within 1, alpha within 2.
-   Where TensorRT and pycuda import, the same model as an FP32 engine runs in the device pipeline
-   against ONNX Runtime in the CPU pipeline.
-3. Prints per-stage timings at 720p and 1080p (CUDA events; host clock for the CPU pipeline) and
-   the bandwidth each device stage reaches against a device-to-device copy.
+   a direct check of the same kernels on a few frames, and of the pipeline's stage kernels
+   (``edgematte/kernels/cuda/stages.cu``) against OpenCV and the native passes, bit for bit.
+2. Runs the pipeline in the CUDA space (:class:`edgematte.pipeline.cuda.CudaSpace`) beside the host space on
+   the same frames (clips from ../shared/data/videos when present, else synthetic) and compares them (alpha
+   within 2, composite and foreground within 1, trimap in all but 0.5% of its pixels): a segmentation model
+   (every refine mode, temporal smoothing, backgrounds, device frames, a frame's own alpha) and a recurrent
+   RobustVideoMatting-shaped model whose state the backend carries on the device. Where TensorRT and pycuda
+   import, the segmentation stand-in as an FP32 engine runs in the CUDA space against ONNX Runtime on the host;
+   where the shared RVM weights are present too, RVM's static export at 1280x720 as an FP16 engine runs
+   against the dynamic graph on ONNX Runtime (mean |d alpha| per frame).
+3. Prints per-stage timings at 720p and 1080p for both models (CUDA events; the host clock for the host
+   space) and the bandwidth each device stage reaches against a device-to-device copy.
 
-The "model" is a stand-in backend, a 1x1 convolution and a sigmoid evaluated with CuPy (NumPy on
-the host), so no TensorRT engine or pycuda is needed: the check covers the kernels and the
-pipeline's CUDA path, not an engine. Steps 2 and 3 need CuPy (``pip install cupy-cuda12x``); with
-only pycuda, step 1 runs and the rest is skipped. Without an NVIDIA GPU the script says so and
-exits 0, having checked nothing. Otherwise the exit status is 1 when a check failed.
+The models are stand-ins evaluated with CuPy (NumPy on the host): a 1x1 convolution and a sigmoid, and the
+same with a recurrent state (RVM's signature, see :class:`RecurrentStandIn`), so neither TensorRT nor pycuda
+nor PyTorch is needed: the check covers the kernels and the pipeline's CUDA path, not an engine. Steps 2 and 3
+need CuPy (``pip install cupy-cuda12x``); with only pycuda, step 1 runs and the rest is skipped. Without an
+NVIDIA GPU the script says so and exits 0, having checked nothing (``--cpu-dry-run`` runs its steps with the
+CUDA space's code on the CPU: NumPy for CuPy, the kernels built with g++; a source checkout only). Otherwise
+the exit status is 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -92,6 +98,48 @@ class StandInBackend:
         logit += np.float32(1)
         xp.reciprocal(logit, out=logit)
         return {"alpha": self._out}
+
+
+class RecurrentStandIn:
+    """RobustVideoMatting's signature (``src``, ``r1i``..``r4i``, ``downsample_ratio`` -> ``fgr``, ``pha``,
+    ``r1o``..``r4o``) around a stand-in evaluated with ``xp``, its state carried by the backend as RVM's is
+    (``carry_state``/``reset_state``): pha = sigmoid(9 R + G - 9 B - 0.5 + 4 h) at the frame's size, with
+    h = (pha - 1/2) / 2 of the previous frame (zeros after a reset), fgr = src. With CuPy it reads and returns
+    device arrays (what a TensorRT engine with its states on the device does)."""
+
+    def __init__(self, xp: Any) -> None:
+        from edgematte.types import TensorSpec
+
+        self.xp, self.device_inputs = xp, xp is not np
+        dyn = (1, 1, None, None)
+        self.inputs = (TensorSpec("src", (1, 3, None, None), "float32"),
+                       *(TensorSpec(f"r{i}i", dyn, "float32") for i in range(1, 5)),
+                       TensorSpec("downsample_ratio", (1,), "float32"))
+        self.outputs = (TensorSpec("fgr", (1, 3, None, None), "float32"), TensorSpec("pha", (1, 1, None, None), "float32"),
+                        *(TensorSpec(f"r{i}o", dyn, "float32") for i in range(1, 5)))
+        self.h: Any = None
+
+    def open(self) -> "RecurrentStandIn":
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def carry_state(self, pairs) -> None:
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.h = None
+
+    def infer(self, feed, *, validate: bool = True) -> Dict[str, Any]:
+        xp = self.xp
+        src = xp.asarray(feed["src"]).astype(np.float32)
+        logit = src[0, 0] * np.float32(9) + src[0, 1] - src[0, 2] * np.float32(9) - np.float32(0.5)
+        if self.h is not None and self.h.shape == logit.shape:
+            logit += self.h * np.float32(4)
+        pha = np.float32(1) / (np.float32(1) + xp.exp(-logit))
+        self.h = (pha - np.float32(0.5)) * np.float32(0.5)
+        return {"pha": pha[None, None], "fgr": src}
 
 
 # -- frames ----------------------------------------------------------------------------------------
@@ -248,30 +296,56 @@ def to_host(array: Any) -> np.ndarray:
     return array.get() if hasattr(array, "get") else array
 
 
-def check_resize_rule(cp: Any, spaces: Dict[str, Any]) -> Dict[str, Any]:
-    """Each space's resize against cv2.resize INTER_LINEAR on the host, on the sizes the pipeline uses."""
+def check_stage_kernels(cp: Any, space: Any) -> Dict[str, Any]:
+    """The pipeline's stage kernels (stages.cu) through the space, against OpenCV and the native passes: bilinear
+    and area resampling bit-exact to cv2.resize, the "fast" fit and pass bit-exact to the native ones."""
     import cv2
 
-    from edgematte.device_pipeline import _LinearWork, linear_plan
+    from edgematte.kernels import native
+    from edgematte.refine import FAST
 
     rng = np.random.default_rng(5)
-    worst = {label: 0 for label in spaces}
-    cases = [((720, 1280, 3), (360, 640)), ((360, 640, 3), (256, 256)), ((256, 256), (1080, 1920)),
-             ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77)), ((33, 17, 3), (5, 200))]
-    for shape, (dh, dw) in cases:
+    worst: Dict[str, int] = {}
+
+    def diff(name: str, got: Any, want: np.ndarray) -> None:
+        worst[name] = max(worst.get(name, 0), int(np.abs(to_host(got).astype(np.int32) - want).max()))
+
+    for shape, (dh, dw) in [((720, 1280, 3), (360, 640)), ((360, 640, 3), (256, 256)), ((256, 256), (1080, 1920)),
+                            ((135, 240, 3), (1080, 1920)), ((97, 131), (301, 77)), ((33, 17, 3), (5, 200))]:
         src = rng.integers(0, 256, shape, dtype=np.uint8)
-        want = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)
-        channels = shape[2] if len(shape) == 3 else 1
-        for label, space in spaces.items():
-            work = _LinearWork(cp, linear_plan(cp, shape[:2], (dh, dw), channels))
-            out = cp.empty((dh, dw) + shape[2:], np.uint8)
-            got = to_host(space.resize(cp.asarray(src), out, work))
-            worst[label] = max(worst[label], int(np.abs(got.astype(int) - want).max()))
+        diff("resize", space.resize(cp.asarray(src), cp.empty((dh, dw) + shape[2:], np.uint8)),
+             cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR))
+    for shape, (dh, dw) in [((1080, 1920, 3), (135, 240)), ((479, 639, 3), (59, 79)), ((256, 256, 3), (128, 128))]:
+        src = rng.integers(0, 256, shape, dtype=np.uint8)
+        diff("area", space.area(cp.asarray(src), cp.empty((dh, dw, 3), np.uint8)),
+             cv2.resize(src, (dw, dh), interpolation=cv2.INTER_AREA))
+    small = cv2.GaussianBlur(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), (0, 0), 2)
+    alpha = np.clip(cv2.GaussianBlur(rng.random((256, 256), dtype=np.float32), (0, 0), 5) * 4 - 1.5, 0, 1)
+    frame = cv2.resize(small, (1280, 720), interpolation=cv2.INTER_CUBIC)
+    fh, fw = 128, 128
+    d = SimpleNamespace(fit_image=cp.empty((fh, fw, 3), np.uint8), fit_alpha=cp.empty((fh, fw), np.float32),
+                        coef=cp.empty((4, fh, fw), np.float32), blurs=cp.empty((6, fh, fw), np.float32),
+                        foreground=cp.empty((720, 1280, 3), np.uint8))
+    space.fit(cp.asarray(small), cp.asarray(alpha), d, None, foreground=True)
+    got_a, got_f = cp.empty((720, 1280), np.uint8), cp.empty((720, 1280, 3), np.uint8)
+    space.apply(cp.asarray(frame), d, got_a, got_f, "no-composite", None, None)
+    h = SimpleNamespace(fit_image=np.empty((fh, fw, 3), np.uint8), fit_alpha=np.empty((fh, fw), np.float32),
+                        coef=np.empty((4, fh, fw), np.float32), blurs=np.empty((6, fh, fw), np.float32))
+    cv2.resize(small, (fw, fh), dst=h.fit_image, interpolation=cv2.INTER_AREA)
+    cv2.resize(alpha, (fw, fh), dst=h.fit_alpha, interpolation=cv2.INTER_AREA)
+    guided = native("_guided")
+    guided.guided_fit(h.fit_image, h.fit_alpha, h.coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius,
+                      h.blurs, FAST.foreground_radius, FAST.foreground_small_radius, 1, None)
+    want_a, want_f = np.empty((720, 1280), np.uint8), np.empty((720, 1280, 3), np.uint8)
+    guided.guided_apply(h.coef, h.blurs, frame, want_a, want_f, None, None, None, 1)
+    worst["fit"] = int(np.count_nonzero(to_host(d.coef) != h.coef) + np.count_nonzero(to_host(d.blurs) != h.blurs))
+    diff("fast alpha", got_a, want_a)
+    diff("fast foreground", got_f, want_f)
     return {"status": "passed" if not any(worst.values()) else "failed", "max_diff": worst}
 
 
 def compare(device: Any, host: Any) -> Dict[str, int]:
-    """Largest absolute difference per Result field (device arrays downloaded)."""
+    """Largest absolute difference per Result field (device arrays downloaded); the trimap's differing pixels."""
     diffs = {}
     for name in ("alpha", "trimap", "foreground", "composite"):
         d, h = getattr(device, name), getattr(host, name)
@@ -286,43 +360,58 @@ def compare(device: Any, host: Any) -> Dict[str, int]:
     return diffs
 
 
-def check_pipeline(cp: Any, space: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
-    """Device pipeline (CUDA) against the CPU pipeline, stage settings that run in real time."""
-    from edgematte.device_pipeline import DevicePipeline
-    from edgematte.pipeline import Pipeline, TemporalConfig
+def passed(worst: Dict[str, int], pixels: int) -> bool:
+    """Within TOLERANCE; the trimap (thresholds of an alpha allowed to move) in all but 0.5% of its pixels."""
+    return all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items() if k != "trimap") and \
+        worst.get("trimap_pixels", 0) <= pixels // 200
 
-    settings = [
-        dict(refine="fast", background=(0, 255, 0)),
-        dict(refine="fast", background=None, temporal=TemporalConfig(0.5)),
-        dict(refine="off", background="image"),
-        dict(refine="fast", background="blur"),
-        dict(refine="fast", background=(0, 255, 0), device_frames=True),
-        dict(refine="fast", background=(0, 255, 0), frame_alpha=True),
-    ]
+
+PIPELINE_SETTINGS = [
+    dict(refine="fast", background=(0, 255, 0)),
+    dict(refine="fast", background=None, temporal=0.5),
+    dict(refine="off", background="image"),
+    dict(refine="full", background=(0, 255, 0)),
+    dict(refine="fast", background="blur"),
+    dict(refine="fast", background=(0, 255, 0), device_frames=True),
+    dict(refine="fast", background=(0, 255, 0), frame_alpha=True),
+    dict(model="rvm", background=(0, 255, 0)),
+    dict(model="rvm", background=None, temporal=0.5),
+    dict(model="rvm", background="blur", device_frames=True),
+]
+
+
+def check_pipeline(cp: Any, make_space: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
+    """The pipeline in the CUDA space against the host space, the settings of PIPELINE_SETTINGS."""
+    from edgematte.pipeline import Pipeline, TemporalConfig
+    from edgematte.pipeline.host import HostSpace
+
     image = synthetic_frames((300, 500), 1, seed=9)[0]
+    own = np.tile(np.linspace(0, 255, frames[0].shape[1]).astype(np.uint8), (frames[0].shape[0], 1))
     rows, ok = [], True
-    for setting in settings:
+    for setting in PIPELINE_SETTINGS:
         setting = dict(setting)
         background = setting.pop("background")
         background = image if isinstance(background, str) and background == "image" else background
-        device_frames = setting.pop("device_frames", False)
-        frame_alpha = setting.pop("frame_alpha", False)  # a BGRA frame's own alpha, multiplied in
-        own = np.tile(np.linspace(0, 255, frames[0].shape[1]).astype(np.uint8), (frames[0].shape[0], 1))
+        device_frames, frame_alpha = setting.pop("device_frames", False), setting.pop("frame_alpha", False)
+        model = setting.pop("model", "selfie")
+        if "temporal" in setting:
+            setting["temporal"] = TemporalConfig(setting["temporal"])
+        backend = RecurrentStandIn if model == "rvm" else StandInBackend
+        host = Pipeline(backend(np), space=HostSpace(), **setting)
+        device = Pipeline(backend(cp), space=make_space(), **setting)
         extra = {"input_alpha": own} if frame_alpha else {}
-        host = Pipeline(StandInBackend(np), **setting)
-        device = DevicePipeline(StandInBackend(cp), space=space, **setting)
         worst: Dict[str, int] = {}
         for frame in frames:
             want = host.process(frame, background, **extra)
             got = device.process(cp.asarray(frame) if device_frames else frame, background, **extra)
             for k, v in compare(got, want).items():
                 worst[k] = max(worst.get(k, 0), v)
-        passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
-        ok &= passed
-        label = ", ".join(f"{k}={v if not isinstance(v, tuple) else 'colour'}" for k, v in setting.items())
-        label += f", background={'image' if background is image else background}"
+        good = passed(worst, frames[0].shape[0] * frames[0].shape[1])
+        ok &= good
+        label = ", ".join([model] + [f"{k}={getattr(v, 'strength', v)}" for k, v in setting.items()]
+                          + [f"background={'image' if background is image else background}"])
         label += (", device frames" if device_frames else "") + (", frame alpha" if frame_alpha else "")
-        rows.append({"setting": label, "passed": passed, **worst})
+        rows.append({"setting": label, "passed": good, **worst})
     return {"status": "passed" if ok else "failed", "rows": rows}
 
 
@@ -346,14 +435,17 @@ def stand_in_onnx(path: Path, hw: Tuple[int, int] = MODEL_HW) -> Path:
     return path
 
 
+def _has_tensorrt() -> bool:
+    return importlib.util.find_spec("tensorrt") is not None and importlib.util.find_spec("pycuda") is not None
+
+
 def check_tensorrt(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
-    """Where TensorRT and pycuda import: the stand-in as an FP32 engine in the device pipeline (TrtBackend
-    reading CuPy's binding in place) against the same ONNX on ONNX Runtime in the CPU pipeline."""
-    if importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None:
+    """Where TensorRT and pycuda import: the stand-in as an FP32 engine in the CUDA space (TrtBackend reading the
+    space's binding in place, its output left on the device) against the same ONNX on ONNX Runtime on the host."""
+    if not _has_tensorrt():
         return {"status": "skipped", "why": "TensorRT or pycuda is not installed"}
     import tempfile
 
-    from edgematte.device_pipeline import CudaSpace, DevicePipeline
     from edgematte.export.to_trt import EngineConfig, engine_for
     from edgematte.pipeline import Pipeline
     from edgematte.runtime.ort_cpu import OrtCpuBackend
@@ -363,14 +455,42 @@ def check_tensorrt(cp: Any, frames: List[np.ndarray]) -> Dict[str, Any]:
         onnx_path = stand_in_onnx(Path(tmp) / "stand_in.onnx")
         plan = engine_for(onnx_path, out_dir=Path(tmp) / "engines", config=EngineConfig(fp16=False))
         with TrtBackend(plan) as trt, OrtCpuBackend(onnx_path) as ort:
-            device = DevicePipeline(trt, space=CudaSpace(), refine="fast")
-            host = Pipeline(ort, refine="fast")
+            device, host = Pipeline(trt, refine="fast"), Pipeline(ort, refine="fast")
             worst: Dict[str, int] = {}
             for frame in frames:
                 for k, v in compare(device.process(frame, (0, 255, 0)), host.process(frame, (0, 255, 0))).items():
                     worst[k] = max(worst.get(k, 0), v)
-    passed = all(worst.get(k, 0) <= tol for k, tol in TOLERANCE.items())
-    return {"status": "passed" if passed else "failed", "engine": plan.name, **worst}
+            space = device.space.name
+    good = passed(worst, frames[0].shape[0] * frames[0].shape[1]) and space == "cuda"
+    return {"status": "passed" if good else "failed", "engine": plan.name, "space": space, **worst}
+
+
+def check_tensorrt_rvm(cp: Any) -> Dict[str, Any]:
+    """Where TensorRT, pycuda and the shared RVM weights are present: `edgematte build rvm --size 1280x720` (the
+    static export as an FP16 engine) through Matter in the CUDA space, against the dynamic graph on ONNX Runtime
+    on the host at the same ratio: mean |d alpha| per frame (FP16 against FP32), the worst frame reported."""
+    weights = REPO.parent / "shared" / "weights" / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+    if not _has_tensorrt() or not weights.is_file():
+        return {"status": "skipped", "why": "TensorRT, pycuda or the shared RVM weights are absent"}
+    import tempfile
+
+    import edgematte
+    from edgematte.export.rvm import build_rvm_engines
+
+    frames = real_frames((720, 1280), 30) or synthetic_frames((720, 1280), 30)
+    with tempfile.TemporaryDirectory() as tmp:
+        plans = build_rvm_engines(weights, [(720, 1280)], out_dir=Path(tmp) / "engines")
+        with edgematte.Matter(plans[0], backend="tensorrt") as device, \
+                edgematte.Matter(weights, backend="ort-cpu") as host:
+            means, worst_composite = [], 0
+            for frame in frames:
+                got, want = device.process(frame, (0, 255, 0)), host.process(frame, (0, 255, 0))
+                means.append(float(np.abs(to_host(got.alpha).astype(np.int16) - want.alpha).mean()))
+                worst_composite = max(worst_composite, int(np.abs(to_host(got.composite).astype(np.int16)
+                                                              - want.composite).mean()))
+            space = device.pipeline.space.name
+    return {"status": "passed" if max(means) <= 1.0 and space == "cuda" else "failed", "space": space,
+            "mean_abs_alpha_worst_frame": round(max(means), 3), "mean_abs_alpha": round(float(np.mean(means)), 3)}
 
 
 def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
@@ -381,7 +501,7 @@ def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
     cp.copyto(b, a)
     times = []
     for _ in range(5):
-        if cp is np:
+        if not hasattr(cp.cuda, "get_current_stream"):  # the CPU dry run
             t = time.perf_counter()
             np.copyto(b, a)
             times.append((time.perf_counter() - t) * 1e3)
@@ -395,39 +515,36 @@ def copy_bandwidth(cp: Any, nbytes: int = 1 << 28) -> float:
     return 2 * nbytes / (min(times) * 1e-3) / 1e9
 
 
-def stage_bytes(hw: Tuple[int, int]) -> Dict[str, int]:
+def stage_bytes(hw: Tuple[int, int], model: str) -> Dict[str, int]:
     """Bytes each device stage must move at least (reads + writes of its inputs and outputs)."""
     h, w = hw
     mh, mw = MODEL_HW
     frame = h * w * 3
+    if model == "rvm":  # the whole graph's float planes: pha and fgr read (16 B/px), alpha and foreground written
+        return {"upload": frame, "preprocess": frame + frame // 16, "temporal": 3 * 16 * h * w,
+                "refine": 16 * h * w + 4 * h * w, "composite": frame + h * w + frame, "download": frame}
     return {
         "upload": frame,
         "preprocess": frame + frame // 4 * 2,  # the first halving reads the frame, writes a quarter
-        "upsample": mh * mw * 4 + h * w,
-        "trimap": 2 * h * w,
-        "refine": 3 * h * w,
+        "refine": frame + h * w + frame,  # "fast": reads the frame, writes alpha and foreground
         "composite": frame + h * w + frame,
         "download": frame,
     }
 
 
-def time_pipelines(cp: Any, spaces: Dict[str, Any], frames: List[np.ndarray], iterations: int) -> Dict[str, Any]:
-    """Median per-stage ms: the device pipeline per space on host frames (composite downloaded) and on
-    device frames (nothing downloaded), and the CPU pipeline; refine="fast", a colour background."""
-    from edgematte.device_pipeline import DevicePipeline
+def time_pipelines(cp: Any, make_space: Any, frames: List[np.ndarray], iterations: int, model: str) -> Dict[str, Any]:
+    """Median per-stage ms of one model (refine="fast", a colour background): the CUDA space on host frames
+    (the composite downloaded) and on device frames (nothing downloaded), and the host space."""
     from edgematte.pipeline import Pipeline
+    from edgematte.pipeline.host import HostSpace
 
     out: Dict[str, Any] = {}
     background = (0, 255, 0)
-    device_frames = [cp.asarray(f) for f in frames]
-    runs = []
-    for label, space in spaces.items():
-        runs.append((f"{label}", DevicePipeline(StandInBackend(cp), space=space, refine="fast", results="composite"),
-                     frames, iterations))
-    first = next(iter(spaces))
-    runs.append((f"{first}, device frames", DevicePipeline(StandInBackend(cp), space=spaces[first], refine="fast"),
-                 device_frames, iterations))
-    runs.append(("cpu", Pipeline(StandInBackend(np), refine="fast"), frames, max(3, iterations // 4)))
+    backend = RecurrentStandIn if model == "rvm" else StandInBackend
+    runs = [("cuda", Pipeline(backend(cp), space=make_space("composite"), refine="fast"), frames, iterations),
+            ("cuda, device frames", Pipeline(backend(cp), space=make_space("auto"), refine="fast"),
+             [cp.asarray(f) for f in frames], iterations),
+            ("host", Pipeline(backend(np), space=HostSpace(), refine="fast"), frames, max(3, iterations // 4))]
     for name, pipe, inputs, n in runs:
         for frame in inputs[:3]:  # warm-up: buffers, kernel compilation
             pipe.process(frame, background)
@@ -444,24 +561,30 @@ def time_pipelines(cp: Any, spaces: Dict[str, Any], frames: List[np.ndarray], it
     return out
 
 
-def print_table(hw_name: str, timing: Dict[str, Any], hw: Tuple[int, int], copy_gbs: float, on_gpu: bool = True) -> None:
-    nbytes = stage_bytes(hw)
-    runs = [name for name in timing if name != "cpu"]
-    cpu = timing["cpu"]
-    print(f"\n{hw_name} ({hw[1]}x{hw[0]}), model {MODEL_HW[1]}x{MODEL_HW[0]}, refine=fast, colour background; "
-          f"medians in ms, (GB/s, % of a device copy) for the first run")
-    print(f"  {'stage':<11}" + "".join(f"{name[:22]:>24}" for name in runs) + f"{'cpu pipeline':>14}")
-    for stage in ("upload", "preprocess", "model", "upsample", "trimap", "refine", "composite", "download", "total"):
+STAGES = ("upload", "preprocess", "model", "temporal", "upsample", "trimap", "refine", "composite", "download", "total")
+
+
+def print_table(title: str, timing: Dict[str, Any], hw: Tuple[int, int], model: str, copy_gbs: float,
+                on_gpu: bool = True) -> None:
+    nbytes = stage_bytes(hw, model)
+    runs = [name for name in timing if name != "host"]
+    host = timing["host"]
+    print(f"\n{title} ({hw[1]}x{hw[0]}), {model} stand-in, refine=fast, colour background; medians in ms, "
+          "(GB/s, % of a device copy) for the first run")
+    print(f"  {'stage':<11}" + "".join(f"{name[:22]:>24}" for name in runs) + f"{'host space':>14}")
+    for stage in STAGES:
+        if all(stage not in timing[name] for name in timing):
+            continue
         cells = []
         for k, name in enumerate(runs):
             d = timing[name].get(stage)
             gbs = nbytes[stage] / (d * 1e-3) / 1e9 if d and stage in nbytes and on_gpu and k == 0 else None
             extra = f" ({gbs:.0f}, {100 * gbs / copy_gbs:.0f}%)" if gbs else ""
             cells.append(f"{_fmt(d) + extra:>24}")
-        print(f"  {stage:<11}" + "".join(cells) + f"{_fmt(cpu.get(stage)):>14}")
-    walls = ", ".join(f"{name} {timing[name]['wall']:.3f} ms (x{cpu['wall'] / timing[name]['wall']:.1f})"
+        print(f"  {stage:<11}" + "".join(cells) + f"{_fmt(host.get(stage)):>14}")
+    walls = ", ".join(f"{name} {timing[name]['wall']:.3f} ms (x{host['wall'] / timing[name]['wall']:.1f})"
                       for name in runs)
-    print(f"  wall clock per frame: {walls}; cpu {cpu['wall']:.3f} ms; device-to-device copy {copy_gbs:.0f} GB/s")
+    print(f"  wall clock per frame: {walls}; host {host['wall']:.3f} ms; device-to-device copy {copy_gbs:.0f} GB/s")
     print("  GB/s: the bytes a stage must read and write over its time; upload and download cross PCIe "
           "(shared DRAM on Jetson), the rest device memory")
 
@@ -480,14 +603,26 @@ def _step(report: Dict[str, Any], key: str, fn, *args: Any) -> Any:
     return report[key]
 
 
+def cpu_dry_run_space():
+    """(NumPy standing in for CuPy, a maker of CUDA spaces whose kernels are built with g++): tests/cuda_on_cpu.py."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from cuda_on_cpu import cpu_cuda_space, fake_cupy
+
+    folder = Path(tempfile.mkdtemp(prefix="gpu-check-dry-run-"))
+    return fake_cupy, lambda results="auto": cpu_cuda_space(folder, results)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--runs", "--iterations", type=int, default=30, help="timed frames per run and size (30)")
     parser.add_argument("--no-tests", "--skip-kernel-tests", action="store_true", help="skip the pytest parity run")
     parser.add_argument("--cpu-dry-run", action="store_true",
-                        help="run this script's steps with NumPy and the CPU kernels at small sizes: tests the "
-                             "script itself, checks nothing about a GPU")
+                        help="run this script's steps with the CUDA space's code on the CPU (NumPy for CuPy, the "
+                             "kernels built with g++) at small sizes: tests the script itself, checks nothing about "
+                             "a GPU")
     args = parser.parse_args(argv)
     try:
         import edgematte  # noqa: F401  (installed, or `pip install -e .` in this clone)
@@ -496,11 +631,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     sizes = SIZES
     if args.cpu_dry_run:
-        from edgematte.device_pipeline import HostSpace
-
-        cp, spaces, sizes = np, {"host": HostSpace()}, {"120p": (120, 160), "240p": (240, 320)}
-        report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy space, host clock)"}}
-        print("gpu_check --cpu-dry-run: NumPy and the CPU kernels stand in for CuPy and CUDA; no GPU is checked")
+        cp, make_space = cpu_dry_run_space()
+        sizes = {"120p": (120, 160), "240p": (240, 320)}
+        report: Dict[str, Any] = {"device": {"gpu": "none: CPU dry run (NumPy for CuPy, kernels built with g++)"}}
+        print("gpu_check --cpu-dry-run: NumPy and the CPU builds of the kernels stand in for CuPy and CUDA; no GPU is "
+              "checked")
     else:
         kind, found = find_gpu()
         if kind is None:
@@ -515,9 +650,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("gpu_check: the pipeline check and the timings need CuPy (pip install cupy-cuda12x); skipped.")
             return 1 if tests["status"] == "failed" else 0
         import cupy as cp
-        from edgematte.device_pipeline import CudaSpace
+        from edgematte.pipeline.cuda import CudaSpace
 
-        spaces = {"fused": CudaSpace(fused=True), "generic": CudaSpace(fused=False)}
+        make_space = lambda results="auto": CudaSpace(results)  # noqa: E731
         report = {"device": device_facts(cp)}
     print("gpu_check on", ", ".join(f"{k} {v}" for k, v in report["device"].items()))
     t0 = time.perf_counter()
@@ -532,38 +667,48 @@ def main(argv: Optional[List[str]] = None) -> int:
     if kt["status"] == "failed":
         print(kt.get("output", ""))
 
-    direct = _step(report, "kernels_direct", check_kernels_direct, cp)
+    if args.cpu_dry_run:  # the registry's CUDA kernels need a GPU; on the CPU this checks the CPU kernels
+        report["kernels_direct"] = check_kernels_direct(np)
+    else:
+        _step(report, "kernels_direct", check_kernels_direct, cp)
+    direct = report["kernels_direct"]
     print(f"[1b] CUDA kernels vs CPU kernels, direct: {direct['status']} (max diff {direct.get('max_diff', '-')})")
-    rule = _step(report, "resize_rule", check_resize_rule, cp, spaces)
-    print(f"[2a] device resize vs cv2.resize INTER_LINEAR: {rule['status']} (max diff {rule.get('max_diff', '-')})")
+    stages = _step(report, "stage_kernels", check_stage_kernels, cp, make_space())
+    print(f"[1c] stage kernels (stages.cu) vs OpenCV and the native passes: {stages['status']} "
+          f"(max diff {stages.get('max_diff', '-')})")
 
     frames = {name: real_frames(hw, 8) or synthetic_frames(hw, 8) for name, hw in sizes.items()}
     source = "real clip asl_book.mkv, rescaled" if real_frames((48, 64), 1) else "synthetic frames"
     report["pipeline"] = {}
-    for (name, f), (label, space) in itertools.product(frames.items(), spaces.items()):
-        key = f"{name} {label}"
-        result = _step(report["pipeline"], key, check_pipeline, cp, space, f[:4])
-        print(f"[2b] device ({label}) vs CPU pipeline at {name} ({source}; limits {TOLERANCE}): {result['status']}")
+    for name, f in frames.items():
+        result = _step(report["pipeline"], name, check_pipeline, cp, make_space, f[:4])
+        print(f"[2a] CUDA space vs host space at {name} ({source}; limits {TOLERANCE}): {result['status']}")
         for row in result.get("rows", []):
             print("     ", "ok  " if row["passed"] else "FAIL", row)
 
-    if args.cpu_dry_run:
-        report["tensorrt"] = {"status": "skipped", "why": "--cpu-dry-run"}
-    else:
-        _step(report, "tensorrt", check_tensorrt, cp, frames[next(iter(frames))][:3])
-    trt = report["tensorrt"]
-    print(f"[2c] FP32 TensorRT engine in the device pipeline vs ONNX Runtime in the CPU pipeline: {trt['status']} "
-          f"{trt.get('why', {k: v for k, v in trt.items() if k not in ('status', 'error')})}")
+    for key, fn, fn_args in (("tensorrt", check_tensorrt, (cp, frames[next(iter(frames))][:3])),
+                             ("tensorrt_rvm", check_tensorrt_rvm, (cp,))):
+        if args.cpu_dry_run:
+            report[key] = {"status": "skipped", "why": "--cpu-dry-run"}
+        else:
+            _step(report, key, fn, *fn_args)
+    for key, what in (("tensorrt", "[2b] FP32 TensorRT engine in the CUDA space vs ONNX Runtime on the host"),
+                      ("tensorrt_rvm", "[2c] RVM's FP16 engine (static export, 1280x720) vs its dynamic graph on ONNX "
+                                       "Runtime")):
+        r = report[key]
+        print(f"{what}: {r['status']} {r.get('why', {k: v for k, v in r.items() if k not in ('status', 'error')})}")
 
     copy_gbs = _step(report, "copy_gbs", copy_bandwidth, cp, 1 << 26 if args.cpu_dry_run else 1 << 28)
     report["timings"] = {}
-    for name, hw in sizes.items():
-        timing = _step(report["timings"], name, time_pipelines, cp, spaces, frames[name], args.runs)
+    for (name, hw), model in itertools.product(sizes.items(), ("selfie", "rvm")):
+        key = f"{name} {model}"
+        timing = _step(report["timings"], key, time_pipelines, cp, make_space, frames[name], args.runs, model)
         if timing.get("status") != "failed" and isinstance(copy_gbs, float):
-            print_table(name, timing, hw, copy_gbs, on_gpu=not args.cpu_dry_run)
+            print_table(name, timing, hw, model, copy_gbs, on_gpu=not args.cpu_dry_run)
     report["seconds"] = time.perf_counter() - t0
 
-    failed = [k for k in ("kernel_tests", "kernels_direct", "resize_rule", "tensorrt") if report[k]["status"] == "failed"]
+    failed = [k for k in ("kernel_tests", "kernels_direct", "stage_kernels", "tensorrt", "tensorrt_rvm")
+              if report[k]["status"] == "failed"]
     failed += [f"pipeline {k}" for k, v in report["pipeline"].items() if v["status"] == "failed"]
     failed += [f"timing {k}" for k, v in report["timings"].items() if v.get("status") == "failed"]
     failed += ["copy bandwidth"] if not isinstance(copy_gbs, float) else []

@@ -19,7 +19,7 @@ import pytest
 
 import edgematte
 from edgematte.cli.bench import measure, summarize, synthetic_frame
-from edgematte.pipeline import NO_COMPOSITE, Pipeline, _downscale
+from edgematte.pipeline import NO_COMPOSITE, Pipeline
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SIZE = (1280, 720)
@@ -51,7 +51,7 @@ def _model_path(name: str, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
     """The shared public-domain portrait covering 1280x720, or a synthetic one without the shared data."""
-    from edgematte.pipeline import _cover
+    from edgematte.background import cover as _cover
 
     photo = SHARED / "data" / "portraits" / "astronaut.png"
     out = np.empty((SIZE[1], SIZE[0], 3), np.uint8)
@@ -132,13 +132,20 @@ class PreviousFast(Pipeline):
     uint8, bilinear upsampling, make_trimap (7x7 ellipse, 3 iterations) at full resolution, the known-region
     clamp in four OpenCV passes and the composite with the frame's own colours."""
 
-    def _fast(self, frame, alpha, background, b, keep_foreground=True):
+    def _fast(self, frame, alpha, b, background, keep_foreground=True):
         import cv2
 
+        from edgematte.kernels import trusted
+
+        if not hasattr(b, "raw_alpha"):  # its own buffers, made once per frame size
+            h, w = b.frame_hw
+            b.small_alpha, b.raw_alpha = np.empty(alpha.shape, np.uint8), np.empty((h, w), np.uint8)
+            b.trimap, b.scratch = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
+        kernels = trusted("cpu")
         cv2.convertScaleAbs(alpha, dst=b.small_alpha, alpha=255.0)
         h, w = b.frame_hw
         cv2.resize(b.small_alpha, (w, h), dst=b.raw_alpha, interpolation=cv2.INTER_LINEAR)
-        self._kernels.make_trimap(b.raw_alpha, 7, 3, 254, 1, b.trimap, self.threads)
+        kernels.make_trimap(b.raw_alpha, 7, 3, 254, 1, b.trimap, self.threads)
         cv2.threshold(b.trimap, 254, 255, cv2.THRESH_BINARY, dst=b.scratch)
         cv2.add(b.raw_alpha, b.scratch, dst=b.alpha)
         cv2.add(b.trimap, b.trimap, dst=b.scratch)
@@ -146,7 +153,7 @@ class PreviousFast(Pipeline):
         if background is NO_COMPOSITE:
             return b.alpha, None, None
         out = b.out4 if background is None else b.out3
-        return b.alpha, None, self._kernels.composite(frame, b.alpha, background, out, self.threads)
+        return b.alpha, None, kernels.composite(frame, b.alpha, background, out, self.threads)
 
 
 def previous_downscale(frame: np.ndarray, small: np.ndarray, cache: dict) -> None:
@@ -215,7 +222,7 @@ def test_preprocess_resize(benchmark, size, impl):
     b = pipeline._buffers_for(frame.shape[:2])
     benchmark.group = f"preprocess-resize-{size[0]}x{size[1]}"
     if impl == "new":
-        benchmark.pedantic(_downscale, (frame, b), rounds=200, warmup_rounds=10)
+        benchmark.pedantic(pipeline.step.prepare, (pipeline.space, frame, b), rounds=200, warmup_rounds=10)
     else:
         benchmark.extra_info["role"] = "baseline"
         benchmark.pedantic(previous_downscale, (frame, b.small, {}), rounds=200, warmup_rounds=10)

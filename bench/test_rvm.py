@@ -101,7 +101,7 @@ def test_matter_replace_background(benchmark, frames):
     import edgematte
 
     with edgematte.Matter(WEIGHTS, backend="ort-cpu") as matter:
-        rvm = matter.pipeline.rvm
+        rvm = matter.pipeline.step
         _info(benchmark, "edgematte", native_refiner=rvm.native_refiner, ratio=rvm.ratio_for(SIZE[1], SIZE[0]),
               threads=rvm.backend.threads)
         run = InOrder(frames, lambda f: matter.replace_background(f, BACKGROUND))
@@ -115,13 +115,17 @@ def test_matter_replace_background(benchmark, frames):
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole-graph", "split-native-refiner"])
 def test_model_step_only(benchmark, frames, split):
-    from edgematte.models.rvm import RvmModel
+    """The pipeline with RVM's step and nothing around it (no temporal stage, no composite)."""
+    from edgematte.pipeline import Pipeline
+    from edgematte.pipeline.host import HostSpace
+    from edgematte.pipeline.steps import RvmStep
     from edgematte.runtime import open_backend
 
     with open_backend("ort-cpu", WEIGHTS) as backend:
-        model = RvmModel(backend, split=split)
-        _info(benchmark, f"model step, {'split' if split else 'whole graph'}", native_refiner=model.native_refiner)
-        benchmark.pedantic(InOrder(frames, model.run), rounds=ROUNDS, warmup_rounds=WARMUP)
+        pipeline = Pipeline(backend, step=RvmStep(backend, HostSpace(), split=split))
+        _info(benchmark, f"model step, {'split' if split else 'whole graph'}",
+              native_refiner=pipeline.step.native_refiner)
+        benchmark.pedantic(InOrder(frames, pipeline.process), rounds=ROUNDS, warmup_rounds=WARMUP)
 
 
 def test_paired_plain_loop_and_matter(benchmark, frames):

@@ -20,7 +20,7 @@ from .errors import InputError
 from .files import user_path
 from .validate import check_colour, describe
 
-__all__ = ["Background", "Backgrounds", "COLOURS", "VideoBackground", "parse_background", "parse_colour"]
+__all__ = ["Background", "Backgrounds", "COLOURS", "VideoBackground", "cover", "parse_background", "parse_colour"]
 
 #: what the composite stage takes after parsing
 Background = Union[np.ndarray, Tuple[int, int, int], str, "VideoBackground", None]
@@ -217,3 +217,36 @@ def _text_key(value: Any) -> Optional[Tuple[str, str]]:
             return None
         return ("path", path) if isinstance(path, str) else None
     return None
+
+
+def cover(image: np.ndarray, out: np.ndarray) -> None:
+    """Resize ``image`` (uint8 HxWx3) to cover ``out`` keeping its aspect, centre-cropped, into ``out``.
+
+    Memory stays O(frame). When the resized image would hold more than 4 frames' pixels (a long
+    strip: a 1x2000 background behind 1280x720 would be resized to 1,440,000x720), only the source
+    pixels that cover the frame, and 2 more on each side for the interpolation, are resized, at the
+    same scale, into a crop placed to the nearest resized pixel: within half an output pixel of the
+    whole resize. Backgrounds whose aspect is within 4x of the frame's are resized whole, as before.
+    """
+    import cv2
+
+    h, w = out.shape[:2]
+    ih, iw = image.shape[:2]
+    scale = max(h / ih, w / iw)
+    rh, rw = max(h, round(ih * scale)), max(w, round(iw * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    y, x = (rh - h) // 2, (rw - w) // 2
+    if rh * rw <= 4 * h * w:
+        resized = cv2.resize(image, (rw, rh), interpolation=interpolation)
+        np.copyto(out, resized[y : y + h, x : x + w])
+        return
+
+    def span(n: int, resized: int, offset: int, size: int) -> Tuple[slice, int, int]:
+        """Source pixels covering resized [offset, offset + size) with 2 to spare, and their resized start and end."""
+        step = resized / n  # resized pixels per source pixel
+        first, end = max(0, int(offset / step) - 2), min(n, int(np.ceil((offset + size) / step)) + 2)
+        return slice(first, end), round(first * step), round(end * step)
+
+    (rows, top, bottom), (cols, left, right) = span(ih, rh, y, h), span(iw, rw, x, w)
+    part = cv2.resize(image[rows, cols], (right - left, bottom - top), interpolation=interpolation)
+    np.copyto(out, part[y - top : y - top + h, x - left : x - left + w])

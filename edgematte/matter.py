@@ -20,11 +20,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from .background import Backgrounds
-from .device_pipeline import check_device_frame, is_device_frame, select_pipeline
 from .errors import InputError, ModelError
-from .io.frames import CHANNEL_ORDERS, split_alpha
-from .pipeline import NO_COMPOSITE, Result, TemporalConfig, TrimapConfig
-from .validate import check_frame
+from .io.frames import CHANNEL_ORDERS
+from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 
 __all__ = ["Matter", "DEFAULT_MODEL", "LIVE_DEFAULTS"]
 
@@ -91,7 +89,7 @@ class Matter:
         path, spec_task, spec_size = _resolve_model(model)
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
-        self.pipeline = select_pipeline(  # the device pipeline for backends on the GPU (TensorRT), else Pipeline
+        self.pipeline = Pipeline(  # in the CUDA space for backends on the GPU (TensorRT) when CuPy starts
             self.backend,
             task=task or spec_task,
             refine=refine,
@@ -120,11 +118,7 @@ class Matter:
         return self._process(frame, background, keep_foreground=False).composite
 
     def _process(self, frame: np.ndarray, background: Any, *, keep_foreground: bool) -> Result:
-        if is_device_frame(frame):  # the device pipeline's (uint8 HxWx3 in self.channels order)
-            frame, input_alpha = check_device_frame(frame, self.pipeline, channels=self.channels), None
-        else:
-            frame, input_alpha = split_alpha(frame, channels=self.channels)  # grey, BGRA, RGB, 16 bit, PIL -> BGR
-            frame = check_frame(frame)
+        frame, input_alpha = self.pipeline.check_frame(frame, channels=self.channels)  # the one check, in its space
         if background is not NO_COMPOSITE:
             background = self._backgrounds(background)
         return self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=keep_foreground)
@@ -134,8 +128,7 @@ class Matter:
         self.pipeline.reset()
 
     def close(self) -> None:
-        if self.pipeline.rvm is not None:
-            self.pipeline.rvm.close()
+        self.pipeline.close()
         self._backgrounds.close()
         self.backend.close()
 

@@ -44,6 +44,7 @@ __all__ = [
     "cuda_view",
     "describe",
     "is_cuda_array",
+    "is_device_array",
     "range_error",
     "rows_contiguous",
 ]
@@ -63,6 +64,9 @@ def describe(value: Any) -> str:
         return repr(bool(value))
     if isinstance(value, (int, float, str, np.integer, np.floating)):
         return f"{type(value).__name__} {value!r}"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:  # CuPy, torch, pycuda arrays
+        return f"{type(value).__module__.split('.')[0]}.{type(value).__name__} {dtype} of shape {tuple(shape)}"
     return type(value).__name__
 
 
@@ -269,6 +273,22 @@ def is_cuda_array(x: Any) -> bool:
     try:
         return getattr(x, "__cuda_array_interface__", None) is not None
     except (AttributeError, RuntimeError):
+        return False
+
+
+_DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def is_device_array(x: Any) -> bool:
+    """True for GPU arrays: ``__cuda_array_interface__`` (CuPy, pycuda, torch CUDA) or a DLPack CUDA device."""
+    if is_cuda_array(x):
+        return True
+    dlpack_device = getattr(x, "__dlpack_device__", None)
+    if dlpack_device is None or isinstance(x, np.ndarray):
+        return False
+    try:
+        return int(dlpack_device()[0]) in _DLPACK_CUDA
+    except (TypeError, ValueError, RuntimeError, IndexError):
         return False
 
 

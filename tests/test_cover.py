@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgematte
-from edgematte.pipeline import _cover
+from edgematte.background import cover as _cover
 
 cv2 = pytest.importorskip("cv2")
 _resize = cv2.resize  # the twin's, never the spy's

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuda_on_cpu import cpu_cuda_space
+
 import edgematte
-from edgematte.device_pipeline import DevicePipeline, HostSpace
 from edgematte.errors import InputError
 from edgematte.pipeline import Pipeline, TemporalConfig
 
@@ -49,10 +50,12 @@ def stand_in():
     return gpu_check.StandInBackend(np)
 
 
-@pytest.mark.parametrize("make", [Pipeline, lambda b, **k: DevicePipeline(b, space=HostSpace(), **k)],
-                         ids=["host", "device-code-on-host"])
+@pytest.mark.parametrize("space", ["host", "cuda"], ids=["host", "cuda-space-on-the-cpu"])
 @pytest.mark.parametrize("refine", ["fast", "off", "full"])
-def test_frames_between_reuse_the_last_model_alpha_refitted_to_the_new_frame(make, refine):
+def test_frames_between_reuse_the_last_model_alpha_refitted_to_the_new_frame(space, refine, tmp_path):
+    def make(backend, **kwargs):
+        return Pipeline(backend, space=cpu_cuda_space(tmp_path) if space == "cuda" else None, **kwargs)
+
     frames = [moving_disc(i) for i in range(2)]
     every = Counting(stand_in())
     replay = Counting(stand_in(), replay=True)
@@ -118,5 +121,5 @@ def test_bad_every_is_refused(tiny_onnx, every):
 
 
 def test_recurrent_models_refuse_every(rvm_onnx):
-    with pytest.raises(InputError, match="every=2 for a RobustVideoMatting model"):
+    with pytest.raises(InputError, match="every=2 for a recurrent model"):
         edgematte.Matter(rvm_onnx, backend="ort-cpu", every=2)

@@ -355,7 +355,7 @@ def test_fast_refinement_equals_its_numpy_definition(tiny_onnx):
         b = m.pipeline._buffers_for(frame.shape[:2])
         model_alpha = np.clip(rng.random(b.small.shape[:2], dtype=np.float32) * 1.4 - 0.2, 0, 1)
         b.small[...] = rng.integers(0, 256, b.small.shape)
-        alpha, fg, comp = m.pipeline._fast(frame, model_alpha, (10, 200, 30), b)
+        alpha, fg, comp = m.pipeline._fast(frame, model_alpha, b, (10, 200, 30))
     fh, fw = b.fit_alpha.shape
     assert (fh, fw) == (b.small.shape[0] // FAST.scale, b.small.shape[1] // FAST.scale)
     fit_image = cv2.resize(b.small, (fw, fh), interpolation=cv2.INTER_AREA)

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..io import read_image
-    from ..pipeline import _cover
+    from ..background import cover as _cover
 
     width, height = args.size
     frame = np.empty((height, width, 3), np.uint8)

@@ -33,8 +33,8 @@ CHANNEL_ORDERS = ("bgr", "rgb")
 def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``image`` (see the module docstring) -> (uint8 HxWx3 BGR, uint8 HxW alpha or None).
 
-    A plain uint8 HxWx3 BGR array and anything not convertible go through
-    :func:`edgematte.validate.check_frame`, which refuses the latter with the one frame message.
+    The colour array goes through :func:`edgematte.validate.check_frame` once, converted or not: the one
+    frame check, which refuses anything not convertible with the one frame message.
     """
     from ..validate import check_frame
 
@@ -50,10 +50,10 @@ def split_alpha(image: Any, *, channels: str = "bgr", name: str = "frame") -> Tu
         warnings.warn(f"{name} is 16-bit; converting it to 8-bit (value / 257)", stacklevel=3)
         image = _to_uint8(image)
     if image.ndim == 2:
-        return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2)), None
+        return check_frame(np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))), None
     colour = image[..., :3] if channels == "bgr" else image[..., 2::-1]
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
-    return np.ascontiguousarray(colour), alpha
+    return check_frame(np.ascontiguousarray(colour)), alpha
 
 
 def _convertible(image: Any, channels: str) -> bool:

@@ -7,11 +7,12 @@ RVM's ONNX signature (the official ``rvm_mobilenetv3_fp32.onnx`` / ``rvm_resnet5
 - outputs ``fgr`` [B,3,H,W] float32 0..1 (foreground colour), ``pha`` [B,1,H,W] float32 0..1
   (alpha), ``r1o`` .. ``r4o`` (the states to feed back as ``r1i`` .. ``r4i`` next frame).
 
-Any ONNX with that signature is RVM (:func:`is_rvm`). The model is recurrent: frames must be
-served in order, one stream per :class:`RvmModel`; :meth:`RvmModel.reset` (and a scene cut, or a
-change of frame size or ratio) restarts the states from zeros.
+Any ONNX with that signature is RVM (:func:`is_rvm`), and so is the static graph of ``edgematte export
+rvm`` (its ratio folded in, :func:`is_static`). The model is recurrent: frames must be served in order,
+one stream per pipeline; the pipeline's model step (:class:`edgematte.pipeline.steps.RvmStep`) restarts
+the states from zeros on ``reset()``, a scene cut, or a change of frame size or ratio.
 
-Where the time goes, and what :class:`RvmModel` does about it: the graph downsamples ``src``,
+Where the time goes, and what the step does about it: the graph downsamples ``src``,
 runs the network at the small size, then applies its fast guided filter at full resolution
 (bilinear upsampling of the filter's 4-channel ``A`` and ``b``, ``A * x + b``, clip) in float32
 NCHW, which with the full-size float conversions on either side costs about as much as the
@@ -39,7 +40,6 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..files import atomic_path
-from ..kernels import native, threads_now
 from ..types import TensorSpec
 from ..weights import cache_dir, read_onnx, sha256_of
 
@@ -55,7 +55,7 @@ __all__ = [
     "check_downsample_ratio",
     "check_internal_size",
     "internal_size",
-    "RvmModel",
+    "is_static",
     "split_refiner",
     "fgf_apply_reference",
 ]
@@ -81,8 +81,10 @@ _RANKS = {"src": 4, "downsample_ratio": 1, "fgr": 4, "pha": 4, **{n: 4 for n in 
 def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
     """True for RVM's signature, False for a graph with none of its names.
 
-    A graph with some of RVM's names but not all of them, or with the wrong dtype or rank
-    for one of them, raises ModelError naming what is wrong (never a silent non-RVM run).
+    The static graphs of ``edgematte export rvm`` have no ``downsample_ratio`` input (it is folded in;
+    :func:`is_static`). Tensors are float32, or float16 where an engine's I/O is (one dtype for ``src``, the
+    states and the outputs). A graph with some of RVM's names but not all of them, or with the wrong dtype or
+    rank for one of them, raises ModelError naming what is wrong (never a silent non-RVM run).
     """
     got_in = {spec.name: spec for spec in inputs}
     got_out = {spec.name: spec for spec in outputs}
@@ -90,15 +92,17 @@ def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
     if not marks:
         return False
     problems = []
-    missing_in = [n for n in RVM_INPUTS if n not in got_in]
+    missing_in = [n for n in RVM_INPUTS[:5] if n not in got_in]
     missing_out = [n for n in RVM_OUTPUTS if n not in got_out]
     if missing_in:
         problems.append(f"missing inputs {missing_in}")
     if missing_out:
         problems.append(f"missing outputs {missing_out}")
+    dtype = got_in["src"].dtype if "src" in got_in else "float32"
     for spec in [got_in[n] for n in RVM_INPUTS if n in got_in] + [got_out[n] for n in RVM_OUTPUTS if n in got_out]:
-        if spec.dtype != "float32":
-            problems.append(f"{spec.name} is {spec.dtype}")
+        want = "float32" if spec.name == "downsample_ratio" else dtype
+        if spec.dtype != want or want not in ("float32", "float16"):
+            problems.append(f"{spec.name} is {spec.dtype}" + (f" while src is {dtype}" if spec.name != "src" else ""))
         if len(spec.shape) != _RANKS[spec.name]:
             problems.append(f"{spec.name} has rank {len(spec.shape)}")
     if "src" in got_in and len(got_in["src"].shape) == 4 and got_in["src"].shape[1] not in (3, None):
@@ -106,10 +110,16 @@ def is_rvm(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> bool:
     if problems:
         raise ModelError(
             f"received a graph with RobustVideoMatting names ({sorted(marks)}) but {'; '.join(problems)}; expected "
-            f"float32 inputs {list(RVM_INPUTS)} (src, states rank 4, downsample_ratio [1]) and float32 outputs "
-            f"{list(RVM_OUTPUTS)}, as in the official rvm_*_fp32.onnx (the fp16 release files are for GPUs)"
+            f"float32 inputs {list(RVM_INPUTS)} (src, states rank 4, downsample_ratio [1]; no downsample_ratio in a "
+            f"static export) and float32 outputs {list(RVM_OUTPUTS)}, as in the official rvm_*_fp32.onnx (float16 "
+            "I/O is for TensorRT engines)"
         )
     return True
+
+
+def is_static(inputs: Sequence[TensorSpec]) -> bool:
+    """True for an RVM graph with its ratio folded in (``edgematte export rvm``): no ``downsample_ratio`` input."""
+    return "downsample_ratio" not in {spec.name for spec in inputs}
 
 
 def is_rvm_file(path: Any) -> bool:
@@ -296,148 +306,3 @@ def fgf_apply_reference(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> Tupl
     pha = np.clip(y[3], 0.0, 1.0)
     to_u8 = lambda v: np.floor(v * 255.0 + 0.5).astype(np.uint8)  # noqa: E731
     return to_u8(pha), np.ascontiguousarray(to_u8(fgr)[::-1].transpose(1, 2, 0))
-
-
-class RvmModel:
-    """The model step for RVM: one uint8 BGR frame (in stream order) -> alpha and foreground.
-
-    ``backend``: an opened backend running an RVM graph that can carry recurrent state
-    (``OrtCpuBackend``: the states stay OrtValues between calls, never copied to the host).
-    ``downsample_ratio``: None picks :func:`auto_downsample_ratio` per frame size; a float in
-    (0, 1] fixes it. ``cut_threshold``: mean absolute difference (0..1) between consecutive
-    frames at the model's internal size above which the states restart (a scene cut).
-
-    Not thread-safe and order-dependent: one stream, one thread. The returned arrays are
-    reused buffers, overwritten by the next call.
-    """
-
-    def __init__(
-        self,
-        backend: Any,
-        *,
-        downsample_ratio: Optional[float] = None,
-        cut_threshold: float = 0.12,
-        threads: Optional[int] = None,
-        split: bool = True,
-    ) -> None:
-        if not is_rvm(backend.inputs, backend.outputs):
-            raise ModelError(
-                f"received a model with inputs {[s.name for s in backend.inputs]}; expected RobustVideoMatting's "
-                f"{list(RVM_INPUTS)}"
-            )
-        carry = getattr(backend, "carry_state", None)
-        if carry is None:
-            raise ModelError(
-                f"received a {type(backend).__name__}, which cannot carry recurrent state; expected the "
-                "ort-cpu backend for RobustVideoMatting"
-            )
-        self.threads = threads
-        self._names: Optional[Dict[str, str]] = None  # set when the refiner runs natively
-        if split and getattr(backend, "path", None) is not None:
-            backend = self._open_split(backend) or backend
-        backend.carry_state(STATES)
-        self.backend = backend
-        self.downsample_ratio = check_downsample_ratio(downsample_ratio)
-        self.cut_threshold = float(cut_threshold)
-        self._key: Optional[Tuple[int, int, float]] = None  # (h, w, ratio) the states were made for
-        self._src = np.empty((1, 3, 0, 0), np.float32)
-        self._ratio = np.empty(1, np.float32)
-        self._alpha = np.empty((0, 0), np.uint8)
-        self._foreground = np.empty((0, 0, 3), np.uint8)
-        self._thumb: Optional[np.ndarray] = None  # previous frame, small, for the cut detector
-
-    def _open_split(self, backend: Any) -> Any:
-        """A backend of ``backend``'s class (OrtCpuBackend) on the split graph, the refiner native; or None."""
-        if not all(hasattr(backend, name) for name in ("carry_state", "threads", "inter_op_threads", "spin")):
-            return None  # not OrtCpuBackend (duck-typed: the models package does not import the runtime)
-        try:
-            fgf_apply = native("_fgf").fgf_apply
-        except ImportError as exc:  # BackendUnavailableError (unbuilt source tree): the whole graph still runs
-            log.warning("RVM refiner kernel unavailable (%s); running the whole graph", exc)
-            return None
-        split = _split_path(backend.path)
-        if split is None:
-            return None
-        path, self._names = split
-        self._fgf_apply = fgf_apply
-        return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
-                             spin=backend.spin).open()
-
-    def close(self) -> None:
-        """Close the split graph's backend if this step opened one (the caller's backend is the caller's)."""
-        if self._names is not None:
-            self.backend.close()
-
-    @property
-    def native_refiner(self) -> bool:
-        """True when the full-resolution refiner step runs in edgematte's kernel (the split graph)."""
-        return self._names is not None
-
-    def ratio_for(self, height: int, width: int) -> float:
-        """The ratio used for frames of this size; InputError when it shrinks them below the network's minimum."""
-        ratio = self.downsample_ratio if self.downsample_ratio is not None else auto_downsample_ratio(height, width)
-        check_internal_size(height, width, ratio)
-        return ratio
-
-    def reset(self) -> None:
-        """Restart the recurrent states from zeros (between unrelated clips)."""
-        self.backend.reset_state()
-        self._thumb = None
-
-    def run(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray, bool]:
-        """``frame`` uint8 HxWx3 BGR -> (alpha uint8 HxW, foreground uint8 HxWx3 BGR, cut).
-
-        ``cut`` is True when the states restarted on this frame (scene cut, new size or ratio).
-        """
-        import cv2
-
-        h, w = frame.shape[:2]
-        ratio = self.ratio_for(h, w)
-        cut = self._restart_if_needed(frame, (h, w, ratio))
-        if self._names is not None:
-            return self._run_split(frame) + (cut,)
-        native("_guided").model_input(frame, self._src[0])  # BGR HWC uint8 -> RGB CHW float32 0..1
-        out = self.backend.infer({"src": self._src, "downsample_ratio": self._ratio}, validate=False)
-        cv2.convertScaleAbs(out["pha"][0, 0], dst=self._alpha, alpha=255.0)  # pha is clipped to 0..1 in the graph
-        fgr = out["fgr"][0]
-        cv2.convertScaleAbs(cv2.merge((fgr[2], fgr[1], fgr[0])), dst=self._foreground, alpha=255.0)
-        return self._alpha, self._foreground, cut
-
-    def _run_split(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Downsample in uint8, run the graph at the small size, apply the refiner natively."""
-        import cv2
-
-        small_h, small_w = self._src.shape[2:]
-        cv2.resize(frame, (small_w, small_h), dst=self._small, interpolation=cv2.INTER_LINEAR)
-        native("_guided").model_input(self._small, self._src[0])
-        names = self._names
-        out = self.backend.infer({names["small"]: self._src}, validate=False)
-        threads = threads_now(self.threads or getattr(self.backend, "threads", 1))
-        self._fgf_apply(frame, out[names["a"]][0], out[names["b"]][0], self._alpha, self._foreground, threads)
-        return self._alpha, self._foreground
-
-    def _restart_if_needed(self, frame: np.ndarray, key: Tuple[int, int, float]) -> bool:
-        """Reset the states on a new size/ratio (buffers re-made) or a scene cut; True when reset."""
-        import cv2
-
-        h, w, ratio = key
-        if key != self._key:
-            first, self._key = self._key is None, key
-            # the graph's Resize makes floor(side * ratio) (ONNX Resize with scales)
-            small = (max(1, int(math.floor(h * ratio))), max(1, int(math.floor(w * ratio))))
-            self._src = np.empty((1, 3) + (small if self._names else (h, w)), np.float32)
-            self._small = np.empty(small + (3,), np.uint8)
-            self._ratio = np.array([ratio], np.float32)
-            self._alpha = np.empty((h, w), np.uint8)
-            self._foreground = np.empty((h, w, 3), np.uint8)
-            self.reset()
-            self._thumb = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)
-            return not first
-        thumb = cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)
-        cut = self._thumb is not None and cv2.norm(thumb, self._thumb, cv2.NORM_L1) / (thumb.size * 255.0) > (
-            self.cut_threshold
-        )
-        if cut:
-            self.backend.reset_state()
-        self._thumb = thumb
-        return cut

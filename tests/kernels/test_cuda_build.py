@@ -116,7 +116,7 @@ def test_status_codes_match_em_common():
         assert "EM_STATUS_" not in source.read_text() and "cudaError_t" not in source.read_text()
 
 
-_C_TYPES = {"long long": "q", "int": "i", "float": "f"}
+_C_TYPES = {"long long": "q", "int": "i", "float": "f", "double": "d"}
 
 
 def _kernel_signatures():

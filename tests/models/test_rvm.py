@@ -1,4 +1,4 @@
-"""RobustVideoMatting: signature recognition, the ratio, and the recurrent model step.
+"""RobustVideoMatting: signature recognition, the ratio, and the recurrent model step (RvmStep in the pipeline).
 
 The counting graph (tests/rvm_graphs.py) checks state carrying exactly; the real MobileNetV3
 weights in ../shared/weights/rvm_mobilenetv3 check the real thing (skipped when absent).
@@ -13,7 +13,10 @@ from rvm_graphs import counting_rvm
 
 from edgematte.errors import InputError, ModelError
 from edgematte.models import get_spec
-from edgematte.models.rvm import RvmModel, auto_downsample_ratio, check_downsample_ratio, is_rvm
+from edgematte.models.rvm import auto_downsample_ratio, check_downsample_ratio, is_rvm
+from edgematte.pipeline import Pipeline
+from edgematte.pipeline.host import HostSpace
+from edgematte.pipeline.steps import RvmStep
 from edgematte.runtime import open_backend
 
 ort = pytest.importorskip("onnxruntime")
@@ -63,48 +66,48 @@ def test_almost_rvm_graphs_are_refused_by_name(tmp_path, variant, message):
             is_rvm(backend.inputs, backend.outputs)
         assert "RobustVideoMatting" in str(info.value)
         with pytest.raises(ModelError):
-            RvmModel(backend)
+            Pipeline(backend)
 
 
 def test_states_are_carried_as_ortvalues_and_reset(counting):
     with open_backend("ort-cpu", counting) as backend:
-        model = RvmModel(backend, downsample_ratio=0.5)
-        counts = [int(model.run(_frame())[0][0, 0]) for _ in range(3)]
+        model = Pipeline(backend, downsample_ratio=0.5)
+        counts = [int(model.process(_frame()).alpha[0, 0]) for _ in range(3)]
         assert counts == [1, 2, 3]  # r1o came back as r1i each frame
         assert all(isinstance(v, ort.OrtValue) for v in backend._state.values()) and len(backend._state) == 4
         model.reset()
-        assert int(model.run(_frame())[0][0, 0]) == 1
+        assert int(model.process(_frame()).alpha[0, 0]) == 1
 
 
 def test_foreground_is_bgr_and_ratio_is_fed(counting):
     with open_backend("ort-cpu", counting) as backend:
         frame = np.zeros((8, 10, 3), np.uint8)
         frame[..., 0], frame[..., 2] = 200, 40  # B, R
-        _, foreground, _ = RvmModel(backend, downsample_ratio=0.5).run(frame)
+        foreground = Pipeline(backend, downsample_ratio=0.5).process(frame).foreground
         assert foreground.shape == (8, 10, 3) and foreground.dtype == np.uint8
         np.testing.assert_array_equal(foreground[0, 0], [100, 0, 20])  # fgr = src * ratio, back in BGR
 
 
 def test_new_frame_size_or_ratio_restarts_the_states(counting):
     with open_backend("ort-cpu", counting) as backend:
-        model = RvmModel(backend)
-        alpha, _, cut = model.run(_frame())
-        assert int(alpha[0, 0]) == 1 and not cut
-        assert int(model.run(_frame())[0][0, 0]) == 2
-        alpha, _, cut = model.run(_frame(h=30, w=40))
-        assert alpha.shape == (30, 40) and int(alpha[0, 0]) == 1 and cut
-        model.downsample_ratio = 0.5
-        alpha, _, cut = model.run(_frame(h=30, w=40))
-        assert int(alpha[0, 0]) == 1 and cut
+        model = Pipeline(backend)
+        result = model.process(_frame())
+        assert int(result.alpha[0, 0]) == 1 and not result.cut
+        assert int(model.process(_frame()).alpha[0, 0]) == 2
+        result = model.process(_frame(h=30, w=40))
+        assert result.alpha.shape == (30, 40) and int(result.alpha[0, 0]) == 1 and result.cut
+        model.step.downsample_ratio = 0.5
+        result = model.process(_frame(h=30, w=40))
+        assert int(result.alpha[0, 0]) == 1 and result.cut
 
 
 def test_scene_cut_restarts_the_states(counting):
     with open_backend("ort-cpu", counting) as backend:
-        model = RvmModel(backend)
-        model.run(_frame(value=10))
-        assert int(model.run(_frame(value=12))[0][0, 0]) == 2  # small change: same scene
-        alpha, _, cut = model.run(_frame(value=200))
-        assert cut and int(alpha[0, 0]) == 1
+        model = Pipeline(backend)
+        model.process(_frame(value=10))
+        assert int(model.process(_frame(value=12)).alpha[0, 0]) == 2  # small change: same scene
+        result = model.process(_frame(value=200))
+        assert result.cut and int(result.alpha[0, 0]) == 1
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -0.5, 1.01, float("nan"), float("inf"), True, "0.5", [0.5]])
@@ -159,11 +162,12 @@ def test_rvm_row_resolves_under_edgematte_weights(monkeypatch, tmp_path):
 def test_real_rvm_mattes_a_clip_in_order(rvm_onnx, clip):
     with open_backend("ort-cpu", rvm_onnx) as backend:
         assert is_rvm(backend.inputs, backend.outputs)
-        model = RvmModel(backend)
+        model = Pipeline(backend)
         alphas = []
         for frame in clip:
-            alpha, foreground, cut = model.run(frame)
-            assert not cut
+            result = model.process(frame)
+            alpha, foreground = result.alpha, result.foreground
+            assert not result.cut
             alphas.append(alpha.copy())
         h, w = alpha.shape
         # the signer stands in the middle of a static office: person in the centre, background at the sides
@@ -171,7 +175,7 @@ def test_real_rvm_mattes_a_clip_in_order(rvm_onnx, clip):
         assert foreground.shape == (h, w, 3) and foreground.dtype == np.uint8
         # the state matters: frame 10 run from reset states differs from the carried one
         model.reset()
-        fresh, _, _ = model.run(clip[-1])
+        fresh = model.process(clip[-1]).alpha
         assert np.abs(fresh.astype(int) - alphas[-1]).max() > 0
 
 
@@ -310,28 +314,27 @@ def test_split_graph_agrees_with_the_whole_graph(rvm_onnx, clip, monkeypatch, tm
 
     monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path))
     with open_backend("ort-cpu", rvm_onnx) as whole, open_backend("ort-cpu", rvm_onnx) as original:
-        graph = RvmModel(whole, split=False)
-        split = RvmModel(original)
-        assert split.native_refiner and not graph.native_refiner
+        graph = Pipeline(whole, step=RvmStep(whole, HostSpace(), split=False))
+        split = Pipeline(original)
+        assert split.step.native_refiner and not graph.step.native_refiner
         assert list((tmp_path / "rvm" / "split").glob("*.onnx"))  # cut once, cached
         diffs = []
         for frame in clip[:8]:
             frame = cv2.resize(frame, (512, 384))
-            a, fa, _ = graph.run(frame)
-            b, fb, _ = split.run(frame)
-            diffs.append(np.abs(a.astype(int) - b))
+            want, got = graph.process(frame), split.process(frame)  # two pipelines: two sets of buffers
+            diffs.append(np.abs(want.alpha.astype(int) - got.alpha))
         diffs = np.array(diffs)
         # OpenCV's uint8 bilinear downsampling vs the graph's float one: tiny differences, carried in the state
         assert diffs.mean() < 0.1 and np.percentile(diffs, 99.9) <= 4
-        assert np.abs(fa.astype(int) - fb).mean() < 1.5
+        assert np.abs(want.foreground.astype(int) - got.foreground).mean() < 1.5
 
 
 def test_matter_close_closes_the_split_backend(rvm_onnx):
     import edgematte
 
     matter = edgematte.Matter(rvm_onnx, backend="ort-cpu")
-    split = matter.pipeline.rvm.backend
-    assert split is not matter.backend and matter.pipeline.rvm.native_refiner
+    split = matter.pipeline.step.backend
+    assert split is not matter.backend and matter.pipeline.step.native_refiner
     matter.close()
     with pytest.raises(InputError, match="not open"):
         split.inputs

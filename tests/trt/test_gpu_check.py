@@ -1,5 +1,5 @@
 """bench/gpu_check.py on a machine without a GPU: it says so and exits 0 (its steps run in a CPU dry run in
-tests/test_device_pipeline.py)."""
+tests/test_spaces.py)."""
 
 from __future__ import annotations
 

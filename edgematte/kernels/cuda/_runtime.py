@@ -32,7 +32,7 @@ CUDA_DIR = Path(__file__).resolve().parent
 COMMON_DIR = CUDA_DIR.parent
 BUILD_HINT = "python -m edgematte.kernels.cuda.build"
 
-#: kernel name -> (module, argument types: P pointer, q int64, i int32, f float32)
+#: kernel name -> (module, argument types: P pointer, q int64, i int32, f float32, d float64)
 KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_preprocess_f32": ("resize", "PiiqiPiiffffffff"),
     "em_k_preprocess_f16": ("resize", "PiiqiPiiffffffff"),
@@ -44,11 +44,20 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_composite_f32": ("composite", "PqPqPqiiiiPqiiP"),
     "em_k_blur_h": ("composite", "PqPiiPi"),
     "em_k_blur_v": ("composite", "PPqiiPi"),
+    "em_k_resize_u8": ("stages", "PqiiPqiiidd"),
+    "em_k_area_u8": ("stages", "PqiiPqiiiddi"),
+    "em_k_area_f32": ("stages", "PqiiPqiiiddi"),
+    "em_k_planes_u8_f32": ("stages", "PiPii"),
+    "em_k_planes_u8_f16": ("stages", "PiPii"),
+    "em_k_fit_ab": ("stages", "PPPiiid"),
+    "em_k_fit_coef": ("stages", "PPPiiii"),
+    "em_k_fit_blur": ("stages", "PPPPiii"),
+    "em_k_guided_apply": ("stages", "PPiiPqPPii"),
 }
-MODULES = ("resize", "trimap", "composite")
+MODULES = ("resize", "trimap", "composite", "stages")
 BLOCK = (32, 8, 1)  # EM_BLOCK_X, EM_BLOCK_Y of em_cuda.h
 
-_SCALARS = {"P": np.uintp, "q": np.int64, "i": np.int32, "f": np.float32}
+_SCALARS = {"P": np.uintp, "q": np.int64, "i": np.int32, "f": np.float32, "d": np.float64}
 _MISSING = (
     "CUDA arrays need pycuda or CuPy with a working NVIDIA driver: pip install 'edgematte[trt]' "
     "(pycuda, builds with nvcc on PATH) or a cupy-cudaXXx wheel"

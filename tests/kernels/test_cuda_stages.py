@@ -1,0 +1,170 @@
+"""The pipeline's CUDA stage kernels (edgematte/kernels/cuda/stages.cu), their source compiled as C++ and run on
+the CPU, against their twins: OpenCV (resize, area), the native passes (the "fast" pass, bit for bit) and the
+NumPy specification of the fit (_guided_reference). The GPU runs them in bench/gpu_check.py; nvcc and NVRTC
+compile them in test_cuda_build.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cuda_on_cpu import ptr, stage_kernels
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgematte.kernels import _guided_reference as ref
+from edgematte.kernels import native
+from edgematte.refine import FAST
+
+cv2 = pytest.importorskip("cv2")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def k(tmp_path_factory):
+    return stage_kernels(tmp_path_factory.mktemp("stages"))
+
+
+def resize(k, src, dh, dw):
+    out = np.zeros((dh, dw) + src.shape[2:], np.uint8)
+    sh, sw = src.shape[:2]
+    k.em_k_resize_u8(ptr(src), src.strides[0], sw, sh, ptr(out), out.strides[0], dw, dh,
+                     1 if src.ndim == 2 else src.shape[2], 1.0 / (dw / sw), 1.0 / (dh / sh))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(src=st.tuples(st.integers(1, 90), st.integers(1, 90)), dst=st.tuples(st.integers(1, 200), st.integers(1, 200)),
+       channels=st.sampled_from([1, 3]), seed=st.integers(0, 2**32 - 1))
+def test_resize_is_opencvs_inter_linear(k, src, dst, channels, seed):
+    image = np.random.default_rng(seed).integers(0, 256, src + ((3,) if channels == 3 else ()), dtype=np.uint8)
+    np.testing.assert_array_equal(resize(k, image, *dst), cv2.resize(image, dst[::-1], interpolation=cv2.INTER_LINEAR))
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (1081, 1919), (270, 480)])
+def test_halving_reads_a_crop_by_its_row_pitch(k, shape):
+    frame = np.random.default_rng(1).integers(0, 256, shape + (3,), dtype=np.uint8)
+    hh, hw = shape[0] // 2, shape[1] // 2
+    crop = frame[: 2 * hh, : 2 * hw]  # a view: the kernel steps rows by the frame's pitch
+    want = cv2.resize(np.ascontiguousarray(crop), (hw, hh), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(resize(k, crop, hh, hw), want)
+    box = crop.astype(np.int32).reshape(hh, 2, hw, 2, 3).sum((1, 3))
+    np.testing.assert_array_equal(want, (box + 2) >> 2)  # the rounded 2x2 mean
+
+
+def area(k, src, dh, dw):
+    out = np.zeros((dh, dw) + src.shape[2:], src.dtype)
+    (sh, sw), channels = src.shape[:2], 1 if src.ndim == 2 else src.shape[2]
+    scale_x, scale_y = 1.0 / (dw / sw), 1.0 / (dh / sh)
+    whole = int(scale_x == round(scale_x) and scale_y == round(scale_y))
+    kernel = k.em_k_area_f32 if src.dtype == np.float32 else k.em_k_area_u8
+    kernel(ptr(src), src.strides[0], sw, sh, ptr(out), out.strides[0], dw, dh, channels, scale_x, scale_y, whole)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(dst=st.tuples(st.integers(1, 40), st.integers(1, 40)), extra=st.tuples(st.integers(0, 90), st.integers(0, 90)),
+       kind=st.sampled_from(["u8x3", "u8x1", "f32"]), seed=st.integers(0, 2**32 - 1))
+def test_area_is_opencvs_inter_area(k, dst, extra, kind, seed):
+    """Whole blocks (1/8 of 720p, 1/2 of a model's size) and fractional cells (odd sides) alike."""
+    rng = np.random.default_rng(seed)
+    shape = (dst[0] + extra[0], dst[1] + extra[1])
+    if kind == "f32":
+        src = rng.random(shape, dtype=np.float32)
+    else:
+        src = rng.integers(0, 256, shape + ((3,) if kind == "u8x3" else ()), dtype=np.uint8)
+    want = cv2.resize(src, dst[::-1], interpolation=cv2.INTER_AREA)
+    got = area(k, src, *dst)
+    if kind == "f32":
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-7)  # float sums in OpenCV's order, to an ulp or two
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape, dst", [((720, 1280, 3), (90, 160)), ((256, 256, 3), (128, 128)), ((256, 256), (128, 128)),
+                                        ((479, 639, 3), (59, 79)), ((255, 397), (127, 198))])
+def test_area_on_the_pipelines_sizes(k, shape, dst):
+    src = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    src = src if len(shape) == 3 else (src / 255.0).astype(np.float32)
+    want = cv2.resize(src, dst[::-1], interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(area(k, src, *dst), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_planes_to_uint8_rounds_clamps_and_reverses_rgb(k, dtype):
+    rng = np.random.default_rng(4)
+    planes = rng.random((3, 7, 9)).astype(dtype)
+    planes[0, 0, :6] = [np.nan, -0.2, 1.7, 0.5 / 255, 1.5 / 255, np.inf]
+    out = np.zeros((7, 9, 3), np.uint8)
+    getattr(k, "em_k_planes_u8_f16" if dtype == np.float16 else "em_k_planes_u8_f32")(ptr(planes), 3, ptr(out), 9, 7)
+    values = np.nan_to_num(planes.astype(np.float32), nan=0.0)
+    want = np.rint(np.clip(values, 0, 1) * np.float32(255)).astype(np.uint8)
+    np.testing.assert_array_equal(out, want[::-1].transpose(1, 2, 0))
+    assert tuple(out[0, 0]) == (want[2, 0, 0], want[1, 0, 0], 0)  # NaN -> 0, in the red channel (last in BGR)
+    unit = np.clip(values[:1], 0, 1).astype(np.float32)
+    alpha = np.zeros((7, 9), np.uint8)
+    k.em_k_planes_u8_f32(ptr(unit), 1, ptr(alpha), 9, 7)
+    np.testing.assert_array_equal(alpha, cv2.convertScaleAbs(unit[0], alpha=255.0))  # the host's rule within 0..1
+
+
+def fit_case(seed, hw):
+    rng = np.random.default_rng(seed)
+    small = cv2.GaussianBlur(rng.integers(0, 256, hw + (3,), dtype=np.uint8), (0, 0), 1.5)
+    alpha = np.clip(cv2.GaussianBlur(rng.random(hw, dtype=np.float32), (0, 0), 3) * 3 - 1, 0, 1).astype(np.float32)
+    return small, alpha
+
+
+def fit_on_cpu(k, small, alpha):
+    h, w = alpha.shape
+    ab, coef = np.zeros((4, h, w), np.float32), np.zeros((4, h, w), np.float32)
+    first, blurs = np.zeros((6, h, w), np.float32), np.zeros((6, h, w), np.float32)
+    k.em_k_fit_ab(ptr(small), ptr(alpha), ptr(ab), w, h, FAST.radius, FAST.eps)
+    k.em_k_fit_coef(ptr(ab), ptr(alpha), ptr(coef), w, h, FAST.mean_radius, FAST.known_radius)
+    k.em_k_fit_blur(ptr(small), ptr(alpha), None, ptr(first), w, h, FAST.foreground_radius)
+    k.em_k_fit_blur(ptr(small), ptr(alpha), ptr(first), ptr(blurs), w, h, FAST.foreground_small_radius)
+    return coef, blurs
+
+
+@pytest.mark.parametrize("hw", [(128, 128), (72, 128), (9, 5), (1, 1)])
+def test_fit_is_bit_exact_to_the_native_fit(k, hw):
+    """Coefficients and blurs: csrc/guided.c's roundings per pixel (its float box sums, its double solve), so the
+    GPU's "fast" alpha is the CPU's (which follows the float64 specification: tests/refine/test_guided.py)."""
+    small, alpha = fit_case(sum(hw), hw)
+    coef, blurs = fit_on_cpu(k, small, alpha)
+    want_coef, want_blurs = np.empty_like(coef), np.empty_like(blurs)
+    native("_guided").guided_fit(small, alpha, want_coef, FAST.radius, FAST.mean_radius, FAST.eps, FAST.known_radius,
+                                 want_blurs, FAST.foreground_radius, FAST.foreground_small_radius, 1, None)
+    np.testing.assert_array_equal(coef, want_coef)
+    np.testing.assert_array_equal(blurs, want_blurs)
+
+
+@pytest.mark.parametrize("fit, frame_hw", [((128, 128), (720, 1280)), ((64, 96), (361, 643)), ((5, 7), (40, 30))])
+def test_fast_pass_is_bit_exact_to_the_native_pass(k, fit, frame_hw):
+    """em_k_guided_apply against the native em_guided_apply on the same coefficients: alpha and foreground identical."""
+    guided = native("_guided")
+    small, alpha = fit_case(sum(fit), fit)
+    (h, w), (height, width) = fit, frame_hw
+    coef, blurs = np.empty((4, h, w), np.float32), np.empty((6, h, w), np.float32)
+    guided.guided_coefficients(small, alpha, coef, 4, 2, 1e-4, 1, 1, None)
+    guided.foreground_blurs(small, alpha, blurs, 8, 1, 1, None)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    want_a, want_f = np.empty((height, width), np.uint8), np.empty((height, width, 3), np.uint8)
+    guided.guided_apply(coef, blurs, image, want_a, want_f, None, None, None, 1)
+    got_a, got_f = np.zeros_like(want_a), np.zeros_like(want_f)
+    k.em_k_guided_apply(ptr(coef), ptr(blurs), w, h, ptr(image), image.strides[0], ptr(got_a), ptr(got_f), width, height)
+    np.testing.assert_array_equal(got_a, want_a)
+    np.testing.assert_array_equal(got_f, want_f)
+    assert np.count_nonzero((want_a > 0) & (want_a < 255)) > height * width // 50
+    only_alpha = np.zeros_like(want_a)
+    k.em_k_guided_apply(ptr(coef), None, w, h, ptr(image), image.strides[0], ptr(only_alpha), None, width, height)
+    np.testing.assert_array_equal(only_alpha, want_a)
+
+
+def test_the_background_variance_ratio_is_guided_hs():
+    source = (REPO / "edgematte" / "kernels" / "cuda" / "stages.cu").read_text()
+    header = (REPO / "csrc" / "guided.h").read_text()
+    pattern = r"#define EM_BACKGROUND_VARIANCE_RATIO ([0-9.]+)f"
+    assert float(re.search(pattern, source).group(1)) == float(re.search(pattern, header).group(1)) \
+        == ref.BACKGROUND_VARIANCE_RATIO
