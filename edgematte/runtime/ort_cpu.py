@@ -64,7 +64,8 @@ class OrtCpuBackend:
     Recurrent state: ``carry_state({"r1i": "r1o", ...})`` (input name -> output name), or the
     ``recurrent`` argument, makes the backend own those inputs. Each output is kept as an ONNX Runtime OrtValue and bound as the
     matching input of the next ``infer``, with no host copy; the feed omits them and the result
-    leaves them out. They start as zeros of ``initial_state_shape`` ([1,1,1,1], RVM's first
+    leaves them out. They start as zeros of the input's shape where it is static (RVM's static export), else
+    of ``initial_state_shape`` ([1,1,1,1], RVM's first
     frame) and :meth:`reset_state` returns them there. Calls must come in frame order.
     """
 
@@ -195,7 +196,8 @@ class OrtCpuBackend:
         for name in self.recurrent:
             state = self._state.get(name)
             if state is None:
-                binding.bind_cpu_input(name, self._initial_state)
+                spec = next(s for s in self._inputs if s.name == name)
+                binding.bind_cpu_input(name, self._initial_state if spec.is_dynamic else np.zeros(spec.shape, spec.dtype))
             else:
                 binding.bind_ortvalue_input(name, state)
         for spec in self._outputs:

@@ -87,3 +87,41 @@ def test_rvm_options_are_refused_for_other_models(tmp_path, capsys):
     args = ["export", "u2netp", "-o", str(tmp_path / "o.onnx"), "--downsample-ratio", "0.5"]
     assert main(args) != 0
     assert "only for RobustVideoMatting rows" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def static_288x512(rvm_onnx, tmp_path_factory):
+    out = tmp_path_factory.mktemp("static") / "rvm_288x512.onnx"
+    return export_rvm(rvm_onnx, out, height=288, width=512, frames=4)
+
+
+def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, clip, static_288x512, monkeypatch,
+                                                                      tmp_path):
+    """The export runs on ONNX Runtime as a model of its own (RVM's static form: no downsample_ratio input, the
+    states from zeros of their full shape), within a level on average of the dynamic graph at the same ratio."""
+    import cv2
+
+    import edgematte
+
+    monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path))
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while len(frames) < 20:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, (512, 288), interpolation=cv2.INTER_AREA))
+    report = static_288x512
+    with edgematte.Matter(report.path, backend="ort-cpu") as static, \
+            edgematte.Matter(rvm_onnx, backend="ort-cpu", downsample_ratio=report.downsample_ratio) as dynamic:
+        assert static.pipeline.step.static and not dynamic.pipeline.step.static
+        means = []
+        for frame in frames:
+            got, want = static.process(frame, (0, 255, 0)), dynamic.process(frame, (0, 255, 0))
+            means.append(float(np.abs(got.alpha.astype(int) - want.alpha).mean()))
+            assert got.foreground is not None and not got.cut
+        assert max(means) <= 1.0, means
+        with pytest.raises(InputError, match="received a 640x480 frame for a static RobustVideoMatting graph of 512x288"):
+            static.process(np.zeros((480, 640, 3), np.uint8))
+    with pytest.raises(InputError, match="downsample_ratio=0.5 for a static RobustVideoMatting graph"):
+        edgematte.Matter(report.path, backend="ort-cpu", downsample_ratio=0.5)
