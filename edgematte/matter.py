@@ -167,7 +167,8 @@ def _resolve_model(model: Any) -> Tuple[Path, str, Optional[Tuple[int, int]]]:
 
 def _open_backend(backend: Any, path: Path, threads: Optional[int]):
     """Open the backend. TensorRT gets an engine from export's ``engine_for``: built from an ONNX
-    (cached), or a stale ``.plan`` rebuilt when its ONNX is at hand. ``"auto"`` (or what
+    (cached), a stale ``.plan`` rebuilt when its ONNX is at hand, or for RobustVideoMatting's graph
+    the engines ``edgematte build`` made for it, one per frame size. ``"auto"`` (or what
     ``EDGEMATTE_BACKEND`` names) falls back to ONNX Runtime on any TensorRT/CUDA start-up failure,
     logging why once per process."""
     from .runtime import auto_backend, log_fallback, open_backend
@@ -181,8 +182,6 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
     is_engine = path.suffix.lower() in _ENGINE_SUFFIXES
     if backend == "auto":
         backend = "tensorrt" if is_engine else auto_backend()
-    if not is_engine and backend != "ort-cpu":
-        backend = _recurrent_backend(path, backend)
     if is_engine and backend == "ort-cpu":
         raise InputError(f"received the engine file {str(path)!r} with backend 'ort-cpu'; expected an .onnx file")
     if backend in ("auto", "tensorrt"):
@@ -197,20 +196,6 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
                 raise
             log_fallback(exc)
     return open_backend("ort-cpu", path, threads=threads)
-
-
-def _recurrent_backend(path: Path, backend: str) -> str:
-    """RobustVideoMatting ONNX runs on ort-cpu (its states need carry_state); TensorRT takes its static export."""
-    from .models.rvm import is_rvm_file
-
-    if path.suffix.lower() != ".onnx" or not is_rvm_file(path):
-        return backend
-    if backend == "tensorrt":
-        raise InputError(
-            f"received the RobustVideoMatting graph {str(path)!r} with backend 'tensorrt'; expected backend 'ort-cpu' "
-            "(TensorRT takes the static graph of `edgematte export rvm`, without a recurrent runtime yet)"
-        )
-    return "ort-cpu"
 
 
 def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:

@@ -8,7 +8,7 @@ their inputs through. It checks state carrying, resets and the ratio feed withou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -23,18 +23,21 @@ def counting_rvm(
     drop_input: Optional[str] = None,
     dtypes: Optional[Dict[str, int]] = None,
     state_rank: int = 4,
+    static: Optional[Tuple[int, int]] = None,
 ) -> Path:
-    """Write the counting RVM graph to ``path``; the keyword arguments make almost-RVM variants."""
+    """Write the counting RVM graph to ``path``; the keyword arguments make almost-RVM variants, and ``static``
+    (h, w) the form of `edgematte export rvm`: every shape fixed (states [1,2,h/2,w/2]), the ratio a constant 1."""
     dtypes = dtypes or {}
-    state_dims = DYN4[:state_rank]
+    state_dims = DYN4[:state_rank] if static is None else [1, 2, static[0] // 2, static[1] // 2]
 
     def value(name: str, dims) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, dtypes.get(name, TensorProto.FLOAT), dims)
 
-    inputs = [value("src", ["b", 3, "H", "W"])]
+    frame = ["b", 3, "H", "W"] if static is None else [1, 3, *static]
+    inputs = [value("src", frame)]
     inputs += [value(f"r{i}i", state_dims) for i in range(1, 5)]
-    inputs += [value("downsample_ratio", [1])]
-    outputs = [value("fgr", ["b", 3, "H", "W"]), value("pha", ["b", 1, "H", "W"])]
+    inputs += [value("downsample_ratio", [1])] if static is None else []
+    outputs = [value("fgr", frame), value("pha", frame[:1] + [1] + frame[2:])]
     outputs += [value(f"r{i}o", state_dims) for i in range(1, 5)]
     nodes = [
         helper.make_node("Add", ["r1i", "one"], ["r1o"]),
@@ -53,6 +56,8 @@ def counting_rvm(
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
         numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "step"),
     ]
+    if static is not None:
+        inits.append(numpy_helper.from_array(np.ones(1, np.float32), "downsample_ratio"))
     if drop_input is not None:
         inputs = [v for v in inputs if v.name != drop_input]
         inits.append(numpy_helper.from_array(np.zeros([1] * state_rank, np.float32), drop_input))

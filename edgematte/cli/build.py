@@ -1,7 +1,10 @@
 """``edgematte build ONNX -o engines/``: build (or reuse) a TensorRT engine on this GPU.
 
-``--check`` runs only the ONNX prerequisites for a target TensorRT version. It needs no
-TensorRT, so it works on the host before a model is copied to a Jetson.
+RobustVideoMatting's own graph (``edgematte build rvm --size 1280x720 --size 1920x1080``) becomes one FP16
+engine per frame size, from its static export, in the user cache's engines where ``Matter(rvm,
+backend="tensorrt")`` finds them (:func:`edgematte.export.rvm.build_rvm_engines`); a static export itself
+(``edgematte export rvm``) builds like any model. ``--check`` runs only the ONNX prerequisites for a target
+TensorRT version. It needs no TensorRT, so it works on the host before a model is copied to a Jetson.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 from typing import Tuple
 
 from ..errors import InputError
+from ._common import parse_size
 
 HELP = "build a TensorRT engine from an ONNX model (FP16 with --fp16)"
 DESCRIPTION = (
@@ -39,8 +43,13 @@ def _positive(text: str) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("build", help=HELP, description=DESCRIPTION)
-    p.add_argument("onnx", metavar="ONNX", help="ONNX model (from `edgematte export`)")
-    p.add_argument("-o", "--output", default="engines", metavar="DIR", help="engine cache folder (default: engines)")
+    p.add_argument("onnx", metavar="ONNX", help="ONNX model (from `edgematte export`), or a model-table name")
+    p.add_argument("-o", "--output", default=None, metavar="DIR",
+                   help="engine cache folder (default: engines; RobustVideoMatting: the user cache's, where Matter looks)")
+    p.add_argument("--size", type=parse_size, action="append", metavar="WxH",
+                   help="RobustVideoMatting: a frame size to build an engine for (repeatable), e.g. 1280x720")
+    p.add_argument("--downsample-ratio", type=float, default=None, metavar="R",
+                   help="RobustVideoMatting: the ratio folded into its engines (default: automatic per size)")
     p.add_argument(
         "--fp16", action="store_true", help="FP16 engine (TensorRT 11: build from the FP16 ONNX of `export --fp16`)"
     )
@@ -73,21 +82,47 @@ def run(args: argparse.Namespace) -> int:
     shapes = dict(args.shapes or [])
     if len(shapes) != len(args.shapes or []):
         raise InputError("received two --shapes for one input; expected one per input")
+    args.onnx = _model_file(args.onnx)
     if args.check:
         return _check(args, shapes)
 
-    from ..runtime.engine_cache import read_manifest
+    from ..export.rvm import build_rvm_engines, is_dynamic_rvm
     from ..export.to_trt import EngineConfig, build_engine
+    from ..runtime.engine_cache import read_manifest
 
-    config = EngineConfig(fp16=args.fp16, workspace_mb=args.workspace, shapes=shapes, timing_cache=args.timing_cache)
-    plan = build_engine(args.onnx, args.output, config, model=args.name, force=args.force)
-    manifest = read_manifest(plan)
-    print(plan)
-    print(f"  {manifest.precision} ({manifest.typing} typing) for {manifest.target.describe()}")
-    for label, specs in (("in ", manifest.inputs), ("out", manifest.outputs)):
-        for spec in specs:
-            print(f"  {label} {spec.name} {list(spec.shape)} {spec.dtype}")
+    if is_dynamic_rvm(args.onnx):
+        if not args.size:
+            raise InputError(f"received RobustVideoMatting's graph {args.onnx!r} without --size; expected the frame "
+                             "sizes to build engines for, e.g. --size 1280x720 --size 1920x1080")
+        plans = build_rvm_engines(args.onnx, [(h, w) for w, h in args.size], out_dir=args.output,
+                                  downsample_ratio=args.downsample_ratio, workspace_mb=args.workspace, force=args.force)
+    else:
+        if args.size or args.downsample_ratio is not None:
+            raise InputError(f"received --size/--downsample-ratio for {args.onnx!r}; expected them only for "
+                             "RobustVideoMatting's own graph")
+        config = EngineConfig(fp16=args.fp16, workspace_mb=args.workspace, shapes=shapes, timing_cache=args.timing_cache)
+        plans = [build_engine(args.onnx, args.output or "engines", config, model=args.name, force=args.force)]
+    for plan in plans:
+        manifest = read_manifest(plan)
+        print(plan)
+        print(f"  {manifest.precision} ({manifest.typing} typing) for {manifest.target.describe()}")
+        for label, specs in (("in ", manifest.inputs), ("out", manifest.outputs)):
+            for spec in specs:
+                print(f"  {label} {spec.name} {list(spec.shape)} {spec.dtype}")
     return 0
+
+
+def _model_file(name: str) -> str:
+    """An ONNX path as given, or the file of a model-table row (``rvm``)."""
+    from pathlib import Path
+
+    from ..models import MODELS
+
+    if Path(name).exists() or name not in MODELS:
+        return name
+    from ..export.to_onnx import onnx_for
+
+    return str(onnx_for(name))
 
 
 def _check(args: argparse.Namespace, shapes: dict) -> int:

@@ -18,6 +18,10 @@ chain, each step a plain function:
    worse (onnxruntime's float16 converter), so the FP32 graph stays the reference.
 
 Nothing is written at ``output`` unless every step passes.
+
+For TensorRT, :func:`build_rvm_engines` (``edgematte build RVM.onnx --size WxH``) makes the static graph per
+frame size (cached) and an FP16 engine of it, filed in the engine cache with the graph and size it is for;
+:func:`rvm_engines` finds them again for ``Matter(rvm, backend="tensorrt")``.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import ExportError, InputError
+from ..errors import BackendUnavailableError, EngineCacheMismatch, ExportError, InputError
 from ..files import atomic_path
-from ..models.rvm import STATES, auto_downsample_ratio, check_downsample_ratio, check_internal_size, is_rvm
+from ..models.rvm import (STATES, auto_downsample_ratio, check_downsample_ratio, check_internal_size, is_rvm,
+                          is_static)
+from ..weights import cache_dir, sha256_of
 
-__all__ = ["export_rvm", "RvmExportReport", "make_static", "clip_parity", "clip_frames"]
+__all__ = ["export_rvm", "RvmExportReport", "make_static", "clip_parity", "clip_frames", "is_dynamic_rvm",
+           "build_rvm_engines", "rvm_engines"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: frames of the parity clip used when none is given: seeded smooth noise drifting over time
@@ -240,3 +247,70 @@ def export_rvm(
     return RvmExportReport(
         output, height, width, ratio, tuple(shapes.items()), len(images), parity, drift, fp16_path if fp16 else None
     )
+
+
+def is_dynamic_rvm(path: PathLike) -> bool:
+    """True for RobustVideoMatting's own graph (its ratio a runtime input, which TensorRT cannot parse); False for
+    any other ONNX, the static export included."""
+    from .onnx_prereq import graph_io, load_graph
+
+    inputs, outputs = graph_io(load_graph(path))
+    return is_rvm(inputs, outputs) and not is_static(inputs)
+
+
+def build_rvm_engines(onnx_in: PathLike, sizes: Sequence[Tuple[int, int]], *, out_dir: Optional[PathLike] = None,
+                      downsample_ratio: Optional[float] = None, workspace_mb: Optional[int] = None, force: bool = False,
+                      device: int = 0, clip: Optional[PathLike] = None) -> List[Path]:
+    """FP16 engines of the RVM graph at ``onnx_in``, one per (height, width) of ``sizes``: its static export (cached
+    beside the split graph, checked against the original by :func:`export_rvm`; with strong typing its FP16 twin)
+    built by ``build_engine`` into ``out_dir`` (default: the user cache's engines, where Matter looks), the graph,
+    size and ratio recorded in each manifest. TensorRT and CUDA are started first, so a machine where the build
+    cannot run says so at once (BackendUnavailableError), before minutes of export."""
+    from ..runtime.trt_env import import_pycuda, import_tensorrt
+    from .to_trt import EngineConfig, build_engine, typing_mode
+
+    strong = typing_mode(import_tensorrt()) == "strong"
+    import_pycuda()
+    if not is_dynamic_rvm(onnx_in):
+        raise InputError(f"received {str(onnx_in)!r} with --size; expected RobustVideoMatting's own graph (a static "
+                         "export is built as it is, without --size)")
+    source, plans = sha256_of(onnx_in), []
+    out_dir = Path(out_dir) if out_dir is not None else cache_dir() / "engines"
+    for height, width in sizes:
+        ratio = check_downsample_ratio(downsample_ratio) or auto_downsample_ratio(height, width)
+        static = cache_dir() / "rvm" / "static" / f"{source[:24]}-{width}x{height}-r{ratio:.6g}.onnx"
+        half = static.with_name(static.stem + "_fp16.onnx")
+        if not static.is_file() or (strong and not half.is_file()):
+            export_rvm(onnx_in, static, height=height, width=width, downsample_ratio=ratio, fp16=strong, clip=clip)
+        record = {"rvm": {"source_sha256": source, "height": height, "width": width, "downsample_ratio": ratio}}
+        plans.append(build_engine(half if strong else static, out_dir, EngineConfig(fp16=True, workspace_mb=workspace_mb),
+                                  model=Path(onnx_in).stem, device=device, force=force, extra=record))
+    return plans
+
+
+def rvm_engines(onnx_in: PathLike, out_dir: PathLike, *, device: int = 0) -> List[Path]:
+    """The engines :func:`build_rvm_engines` made for the RVM graph at ``onnx_in`` that run on this GPU and
+    TensorRT, one per frame size (the newest where several were), or BackendUnavailableError saying how to build
+    them (``auto`` then falls back to ONNX Runtime, logging that)."""
+    from ..runtime.engine_cache import mismatches, read_manifest
+    from ..runtime.trt_env import current_target, import_pycuda, import_tensorrt, primary_context, pushed
+
+    trt, cuda = import_tensorrt(), import_pycuda()
+    with pushed(cuda, primary_context(cuda, device)):
+        target = current_target(trt, cuda, device)
+    source, found = sha256_of(onnx_in), {}
+    for record in sorted(Path(out_dir).glob(f"{Path(onnx_in).stem}/*.json"), key=lambda f: f.stat().st_mtime):
+        plan = record.with_suffix(".plan")
+        try:
+            manifest = read_manifest(plan)
+        except EngineCacheMismatch:
+            continue
+        rvm = manifest.extra.get("rvm") or {}
+        if rvm.get("source_sha256") == source and plan.is_file() and not mismatches(manifest, target):
+            found[(rvm["height"], rvm["width"])] = plan
+    if not found:
+        raise BackendUnavailableError(
+            f"no TensorRT engine was built for the RobustVideoMatting graph {str(onnx_in)!r} on {target.describe()} "
+            f"(in {str(out_dir)!r}); expected one per frame size: run `edgematte build {onnx_in} --size 1280x720`"
+        )
+    return [found[size] for size in sorted(found)]

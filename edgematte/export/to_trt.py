@@ -305,10 +305,12 @@ def build_engine(
     model: Optional[str] = None,
     device: int = 0,
     force: bool = False,
+    extra: Optional[Mapping[str, Any]] = None,
 ) -> Path:
     """Build (or reuse) the engine for ``onnx_path`` on this GPU; returns the ``.plan`` path.
 
-    An engine already in ``out_dir`` under the same key is reused unless ``force``. Raises
+    An engine already in ``out_dir`` under the same key is reused unless ``force``. ``extra`` goes into the
+    manifest (what the engine is for, e.g. the RVM graph and frame size of a static export). Raises
     ExportError when the ONNX fails the prerequisites, EngineBuildError when TensorRT fails,
     BackendUnavailableError without tensorrt/pycuda.
     """
@@ -350,6 +352,7 @@ def build_engine(
         plan_sha256=hashlib.sha256(plan).hexdigest(),
         onnx_path=str(onnx_path.resolve()),
         workspace_mb=config.workspace_mb,
+        extra=dict(extra or {}),
     )
     return write_engine(out_dir, manifest, plan)
 
@@ -389,10 +392,12 @@ def engine_for(
     out_dir: Optional[PathLike] = None,
     config: Optional[EngineConfig] = None,
     device: int = 0,
-) -> Path:
+) -> Union[Path, List[Path]]:
     """The engine to open for ``model`` on this GPU: build it from an ``.onnx`` (reused when cached),
     or check a ``.plan`` and rebuild it when stale and its ONNX is at hand (``onnx``, else the
-    path its manifest records).
+    path its manifest records). RobustVideoMatting's own graph (its ratio a runtime input, which TensorRT
+    cannot parse) gives the list of engines ``edgematte build`` made for it, one per frame size
+    (:func:`edgematte.export.rvm.rvm_engines`).
 
     ``out_dir``: where engines built from an ONNX go (default: the user cache's ``engines``).
     ``config``: default FP16 where the builder is weakly typed, else the ONNX's own precision.
@@ -401,8 +406,12 @@ def engine_for(
     """
     model = Path(model)
     if model.suffix.lower() == ".onnx":
+        from .rvm import is_dynamic_rvm, rvm_engines
+
         trt = import_tensorrt()
         import_pycuda()  # both start before the ONNX checks, so a machine without them reports that first
+        if is_dynamic_rvm(model):
+            return rvm_engines(model, Path(out_dir) if out_dir else cache_dir() / "engines", device=device)
         config = config or EngineConfig(fp16=typing_mode(trt) == "weak")
         return build_engine(model, Path(out_dir) if out_dir else cache_dir() / "engines", config, device=device)
     manifest = read_manifest(model)

@@ -49,6 +49,7 @@ class HostSpace:
     def __init__(self) -> None:
         self._kernels = trusted("cpu")  # arguments are checked once, at the boundary
         self._guided = native("_guided")
+        self._float32: Dict[Tuple[int, ...], np.ndarray] = {}  # a float16 model input's float32 twin
 
     # -- frames in and out -------------------------------------------------------------------------
     def check(self, frame: Any, channels: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -76,17 +77,17 @@ class HostSpace:
         return np.empty(shape, dtype)
 
     def asarray(self, array: Any) -> np.ndarray:
-        return np.asarray(array)
+        """A model output as NumPy, float16 widened to float32 (OpenCV's and the kernels' type)."""
+        array = np.asarray(array)
+        return array.astype(np.float32) if array.dtype == np.float16 else array
 
     def copy(self, dst: np.ndarray, src: np.ndarray) -> None:
         np.copyto(dst, src)
 
     def model_input(self, backend: Any, name: str, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
-        """The model input [1,3,h,w] float32: the backend's own (e.g. page-locked) buffer when it offers one."""
+        """The model input [1,3,h,w] of the model's dtype: the backend's own (e.g. page-locked) buffer when it offers one."""
         offer = getattr(backend, "input_buffer", None)
-        if offer is not None and np.dtype(dtype) == np.float32:
-            return offer(name, shape)
-        return np.empty(shape, np.float32)  # a float16 engine input is cast while it is staged
+        return offer(name, shape) if offer is not None else np.empty(shape, dtype)
 
     # -- resampling and conversions ----------------------------------------------------------------
     def resize(self, src: np.ndarray, out: np.ndarray, interpolation: Optional[int] = None) -> np.ndarray:
@@ -98,8 +99,15 @@ class HostSpace:
                           interpolation)
 
     def to_tensor(self, image: np.ndarray, src: np.ndarray) -> None:
-        """uint8 HxWx3 BGR -> ``src`` [1,3,h,w] RGB float32 0..1, one pass."""
-        self._guided.model_input(image, src[0])
+        """uint8 HxWx3 BGR -> ``src`` [1,3,h,w] RGB float 0..1, one pass (float16: through a float32 twin)."""
+        if src.dtype == np.float32:
+            self._guided.model_input(image, src[0])
+            return
+        twin = self._float32.get(src.shape)
+        if twin is None:
+            twin = self._float32[src.shape] = np.empty(src.shape, np.float32)
+        self._guided.model_input(image, twin[0])
+        np.copyto(src, twin, casting="same_kind")
 
     def to_u8(self, planes: np.ndarray, out: np.ndarray) -> np.ndarray:
         """float planes [C,h,w] 0..1 -> uint8 ``out``: [h,w] for C=1, [h,w,3] BGR from RGB for C=3 (rounded, saturated)."""

@@ -28,14 +28,17 @@ BACKENDS = {
 
 
 def open_backend(kind: str, path: Any, **options: Any) -> Backend:
-    """Construct and open the backend ``kind`` on the model file at ``path``."""
+    """Construct and open the backend ``kind`` on the model file at ``path`` (for "tensorrt", a list of engines
+    of one model, one per frame size, opens as one :class:`~edgematte.runtime.trt.TrtEngineSet`)."""
     try:
         target = BACKENDS[kind]
     except KeyError:
         raise InputError(f"received backend kind {kind!r}; expected one of {sorted(BACKENDS)}") from None
     module_name, class_name = target.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(path, **options).open()
+    module = importlib.import_module(module_name)
+    if isinstance(path, (list, tuple)):
+        return module.TrtEngineSet(path, **options).open()
+    return getattr(module, class_name)(path, **options).open()
 
 
 def auto_backend() -> str:

@@ -39,7 +39,7 @@ from .trt_env import (
     pushed,
 )
 
-__all__ = ["TrtBackend", "DeviceArray"]
+__all__ = ["TrtBackend", "TrtEngineSet", "DeviceArray"]
 
 log = logging.getLogger("edgematte.tensorrt")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -120,6 +120,12 @@ class TrtBackend:
     **Output arrays are reused: the next ``infer`` at the same shapes overwrites them; copy what you
     keep.** They are never freed under the caller: after a shape change or ``close()`` an output
     still held keeps its memory and its last values. Device buffers are allocated once per shape.
+
+    Recurrent state (RobustVideoMatting): ``carry_state({"r1i": "r1o", ...})`` makes the backend own those
+    inputs. Each pair has two device buffers of the engine's (static) state shape: one is bound as the input,
+    the other as the output, and they swap after each run, so a frame's output state is the next frame's input
+    with no copy, host or device. They start as zeros; :meth:`reset_state` zeros them again (before the next run,
+    on the engine's stream). The feed omits them and the result leaves them out. Calls must come in frame order.
     """
 
     def __init__(self, path: PathLike, *, device: int = 0, device_outputs: bool = False) -> None:
@@ -134,6 +140,9 @@ class TrtBackend:
         self._ctx: Any = None
         self._inputs: Tuple[TensorSpec, ...] = ()
         self._outputs: Tuple[TensorSpec, ...] = ()
+        self.recurrent: Dict[str, str] = {}
+        self._states: Dict[str, list] = {}  # input name -> [buffer bound as the input, buffer bound as the output]
+        self._zero_states = True
 
     # --- Backend protocol ------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ class TrtBackend:
                 f"received infer() on a closed TrtBackend for {str(self.path)!r}; expected open() or a with block first"
             )
         if validate:
-            check_feed(feed, self._inputs)
+            check_feed(feed, tuple(s for s in self._inputs if s.name not in self.recurrent))
             for spec in self._inputs:
                 profile = self._manifest.profiles.get(spec.name) if spec.is_dynamic else None
                 if profile is not None:
@@ -189,6 +198,29 @@ class TrtBackend:
         with pushed(self._cuda, self._ctx):
             self._release()
         self._ctx = None
+
+    def carry_state(self, pairs: Mapping[str, str]) -> None:
+        """Own the recurrent inputs ``pairs`` (input -> output), carried on the device (see the class docstring)."""
+        if self._ctx is None:
+            raise InputError(f"received carry_state() on a closed TrtBackend for {str(self.path)!r}; expected open() first")
+        ins, outs = {s.name: s for s in self._inputs}, {s.name: s for s in self._outputs}
+        for name_in, name_out in pairs.items():
+            spec, out = ins.get(name_in), outs.get(name_out)
+            if spec is None or out is None or spec.is_dynamic or spec.shape != out.shape or spec.dtype != out.dtype:
+                raise InputError(
+                    f"received recurrent pair {name_in!r} -> {name_out!r} for engine {str(self.path)!r} with inputs "
+                    f"{list(ins.values())} and outputs {list(outs.values())}; expected an input and an output of one "
+                    "static shape and dtype (the engine of `edgematte export rvm`'s static graph)"
+                )
+        self.recurrent = dict(pairs)
+        with pushed(self._cuda, self._ctx):
+            self._states = {name: [_Buffer(self._cuda, tuple(ins[name].shape), np.dtype(ins[name].dtype))
+                                   for _ in range(2)] for name in self.recurrent}
+        self._zero_states = True
+
+    def reset_state(self) -> None:
+        """The recurrent inputs back to zeros before the next run (the next call is a first frame)."""
+        self._zero_states = True
 
     def __enter__(self) -> "TrtBackend":
         return self.open()
@@ -254,7 +286,7 @@ class TrtBackend:
         self._stream = cuda.Stream()
 
     def _release(self) -> None:
-        self._buffers = {}
+        self._buffers, self._states = {}, {}
         for name in ("_stream", "_io", "_context", "_engine", "_runtime"):  # context before engine before runtime
             if hasattr(self, name):
                 setattr(self, name, None)
@@ -264,7 +296,16 @@ class TrtBackend:
     def _run(self, feed: Mapping[str, Any]) -> Dict[str, Any]:
         cuda, stream = self._cuda, self._stream
         addresses: Dict[str, int] = {}
+        carried = set(self.recurrent.values())
+        for name_in, name_out in self.recurrent.items():  # the states: bound by address, never copied
+            held, made = self._states[name_in]
+            if self._zero_states:
+                cuda.memset_d8_async(held.device, 0, held.nbytes, stream)
+            addresses[name_in], addresses[name_out] = int(held.device), int(made.device)
+        self._zero_states = False
         for spec in self._inputs:
+            if spec.name in self.recurrent:
+                continue
             array = feed[spec.name]
             shape, _ = array_shape_dtype(array)
             if self._shapes.get(spec.name) != shape:
@@ -282,6 +323,8 @@ class TrtBackend:
             cuda.memcpy_htod_async(buf.device, buf.host, stream)
             addresses[spec.name] = int(buf.device)
         for spec in self._outputs:
+            if spec.name in carried:
+                continue
             shape = self._io.output_shape(spec.name)
             if any(d < 0 for d in shape):
                 raise KernelError(f"TensorRT left output {spec.name!r} with unresolved shape {shape}")
@@ -289,8 +332,12 @@ class TrtBackend:
             addresses[spec.name] = int(buf.device)
         self._io.bind(addresses)
         self._io.enqueue(stream.handle)
+        for pair in self._states.values():
+            pair.reverse()  # this frame's output state is the next frame's input
         results: Dict[str, Any] = {}
         for spec in self._outputs:
+            if spec.name in carried:
+                continue
             buf = self._buffers[spec.name]
             if self.device_outputs:
                 results[spec.name] = DeviceArray(int(buf.device), buf.shape, buf.dtype, owner=buf.device)
@@ -299,6 +346,78 @@ class TrtBackend:
                 results[spec.name] = buf.host
         stream.synchronize()
         return results
+
+
+class TrtEngineSet:
+    """Engines of one model that differ only in their static ``src`` size (RobustVideoMatting's, one per frame size:
+    ``edgematte build rvm --size WxH``) behind one Backend: each call runs the engine of the feed's ``src`` shape.
+
+    ``inputs``/``outputs`` are the first engine's, with the dimensions the engines disagree on as None; recurrent
+    state is carried per engine (:meth:`carry_state`, :meth:`reset_state` apply to all). Arguments as TrtBackend.
+    """
+
+    def __init__(self, paths: Any, **options: Any) -> None:
+        self.engines = [TrtBackend(path, **options) for path in paths]
+        if not self.engines:
+            raise InputError("received no engine files; expected one engine per frame size")
+        self.path = self.engines[0].path
+
+    def _merged(self, specs: Tuple[Tuple[TensorSpec, ...], ...]) -> Tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(group[0].name, tuple(d[0] if len(set(d)) == 1 else None for d in zip(*(s.shape for s in group))),
+                                group[0].dtype) for group in zip(*specs))
+
+    @property
+    def inputs(self) -> Tuple[TensorSpec, ...]:
+        return self._merged(tuple(e.inputs for e in self.engines))
+
+    @property
+    def outputs(self) -> Tuple[TensorSpec, ...]:
+        return self._merged(tuple(e.outputs for e in self.engines))
+
+    @property
+    def device_outputs(self) -> bool:
+        return self.engines[0].device_outputs
+
+    @device_outputs.setter
+    def device_outputs(self, value: bool) -> None:
+        for engine in self.engines:
+            engine.device_outputs = value
+
+    def open(self) -> "TrtEngineSet":
+        for engine in self.engines:
+            engine.open()
+        return self
+
+    def _for(self, feed: Mapping[str, Any]) -> TrtBackend:
+        shape = tuple(array_shape_dtype(feed["src"])[0])
+        sources = [{spec.name: spec for spec in engine.inputs}["src"].shape for engine in self.engines]
+        for engine, src in zip(self.engines, sources):
+            if tuple(src) == shape:
+                return engine
+        raise InputError(f"received src of shape {shape}; the engines of {str(self.path.parent)!r} take frames of "
+                         f"{[f'{s[-1]}x{s[-2]}' for s in sources]}: build one for this size with `edgematte build "
+                         "MODEL --size WxH`")
+
+    def infer(self, feed: Mapping[str, Any], *, validate: bool = True) -> Dict[str, Any]:
+        return self._for(feed).infer(feed, validate=validate)
+
+    def carry_state(self, pairs: Mapping[str, str]) -> None:
+        for engine in self.engines:
+            engine.carry_state(pairs)
+
+    def reset_state(self) -> None:
+        for engine in self.engines:
+            engine.reset_state()
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.close()
+
+    def __enter__(self) -> "TrtEngineSet":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _wait_for_producer(cuda: Any, cai: Mapping[str, Any], stream: Any) -> None:

@@ -163,6 +163,48 @@ def test_nvrtc_fallback_compiles(module):
             assert f".entry {kernel}(".encode() in ptx
 
 
+@pytest.mark.nvcc
+@pytest.mark.parametrize("arch", ["87", "90"], ids=["sm_87-orin", "sm_90"])
+@pytest.mark.parametrize("module", cr.MODULES)
+def test_nvrtc_compiles_every_source_to_sass(module, arch):
+    """Every CUDA source of the package, as CuPy's RawModule and pycuda compile it at run time (NVRTC, no GPU),
+    to SASS for Orin (sm_87) and Hopper (sm_90): every kernel the launcher knows is in the cubin."""
+    nvrtc = _nvrtc()
+
+    def check(result):
+        err, *rest = result
+        assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, nvrtc.nvrtcGetErrorString(err)[1]
+        return rest[0] if len(rest) == 1 else rest
+
+    prog = check(nvrtc.nvrtcCreateProgram(cr.read_source(module).encode(), f"{module}.cu".encode(), 0, [], []))
+    try:
+        opts = [*(f.encode() for f in cr.include_flags()), f"--gpu-architecture=sm_{arch}".encode(), b"-std=c++14"]
+        (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
+            check(nvrtc.nvrtcGetProgramLog(prog, log))
+            pytest.fail(f"NVRTC could not compile {module}.cu for sm_{arch}:\n{log.decode(errors='replace')}")
+        cubin = b" " * check(nvrtc.nvrtcGetCUBINSize(prog))
+        check(nvrtc.nvrtcGetCUBIN(prog, cubin))
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+    assert cubin[:4] == b"\x7fELF"
+    for kernel, (mod, _) in cr.KERNELS.items():
+        if mod == module:
+            assert kernel.encode() in cubin, kernel
+
+
+def test_every_cuda_source_is_a_module_the_compile_tests_see():
+    """No CUDA source outside the .cu modules (no ElementwiseKernel or RawKernel body in a Python string): what runs
+    on a GPU is what nvcc and NVRTC compile here, and what the CPU build of the stage kernels tests."""
+    package = CUDA_DIR.parents[1]
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"\b(ElementwiseKernel|ReductionKernel|RawKernel)\(", text), path
+        for call in re.findall(r"(?:RawModule\(code=|SourceModule\()([^,)]*)", text):
+            assert call.startswith("read_source("), (path, call)
+
+
 def test_setup_py_builds_no_cuda():
     """pip install never runs nvcc: setup.py declares the Cython extensions only (the fatbins are a separate step)."""
     setup_py = (Path(__file__).resolve().parents[2] / "setup.py")

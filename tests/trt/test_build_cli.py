@@ -45,9 +45,9 @@ def test_arguments_are_parsed():
 
 
 def test_defaults():
-    args = build_parser().parse_args(["build", "m.onnx"])
+    args = build_parser().parse_args(["build", "m.onnx"])  # output None: "engines", or the cache for RVM
     assert (args.output, args.fp16, args.workspace, args.shapes, args.timing_cache, args.check) == (
-        "engines",
+        None,
         False,
         None,
         None,

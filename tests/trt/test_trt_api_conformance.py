@@ -154,3 +154,62 @@ print("BACKEND", type(m.backend).__name__)
     )
     assert "STALE_WITHOUT_ONNX True" in out.stdout and "REBUILD_REACHES_THE_BUILDER True" in out.stdout
     assert "BACKEND OrtCpuBackend" in out.stdout and "Reason: TensorRT could not create its builder" in out.stdout
+
+
+def test_rvm_state_rides_on_the_device_without_copies(pycuda_stub, tmp_path):
+    """RobustVideoMatting's recurrent state on TensorRT (fake FP16 engines of its static export on the fake device):
+    the states are ping-pong device buffers bound by address (no memory copy of them, host or device), zeroed on
+    reset(), a scene cut and a new frame size; FP16 I/O; Matter opens the engines build made for RVM's graph."""
+    from rvm_graphs import counting_rvm
+
+    source = counting_rvm(tmp_path / "rvm_counting.onnx")
+    out = _ok(env.run_with([env.tensorrt_env(STRONG), pycuda_stub], [str(HERE / "trt_state_checks.py"), str(source)],
+                           cwd=tmp_path, extra_env={"EDGEMATTE_STUB_CUDA": "device",
+                                                    "EDGEMATTE_CACHE": str(tmp_path / "cache")}))
+    results = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    expected = {
+        "FP16_IO": "True",
+        "FP16_STATES": "True",
+        "COUNTS": "[1, 2, 3]",  # r1o came back as r1i each frame
+        "HOST_IO_COPIES_PER_FRAME": "(1.0, 2.0, 0.0) MEMSETS 4",  # src up, fgr and pha down; four states zeroed once
+        "PING_PONG": "True",
+        "AFTER_RESET": "1",
+        "DEVICE_IO_COPIES": "True",  # device src, device outputs: no copy at all
+        "MATTER_LEVELS": "[1, 2, 3, 1, 1] CUT True STEP RvmStep",  # reset(), then a scene cut
+        "ENGINE_SET": "TrtEngineSet ['fp16-sm87-12x16.plan', 'fp16-sm87-8x10.plan']",
+    }
+    assert {k: results.get(k) for k in expected} == expected, out.stdout + out.stderr
+    levels, memsets = results["SIZE_LEVELS"].split(" MEMSETS ")
+    assert levels == "[(1, False), (2, False), (1, True), (2, False), (1, True)]" and int(memsets) > 0
+
+
+def test_rvm_on_tensorrt_where_cuda_cannot_start(pycuda_stub, tmp_path):
+    """TensorRT imports, no GPU answers: Matter(rvm, backend="tensorrt") fails only because CUDA cannot start, auto
+    falls back with its log line, and `edgematte build` of RVM (its export, or its graph with --size) exits 1 with
+    one line."""
+    from rvm_graphs import counting_rvm
+
+    dynamic = counting_rvm(tmp_path / "rvm.onnx")
+    static = counting_rvm(tmp_path / "rvm_static.onnx", static=(24, 32))
+    code = f"""
+import logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+import edgematte
+from edgematte.errors import BackendUnavailableError
+for path in ({str(dynamic)!r}, {str(static)!r}):
+    try:
+        edgematte.Matter(path, backend="tensorrt")
+    except BackendUnavailableError as exc:
+        print("UNAVAILABLE", str(exc).startswith("CUDA could not start"))
+    m = edgematte.Matter(path)
+    print("AUTO", type(m.backend).__name__, type(m.pipeline.step).__name__)
+"""
+    trt = [env.tensorrt_env(STRONG), pycuda_stub]
+    out = _ok(env.run_with(trt, code, cwd=tmp_path))
+    assert out.stdout.count("UNAVAILABLE True") == 2 and out.stdout.count("AUTO OrtCpuBackend RvmStep") == 2, out.stdout
+    assert out.stdout.count("TensorRT could not start") == 1 and "cuInit failed" in out.stdout  # logged once
+    for argv in (["build", str(static)], ["build", str(dynamic), "--size", "32x24"]):
+        done = env.run_with(trt, ["-m", "edgematte.cli"] + argv, cwd=tmp_path)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, done.stderr
+        assert lines[0].startswith("edgematte build: error: CUDA could not start"), lines

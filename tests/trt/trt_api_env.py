@@ -164,12 +164,15 @@ def _cuda_root() -> Optional[Path]:
 
 
 def pycuda_env() -> Dict[str, str]:
-    """Environment variables that import a real pycuda 2026.1 over the libcuda stub."""
+    """Environment variables that import a real pycuda 2026.1 over the libcuda stub (rebuilt when its source moved)."""
     gcc = _require_gcc()
     folder = cache_root() / "pycuda-2026.1"
     with _locked(folder):
         if not _done(folder):
             _build_pycuda(folder, gcc)
+        recorded = folder / "lib" / "stub.source"  # the stub source the library was built from
+        if not recorded.is_file() or recorded.read_bytes() != (HERE / "stubs" / "libcuda_stub.c").read_bytes():
+            _build_libcuda(folder, gcc)
     return {"PYTHONPATH": str(folder / "site"), "LD_PRELOAD": str(folder / "lib" / "libcuda.so.1")}
 
 
@@ -192,19 +195,23 @@ def _build_pycuda(folder: Path, gcc: str) -> None:
         "CUDA_ENABLE_CURAND = False\nCUDA_ENABLE_GL = False\nUSE_SHIPPED_BOOST = True\n"
     )
     _pip(["install", *_build_flags(), "--no-deps", "--target", str(folder / "site"), str(source)], PYCUDA)
+    shutil.rmtree(source)
+    _build_libcuda(folder, gcc)
+    _mark_done(folder)
+
+
+def _build_libcuda(folder: Path, gcc: str) -> None:
+    """lib/libcuda.so.1: stubs/libcuda_stub.c, plus every other cu* symbol pycuda links returning CUDA_SUCCESS."""
     driver = next((folder / "site" / "pycuda").glob("_driver*.so"))
-    known = set(re.findall(r"\b(cu\w+)\(", (HERE / "stubs" / "libcuda_stub.c").read_text()))
+    stub = HERE / "stubs" / "libcuda_stub.c"
+    known = set(re.findall(r"\b(cu\w+)\(", stub.read_text()))
     extra = [s for s in _undefined(driver) if s.startswith("cu") and s not in known]
     generated = folder / "libcuda_rest.c"
     generated.write_text(_stub_source(extra, "0"))
-    (folder / "lib").mkdir()
-    _run(
-        [gcc, "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(folder / "lib" / "libcuda.so.1"),
-         str(HERE / "stubs" / "libcuda_stub.c"), str(generated)],
-        check=True,
-    )
-    shutil.rmtree(source)
-    _mark_done(folder)
+    (folder / "lib").mkdir(exist_ok=True)
+    _run([gcc, "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(folder / "lib" / "libcuda.so.1"), str(stub),
+          str(generated)], check=True)
+    (folder / "lib" / "stub.source").write_bytes(stub.read_bytes())
 
 
 def run_with(env_parts, code_or_argv, *, cwd, extra_env=None, timeout=300) -> subprocess.CompletedProcess:

@@ -4,7 +4,8 @@
  * machine with the driver's library but no GPU. "device": one fake device ("Stub GPU", sm_87)
  * whose "device memory" is host memory, so copies work; no kernel ever runs.
  * cuMemFreeHost poisons the block with 0xAB instead of freeing it, so a read after free is seen.
- * stub_primary_retains() reports the primary-context retain count.
+ * stub_primary_retains() reports the primary-context retain count; stub_copies(kind) the memory copies made so far
+ * (kind 0: host to device, 1: device to host, 2: device to device), stub_memsets() the memsets.
  * Every other cu* symbol pycuda links is generated beside this file and returns CUDA_SUCCESS.
  */
 #include <malloc.h>
@@ -28,7 +29,11 @@ static int context_token = 0;
 static __thread void *stack[64];
 static __thread int depth = 0;
 
+static long copies[3] = {0, 0, 0}, memsets = 0;
+
 int stub_primary_retains(void) { return retains; }
+long stub_copies(int kind) { return kind >= 0 && kind < 3 ? copies[kind] : -1; }
+long stub_memsets(void) { return memsets; }
 CUresult cuInit(unsigned flags) { (void)flags; return device_mode() ? 0 : 100; }
 CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
 CUresult cuGetErrorString(CUresult e, const char **s) {
@@ -55,9 +60,11 @@ CUresult cuMemFreeHost(void *p) { memset(p, 0xAB, malloc_usable_size(p)); return
 CUresult cuStreamCreate(CUstream *s, unsigned flags) { (void)flags; *s = malloc(8); return 0; }
 CUresult cuStreamDestroy_v2(CUstream s) { free(s); return 0; }
 CUresult cuStreamSynchronize(CUstream s) { (void)s; return 0; }
-CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *s, size_t n) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
-CUresult cuMemcpyDtoH_v2(void *d, CUdeviceptr s, size_t n) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
-CUresult cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) { memcpy((void *)(uintptr_t)d, (void *)(uintptr_t)s, n); return 0; }
+CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *s, size_t n) { copies[0]++; memcpy((void *)(uintptr_t)d, s, n); return 0; }
+CUresult cuMemcpyDtoH_v2(void *d, CUdeviceptr s, size_t n) { copies[1]++; memcpy(d, (void *)(uintptr_t)s, n); return 0; }
+CUresult cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) { copies[2]++; memcpy((void *)(uintptr_t)d, (void *)(uintptr_t)s, n); return 0; }
+CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { memsets++; memset((void *)(uintptr_t)d, v, n); return 0; }
+CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st) { (void)st; return cuMemsetD8_v2(d, v, n); }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, CUstream st) { (void)st; return cuMemcpyHtoD_v2(d, s, n); }
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, CUstream st) { (void)st; return cuMemcpyDtoH_v2(d, s, n); }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { (void)st; return cuMemcpyDtoD_v2(d, s, n); }
