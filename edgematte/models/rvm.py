@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..files import atomic_path
+from ..kernels import native
 from ..types import TensorSpec
 from ..weights import cache_dir, read_onnx, sha256_of
 
@@ -56,6 +57,7 @@ __all__ = [
     "check_internal_size",
     "internal_size",
     "is_static",
+    "open_split",
     "split_refiner",
     "fgf_apply_reference",
 ]
@@ -273,6 +275,24 @@ def _verified_names(graph_path: Path, names_path: Path) -> Optional[Dict[str, st
 
 
 _SPLIT_RECORD = ("small", "a", "b", "sha256")
+
+
+def open_split(backend: Any) -> Tuple[Any, Optional[Dict[str, str]]]:
+    """(a backend of ``backend``'s class on the split graph, its tensor names) when ``backend`` is ONNX Runtime on an
+    RVM file that splits and the native refiner is built; else (``backend``, None): the whole graph runs."""
+    if not all(hasattr(backend, name) for name in ("path", "threads", "inter_op_threads", "spin")):
+        return backend, None  # not OrtCpuBackend (duck-typed: the models package does not import the runtime)
+    try:
+        native("_fgf")
+    except ImportError as exc:  # BackendUnavailableError (unbuilt source tree): the whole graph still runs
+        log.warning("RVM refiner kernel unavailable (%s); running the whole graph", exc)
+        return backend, None
+    split = _split_path(backend.path)
+    if split is None:
+        return backend, None
+    path, names = split
+    return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
+                         spin=backend.spin).open(), names
 
 
 def fgf_apply_reference(frame: np.ndarray, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -134,6 +134,9 @@ class Temporal:
         return tuple(b.ema)
 
 
+_CPU_STAGES = threading.Event()
+
+
 def space_for(backend: Any) -> Any:
     """The array space for ``backend``: CUDA for backends that read device arrays (TensorRT) when CuPy starts,
     else the host (the reason logged as a warning)."""
@@ -147,8 +150,9 @@ def space_for(backend: Any) -> Any:
 
     try:
         space = CudaSpace()
-    except BackendUnavailableError as exc:
-        log.warning("the stages around the model run on the CPU: %s", exc)
+    except BackendUnavailableError as exc:  # logged once per process
+        (log.debug if _CPU_STAGES.is_set() else log.warning)("the stages around the model run on the CPU: %s", exc)
+        _CPU_STAGES.set()
         return HostSpace()
     if hasattr(backend, "device_outputs"):
         backend.device_outputs = True  # the model's outputs stay on the device

@@ -158,10 +158,8 @@ class CudaSpace:
 
     def asarray(self, array: Any) -> Any:
         """A CuPy view of a device array (``__cuda_array_interface__`` or DLPack: no copy), or one upload."""
-        if not isinstance(array, self.xp.ndarray) and not isinstance(array, np.ndarray) and hasattr(array, "__dlpack__") \
-                and not hasattr(array, "__cuda_array_interface__"):
-            return self.xp.from_dlpack(array)
-        return self.xp.asarray(array)
+        dlpack_only = hasattr(array, "__dlpack__") and not hasattr(array, "__cuda_array_interface__")
+        return self.xp.from_dlpack(array) if dlpack_only and not isinstance(array, np.ndarray) else self.xp.asarray(array)
 
     def copy(self, dst: Any, src: Any) -> None:
         self.xp.copyto(dst, src, casting="same_kind")

@@ -20,8 +20,6 @@ from ..validate import describe, is_device_array
 
 __all__ = ["HostSpace", "HostClock"]
 
-NO_COMPOSITE = "no-composite"  # core.NO_COMPOSITE (the space does not import the pipeline)
-
 
 class HostClock:
     """Stage laps (ms) from the host clock."""

@@ -3,29 +3,22 @@
 A step says which buffers it needs (:meth:`buffers`, made by the pipeline in its space), makes the model-size
 frame (:meth:`prepare`), runs the network on it (:meth:`infer`: a tuple of model-size outputs, which the
 temporal stage may smooth), and, when the network makes its own full-resolution pass, runs it (:meth:`refine`;
-``refines``). A recurrent step (``recurrent``) restarts its state on :meth:`reset`.
-
-- :class:`SegmentStep`: a segmentation or matting network with one input: the frame halved by exact 2x box
-  filters, then bilinear to the model's size -> RGB float planes -> ``alpha`` [mh, mw] 0..1.
-- :class:`RvmStep`: RobustVideoMatting. The backend carries its recurrent state (``carry_state``: ONNX
-  Runtime OrtValues, TensorRT device buffers); the frame at ``downsample_ratio`` is the model-size frame.
+``refines``). A recurrent step (``recurrent``: RVM, whose backend carries the state) restarts it on :meth:`reset`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from ..errors import InputError, ModelError
-from ..kernels import native, threads_now
-from ..models.rvm import (STATES, _split_path, auto_downsample_ratio, check_downsample_ratio, check_internal_size,
-                          internal_size, is_rvm, is_static)
+from ..kernels import threads_now
+from ..models.rvm import (STATES, auto_downsample_ratio, check_downsample_ratio, check_internal_size, internal_size,
+                          is_rvm, is_static, open_split)
 
 __all__ = ["SegmentStep", "RvmStep", "make_step"]
 
-log = logging.getLogger(__name__)
 U8 = np.uint8
 
 
@@ -150,26 +143,10 @@ class RvmStep:
         self._dtype = _tensor_dtype(src)
         self._names: Optional[Dict[str, str]] = None  # the split graph's tensor names
         if split and not self.static:
-            backend = self._open_split(backend) or backend
+            backend, self._names = open_split(backend)
         backend.carry_state(STATES)
         self.backend = backend
         self._ratio = np.empty(1, np.float32)
-
-    def _open_split(self, backend: Any) -> Any:
-        """A backend of ``backend``'s class (OrtCpuBackend) on the split graph, the refiner native; or None."""
-        if not all(hasattr(backend, name) for name in ("path", "threads", "inter_op_threads", "spin")):
-            return None  # not OrtCpuBackend (duck-typed: the pipeline does not import the runtime)
-        try:
-            native("_fgf")
-        except ImportError as exc:  # BackendUnavailableError (unbuilt source tree): the whole graph still runs
-            log.warning("RVM refiner kernel unavailable (%s); running the whole graph", exc)
-            return None
-        split = _split_path(backend.path)
-        if split is None:
-            return None
-        path, self._names = split
-        return type(backend)(path, threads=backend.threads, inter_op_threads=backend.inter_op_threads,
-                             spin=backend.spin).open()
 
     @property
     def native_refiner(self) -> bool:

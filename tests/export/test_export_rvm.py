@@ -125,3 +125,7 @@ def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, c
             static.process(np.zeros((480, 640, 3), np.uint8))
     with pytest.raises(InputError, match="downsample_ratio=0.5 for a static RobustVideoMatting graph"):
         edgematte.Matter(report.path, backend="ort-cpu", downsample_ratio=0.5)
+    photo = tmp_path / "frame.png"
+    cv2.imwrite(str(photo), frames[0])  # the CLI's --model takes the export too (it was "missing inputs")
+    args = ["matte", str(photo), "-o", str(tmp_path / "out.png"), "--model", str(report.path), "--backend", "ort-cpu"]
+    assert main(args) == 0 and cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED).shape == (288, 512, 4)

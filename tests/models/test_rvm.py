@@ -355,18 +355,30 @@ def test_cli_matte_treats_each_photo_as_a_first_frame(counting, tmp_path):
         assert int(alpha[0, 0]) == 1  # the counter restarted for every photo
 
 
-def test_rvm_onnx_goes_to_onnx_runtime(counting, tiny_onnx, monkeypatch):
+def test_rvm_goes_to_tensorrt_like_any_model(counting, tiny_onnx, monkeypatch, caplog):
+    """backend="tensorrt" asks for RVM's engines as for any model's (it was refused: "expected backend 'ort-cpu'"),
+    and "auto" tries TensorRT and logs its fallback (it went to ONNX Runtime without a word)."""
+    import logging
+    import threading
+
     import edgematte
+    from edgematte.errors import BackendUnavailableError
     from edgematte.models.rvm import is_rvm_file
     from edgematte.runtime.ort_cpu import OrtCpuBackend
 
     assert is_rvm_file(counting) and not is_rvm_file(tiny_onnx)
-    with pytest.raises(InputError, match="backend 'tensorrt'; expected backend 'ort-cpu'"):
-        edgematte.Matter(counting, backend="tensorrt")
-    def no_engine(*args, **kwargs):
-        raise AssertionError("TensorRT was tried for an RVM graph")
+    tried = []
 
-    monkeypatch.setattr("edgematte.export.to_trt.engine_for", no_engine)  # as if TensorRT were present
+    def unavailable(path, **kwargs):
+        tried.append(path)
+        raise BackendUnavailableError("no TensorRT engine was built for the RobustVideoMatting graph (test)")
+
+    monkeypatch.setattr("edgematte.export.to_trt.engine_for", unavailable)
     monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
-    with edgematte.Matter(counting, backend="auto") as matter:
-        assert isinstance(matter.backend, OrtCpuBackend)
+    monkeypatch.setattr("edgematte.runtime._fallback_logged", threading.Event())  # logged once per process
+    with pytest.raises(BackendUnavailableError, match="no TensorRT engine was built"):
+        edgematte.Matter(counting, backend="tensorrt")
+    with caplog.at_level(logging.WARNING, logger="edgematte"), edgematte.Matter(counting, backend="auto") as matter:
+        assert isinstance(matter.backend, OrtCpuBackend) and type(matter.pipeline.step).__name__ == "RvmStep"
+    assert tried == [counting, counting]
+    assert "TensorRT could not start" in caplog.text and "no TensorRT engine was built" in caplog.text

@@ -1,0 +1,159 @@
+"""One pipeline, one model-step interface, frames that stay where they live: each test here names a defect of the
+two-pipelines design it replaced (and fails on it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cuda_on_cpu import DeviceArray, cpu_cuda_space, fake_cupy
+from rvm_graphs import counting_rvm
+
+import edgematte
+from edgematte.pipeline import Pipeline, TemporalConfig
+from edgematte.pipeline.host import HostSpace
+from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+PACKAGE = Path(edgematte.__file__).resolve().parent
+
+
+def test_one_pipeline_class_and_no_second_hot_path():
+    """Two pipelines (Pipeline and DevicePipeline) and a third hot path for RVM (_process_recurrent) were one."""
+    assert importlib.util.find_spec("edgematte.device_pipeline") is None
+    assert not hasattr(Pipeline, "_process_recurrent") and not hasattr(Pipeline, "rvm")
+    classes = [m for path in PACKAGE.rglob("*.py") for m in re.findall(r"^class (\w*Pipeline)\b", path.read_text(), re.M)]
+    assert classes == ["Pipeline"]
+
+
+def test_the_pipeline_code_is_at_most_1100_lines():
+    """pipeline + spaces + steps: 1,523 lines in two pipelines before."""
+    lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "pipeline").glob("*.py"))
+    assert lines <= 1100, lines
+
+
+def test_no_numpy_reimplementation_of_opencv_in_the_package():
+    """The NumPy twins of cv2's INTER_LINEAR, convertScaleAbs, addWeighted and multiply existed only to show the
+    device pipeline equal to the host one; the CUDA stages' twins are OpenCV itself and the native passes (tests)."""
+    text = "\n".join(path.read_text() for path in PACKAGE.rglob("*.py"))
+    for name in ("resize_linear_u8", "linear_plan", "_quantize", "_LinearWork"):
+        assert not re.search(rf"\b{name}\b", text), name
+
+
+def _checkerboard(size, inverted):
+    board = (np.indices((size, size)).sum(0) % 2 * 200 + 20).astype(np.uint8)
+    return np.repeat((255 - board if inverted else board)[..., None], 3, axis=2)
+
+
+def test_rvm_and_segmentation_models_share_one_cut_detector(tiny_onnx, tmp_path):
+    """RVM had its own cut test (32x32 thumbnails), blind to a change that keeps every thumbnail pixel's mean:
+    one detector, on the model-size frames, now restarts both the EMA and RVM's state on the same frames."""
+    frames = [_checkerboard(64, False), _checkerboard(64, False), _checkerboard(64, True)]
+    temporal = TemporalConfig(cut_threshold=0.3)
+    with OrtCpuBackend(counting_rvm(tmp_path / "rvm.onnx")) as rvm, OrtCpuBackend(tiny_onnx) as seg:
+        rvm_cuts = [r.cut for r in map(Pipeline(rvm, downsample_ratio=1.0, temporal=temporal).process, frames)]
+    seg_cuts = [r.cut for r in map(Pipeline(OrtCpuBackend(tiny_onnx).open(), temporal=temporal, refine="off")
+                                   .process, [np.ascontiguousarray(f[:32, :32]) for f in frames])]
+    assert rvm_cuts == seg_cuts == [False, False, True]
+
+
+def test_rvm_allocates_only_the_buffers_it_uses(tmp_path):
+    """The RVM path made the whole segmentation buffer set (fit planes, trimap, ...) and used none of it."""
+    with OrtCpuBackend(counting_rvm(tmp_path / "rvm.onnx")) as rvm:
+        pipeline = Pipeline(rvm)
+        pipeline.process(np.full((24, 32, 3), 90, np.uint8), (0, 255, 0))
+        made = set(vars(pipeline._local.buffers))
+    assert not made & {"coef", "blurs", "fit_image", "fit_alpha", "trimap", "raw_alpha", "small_alpha", "halves"}
+    assert {"small", "src", "alpha", "foreground"} <= made
+
+
+def test_the_space_knows_where_a_frame_lives_and_checks_it_once(tiny_onnx, monkeypatch):
+    """Matter asked the device pipeline's module whether a frame was on the device before it knew its pipeline, and
+    checked each frame twice; now the pipeline's space does both, once."""
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as matter:
+        asked = []
+        check = matter.pipeline.space.check
+        monkeypatch.setattr(matter.pipeline.space, "check", lambda frame, channels: asked.append(channels) or
+                            check(frame, channels))
+        matter.process(np.zeros((20, 30, 3), np.uint8))
+        matter.replace_background(np.zeros((20, 30, 4), np.uint8), (0, 0, 0))
+    assert asked == ["bgr", "bgr"]
+
+
+def test_close_goes_through_the_pipeline(tiny_onnx, monkeypatch):
+    """Matter.close reached into pipeline.rvm (and DevicePipeline had rvm = None only for that)."""
+    matter = edgematte.Matter(tiny_onnx, backend="ort-cpu")
+    closed = []
+    monkeypatch.setattr(matter.pipeline, "close", lambda: closed.append(True))
+    matter.close()
+    assert closed == [True]
+
+
+def test_frames_do_not_bounce_in_the_cuda_space(tmp_path, monkeypatch):
+    """On the device, "fast" downloaded the model-size frame and alpha and uploaded the coefficients, and "blur"
+    downloaded the frame, blurred it on the host and uploaded it: now a device frame is never copied to the host
+    and back, and a host frame goes up once and its results come down once."""
+    bench = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", bench)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    moved = []
+    monkeypatch.setattr(DeviceArray, "get", lambda self, out=None: moved.append("down") or np.copyto(out, self) or out)
+    monkeypatch.setattr(DeviceArray, "set", lambda self, host: moved.append("up") or np.copyto(self, host))
+    frame = gpu_check.synthetic_frames((96, 128), 1)[0]
+    for background in ("blur", (0, 255, 0), None):
+        pipeline = Pipeline(gpu_check.StandInBackend(fake_cupy), space=cpu_cuda_space(tmp_path), refine="fast",
+                            temporal=TemporalConfig())
+        for _ in range(2):
+            pipeline.process(fake_cupy.asarray(frame), background)
+        assert moved == [], background
+        pipeline.process(frame, background)  # a host frame: up once; alpha, foreground, composite down once each
+        assert moved == ["up", "down", "down", "down"], background
+        moved.clear()
+
+
+def test_reuse_model_refines_the_last_model_output_against_the_new_frame(tiny_onnx):
+    """A frame can skip the model (a camera's every=N): the last model-size output is refined against it."""
+    calls = []
+
+    class Counting(OrtCpuBackend):
+        def infer(self, feed, *, validate=True):
+            calls.append(1)
+            return super().infer(feed, validate=validate)
+
+    ramp = np.linspace(95, 155, 80).astype(np.uint8)  # red - blue of -30..30 levels: a soft model alpha
+    frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(2)]
+    frames[0][..., 0], frames[0][..., 2] = 125, ramp
+    frames[1][..., 0], frames[1][..., 2] = 125, ramp[::-1]
+    frames[1][:, :, 1] = np.arange(60)[:, None] * 4  # and another texture for the guide
+    with Counting(tiny_onnx) as backend, OrtCpuBackend(tiny_onnx) as plain:
+        pipeline = Pipeline(backend, refine="fast")
+        first = pipeline.process(frames[0]).alpha.copy()
+        reused = pipeline.process(frames[1], reuse_model=True).alpha.copy()
+        assert len(calls) == 1 and not np.array_equal(reused, first)  # the same model alpha, refined on frame 1
+        fresh = Pipeline(plain, refine="fast")
+        fresh.process(frames[0])
+        b = fresh._local.buffers
+        fresh.step.prepare(fresh.space, frames[1], b)  # frame 1 guides the fit of frame 0's model alpha
+        want = fresh._fast(frames[1], b.outputs[0], b, "no-composite")[0]
+        np.testing.assert_array_equal(reused, want)
+        pipeline.reset()
+        pipeline.process(frames[1], reuse_model=True)  # after a reset there is nothing to reuse: the model runs
+        assert len(calls) == 2
+
+
+def test_a_scene_cut_runs_the_model_even_when_asked_to_reuse_it(tiny_onnx):
+    calls = []
+
+    class Counting(OrtCpuBackend):
+        def infer(self, feed, *, validate=True):
+            calls.append(1)
+            return super().infer(feed, validate=validate)
+
+    with Counting(tiny_onnx) as backend:
+        pipeline = Pipeline(backend, refine="fast", temporal=TemporalConfig())
+        pipeline.process(np.full((60, 80, 3), 20, np.uint8))
+        result = pipeline.process(np.full((60, 80, 3), 230, np.uint8), reuse_model=True)
+    assert result.cut and len(calls) == 2
