@@ -14,7 +14,6 @@ from rvm_graphs import counting_rvm
 
 import edgematte
 from edgematte.pipeline import Pipeline, TemporalConfig
-from edgematte.pipeline.host import HostSpace
 from edgematte.runtime.ort_cpu import OrtCpuBackend
 
 PACKAGE = Path(edgematte.__file__).resolve().parent
@@ -29,8 +28,9 @@ def test_one_pipeline_class_and_no_second_hot_path():
 
 
 def test_the_pipeline_code_is_at_most_1100_lines():
-    """pipeline + spaces + steps: 1,523 lines in two pipelines before."""
-    lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "pipeline").glob("*.py"))
+    """pipeline + spaces + steps: 1,523 lines in two pipelines before (pipeline.py, device_pipeline.py)."""
+    files = list((PACKAGE / "pipeline").glob("*.py")) + [PACKAGE / "pipeline.py", PACKAGE / "device_pipeline.py"]
+    lines = sum(len(path.read_text().splitlines()) for path in files if path.is_file())
     assert lines <= 1100, lines
 
 
