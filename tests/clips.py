@@ -13,6 +13,26 @@ from typing import Dict, List, Optional
 import numpy as np
 
 
+def read_frames(path, count: int, size=None, interpolation=None) -> List[np.ndarray]:
+    """Up to ``count`` frames of the video at ``path`` (uint8 HxWx3 BGR, OpenCV's decoder), resized to ``size``
+    (w, h) when given (default INTER_CUBIC); skips the test when none decodes."""
+    import cv2
+    import pytest
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        resize = size is not None
+        frames.append(cv2.resize(frame, size, interpolation=interpolation or cv2.INTER_CUBIC) if resize else frame)
+    capture.release()
+    if not frames:
+        pytest.skip(f"{path} does not decode here")
+    return frames
+
+
 def disc_frame(i: int, size=(64, 48)) -> np.ndarray:
     """Frame ``i``: uint8 HxWx3 BGR, a red disc at x = 16 + 3 i over blue."""
     import cv2

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import read_frames
 
 import edgematte
 
@@ -47,14 +48,9 @@ def environment() -> dict:
     import onnx
     import onnxruntime
 
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
+    cpuinfo = Path("/proc/cpuinfo")  # Linux; elsewhere the extensions are unknown, and the pins are skipped
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
     return {
         "numpy": np.__version__,
         "opencv": cv2.__version__,
@@ -68,16 +64,7 @@ def environment() -> dict:
 
 
 def _read_clip(path: Path, count: int, size=None):
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
-    capture.release()
+    frames = read_frames(path, count, size)
     if len(frames) < count:
         pytest.skip(f"{path} does not decode here")
     return frames

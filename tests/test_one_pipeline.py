@@ -114,21 +114,27 @@ def test_frames_do_not_bounce_in_the_cuda_space(tmp_path, monkeypatch):
         moved.clear()
 
 
+class Counting(OrtCpuBackend):
+    """ONNX Runtime, counting its runs in ``calls``."""
+
+    def __init__(self, path, calls):
+        super().__init__(path)
+        self.calls = calls
+
+    def infer(self, feed, *, validate=True):
+        self.calls.append(1)
+        return super().infer(feed, validate=validate)
+
+
 def test_reuse_model_refines_the_last_model_output_against_the_new_frame(tiny_onnx):
     """A frame can skip the model (a camera's every=N): the last model-size output is refined against it."""
     calls = []
-
-    class Counting(OrtCpuBackend):
-        def infer(self, feed, *, validate=True):
-            calls.append(1)
-            return super().infer(feed, validate=validate)
-
     ramp = np.linspace(95, 155, 80).astype(np.uint8)  # red - blue of -30..30 levels: a soft model alpha
     frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(2)]
     frames[0][..., 0], frames[0][..., 2] = 125, ramp
     frames[1][..., 0], frames[1][..., 2] = 125, ramp[::-1]
     frames[1][:, :, 1] = np.arange(60)[:, None] * 4  # and another texture for the guide
-    with Counting(tiny_onnx) as backend, OrtCpuBackend(tiny_onnx) as plain:
+    with Counting(tiny_onnx, calls) as backend, OrtCpuBackend(tiny_onnx) as plain:
         pipeline = Pipeline(backend, refine="fast")
         first = pipeline.process(frames[0]).alpha.copy()
         reused = pipeline.process(frames[1], reuse_model=True).alpha.copy()
@@ -146,13 +152,7 @@ def test_reuse_model_refines_the_last_model_output_against_the_new_frame(tiny_on
 
 def test_a_scene_cut_runs_the_model_even_when_asked_to_reuse_it(tiny_onnx):
     calls = []
-
-    class Counting(OrtCpuBackend):
-        def infer(self, feed, *, validate=True):
-            calls.append(1)
-            return super().infer(feed, validate=validate)
-
-    with Counting(tiny_onnx) as backend:
+    with Counting(tiny_onnx, calls) as backend:
         pipeline = Pipeline(backend, refine="fast", temporal=TemporalConfig())
         pipeline.process(np.full((60, 80, 3), 20, np.uint8))
         result = pipeline.process(np.full((60, 80, 3), 230, np.uint8), reuse_model=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import read_frames
 from cuda_on_cpu import DeviceArray, cpu_cuda_space, fake_cupy
 from rvm_graphs import counting_rvm
 
@@ -41,17 +42,7 @@ def folder(tmp_path_factory):
 
 
 def clip_frames(shared_data, hw=None, count=4, name="asl_book.mkv"):
-    capture = cv2.VideoCapture(str(shared_data / "videos" / name))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame if hw is None else cv2.resize(frame, hw[::-1], interpolation=cv2.INTER_CUBIC))
-    capture.release()
-    if not frames:
-        pytest.skip(f"{name} does not decode here")
-    return frames
+    return read_frames(shared_data / "videos" / name, count, None if hw is None else hw[::-1])
 
 
 def assert_close(folder, frames, background=NO_COMPOSITE, backend=None, device_frames=False, input_alpha=None,

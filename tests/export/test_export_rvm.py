@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from clips import read_frames
 from rvm_graphs import counting_rvm
 
 from edgematte.cli.__main__ import main
@@ -104,13 +105,7 @@ def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, c
     import edgematte
 
     monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path))
-    capture = cv2.VideoCapture(str(clip))
-    frames = []
-    while len(frames) < 20:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (512, 288), interpolation=cv2.INTER_AREA))
+    frames = read_frames(clip, 20, (512, 288), cv2.INTER_AREA)
     report = static_288x512
     with edgematte.Matter(report.path, backend="ort-cpu") as static, \
             edgematte.Matter(rvm_onnx, backend="ort-cpu", downsample_ratio=report.downsample_ratio) as dynamic:
