@@ -18,6 +18,8 @@ from ._common import parse_size
 HELP = "build a TensorRT engine from an ONNX model (FP16 with --fp16)"
 DESCRIPTION = (
     "Build a TensorRT engine on this GPU, or reuse the cached one, under DIR/MODEL/KEY.plan with a JSON manifest. "
+    "RobustVideoMatting's own graph (e.g. `edgematte build rvm --size 1280x720`) gets one FP16 engine per --size, "
+    "from its static export, where Matter finds them. "
     "--check runs only the ONNX prerequisites for a target TensorRT version and needs no TensorRT."
 )
 
