@@ -88,22 +88,12 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, shapes)
 
-    from ..export.rvm import build_rvm_engines, is_dynamic_rvm
-    from ..export.to_trt import EngineConfig, build_engine
+    from ..export.to_trt import EngineConfig, build_engines
     from ..runtime.engine_cache import read_manifest
 
-    if is_dynamic_rvm(args.onnx):
-        if not args.size:
-            raise InputError(f"received RobustVideoMatting's graph {args.onnx!r} without --size; expected the frame "
-                             "sizes to build engines for, e.g. --size 1280x720 --size 1920x1080")
-        plans = build_rvm_engines(args.onnx, [(h, w) for w, h in args.size], out_dir=args.output,
-                                  downsample_ratio=args.downsample_ratio, workspace_mb=args.workspace, force=args.force)
-    else:
-        if args.size or args.downsample_ratio is not None:
-            raise InputError(f"received --size/--downsample-ratio for {args.onnx!r}; expected them only for "
-                             "RobustVideoMatting's own graph")
-        config = EngineConfig(fp16=args.fp16, workspace_mb=args.workspace, shapes=shapes, timing_cache=args.timing_cache)
-        plans = [build_engine(args.onnx, args.output or "engines", config, model=args.name, force=args.force)]
+    config = EngineConfig(fp16=args.fp16, workspace_mb=args.workspace, shapes=shapes, timing_cache=args.timing_cache)
+    plans = build_engines(args.onnx, args.output, config, sizes=[(h, w) for w, h in args.size or []],
+                          downsample_ratio=args.downsample_ratio, model=args.name, force=args.force)
     for plan in plans:
         manifest = read_manifest(plan)
         print(plan)

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import EngineBuildError, EngineCacheMismatch, ModelError
+from ..errors import EngineBuildError, EngineCacheMismatch, InputError, ModelError
 from ..files import write_atomic
 from ..runtime.engine_cache import (
     EngineManifest,
@@ -60,6 +60,7 @@ from .onnx_prereq import OnnxReport, check_onnx_for_trt, load_graph, strongly_ty
 __all__ = [
     "EngineConfig",
     "build_engine",
+    "build_engines",
     "engine_for",
     "onnx_for_rebuild",
     "typing_mode",
@@ -355,6 +356,36 @@ def build_engine(
         extra=dict(extra or {}),
     )
     return write_engine(out_dir, manifest, plan)
+
+
+def build_engines(
+    onnx_path: PathLike,
+    out_dir: Optional[PathLike] = None,
+    config: Optional[EngineConfig] = None,
+    *,
+    sizes: Sequence[Tuple[int, int]] = (),
+    downsample_ratio: Optional[float] = None,
+    model: Optional[str] = None,
+    device: int = 0,
+    force: bool = False,
+) -> List[Path]:
+    """``edgematte build``: the engine of ``onnx_path`` (:func:`build_engine`, into ``out_dir`` or ``engines``), or for
+    a model whose engines are made per frame size (RobustVideoMatting's own graph) one per (height, width) of
+    ``sizes`` (:func:`edgematte.export.rvm.build_rvm_engines`, into ``out_dir`` or the user cache's engines)."""
+    from .rvm import build_rvm_engines, is_dynamic_rvm
+
+    config = config or EngineConfig()
+    if is_dynamic_rvm(onnx_path):
+        if not sizes:
+            raise InputError(f"received RobustVideoMatting's graph {str(onnx_path)!r} without sizes; expected the frame "
+                             "sizes to build engines for (--size 1280x720 --size 1920x1080)")
+        return build_rvm_engines(onnx_path, sizes, out_dir=out_dir, downsample_ratio=downsample_ratio,
+                                 workspace_mb=config.workspace_mb, force=force, device=device)
+    if sizes or downsample_ratio is not None:
+        raise InputError(f"received frame sizes or a downsample ratio for {str(onnx_path)!r}; expected them only for "
+                         "RobustVideoMatting's own graph (any other model's engine takes the shapes its ONNX has)")
+    return [build_engine(onnx_path, out_dir if out_dir is not None else "engines", config, model=model, device=device,
+                         force=force)]
 
 
 # --- rebuilding: decided here, called by Matter and the CLI ------------------------------------
