@@ -1,5 +1,5 @@
 """One pipeline, one model-step interface, frames that stay where they live: each test here names a defect of the
-two-pipelines design it replaced (and fails on it)."""
+two-pipelines design it replaced (and fails on it). (``every``, a frame that skips the model: tests/test_every.py.)"""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def test_rvm_and_segmentation_models_share_one_cut_detector(tiny_onnx, tmp_path)
     temporal = TemporalConfig(cut_threshold=0.3)
     with OrtCpuBackend(counting_rvm(tmp_path / "rvm.onnx")) as rvm, OrtCpuBackend(tiny_onnx) as seg:
         rvm_cuts = [r.cut for r in map(Pipeline(rvm, downsample_ratio=1.0, temporal=temporal).process, frames)]
-    seg_cuts = [r.cut for r in map(Pipeline(OrtCpuBackend(tiny_onnx).open(), temporal=temporal, refine="off")
-                                   .process, [np.ascontiguousarray(f[:32, :32]) for f in frames])]
+        seg_cuts = [r.cut for r in map(Pipeline(seg, temporal=temporal, refine="off").process,
+                                       [np.ascontiguousarray(f[:32, :32]) for f in frames])]
     assert rvm_cuts == seg_cuts == [False, False, True]
 
 
@@ -112,48 +112,3 @@ def test_frames_do_not_bounce_in_the_cuda_space(tmp_path, monkeypatch):
         pipeline.process(frame, background)  # a host frame: up once; alpha, foreground, composite down once each
         assert moved == ["up", "down", "down", "down"], background
         moved.clear()
-
-
-class Counting(OrtCpuBackend):
-    """ONNX Runtime, counting its runs in ``calls``."""
-
-    def __init__(self, path, calls):
-        super().__init__(path)
-        self.calls = calls
-
-    def infer(self, feed, *, validate=True):
-        self.calls.append(1)
-        return super().infer(feed, validate=validate)
-
-
-def test_reuse_model_refines_the_last_model_output_against_the_new_frame(tiny_onnx):
-    """A frame can skip the model (a camera's every=N): the last model-size output is refined against it."""
-    calls = []
-    ramp = np.linspace(95, 155, 80).astype(np.uint8)  # red - blue of -30..30 levels: a soft model alpha
-    frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(2)]
-    frames[0][..., 0], frames[0][..., 2] = 125, ramp
-    frames[1][..., 0], frames[1][..., 2] = 125, ramp[::-1]
-    frames[1][:, :, 1] = np.arange(60)[:, None] * 4  # and another texture for the guide
-    with Counting(tiny_onnx, calls) as backend, OrtCpuBackend(tiny_onnx) as plain:
-        pipeline = Pipeline(backend, refine="fast")
-        first = pipeline.process(frames[0]).alpha.copy()
-        reused = pipeline.process(frames[1], reuse_model=True).alpha.copy()
-        assert len(calls) == 1 and not np.array_equal(reused, first)  # the same model alpha, refined on frame 1
-        fresh = Pipeline(plain, refine="fast")
-        fresh.process(frames[0])
-        b = fresh._local.buffers
-        fresh.step.prepare(fresh.space, frames[1], b)  # frame 1 guides the fit of frame 0's model alpha
-        want = fresh._fast(frames[1], b.outputs[0], b, "no-composite")[0]
-        np.testing.assert_array_equal(reused, want)
-        pipeline.reset()
-        pipeline.process(frames[1], reuse_model=True)  # after a reset there is nothing to reuse: the model runs
-        assert len(calls) == 2
-
-
-def test_a_scene_cut_runs_the_model_even_when_asked_to_reuse_it(tiny_onnx):
-    calls = []
-    with Counting(tiny_onnx, calls) as backend:
-        pipeline = Pipeline(backend, refine="fast", temporal=TemporalConfig())
-        pipeline.process(np.full((60, 80, 3), 20, np.uint8))
-        result = pipeline.process(np.full((60, 80, 3), 230, np.uint8), reuse_model=True)
-    assert result.cut and len(calls) == 2

@@ -216,10 +216,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._local = threading.local()  # per thread: .buffers
 
-    @property
-    def model_hw(self) -> Optional[Tuple[int, int]]:
-        """The model's input size (h, w), None where it follows the frame (RVM)."""
-        return self.step.model_hw
+    model_hw = property(lambda self: self.step.model_hw, doc="The model's input size (h, w); None for RVM's.")
 
     def check_frame(self, frame: Any, *, channels: str = "bgr") -> Tuple[Any, Any]:
         """The one check of a caller's frame: (uint8 HxWx3 BGR frame in this pipeline's space, its own alpha or None)."""

@@ -20,7 +20,7 @@ kernel, within 1 of OpenCV's), "off"'s bilinear upsampling and a backend's own f
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -38,16 +38,13 @@ class EventClock:
     """Stage laps from CUDA events recorded on the current stream; read once, at the end."""
 
     def __init__(self, cupy: Any) -> None:
-        self.cp = cupy
-        self.marks: List[Tuple[str, Any]] = [("start", self._record())]
-
-    def _record(self) -> Any:
-        event = self.cp.cuda.Event()
-        event.record()
-        return event
+        self.cp, self.marks = cupy, []
+        self.lap("start")
 
     def lap(self, stage: str) -> None:
-        self.marks.append((stage, self._record()))
+        event = self.cp.cuda.Event()
+        event.record()
+        self.marks.append((stage, event))
 
     def finish(self) -> Dict[str, float]:
         self.marks[-1][1].synchronize()
@@ -257,10 +254,9 @@ class CudaSpace:
         alpha, fg = HostSpace().solve_band(frame.get(out=host.frame), trimap.get(out=host.trimap),
                                            prior.get(out=host.prior), foreground, host, threads)
         b.alpha.set(alpha)
-        if fg is None:
-            return b.alpha, None
-        b.foreground.set(fg)
-        return b.alpha, b.foreground
+        if fg is not None:
+            b.foreground.set(fg)
+        return b.alpha, None if fg is None else b.foreground
 
     # -- alpha and composite -----------------------------------------------------------------------
     def multiply(self, alpha: Any, input_alpha: Any, out: Any) -> Any:
