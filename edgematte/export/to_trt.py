@@ -55,7 +55,7 @@ from ..runtime.trt_env import (
 )
 from ..types import TensorSpec
 from ..weights import cache_dir, sha256_of
-from .onnx_prereq import OnnxReport, check_onnx_for_trt, load_graph, strongly_typed
+from .onnx_prereq import OnnxReport, check_onnx_for_trt, graph_io, load_graph, strongly_typed
 
 __all__ = [
     "EngineConfig",
@@ -371,11 +371,17 @@ def build_engines(
 ) -> List[Path]:
     """``edgematte build``: the engine of ``onnx_path`` (:func:`build_engine`, into ``out_dir`` or ``engines``), or for
     a model whose engines are made per frame size (RobustVideoMatting's own graph) one per (height, width) of
-    ``sizes`` (:func:`edgematte.export.rvm.build_rvm_engines`, into ``out_dir`` or the user cache's engines)."""
-    from .rvm import build_rvm_engines, is_dynamic_rvm
+    ``sizes`` (:func:`edgematte.export.rvm.build_rvm_engines`, into ``out_dir`` or the user cache's engines). RVM's
+    engines are FP16, its static export's too (strong typing: from the export's FP16 twin)."""
+    import dataclasses
+
+    from ..models.rvm import is_rvm, is_static
+    from .rvm import build_rvm_engines
 
     config = config or EngineConfig()
-    if is_dynamic_rvm(onnx_path):
+    inputs, outputs = graph_io(load_graph(onnx_path))
+    rvm = is_rvm(inputs, outputs)
+    if rvm and not is_static(inputs):
         if not sizes:
             raise InputError(f"received RobustVideoMatting's graph {str(onnx_path)!r} without sizes; expected the frame "
                              "sizes to build engines for (--size 1280x720 --size 1920x1080)")
@@ -384,6 +390,7 @@ def build_engines(
     if sizes or downsample_ratio is not None:
         raise InputError(f"received frame sizes or a downsample ratio for {str(onnx_path)!r}; expected them only for "
                          "RobustVideoMatting's own graph (any other model's engine takes the shapes its ONNX has)")
+    config = dataclasses.replace(config, fp16=True) if rvm else config
     return [build_engine(onnx_path, out_dir if out_dir is not None else "engines", config, model=model, device=device,
                          force=force)]
 

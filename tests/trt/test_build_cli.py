@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from edgematte.cli.__main__ import SUBCOMMANDS, build_parser, main
+from edgematte.errors import InputError
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 RANGE = "src:1x3x8x8/1x3x16x16/1x3x32x32"
@@ -110,3 +111,22 @@ def test_check_for_tensorrt_11_needs_fp16_onnx(make_onnx, capsys):
     assert main(["build", str(make_onnx("a.onnx")), "--check", "--fp16", "--for-trt", "11.4"]) == 1
     assert "export MODEL --fp16" in capsys.readouterr().err
     assert main(["build", str(make_onnx("b.onnx", fp16=True)), "--check", "--fp16", "--for-trt", "11.4"]) == 0
+
+
+def test_rvm_builds_fp16_engines_and_only_rvm_takes_sizes(tmp_path, tiny_onnx, monkeypatch, capsys):
+    """`edgematte build` of RVM's static export makes an FP16 engine (as `build rvm --size` does); frame sizes
+    are for RVM's own graph only, and that graph needs them."""
+    from rvm_graphs import counting_rvm
+
+    from edgematte.export import to_trt
+
+    built = []
+    monkeypatch.setattr(to_trt, "build_engine", lambda onnx, out_dir, config, **kw: built.append((onnx, config.fp16)))
+    static = counting_rvm(tmp_path / "rvm_static.onnx", static=(24, 32))
+    to_trt.build_engines(static)
+    to_trt.build_engines(tiny_onnx)
+    assert built == [(static, True), (tiny_onnx, False)]
+    with pytest.raises(InputError, match="without sizes"):
+        to_trt.build_engines(counting_rvm(tmp_path / "rvm.onnx"))
+    assert main(["build", str(tiny_onnx), "--size", "64x48"]) != 0
+    assert "expected them only for RobustVideoMatting's own graph" in capsys.readouterr().err
