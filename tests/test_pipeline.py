@@ -390,3 +390,20 @@ def test_bench_baseline_still_runs_in_the_pipeline(monkeypatch):
     for cls in (Pipeline, module.PreviousFast):
         result = cls(LowResSegmenter(module._soft_disc(64)), refine="fast").process(frame, (0, 255, 0))
         assert result.composite.shape == frame.shape and result.alpha.shape == frame.shape[:2]
+
+
+def test_refine_off_turns_the_model_alpha_into_uint8_by_the_float_alpha_rule(tiny_onnx):
+    """NaN, infinities and values outside 0..1 from a model follow edgematte's rule, not OpenCV's."""
+    from alpha_rule import EXPECTED, VALUES
+
+    class Special(OrtCpuBackend):
+        def infer(self, feed, *, validate=True):
+            out = dict(super().infer(feed, validate=validate))
+            alpha = out["alpha"].copy()
+            alpha.reshape(-1)[: VALUES.size] = VALUES
+            out["alpha"] = alpha
+            return out
+
+    with edgematte.Matter(tiny_onnx, backend=Special(tiny_onnx), refine=False) as m:
+        alpha = m.process(np.zeros((32, 32, 3), np.uint8)).alpha  # the model's size: the upsampling is a copy
+    np.testing.assert_array_equal(alpha.reshape(-1)[: VALUES.size], EXPECTED)

@@ -12,6 +12,12 @@ implementations registered in :data:`IMPLEMENTATIONS`:
 to ``cpu``); :func:`kernels` gives any implementation by name (tests, benches); :func:`trusted` gives
 the native functions without checks, for inner stages that validated their inputs once.
 
+**Float alpha -> uint8**, wherever edgematte turns a float alpha (a model's, a solve's) into uint8, follows one
+rule: NaN -> 0, clamped to [0, 1], then round-half-even(x * 255) computed in float32 (so -inf -> 0, +inf ->
+255). :meth:`Trusted.unit_to_u8` applies it on the host (``em_unit_to_u8`` in ``em_common.h``, which the
+float-alpha kernels read by; ``_reference.unit_to_u8`` is its NumPy twin); it never depends on another
+library's handling of those values.
+
 Host arrays must be C-contiguous within each row (row-strided views such as crops are used in
 place); other layouts (``img[..., ::-1]``, transposes) are copied once with a RuntimeWarning.
 
@@ -33,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .. import validate as v
-from ..errors import BackendUnavailableError, InputError
+from ..errors import BackendUnavailableError, InputError, InternalError
 from ..validate import is_cuda_array
 
 __all__ = ["IMPLEMENTATIONS", "Kernels", "Trusted", "composite", "kernels", "make_trimap", "native", "trusted"]
@@ -292,6 +298,16 @@ class Trusted:
             return self._module.composite(v.cuda_view(image, "image"), v.cuda_view(alpha, "alpha"), bg, colour,
                                           v.cuda_view(out, "out"), stream)
         self._module.composite(image, alpha, background, colour, out, threads_now(threads))
+        return out
+
+
+    def unit_to_u8(self, values, out):
+        """float32 HxW -> ``out`` uint8 HxW (rows contiguous, no overlap) by the float-alpha rule (see the
+        module docstring: NaN -> 0, clamped to 0..1, round-half-even(x * 255)); returns ``out``. Host
+        implementations only: a device space quantizes with its own array module."""
+        if self.device:
+            raise InternalError("unit_to_u8 takes host arrays; a device space quantizes with its own array module")
+        self._module.unit_to_u8(values, out)
         return out
 
 

@@ -12,6 +12,10 @@ import numpy as np
 from edgematte.kernels._status import raise_for_status as _check
 
 
+cdef extern from "em_common.h":
+    int em_unit_to_u8(const float *f, uint8_t *out, int n) noexcept nogil
+
+
 def ellipse_halfwidths(int ksize):
     """Half-width of each row of cv2.getStructuringElement(MORPH_ELLIPSE, (ksize, ksize)), as a list."""
     cdef int[::1] hw = np.zeros(max(ksize, 1), dtype=np.intc)
@@ -76,3 +80,15 @@ def composite(const uint8_t[:, :, :] image not None, alpha, background, colour,
         st = em_composite(&image[0, 0, 0], image.strides[0], ap, is_float, astride, bp, bstride, cp,
                           &out[0, 0, 0], out.strides[0], <int>image.shape[0], <int>image.shape[1], threads)
     _check(st, "alpha", alpha)
+
+
+def unit_to_u8(const float[:, :] values not None, uint8_t[:, :] out not None):
+    """values float32 HxW -> out uint8 HxW (rows contiguous): NaN -> 0, clamped to 0..1, then
+    round-half-even(x * 255) in float32 (em_unit_to_u8, the rule the float-alpha kernels read by)."""
+    cdef Py_ssize_t y
+    cdef int n = <int>values.shape[1]
+    if n == 0:
+        return
+    with nogil:
+        for y in range(values.shape[0]):
+            em_unit_to_u8(&values[y, 0], &out[y, 0], n)  # its out-of-range flag: values outside 0..1 are clamped

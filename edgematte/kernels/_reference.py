@@ -17,6 +17,13 @@ def mask_to_u8(mask: np.ndarray) -> np.ndarray:
     return np.rint(mask * np.float32(255)).astype(np.uint8)
 
 
+def unit_to_u8(values: np.ndarray, out: np.ndarray) -> None:
+    """float alpha -> uint8, edgematte's rule: NaN -> 0, clamped to [0, 1], then round-half-even(x * 255)
+    computed in float32 (so -inf -> 0, +inf -> 255; for x in [0, 1] exactly :func:`mask_to_u8`)."""
+    clamped = np.clip(np.where(np.isnan(values), np.float32(0), values), 0, 1).astype(np.float32)
+    out[...] = np.rint(clamped * np.float32(255))
+
+
 def seed_trimap(mask: np.ndarray, kernel_size=7, iterations=3, fg_threshold=254, bg_threshold=1) -> np.ndarray:
     """The seed pipeline's trimap code, verbatim: mask uint8 HxW -> uint8 HxW {0, 128, 255}."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))

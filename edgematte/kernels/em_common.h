@@ -43,7 +43,8 @@ enum em_status {
 #pragma GCC optimize("no-trapping-math")
 #endif
 /* out[x] = rint(f[x] * 255), ties to even, computed in float32 like np.rint(f * np.float32(255)).
- * Returns 0 if any value is NaN or outside [0, 1] (those become 0). Needs IEEE single precision
+ * edgematte's float-alpha rule: NaN becomes 0 and values are clamped to [0, 1] first (-inf -> 0, +inf -> 255).
+ * Returns 0 if any value is NaN or outside [0, 1]. Needs IEEE single precision
  * arithmetic: the 1.5 * 2^23 trick rounds 0 <= t < 2^22 (never build with -ffast-math). */
 static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, int n)
 {

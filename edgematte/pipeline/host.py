@@ -108,11 +108,13 @@ class HostSpace:
         np.copyto(src, twin, casting="same_kind")
 
     def to_u8(self, planes: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """float planes [C,h,w] 0..1 -> uint8 ``out``: [h,w] for C=1, [h,w,3] BGR from RGB for C=3 (rounded, saturated)."""
+        """float planes [C,h,w] -> uint8 ``out`` ([h,w]; BGR [h,w,3] from RGB C=3) by the float-alpha rule (kernels)."""
         import cv2
 
-        image = planes[0] if planes.shape[0] == 1 else cv2.merge((planes[2], planes[1], planes[0]))
-        return cv2.convertScaleAbs(image, dst=out, alpha=255.0)
+        p = planes.astype(np.float32, copy=False)  # a float16 model's outputs too
+        image = p[0] if p.shape[0] == 1 else cv2.merge((p[2], p[1], p[0]))
+        self._kernels.unit_to_u8(image.reshape(out.shape[0], -1), out.reshape(out.shape[0], -1))
+        return out
 
     # -- temporal ----------------------------------------------------------------------------------
     def mean_abs_diff(self, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> float:
@@ -172,7 +174,7 @@ class HostSpace:
 
         solved = solve_band(frame, trimap, prior=prior, prior_weight=FULL.prior_weight, iterations=FULL.iterations,
                             final_iterations=FULL.final_iterations, threads=threads)
-        cv2.convertScaleAbs(solved, dst=b.alpha, alpha=255.0)
+        self._kernels.unit_to_u8(solved, b.alpha)
         return b.alpha, estimate_foreground(frame, b.alpha) if foreground else None
 
     def fgf(self, frame: np.ndarray, a: np.ndarray, bias: np.ndarray, alpha: np.ndarray, foreground: np.ndarray,
