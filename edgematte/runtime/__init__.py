@@ -8,6 +8,7 @@ Backends are imported only when asked for, so a CPU-only machine never imports T
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import InputError
 from .base import Backend, check_feed
 
-__all__ = ["Backend", "check_feed", "open_backend", "BACKENDS", "auto_backend", "log_fallback"]
+__all__ = ["Backend", "check_feed", "open_backend", "BACKENDS", "auto_backend", "log_fallback", "tensorrt_installed"]
 
 log = logging.getLogger("edgematte")
 
@@ -54,7 +55,16 @@ _fallback_logged = threading.Event()
 
 
 def log_fallback(reason: BaseException) -> None:
-    """Log, once per process, that TensorRT could not start and why (later fallbacks log at debug)."""
+    """Say why ``auto`` runs on ONNX Runtime instead of TensorRT.
+
+    Where TensorRT is not installed at all (no ``tensorrt`` module, not a Jetson, whose TensorRT ships
+    with the system) nothing was tried, so this is a debug line. Where it is installed but cannot start
+    (pycuda missing, no GPU, a driver too old, a broken install) it is a warning, once per process;
+    later fallbacks log at debug.
+    """
+    if not tensorrt_installed():
+        log.debug("TensorRT is not installed, so edgematte runs on ONNX Runtime on the CPU (%s)", reason)
+        return
     if _fallback_logged.is_set():
         log.debug("TensorRT unavailable again: %s", reason)
         return
@@ -64,3 +74,14 @@ def log_fallback(reason: BaseException) -> None:
         "or pass backend='ort-cpu' to skip TensorRT quietly). Reason: %s",
         reason,
     )
+
+
+def tensorrt_installed() -> bool:
+    """True when this Python finds a ``tensorrt`` module (without importing it), or on a Jetson."""
+    from .trt_env import is_jetson
+
+    try:
+        found = importlib.util.find_spec("tensorrt") is not None
+    except (ImportError, ValueError):  # a broken parent entry or a module without a spec in sys.modules
+        found = True
+    return found or is_jetson()

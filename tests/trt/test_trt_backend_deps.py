@@ -92,21 +92,40 @@ def test_the_runtime_never_builds(tmp_path):
         TrtBackend(tmp_path / "model.onnx")
 
 
-def test_auto_without_tensorrt_falls_back_and_logs_the_reason_once(tmp_path, tiny_onnx):
+def _two_auto_matters(tmp_path, tiny_onnx, setup, level="WARNING", pythonpath=None):
+    """stdout of a fresh interpreter that runs ``setup``, then opens two ``auto`` Matters logging at ``level``."""
     code = (
-        "import logging, sys; logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format='%(message)s')\n"
-        "sys.modules['tensorrt'] = None\n"
+        f"import logging, sys; logging.basicConfig(level=logging.{level}, stream=sys.stdout, format='%(message)s')\n"
+        f"{setup}\n"
         "import edgematte\n"
         f"a = edgematte.Matter({str(tiny_onnx)!r}, refine=False); b = edgematte.Matter({str(tiny_onnx)!r}, refine=False)\n"
         "print('BACKENDS', type(a.backend).__name__, type(b.backend).__name__)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "EDGEMATTE_BACKEND"}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(pythonpath), env.get("PYTHONPATH")) if p)
     argv, kwargs = fresh_python(["-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     out = subprocess.run(argv, **kwargs, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "BACKENDS OrtCpuBackend OrtCpuBackend" in out.stdout
-    reasons = [line for line in out.stdout.splitlines() if "TensorRT could not start" in line]
-    assert len(reasons) == 1 and "'tensorrt'" in reasons[0], out.stdout
+    return out.stdout
+
+
+@pytest.mark.skipif(trt_env.is_jetson(), reason="on a Jetson TensorRT ships with the system: its absence warns")
+def test_auto_without_tensorrt_installed_falls_back_quietly(tmp_path, tiny_onnx):
+    out = _two_auto_matters(tmp_path, tiny_onnx, "sys.modules['tensorrt'] = None")
+    assert "TensorRT" not in out, out
+    debug = _two_auto_matters(tmp_path, tiny_onnx, "sys.modules['tensorrt'] = None", level="DEBUG")
+    assert debug.count("TensorRT is not installed") == 2 and "'tensorrt'" in debug, debug
+
+
+def test_auto_with_a_tensorrt_that_cannot_start_warns_once(tmp_path, tiny_onnx):
+    broken = tmp_path / "site" / "tensorrt"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise OSError('libnvinfer.so.10: cannot open shared object file')\n")
+    out = _two_auto_matters(tmp_path, tiny_onnx, "", pythonpath=tmp_path / "site")
+    reasons = [line for line in out.splitlines() if "TensorRT could not start" in line]
+    assert len(reasons) == 1 and "libnvinfer.so.10" in reasons[0], out
 
 
 def test_edgematte_backend_ort_cpu_is_quiet(monkeypatch, tiny_onnx, caplog):
