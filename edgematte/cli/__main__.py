@@ -1,7 +1,7 @@
 """The ``edgematte`` command: one subcommand per module in this package.
 
 Exit codes: 0 ok, 1 runtime error (one line on stderr; ``--debug`` for the traceback),
-2 usage error, 130 interrupted.
+2 usage error (one line: an option, or options together, wrong before any work starts), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,13 +16,21 @@ from typing import List, Optional
 
 from .._version import __version__
 from ..errors import EdgematteError
+from ._common import UsageError
 
 #: subcommand modules in edgematte.cli; each has ``register(subparsers)`` that sets ``func``.
 SUBCOMMANDS = ("matte", "video", "webcam", "gst", "bench", "build", "export")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with edgematte's usage errors: one line, ``edgematte COMMAND: error: ...``, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgematte", description="Real-time image and video matting.")
+    parser = _Parser(prog="edgematte", description="Real-time image and video matting.")
     parser.add_argument("--version", action="version", version=f"edgematte {__version__}")
     _add_global_options(parser, argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -77,6 +85,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("edgematte: interrupted", file=sys.stderr)
         return 130
+    except UsageError as exc:
+        if args.debug:
+            raise
+        print(f"edgematte {args.command}: error: {cli_syntax(str(exc))}", file=sys.stderr)
+        return 2
     except (EdgematteError, OSError) as exc:
         if args.debug:
             raise
@@ -93,7 +106,9 @@ def _describe(exc: BaseException) -> str:
 
 #: library hints in Python syntax -> the same hint as command-line options
 _PYTHON_HINTS = (
-    (re.compile(r"\b(task|backend|refine)=(['\"])([\w-]+)\2"), lambda m: f"--{m.group(1)} {m.group(3)}"),
+    (re.compile(r"\b(task|backend|refine|encoder)=(['\"])([\w-]+)\2"), lambda m: f"--{m.group(1)} {m.group(3)}"),
+    (re.compile(r"\b(crf|bitrate|threads|downsample_ratio)=([\w.+-]+)"),
+     lambda m: f"--{m.group(1).replace('_', '-')} {m.group(2)}"),
     (re.compile(r"\binput_size=\(h, w\)"), lambda m: "--input-size WxH"),
     (re.compile(r"\btemporal=([\w.']+)"), lambda m: f"--temporal {m.group(1)}"),
     (re.compile(r"no 'window' sink"), lambda m: "--no-window"),

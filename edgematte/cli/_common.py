@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Tuple, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, TypeVar
 
 from ..background import parse_background
+from ..errors import InputError
 
 __all__ = [
+    "UsageError",
+    "usage_checks",
+    "bounded",
+    "POSITIVE_INT",
+    "POSITIVE_FLOAT",
+    "RATIO",
+    "WEIGHT",
     "add_model_arguments",
     "add_background_argument",
     "parse_background",
@@ -28,6 +38,47 @@ log = logging.getLogger("edgematte")
 STATUS_EVERY_S = 5.0
 
 T = TypeVar("T")
+
+
+class UsageError(InputError):
+    """The command line is wrong before any work starts (an option's value, or options that do not go
+    together): one line on stderr and exit 2."""
+
+
+@contextlib.contextmanager
+def usage_checks() -> Iterator[None]:
+    """InputErrors raised inside become UsageErrors (exit 2): wrap the checks a command makes of its
+    options before it opens the model, the input or an output."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def bounded(cast: Callable[[str], Any], expected: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``cast(text)`` where ``ok`` holds, else "received 'TEXT'; expected EXPECTED"."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
+            raise argparse.ArgumentTypeError(f"received {text!r}; expected {expected}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+POSITIVE_INT = bounded(int, "a whole number >= 1", lambda v: v >= 1)
+POSITIVE_FLOAT = bounded(float, "a number > 0", lambda v: v > 0)
+#: RobustVideoMatting's downsample ratio
+RATIO = bounded(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
+#: the temporal EMA's weight of the past (0: off)
+WEIGHT = bounded(float, "a weight in [0, 1) (0: off)", lambda v: 0 <= v < 1)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
@@ -51,7 +102,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast"
         default=refine,
         help="unknown-band refinement: off, fast (real time) or full (best edges) (default: %(default)s)",
     )
-    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs this process may use)")
+    group.add_argument(
+        "--threads", type=POSITIVE_INT, default=None, help="CPU threads (default: the CPUs this process may use)"
+    )
     group.add_argument(
         "--task",
         choices=("segmentation", "matting"),
@@ -62,7 +115,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast"
         "--input-size", type=parse_size, default=None, metavar="WxH", help="model input size, for dynamic-shape files"
     )
     group.add_argument(
-        "--downsample-ratio", type=float, default=None, metavar="R",
+        "--downsample-ratio", type=RATIO, default=None, metavar="R",
         help="RobustVideoMatting only: internal scale in (0, 1] (default: automatic, longer side ~320 px)",
     )
 

@@ -8,7 +8,16 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ._common import add_background_argument, add_model_arguments, open_matter, parse_background, parse_size
+from ._common import (
+    POSITIVE_INT,
+    add_background_argument,
+    add_model_arguments,
+    bounded,
+    open_matter,
+    parse_background,
+    parse_size,
+    usage_checks,
+)
 
 MODEL_STAGE = "model"
 
@@ -23,8 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--size", type=parse_size, default=(1280, 720), help="frame WIDTHxHEIGHT (default 1280x720)")
     parser.add_argument("--image", default=None, help="photo to use (resized to cover); default a synthetic frame")
     add_background_argument(parser, default="green", what=" (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=200, help="timed frames (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed frames first (default: %(default)s)")
+    parser.add_argument("--frames", type=POSITIVE_INT, default=200, help="timed frames (default: %(default)s)")
+    parser.add_argument("--warmup", type=bounded(int, "a whole number >= 0", lambda v: v >= 0), default=20, help="untimed frames first (default: %(default)s)")
     add_model_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -39,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         _cover(read_image(args.image), frame)
     else:
         frame[...] = synthetic_frame(width, height)
-    background = parse_background(args.background, name="--background")
+    with usage_checks():
+        background = parse_background(args.background, name="--background")
     with open_matter(args) as matter:
         samples = measure(matter, frame, background, frames=args.frames, warmup=args.warmup)
         backend = type(matter.backend).__name__

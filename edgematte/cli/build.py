@@ -13,7 +13,7 @@ import argparse
 from typing import Tuple
 
 from ..errors import InputError
-from ._common import parse_size
+from ._common import UsageError, parse_size
 
 HELP = "build a TensorRT engine from an ONNX model (FP16 with --fp16)"
 DESCRIPTION = (
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     shapes = dict(args.shapes or [])
     if len(shapes) != len(args.shapes or []):
-        raise InputError("received two --shapes for one input; expected one per input")
+        raise UsageError("received two --shapes for one input; expected one per input")
     args.onnx = _model_file(args.onnx)
     if args.check:
         return _check(args, shapes)

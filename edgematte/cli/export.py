@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
 from ..models import MODELS
+from ._common import RATIO, UsageError
 
 
 def register(subparsers) -> None:
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff allowed between ORT and PyTorch")
     rvm = parser.add_argument_group("RobustVideoMatting (model rvm, rvm-resnet50)")
     rvm.add_argument("--onnx", type=Path, help="the RVM .onnx to make static (default: the table row's file)")
-    rvm.add_argument("--downsample-ratio", type=float, help="ratio folded into the graph (default: automatic)")
+    rvm.add_argument("--downsample-ratio", type=RATIO, help="ratio folded into the graph (default: automatic)")
     rvm.add_argument(
         "--parity-clip", type=Path, metavar="VIDEO", help="video the static graph is checked on, states carried "
         "(default: synthetic frames)"
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model in MODELS and MODELS[args.model].architecture == "rvm":
         return _run_rvm(args)
     if args.onnx is not None or args.downsample_ratio is not None or args.parity_clip is not None:
-        raise InputError(
+        raise UsageError(
             f"received --onnx/--downsample-ratio/--parity-clip for model {args.model!r}; expected them only for "
             "RobustVideoMatting rows (rvm, rvm-resnet50)"
         )
@@ -74,7 +74,9 @@ def _run_rvm(args: argparse.Namespace) -> int:
     from ..export.to_onnx import onnx_for
 
     if args.height is None or args.width is None:
-        raise InputError(f"received height={args.height}, width={args.width} for {args.model!r}; expected both")
+        given = [f"--{n} {v}" for n, v in (("height", args.height), ("width", args.width)) if v is not None]
+        raise UsageError(f"received {given[0] + ' alone' if given else 'no --height and --width'} for "
+                         f"{args.model!r}; expected both")
     report = export_rvm(
         args.onnx if args.onnx is not None else onnx_for(args.model),
         args.output,

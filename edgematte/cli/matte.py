@@ -11,8 +11,16 @@ import sys
 from pathlib import Path
 from typing import List, Tuple
 
-from ..errors import EdgematteError, InputError
-from ._common import add_background_argument, add_model_arguments, clean_stale_partials, open_matter, progress
+from ..errors import EdgematteError
+from ._common import (
+    UsageError,
+    add_background_argument,
+    add_model_arguments,
+    clean_stale_partials,
+    open_matter,
+    progress,
+    usage_checks,
+)
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 STDIO = "-"
@@ -36,12 +44,16 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..background import Backgrounds
-    from ..io import refuse_overwriting
+    from ..io import check_image_suffix, refuse_overwriting
 
     jobs = _jobs(args.inputs, Path(args.output) if args.output != STDIO else STDIO, args.recursive)
-    refuse_overwriting([source for source, _ in jobs if source != STDIO], [target for _, target in jobs])
-    backgrounds = Backgrounds("--background")
-    backgrounds.parse(args.background)  # a bad --background fails before any work
+    with usage_checks():  # wrong options fail here, before any work (exit 2)
+        refuse_overwriting([source for source, _ in jobs if source != STDIO], [target for _, target in jobs])
+        if args.background is None:  # a PNG with alpha
+            for _, target in jobs:
+                check_image_suffix(".png" if target == STDIO else target.suffix, alpha=True)
+        backgrounds = Backgrounds("--background")
+        backgrounds.parse(args.background)
     clean_stale_partials(*{str(target) for _, target in jobs})
     written, failed = 0, 0
     with open_matter(args) as matter:
@@ -77,12 +89,14 @@ def _matte_one(matter, source, target, background) -> None:
 
 
 def _jobs(inputs: List[str], output, recursive: bool) -> List[Tuple[object, object]]:
-    """(source, target) per image: ``output`` itself for one input and an image suffix (or '-')."""
+    """(source, target) per image: ``output`` itself for one input and an image suffix (or '-').
+
+    UsageError when the inputs and -o do not go together; an input that cannot be read raises as it is."""
     from ..io import VIDEO_SUFFIXES, ImageFiles, open_source
 
     if STDIO in inputs:
         if len(inputs) > 1 or (output != STDIO and output.suffix.lower() not in IMAGE_OUTPUTS):
-            raise InputError(f"received {inputs} -o {str(output)!r}; expected '-' alone, with -o an image file or -")
+            raise UsageError(f"received {inputs} -o {str(output)!r}; expected '-' alone, with -o an image file or -")
         return [(STDIO, output)]
     pairs = []  # (path, path relative to its input root)
     for item in inputs:
@@ -90,18 +104,18 @@ def _jobs(inputs: List[str], output, recursive: bool) -> List[Tuple[object, obje
         source = ImageFiles(item) if photo else open_source(item, recursive=recursive)
         if not isinstance(source, ImageFiles):
             source.close()
-            raise InputError(
+            raise UsageError(
                 f"received {item!r}, which is no image or folder; expected photos (videos: `edgematte video`)"
             )
         root = source.root if source.root.is_dir() else None
         pairs.extend((p, p.relative_to(root) if root and recursive else Path(p.name)) for p in source.paths)
     if not pairs:
-        raise InputError(f"received {inputs}, which hold no images; expected image files or folders with images")
+        raise UsageError(f"received {inputs}, which hold no images; expected image files or folders with images")
     if len(pairs) == 1 and (output == STDIO or output.suffix.lower() in IMAGE_OUTPUTS):
         return [(pairs[0][0], output)]
     if output == STDIO or output.suffix.lower() in IMAGE_OUTPUTS:
-        raise InputError(f"received {len(pairs)} inputs and the file -o {str(output)!r}; expected a folder for -o")
+        raise UsageError(f"received {len(pairs)} inputs and the file -o {str(output)!r}; expected a folder for -o")
     jobs = [(path, output / relative.with_suffix(".png")) for path, relative in pairs]
     if len({target for _, target in jobs}) != len(jobs):
-        raise InputError("received inputs with the same file name in different folders; expected distinct names")
+        raise UsageError("received inputs with the same file name in different folders; expected distinct names")
     return jobs

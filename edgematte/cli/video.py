@@ -13,7 +13,16 @@ import contextlib
 from pathlib import Path
 
 from ..errors import InputError
-from ._common import add_background_argument, add_model_arguments, clean_stale_partials, open_matter, progress
+from ._common import (
+    POSITIVE_FLOAT,
+    WEIGHT,
+    add_background_argument,
+    add_model_arguments,
+    clean_stale_partials,
+    open_matter,
+    progress,
+    usage_checks,
+)
 
 EPILOG = """outputs:
   -b green -o out.mp4|.mkv|.mov   H.264 composite; the input's audio is copied (--no-audio drops it)
@@ -53,10 +62,10 @@ def register(subparsers) -> None:
         help="FFmpeg encoder for opaque outputs instead of libx264, e.g. h264_nvenc on NVIDIA GPUs",
     )
     parser.add_argument("--no-audio", action="store_true", help="drop the input's audio")
-    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of image sequences (default: %(default)s)")
+    parser.add_argument("--fps", type=POSITIVE_FLOAT, default=25.0, help="frame rate of image sequences (default: %(default)s)")
     parser.add_argument(
         "--temporal",
-        type=float,
+        type=WEIGHT,
         default=0.0,
         metavar="S",
         help="smooth alpha over time: EMA weight of the past in [0, 1), reset on scene cuts (default: off)",
@@ -77,15 +86,20 @@ def parse_bitrate(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..background import Backgrounds
-    from ..io import VideoFile, VideoOptions, open_sink, open_source, refuse_overwriting, to_bgr
+    from ..io import VideoFile, VideoOptions, check_sink, open_sink, open_source, refuse_overwriting, to_bgr
     from ..pipeline import NO_COMPOSITE
     from ..refine import estimate_foreground
 
-    refuse_overwriting(_input_files(args.input), [args.output, args.output_alpha, args.output_foreground])
-    options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset, encoder=args.encoder)
-    backgrounds = Backgrounds("--background")
-    backgrounds.parse(args.background)  # a bad --background fails before any work
     with_alpha = args.background is None and not args.matte_only
+    with usage_checks():  # wrong options fail here, before any work (exit 2)
+        refuse_overwriting(_input_files(args.input), [args.output, args.output_alpha, args.output_foreground])
+        options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset, encoder=args.encoder)
+        check_sink(args.output, alpha=with_alpha, options=options)
+        for extra in (args.output_alpha, args.output_foreground):
+            if extra:
+                check_sink(extra, options=options)
+        backgrounds = Backgrounds("--background")
+        backgrounds.parse(args.background)
     clean_stale_partials(args.output, args.output_alpha, args.output_foreground)
     with open_source(args.input) as source, open_matter(args, temporal=args.temporal or None) as matter:
         if source.is_camera:

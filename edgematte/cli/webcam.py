@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_background_argument, add_model_arguments, clean_stale_partials, open_matter
+from ._common import (
+    POSITIVE_INT,
+    WEIGHT,
+    add_background_argument,
+    add_model_arguments,
+    clean_stale_partials,
+    open_matter,
+    usage_checks,
+)
 
 
 def register(subparsers) -> None:
@@ -38,12 +46,12 @@ def register(subparsers) -> None:
         help="send frames to a GStreamer pipeline starting at appsrc (repeatable)",
     )
     parser.add_argument("--no-window", action="store_true", help="show no window (headless, tests)")
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--max-frames", type=POSITIVE_INT, default=None, help="stop after this many frames")
     parser.add_argument("-o", "--output", metavar="FILE", help="record what is shown: a video (.mp4, ...) or PNGs")
     parser.add_argument(
         "--no-pace", action="store_true", help="a video file as --source: read as fast as possible, not at its fps"
     )
-    parser.add_argument("--temporal", type=float, default=0.0, metavar="S", help="alpha EMA weight in [0, 1)")
+    parser.add_argument("--temporal", type=WEIGHT, default=0.0, metavar="S", help="alpha EMA weight in [0, 1)")
     parser.add_argument(
         "--every", type=int, default=1, metavar="N",
         help="run the model on every Nth frame; the frames between reuse its alpha, refitted to the new frame",
@@ -57,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import live
     from ..background import Backgrounds
 
-    Backgrounds("--background").parse(args.background)  # the option's own message, before the camera opens
+    with usage_checks():  # wrong options fail here, before the camera opens (exit 2)
+        Backgrounds("--background").parse(args.background)
     clean_stale_partials(args.output)
     sinks = ([] if args.no_window else ["window"]) + ([args.output] if args.output else [])
     sinks += ([args.virtual_cam] if args.virtual_cam else []) + list(args.sink)

@@ -46,6 +46,8 @@ __all__ = [
     "VideoSink",
     "ImageSequenceSink",
     "open_sink",
+    "check_sink",
+    "check_image_suffix",
     "write_image",
     "encode_image",
     "output_error",
@@ -108,12 +110,19 @@ def _same_file(a: Path, b: Path) -> bool:
     return user_path(a).resolve() == user_path(b).resolve()
 
 
+def check_image_suffix(suffix: str, *, alpha: bool) -> None:
+    """InputError when images with ``alpha`` cannot be written with ``suffix`` (JPEG and BMP have no alpha)."""
+    if alpha and suffix.lower() in (".jpg", ".jpeg", ".bmp"):
+        raise InputError(
+            f"received {suffix!r} for an image with alpha; expected a .png, .webp or .tif output, or a background"
+        )
+
+
 def encode_image(image: np.ndarray, suffix: str) -> bytes:
     """``image`` (uint8 HxW, HxWx3 BGR or HxWx4 BGRA) encoded by ``suffix`` (".png", ".jpg", ...)."""
     import cv2
 
-    if image.ndim == 3 and image.shape[2] == 4 and suffix.lower() in (".jpg", ".jpeg", ".bmp"):
-        raise InputError(f"received {suffix!r} for an image with alpha; expected a .png, .webp or .tif output")
+    check_image_suffix(suffix, alpha=image.ndim == 3 and image.shape[2] == 4)
     try:
         ok, encoded = cv2.imencode(suffix, image)
     except cv2.error:
@@ -157,7 +166,37 @@ class VideoOptions:
 
 
 def _codec(suffix: str, alpha: bool, options: VideoOptions, path: Path) -> Tuple[str, str, dict]:
-    """(encoder, pixel format, encoder options) for an output suffix."""
+    """(encoder, pixel format, encoder options) for an output suffix; InputError where FFmpeg would refuse them."""
+    if suffix not in VIDEO_OUTPUTS:
+        raise InputError(
+            f"received video output {str(path)!r}; expected a suffix among {sorted(VIDEO_OUTPUTS)}, "
+            "a %d pattern or a folder"
+        )
+    codec, pix_fmt, codec_options = _choose_codec(suffix, alpha, options, path)
+    _check_encoder(codec)
+    if codec == "libx264" and options.crf is not None and options.crf > 51:
+        raise InputError(f"received crf={options.crf} for H.264; expected 0..51")
+    if codec == "libx264" and options.preset not in X264_PRESETS:
+        raise InputError(f"received the x264 preset {options.preset!r}; expected one of {', '.join(X264_PRESETS)}")
+    return codec, pix_fmt, codec_options
+
+
+#: x264's speed presets, fastest first
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+
+
+def _check_encoder(codec: str) -> None:
+    """InputError when this FFmpeg has no encoder ``codec``."""
+    import av
+
+    try:
+        av.codec.Codec(codec, "w")
+    except ValueError as exc:  # av.codec.codec.UnknownCodecError
+        raise InputError(f"received encoder {codec!r}, which this FFmpeg lacks ({exc}); expected libx264") from None
+
+
+def _choose_codec(suffix: str, alpha: bool, options: VideoOptions, path: Path) -> Tuple[str, str, dict]:
     if alpha and suffix not in _ALPHA_OUTPUTS:
         raise InputError(
             f"received {str(path)!r} for a video with alpha; expected .webm (VP9), .mov (ProRes 4444), "
@@ -175,7 +214,7 @@ def _codec(suffix: str, alpha: bool, options: VideoOptions, path: Path) -> Tuple
     return "libx264", "yuv420p", {"preset": options.preset, **crf}
 
 
-_FAST_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast")
+_FAST_PRESETS = X264_PRESETS[:5]
 
 
 def _can_copy(container_format: str, template) -> bool:
@@ -275,11 +314,6 @@ class VideoSink:
 
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if suffix not in VIDEO_OUTPUTS:
-            raise InputError(
-                f"received video output {str(path)!r}; expected a suffix among {sorted(VIDEO_OUTPUTS)}, "
-                "a %d pattern or a folder"
-            )
         if not fps or fps <= 0 or size[0] < 1 or size[1] < 1:
             raise InputError(f"received fps={fps} size={size}; expected fps > 0 and a positive (width, height)")
         codec, pix_fmt, codec_options = _codec(suffix, alpha, options or VideoOptions(), self.path)
@@ -295,12 +329,7 @@ class VideoSink:
             self._file = _open_output(tmp)
             self._container = av.open(self._file, "w", format=VIDEO_OUTPUTS[suffix])
             rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001000)
-            try:
-                self.stream = self._container.add_stream(codec, rate=rate)
-            except (av.codec.codec.UnknownCodecError, ValueError) as exc:
-                raise InputError(
-                    f"received encoder {codec!r}, which this FFmpeg lacks ({exc}); expected libx264"
-                ) from None
+            self.stream = self._container.add_stream(codec, rate=rate)
             self.stream.width, self.stream.height = self.size
             self.stream.pix_fmt = pix_fmt
             self.stream.options = codec_options
@@ -521,6 +550,16 @@ def is_sequence_output(path: PathLike) -> bool:
     """A ``%d`` pattern, an existing folder or a path ending in a separator."""
     text = str(path)
     return is_pattern(text) or Path(text).is_dir() or text.endswith(("/", os.sep))
+
+
+def check_sink(path: PathLike, *, alpha: bool = False, options: Optional[VideoOptions] = None) -> None:
+    """InputError now, before anything is opened, where :func:`open_sink` would refuse ``path`` for frames
+    with (``alpha``) or without alpha: a suffix it does not write, alpha in a format without it, an
+    encoder FFmpeg lacks or options it refuses."""
+    if is_sequence_output(path):
+        check_image_suffix(Path(str(path)).suffix if is_pattern(str(path)) else ".png", alpha=alpha)
+        return
+    _codec(Path(path).suffix.lower(), alpha, options or VideoOptions(), Path(path))
 
 
 def open_sink(path: PathLike, fps: Union[float, Fraction], size: Tuple[int, int], **video: Any) -> Sink:

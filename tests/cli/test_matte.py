@@ -56,25 +56,35 @@ def test_background_kinds(photos, tmp_path, model_args, background):
 
 
 @pytest.mark.parametrize(
-    "argv_tail, message",
+    "argv_tail, code, message",
     [
-        (["missing.png", "-o", "o.png"], "does not exist"),
-        (["{photos}/p0.png", "-o", "o.jpg"], "with alpha"),
-        (["{photos}", "-o", "o.png"], "expected a folder"),
-        (["{photos}/p0.png", "-o", "o.png", "-b", "plaid"], "--background"),
-        (["{photos}/notes.txt", "-o", "o.png"], "could not decode"),
-        (["{photos}/p0.png", "-o", "o.png", "--model", "no-such-model"], "expected one of"),
+        (["missing.png", "-o", "o.png"], 1, "does not exist"),
+        (["{photos}/notes.txt", "-o", "o.png"], 1, "could not decode"),
+        (["{photos}/p0.png", "-o", "o.png", "--model", "no-such-model"], 1, "expected one of"),
+        (["{photos}/p0.png", "-o", "o.jpg"], 2, "with alpha"),
+        (["{photos}/p0.png", "-o", "o.bmp"], 2, "with alpha"),
+        (["{photos}", "-o", "o.png"], 2, "expected a folder"),
+        (["{photos}/p0.png", "-o", "o.png", "-b", "plaid"], 2, "--background"),
+        (["{photos}/p0.png", "-o", "{photos}/p0.png"], 2, "which is the input"),
+        (["-", "{photos}/p0.png", "-o", "-"], 2, "expected '-' alone"),
+        (["{photos}/p0.png", "-o", "o.png", "--threads", "0"], 2, "argument --threads: received '0'"),
+        (["{photos}/p0.png", "-o", "o.png", "--refine", "best"], 2, "argument --refine: invalid choice"),
     ],
 )
-def test_runtime_errors_exit_1_with_one_line(photos, tmp_path, monkeypatch, model_args, capsys, argv_tail, message):
+def test_errors_exit_1_at_run_time_and_2_for_usage_with_one_line(photos, tmp_path, monkeypatch, model_args, capsys,
+                                                                 argv_tail, code, message):
     monkeypatch.chdir(tmp_path)
     argv = ["matte"] + [a.replace("{photos}", str(photos)) for a in argv_tail]
     if "--model" not in argv:
         argv += model_args
-    assert main(argv) == 1
+    try:
+        got = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        got = exc.code
+    assert got == code
     err = capsys.readouterr().err.strip().splitlines()
-    assert len([line for line in err if line.startswith("edgematte matte: error:")]) == 1
-    assert message in err[-1] and "Traceback" not in "\n".join(err)
+    assert len(err) == 1 and err[0].startswith("edgematte matte: error:"), err
+    assert message in err[0]
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.jpg").exists()
 
 
@@ -143,7 +153,7 @@ def test_output_equal_to_input_is_refused(photos, model_args, capsys, how):
     before = {p: p.read_bytes() for p in photos.iterdir()}
     target = photos / "p0.png" if how == "same" else photos
     source = photos / "p0.png" if how == "same" else photos
-    assert main(["matte", str(source), "-o", str(target)] + model_args) == 1
+    assert main(["matte", str(source), "-o", str(target)] + model_args) == 2  # usage: refused before anything is opened
     assert "is the input" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in photos.iterdir()} == before
 

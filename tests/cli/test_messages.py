@@ -21,7 +21,7 @@ def test_debug_and_quiet_are_accepted_anywhere(clip, tmp_path, model_args, capsy
 
 def test_debug_after_the_command_shows_the_traceback(tmp_path, model_args):
     with pytest.raises(Exception, match="does not exist"):
-        main(["video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4"), "--debug"] + model_args)
+        main(["video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4"), "-b", "red", "--debug"] + model_args)
 
 
 def test_no_progress_bar_without_a_terminal_but_status_lines(make_clip, tmp_path, model_args, capsys, monkeypatch):

@@ -124,7 +124,7 @@ def test_matte_only_and_side_outputs(clip, tmp_path, model_args, tiny_onnx):
 
 
 def test_alpha_into_mp4_is_refused_before_any_work(clip, tmp_path, model_args, capsys):
-    assert main(["video", str(clip), "-o", str(tmp_path / "o.mp4")] + model_args) == 1
+    assert main(["video", str(clip), "-o", str(tmp_path / "o.mp4")] + model_args) == 2
     err = capsys.readouterr().err
     assert ".webm" in err and "--matte-only" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
@@ -178,7 +178,7 @@ def test_another_encoder(clip, tmp_path, model_args, capsys):
         == 0
     )
     assert probe(out)["video_codecs"] == ["mpeg4"] and probe(out)["frames"] == 10
-    assert main(["video", str(clip), "-o", str(out), "-b", "red", "--encoder", "no_such_codec"] + model_args) == 1
+    assert main(["video", str(clip), "-o", str(out), "-b", "red", "--encoder", "no_such_codec"] + model_args) == 2
     assert "no_such_codec" in capsys.readouterr().err and probe(out)["video_codecs"] == ["mpeg4"]
 
 
@@ -193,7 +193,7 @@ def test_output_equal_to_input_is_refused_and_the_input_kept(clip, tmp_path, mod
         os.symlink(clip, target)
     monkeypatch.chdir(tmp_path)
     extra = ["--output-alpha", str(clip)] if how == "alpha" else []
-    assert main(["video", str(clip), "-o", str(target), "-b", "green"] + extra + model_args) == 1
+    assert main(["video", str(clip), "-o", str(target), "-b", "green"] + extra + model_args) == 2
     assert "is the input" in capsys.readouterr().err
     assert clip.read_bytes() == before
 
@@ -320,12 +320,12 @@ def test_sigint_from_outside_leaves_no_partial_file(tmp_path, make_clip, model_a
 
 
 def test_missing_video_is_a_runtime_error(tmp_path, model_args, capsys):
-    assert main(["video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4")] + model_args) == 1
+    assert main(["video", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4"), "-b", "red"] + model_args) == 1
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_unknown_output_container_is_a_runtime_error(clip, tmp_path, model_args, capsys):
-    assert main(["video", str(clip), "-o", str(tmp_path / "o.gif"), "-b", "red"] + model_args) == 1
+def test_unknown_output_container_is_a_usage_error(clip, tmp_path, model_args, capsys):
+    assert main(["video", str(clip), "-o", str(tmp_path / "o.gif"), "-b", "red"] + model_args) == 2
     assert "suffix" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o.gif")
 
