@@ -165,10 +165,15 @@ def resolve_weights(
     cached = cache_dir() / subdir / filename
     if cached.is_file() and (sha256 is None or sha256_of(cached) == sha256):
         return cached
-    if url is None or sha256 is None:
+    if url is None:
         raise ModelError(
             f"{subdir}/{filename} is not in the cache {str(cache_dir())!r} and has no download URL; "
             "expected an explicit path or EDGEMATTE_WEIGHTS"
+        )
+    if sha256 is None:
+        raise ModelError(
+            f"{subdir}/{filename} is not in the cache {str(cache_dir())!r}, and with no sha256 to check it "
+            f"against edgematte does not download it from {url}; expected an explicit path or EDGEMATTE_WEIGHTS"
         )
     return download(url, cached, sha256, progress=progress)
 

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from typing import List, Optional
 
 from .._version import __version__
@@ -71,15 +72,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         from ..io.pixels import MAX_PIXELS_ENV
 
         os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
-    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
-    logging.getLogger("edgematte").setLevel(level)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _CliSyntax) for f in handler.filters):
-            handler.addFilter(_CliSyntax())
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    _set_up_logging(args)
+    if not args.debug:
+        _quiet_native_logs()
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line(args.debug)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -95,6 +99,69 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"edgematte {args.command}: error: {cli_syntax(_describe(exc))}", file=sys.stderr)
         return 1
+
+
+def _set_up_logging(args: argparse.Namespace) -> None:
+    """edgematte's log lines on stderr, written for a terminal (see :class:`_Lines`); other libraries' log
+    records below ERROR only with --debug."""
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    root = logging.getLogger()
+    if not root.handlers:  # not embedded in a program (or a test) that set up logging itself
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Lines(args.command))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    logging.getLogger("edgematte").setLevel(level)
+    for handler in root.handlers:
+        if not any(isinstance(f, _CliSyntax) for f in handler.filters):
+            handler.addFilter(_CliSyntax())
+
+
+class _Lines(logging.Formatter):
+    """One line per record: ``edgematte COMMAND: warning: ...`` (and error), plain text for information,
+    ``debug: LOGGER: ...`` for debug records."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__()
+        self.prefix = f"edgematte {command}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{self.prefix}: {record.levelname.lower()}: {text}"
+        elif record.levelno < logging.INFO:
+            text = f"debug: {record.name}: {text}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _warning_line(debug: bool):
+    """A ``warnings.showwarning`` that logs the warning as one edgematte line (no source line); with
+    --debug it also names the category and where it was raised."""
+    log = logging.getLogger("edgematte")
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        where = f" ({category.__name__} at {filename}:{lineno})" if debug else ""
+        log.warning("%s%s", message, where)
+
+    return show
+
+
+def _quiet_native_logs() -> None:
+    """OpenCV's and FFmpeg's own log lines off: edgematte reports the failures they describe itself
+    (--debug keeps them)."""
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV's FFmpeg starts
+    opencv = getattr(getattr(cv2, "utils", None), "logging", None)
+    (opencv.setLogLevel if hasattr(opencv, "setLogLevel") else cv2.setLogLevel)(0)  # 0: LOG_LEVEL_SILENT
+    import av.logging
+
+    if hasattr(av.logging, "set_libav_level"):  # FFmpeg prints itself, at the level it is given
+        av.logging.set_libav_level(av.logging.PANIC)
+    else:  # older PyAV passes FFmpeg's lines to Python logging
+        av.logging.set_level(av.logging.PANIC)
 
 
 def _describe(exc: BaseException) -> str:

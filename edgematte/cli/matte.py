@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "matte",
         help="matte photos: PNG with alpha, or a new background",
-        description="Matte image files, folders or %%d patterns. One input and an image -o writes that file; "
+        description="Matte image files, folders or %d patterns. One input and an image -o writes that file; "
         "otherwise -o is a folder that receives <name>.png per input. '-' reads one image from stdin or "
         "writes a PNG to stdout.",
     )

@@ -28,7 +28,7 @@ EPILOG = """outputs:
   -b green -o out.mp4|.mkv|.mov   H.264 composite; the input's audio is copied (--no-audio drops it)
   -o out.webm                     VP9 with alpha (yuva420p)
   -o out.mov                      ProRes 4444 with alpha
-  -o 'frames/%%04d.png' | -o DIR/  RGBA PNG sequence
+  -o 'frames/%04d.png' | -o DIR/  RGBA PNG sequence
   --matte-only -o matte.mp4       the alpha matte as a grey video
 """
 
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         "video",
         help="matte a video file or image sequence",
         description="Matte every frame of a video (any file FFmpeg reads) or an image sequence (a folder or a "
-        "%%d pattern), in order, keeping its size, frame rate, timestamps and audio.",
+        "%d pattern), in order, keeping its size, frame rate, timestamps and audio.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -79,18 +79,18 @@ def checkpoint_path(name: str, *, sha256: Optional[str] = None, progress: bool =
         raise ModelError(f"model {name!r} has no checkpoint in the table; expected an explicit checkpoint path")
     ckpt = spec.checkpoints[0]
     digest = sha256 or ckpt.sha256
-    url = ckpt.url if digest else None
     try:
-        return resolve_weights(ckpt.filename, subdir=spec.weights_subdir, url=url, sha256=digest, progress=progress)
+        return resolve_weights(ckpt.filename, subdir=spec.weights_subdir, url=ckpt.url, sha256=digest,
+                               progress=progress)
     except ModelError as exc:
         if digest and ckpt.url:
             raise
         page = spec.extra.get("download_page", "the upstream project")
         use = "as the model (Matter(PATH) / --model PATH)" if spec.architecture == "rvm" else (
             "(checkpoint=PATH / --checkpoint PATH)")
+        unpublished = f"No sha256 is published for {ckpt.filename}: " if ckpt.url else ""
         raise ModelError(
-            f"{exc}. No sha256 is published for {ckpt.filename}, so edgematte does not download it unverified: "
-            f"get it from {page} and pass its path {use}, place it at "
+            f"{exc}. {unpublished}get it from {page} and pass its path {use}, place it at "
             f"$EDGEMATTE_WEIGHTS/{spec.weights_subdir}/{ckpt.filename}, or pin the sha256 of a copy you trust "
             f"with edgematte.models.checkpoint_path({name!r}, sha256=...)"
         ) from exc

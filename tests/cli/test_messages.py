@@ -100,3 +100,89 @@ def test_auto_without_tensorrt_installed_prints_nothing_about_it(tmp_path, tiny_
     out = subprocess.run(argv, **kwargs, timeout=300)
     assert out.returncode == 0, out.stderr
     assert (out.stdout, out.stderr) == ("wrote x.png\n", "")
+
+
+def _cli(args, tmp_path, env=None, code=None):
+    """(returncode, stdout, stderr) of the edgematte command in a fresh interpreter (``code``: Python run first)."""
+    import os
+    import subprocess
+
+    from fresh_python import fresh_python
+
+    env = dict(env or os.environ)
+    env.pop("EDGEMATTE_BACKEND", None)
+    head = ["-m", "edgematte.cli"] if code is None else ["-c", code + "\nfrom edgematte.cli.__main__ import main\n"
+                                                           "import sys; sys.exit(main(sys.argv[1:]))"]
+    argv, kwargs = fresh_python(head + [str(a) for a in args], cwd=tmp_path, capture_output=True, text=True, env=env)
+    out = subprocess.run(argv, **kwargs, timeout=300)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_warnings_reach_the_terminal_as_one_edgematte_line(tmp_path, tiny_onnx):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "deep.png"), np.full((24, 32, 3), 40000, np.uint16))
+    args = ["matte", "deep.png", "-o", "o.png", "--model", tiny_onnx, "--backend", "ort-cpu"]
+    code, out, err = _cli(args, tmp_path)
+    assert code == 0 and out == "wrote o.png\n"
+    assert err.splitlines() == ["edgematte matte: warning: frame is 16-bit; converting it to 8-bit (value / 257)"]
+    code, out, err = _cli(args + ["--debug"], tmp_path)
+    warning = [line for line in err.splitlines() if "16-bit" in line]
+    assert len(warning) == 1 and "(UserWarning at " in warning[0], err
+    assert "return self." not in err  # never the source line
+
+
+def test_opencv_and_ffmpeg_log_lines_are_silenced_unless_debug(tmp_path, tiny_onnx):
+    for device in ("57", "/dev/video57"):
+        code, out, err = _cli(["webcam", "--device", device, "--no-window", "--model", tiny_onnx], tmp_path)
+        assert code == 1 and len(err.splitlines()) == 1, err
+        assert err.startswith(f"edgematte webcam: error: camera {device} could not be opened")
+
+
+def test_export_rvm_fp16_prints_its_report_and_no_library_logs(tmp_path):
+    from rvm_graphs import counting_rvm
+
+    counting_rvm(tmp_path / "counting.onnx")
+    noisy = (
+        "import importlib, logging\n"
+        "to_onnx = importlib.import_module('edgematte.export.to_onnx')\n"
+        "real = to_onnx.make_fp16\n"
+        "def make_fp16(*args, **kwargs):\n"
+        "    for i in range(150):\n"
+        "        logging.getLogger('onnxruntime.transformers.float16').info('node %d kept in float32', i)\n"
+        "    logging.getLogger('onnx').warning('a library warning')\n"
+        "    return real(*args, **kwargs)\n"
+        "to_onnx.make_fp16 = make_fp16"
+    )
+    args = ["export", "rvm", "--onnx", "counting.onnx", "-o", "s.onnx", "--height", "32", "--width", "32", "--fp16"]
+    code, out, err = _cli(args, tmp_path, code=noisy)
+    assert code == 0 and err == "", err
+    lines = out.splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("wrote s_fp16.onnx (FP16, float32 I/O): pha drift"), out
+    code, out, err = _cli(args + ["--debug"], tmp_path, code=noisy)
+    assert code == 0 and err.count("kept in float32") == 150 and "a library warning" in err
+
+
+@pytest.mark.parametrize("command", ["matte", "video"])
+def test_help_shows_percent_d_as_typed(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and "%d" in out and "%%" not in out
+
+
+def test_webcam_help_names_device_paths(capsys):
+    with pytest.raises(SystemExit):
+        main(["webcam", "--help"])
+    assert "/dev/video" in capsys.readouterr().out
+
+
+def test_readme_gives_one_size_for_the_mediapipe_wheel():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sizes = {m for line in readme.splitlines() if "wheel" in line.lower() or ".whl" in line
+             for m in re.findall(r"(\d+(?:\.\d+)?) MB", line)}
+    assert sizes == {"35.7"}  # 35,664,771 bytes (34.0 MiB)

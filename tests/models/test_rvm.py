@@ -145,6 +145,7 @@ def test_offline_rvm_says_where_to_put_the_file(monkeypatch, tmp_path):
         onnx_for("rvm", progress=False)
     message = str(info.value)
     assert "rvm/rvm_mobilenetv3_fp32.onnx" in message and "sha256" in message
+    assert "has no download URL" not in message and "does not download it from https://" in message
     assert "releases/tag/v1.0.0" in message
     assert "as the model" in message and "checkpoint_path('rvm', sha256=...)" in message
 
@@ -376,6 +377,7 @@ def test_rvm_goes_to_tensorrt_like_any_model(counting, tiny_onnx, monkeypatch, c
     monkeypatch.setattr("edgematte.export.to_trt.engine_for", unavailable)
     monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
     monkeypatch.setattr("edgematte.runtime._fallback_logged", threading.Event())  # logged once per process
+    monkeypatch.setattr("edgematte.runtime.tensorrt_installed", lambda: True)  # installed, but it cannot start
     with pytest.raises(BackendUnavailableError, match="no TensorRT engine was built"):
         edgematte.Matter(counting, backend="tensorrt")
     with caplog.at_level(logging.WARNING, logger="edgematte"), edgematte.Matter(counting, backend="auto") as matter:
