@@ -177,6 +177,7 @@ _PYTHON_HINTS = (
     (re.compile(r"\b(crf|bitrate|threads|downsample_ratio)=([\w.+-]+)"),
      lambda m: f"--{m.group(1).replace('_', '-')} {m.group(2)}"),
     (re.compile(r"\binput_size=\(h, w\)"), lambda m: "--input-size WxH"),
+    (re.compile(r"\bodd_size=(['\"])(pad|crop)\1"), lambda m: f"--{m.group(2)}"),
     (re.compile(r"\btemporal=([\w.']+)"), lambda m: f"--temporal {m.group(1)}"),
     (re.compile(r"no 'window' sink"), lambda m: "--no-window"),
 )

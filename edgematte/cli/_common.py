@@ -24,6 +24,7 @@ __all__ = [
     "WEIGHT",
     "add_model_arguments",
     "add_background_argument",
+    "add_odd_size_arguments",
     "parse_background",
     "open_matter",
     "parse_size",
@@ -127,6 +128,19 @@ def add_background_argument(parser: argparse.ArgumentParser, default: Optional[s
         default=default,
         metavar="IMG|VIDEO|COLOR|blur",
         help="an image file, a video file (looped), a colour (name, #RRGGBB or R,G,B) or 'blur'" + what,
+    )
+
+
+def add_odd_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pad (default) / --crop: how H.264 (4:2:0, even sides only) gets frames with an odd width or height."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--pad", dest="odd_size", action="store_const", const="pad", default="pad",
+        help="H.264 of frames with an odd width or height: add a column or row repeating the last (default)",
+    )
+    group.add_argument(
+        "--crop", dest="odd_size", action="store_const", const="crop",
+        help="H.264 of frames with an odd width or height: drop the last column or row instead",
     )
 
 

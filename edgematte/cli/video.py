@@ -18,6 +18,7 @@ from ._common import (
     WEIGHT,
     add_background_argument,
     add_model_arguments,
+    add_odd_size_arguments,
     clean_stale_partials,
     open_matter,
     progress,
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="FFmpeg encoder for opaque outputs instead of libx264, e.g. h264_nvenc on NVIDIA GPUs",
     )
+    add_odd_size_arguments(parser)
     parser.add_argument("--no-audio", action="store_true", help="drop the input's audio")
     parser.add_argument("--fps", type=POSITIVE_FLOAT, default=25.0, help="frame rate of image sequences (default: %(default)s)")
     parser.add_argument(
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     with_alpha = args.background is None and not args.matte_only
     with usage_checks():  # wrong options fail here, before any work (exit 2)
         refuse_overwriting(_input_files(args.input), [args.output, args.output_alpha, args.output_foreground])
-        options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset, encoder=args.encoder)
+        options = VideoOptions(crf=args.crf, bitrate=args.bitrate, preset=args.preset, encoder=args.encoder,
+                               odd_size=args.odd_size)
         check_sink(args.output, alpha=with_alpha, options=options)
         for extra in (args.output_alpha, args.output_foreground):
             if extra:

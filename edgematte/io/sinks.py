@@ -53,6 +53,7 @@ __all__ = [
     "output_error",
     "refuse_overwriting",
     "is_sequence_output",
+    "ODD_SIZES",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,19 +145,29 @@ def write_image(path: PathLike, image: np.ndarray) -> Path:
     return path
 
 
+#: what VideoOptions.odd_size may say
+ODD_SIZES = ("pad", "crop")
+
+
 @dataclass(frozen=True)
 class VideoOptions:
     """Encoder settings: ``crf`` (quality, lower is better; H.264 default 18, VP9 31) or ``bitrate``
     (bits/s, e.g. 4_000_000), the x264 ``preset`` (speed vs size), and ``encoder``: another FFmpeg
     encoder for opaque outputs instead of libx264 (e.g. ``h264_nvenc`` on NVIDIA GPUs; it gets
-    ``bitrate`` but not ``crf``/``preset``)."""
+    ``bitrate`` but not ``crf``/``preset``). ``odd_size``: what a 4:2:0 encoder (H.264), which needs an
+    even width and height, gets from frames with an odd side: ``"pad"`` (default, as ffmpeg users do it:
+    one more column or row repeating the last) or ``"crop"`` (the last column or row dropped); either is
+    said once in an info log line."""
 
     crf: Optional[int] = None
     bitrate: Optional[int] = None
     preset: str = "veryfast"
     encoder: Optional[str] = None
+    odd_size: str = "pad"
 
     def __post_init__(self) -> None:
+        if self.odd_size not in ODD_SIZES:
+            raise InputError(f"received odd_size={self.odd_size!r}; expected one of {ODD_SIZES}")
         if self.crf is not None and self.bitrate is not None:
             raise InputError("received both crf and bitrate; expected one of them")
         if self.crf is not None and not 0 <= self.crf <= 63:
@@ -229,11 +240,36 @@ def _can_copy(container_format: str, template) -> bool:
 
     try:
         with av.open(io.BytesIO(), "w", format=container_format) as probe:
-            probe.add_stream_from_template(template)
+            _add_stream_like(probe, template)
             probe.start_encoding()
         return True
     except (av.error.FFmpegError, ValueError, OSError):
         return False
+
+
+def _even_size(size: Tuple[int, int], odd_size: str) -> Tuple[int, int]:
+    """(width, height) rounded up ("pad") or down ("crop") to even numbers (at least 2)."""
+    if odd_size == "pad":
+        return size[0] + size[0] % 2, size[1] + size[1] % 2
+    return max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2)
+
+
+def _to_size(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``image`` cropped to ``size`` (width, height) from the top left, or padded at the right and bottom
+    by repeating its last column and row: a new C-contiguous array."""
+    width, height = size
+    h, w = image.shape[:2]
+    if width <= w and height <= h:
+        return np.ascontiguousarray(image[:height, :width])
+    pad = ((0, max(0, height - h)), (0, max(0, width - w))) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image[:height, :width], pad, mode="edge")
+
+
+def _add_stream_like(container, template):
+    """A stream in ``container`` that copies ``template``'s packets: ``add_stream_from_template`` (PyAV 14+),
+    else ``add_stream(template=...)`` (PyAV 12 and 13, the last with wheels for Python 3.8)."""
+    add = getattr(container, "add_stream_from_template", None)
+    return add(template) if add is not None else container.add_stream(template=template)
 
 
 def _open_output(path: Path):
@@ -316,10 +352,17 @@ class VideoSink:
         suffix = self.path.suffix.lower()
         if not fps or fps <= 0 or size[0] < 1 or size[1] < 1:
             raise InputError(f"received fps={fps} size={size}; expected fps > 0 and a positive (width, height)")
-        codec, pix_fmt, codec_options = _codec(suffix, alpha, options or VideoOptions(), self.path)
-        if pix_fmt == "yuv420p" and codec != "libvpx-vp9" and (size[0] % 2 or size[1] % 2):
-            raise InputError(f"received frames of {size[0]}x{size[1]}; H.264 yuv420p needs an even width and height")
+        options = options or VideoOptions()
+        codec, pix_fmt, codec_options = _codec(suffix, alpha, options, self.path)
         self.size = (int(size[0]), int(size[1]))
+        self._even = None  # (width, height) the frames are padded or cropped to for a 4:2:0 encoder
+        if pix_fmt == "yuv420p" and codec != "libvpx-vp9" and (size[0] % 2 or size[1] % 2):
+            self._even = _even_size(self.size, options.odd_size)
+            log.info(
+                "%s: frames of %dx%d %s to %dx%d (%s needs an even width and height; %s)",
+                self.path.name, *self.size, "padded" if options.odd_size == "pad" else "cropped", *self._even, codec,
+                "odd_size='crop' crops instead" if options.odd_size == "pad" else "odd_size='pad' pads instead",
+            )
         self.frames = 0
         self._audio: List[Tuple[object, Optional[Callable]]] = []  # (output stream, flush) per audio stream
         self._atomic = atomic_path(self.path)
@@ -330,7 +373,7 @@ class VideoSink:
             self._container = av.open(self._file, "w", format=VIDEO_OUTPUTS[suffix])
             rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001000)
             self.stream = self._container.add_stream(codec, rate=rate)
-            self.stream.width, self.stream.height = self.size
+            self.stream.width, self.stream.height = self._even or self.size
             self.stream.pix_fmt = pix_fmt
             self.stream.options = codec_options
             if options is not None and options.bitrate:
@@ -355,7 +398,7 @@ class VideoSink:
 
         name = template.codec_context.name
         if _can_copy(VIDEO_OUTPUTS[self.path.suffix.lower()], template):
-            out = self._container.add_stream_from_template(template)
+            out = _add_stream_like(self._container, template)
             self._audio.append((out, None))
 
             def copy(packet) -> None:
@@ -367,7 +410,7 @@ class VideoSink:
         encoder = "libopus" if self.path.suffix.lower() == ".webm" else "aac"
         rate = 48000 if encoder == "libopus" else (template.codec_context.sample_rate or 48000)
         out = self._container.add_stream(encoder, rate=rate)
-        out.layout = "stereo" if template.codec_context.layout.nb_channels >= 2 else "mono"
+        out.layout = "stereo" if len(template.codec_context.layout.channels) >= 2 else "mono"
         resampler = av.AudioResampler(format=out.codec_context.format.name, layout=out.layout.name, rate=rate)
         log.info("re-encoding the %s audio of the input as %s for %s", name, encoder, self.path.name)
 
@@ -389,6 +432,8 @@ class VideoSink:
         if image.shape[:2] != (self.size[1], self.size[0]):
             raise InputError(f"received a frame of shape {image.shape}; expected {self.size[1]}x{self.size[0]}")
         layout = "gray" if image.ndim == 2 else {3: "bgr24", 4: "bgra"}[image.shape[2]]
+        if self._even is not None:
+            image = _to_size(image, self._even)
         frame = av.VideoFrame.from_ndarray(image, format=layout)
         frame.pts = self.frames if pts is None else pts
         frame.time_base = self.time_base

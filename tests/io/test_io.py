@@ -96,8 +96,6 @@ def test_video_sink_commits_on_success_and_drops_on_error(tmp_path):
     with pytest.raises(InputError, match="expected 48x64"):
         with VideoSink(tmp_path / "shape.mp4", 10.0, (64, 48)) as sink:
             sink.write(np.zeros((10, 10, 3), np.uint8))
-    with pytest.raises(InputError, match="even width"):
-        VideoSink(tmp_path / "odd.mp4", 10.0, (63, 48))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.mp4"]
 
 
