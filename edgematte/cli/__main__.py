@@ -150,14 +150,15 @@ def _warning_line(debug: bool):
 
 def _quiet_native_logs() -> None:
     """OpenCV's and FFmpeg's own log lines off: edgematte reports the failures they describe itself
-    (--debug keeps them)."""
-    import cv2
-
+    (--debug keeps them). A library that does not import is left to the command that needs it to report."""
+    try:
+        import av.logging
+        import cv2
+    except ImportError:
+        return
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV's FFmpeg starts
     opencv = getattr(getattr(cv2, "utils", None), "logging", None)
     (opencv.setLogLevel if hasattr(opencv, "setLogLevel") else cv2.setLogLevel)(0)  # 0: LOG_LEVEL_SILENT
-    import av.logging
-
     if hasattr(av.logging, "set_libav_level"):  # FFmpeg prints itself, at the level it is given
         av.logging.set_libav_level(av.logging.PANIC)
     else:  # older PyAV passes FFmpeg's lines to Python logging
