@@ -252,15 +252,18 @@ def test_temporal_config_validation():
         TemporalConfig(cut_threshold=0.0)
 
 
-def test_auto_backend_falls_back_to_ort_with_a_warning(tiny_onnx, caplog, monkeypatch):
-    if importlib.util.find_spec("tensorrt") is not None:
-        pytest.skip("TensorRT is importable here, so auto does not fall back")
+def test_auto_backend_falls_back_to_ort_quietly_without_tensorrt(tiny_onnx, caplog, monkeypatch):
+    from edgematte.runtime import tensorrt_installed
+
+    if tensorrt_installed():
+        pytest.skip("TensorRT is installed here (or this is a Jetson), so its fallback warns")
     monkeypatch.delenv("EDGEMATTE_BACKEND", raising=False)
     monkeypatch.setattr("edgematte.runtime._fallback_logged", threading.Event())  # the warning comes once per process
-    with caplog.at_level(logging.WARNING, logger="edgematte"):
+    with caplog.at_level(logging.DEBUG, logger="edgematte"):
         with edgematte.Matter(tiny_onnx) as m:
             assert isinstance(m.backend, OrtCpuBackend)
-    assert any("ONNX Runtime" in r.getMessage() for r in caplog.records)
+    fallback = [r for r in caplog.records if "ONNX Runtime" in r.getMessage()]
+    assert fallback and all(r.levelno == logging.DEBUG for r in fallback)  # nothing was tried: a debug line
 
 
 def test_backend_object_and_dynamic_model_input_size(tiny_onnx):
