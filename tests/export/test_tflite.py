@@ -113,6 +113,9 @@ def test_float64_reference(converted):
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
+    if tuple(int(p) for p in onnx.__version__.split(".")[:2]) < (1, 22):
+        pytest.skip(f"onnx {onnx.__version__}'s reference evaluator runs Conv element by element (over 4 minutes "
+                    "for this graph here, against 10 s with 1.22); the exact check needs onnx >= 1.22")
     _, path, model, size = converted
     exact = onnx.ModelProto()
     exact.CopyFrom(model)
