@@ -209,7 +209,9 @@ def test_the_latency_query_adds_the_elements_latency(probe):
 def test_a_flushing_seek_and_eos_are_handled(probe):
     out = probe("flush", f"videotestsrc num-buffers=30 ! video/x-raw,format=BGR,width=64,height=48,framerate=30/1 ! "
                 f"edgematte name=matte model={TINY} backend=ort-cpu temporal=0.5 ! fakesink sync=true", "10")
-    assert out["result"] == "eos" and out["seeked"] and out["stats"]["frames"] == out["buffers"] >= 30
+    assert out["result"] == "eos" and out["seeked"] and out["stats"]["frames"] >= 30
+    # the one frame the element had matted and was pushing when the seek flushed the sink may not arrive there
+    assert out["buffers"] <= out["stats"]["frames"] <= out["buffers"] + 1
 
 
 def test_the_background_changes_while_playing(probe):
