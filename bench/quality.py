@@ -510,109 +510,18 @@ def lowres_suite(items, repeat: int, candidates: bool, size: int = 256) -> List[
 
 
 # ---------------------------------------------------------------- temporal stability (video, no ground truth)
-#: a pixel is "static" when its grey level (Gaussian sigma 1 against codec noise) moved by at most this
-STATIC_LEVELS = 4
-#: an alpha change of more than this many levels (of 255) at a static pixel is a visible jump
-POP_LEVELS = 64
-#: a frame pair "pops" when that many static band pixels jump: 0.1% of the frame
-POP_SHARE = 0.001
-#: half-width (px) of the band around the matte's edge that the metric looks at
-BAND_RADIUS = 3
 SHARED = REPO.parent / "shared"
-
-
-def edge_band(alpha: np.ndarray) -> np.ndarray:
-    """Bool HxW: pixels within BAND_RADIUS of the matte's edge (soft alpha or the 50% contour)."""
-    import cv2
-
-    soft = ((alpha > 5) & (alpha < 250)).astype(np.uint8)
-    hard = (alpha >= 128).astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BAND_RADIUS + 1,) * 2)
-    contour = cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    return cv2.dilate(soft | contour, kernel) > 0
-
-
-def flicker_pairs(frames: List[np.ndarray], alphas: List[np.ndarray]) -> List[tuple]:
-    """Per consecutive pair: (sum |d alpha| over the static edge band, its pixel count, popped)."""
-    import cv2
-
-    greys = [cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), (0, 0), 1.0).astype(np.int16) for f in frames]
-    out = []
-    for t in range(1, len(frames)):
-        static = np.abs(greys[t] - greys[t - 1]) <= STATIC_LEVELS
-        region = static & (edge_band(alphas[t]) | edge_band(alphas[t - 1]))
-        change = np.abs(alphas[t].astype(np.int16) - alphas[t - 1])[region]
-        popped = int((change > POP_LEVELS).sum()) >= POP_SHARE * static.size
-        out.append((float(change.sum()), int(change.size), popped))
-    return out
-
-
-def read_clip(path: Path) -> List[np.ndarray]:
-    import av
-
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
-
-
-def temporal_configs(weights: Path) -> Dict[str, dict]:
-    """label -> Matter keyword arguments: selfie off / fast / fast + temporal 0.5, and RVM (automatic ratio)."""
-    rvm = weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
-    configs = {
-        "selfie, refine off": dict(model="selfie", refine="off"),
-        "selfie, refine fast": dict(model="selfie", refine="fast"),
-        "selfie, fast + temporal 0.5": dict(model="selfie", refine="fast", temporal=0.5),
-    }
-    if rvm.is_file():
-        configs["RVM MobileNetV3 (auto ratio)"] = dict(model=rvm)
-    return configs
-
-
-def temporal_report(videos: Path, weights: Path, limit: int = 0) -> str:
-    """Markdown: flicker of each configuration over every clip in ``videos`` (frames in order)."""
-    import edgematte
-
-    os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
-    clips = sorted(p for p in videos.iterdir() if p.suffix in (".mkv", ".mp4", ".gif", ".avi"))
-    clips = clips[:limit] if limit else clips
-    decoded = {p.name: read_clip(p) for p in clips}
-    rows = []
-    for label, kwargs in temporal_configs(weights).items():
-        kwargs = dict(kwargs)
-        pairs = []
-        start = time.perf_counter()
-        with edgematte.Matter(kwargs.pop("model"), backend="ort-cpu", **kwargs) as matter:
-            for frames in decoded.values():
-                matter.reset()
-                alphas = [matter.process(f).alpha.copy() for f in frames]
-                pairs += flicker_pairs(frames, alphas)
-        seconds = time.perf_counter() - start
-        total, count = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-        pops = np.mean([p[2] for p in pairs])
-        rows.append([label, f"{total / max(count, 1):.2f}", f"{100 * pops:.1f}%",
-                     f"{1e3 * seconds / sum(len(f) for f in decoded.values()):.0f}"])
-        print(rows[-1], flush=True)
-    frames = sum(len(f) for f in decoded.values())
-    return "\n".join([
-        "## Temporal stability (real static-camera clips, no ground truth)",
-        "",
-        f"{len(decoded)} clips, {frames} frames ({', '.join(decoded)}); git {git_sha()}.",
-        f"Static: grey level (Gaussian sigma 1) moved <= {STATIC_LEVELS} between consecutive frames. Edge band: "
-        f"within {BAND_RADIUS} px of either frame's soft alpha (6..249) or 50% contour. Flicker: mean |alpha change| "
-        f"(levels of 255) over static band pixels, all pairs pooled. Pop: a pair where >= {100 * POP_SHARE:g}% of "
-        f"the frame's pixels are static band pixels whose alpha jumps by > {POP_LEVELS} levels.",
-        "",
-        table(["configuration", "flicker (levels)", "pairs with a pop", "ms/frame (incl. model)"], rows),
-    ]) + "\n"
 
 
 def portraits_report(portraits: Path, weights: Path, picture: Optional[Path]) -> str:
     """Markdown: agreement between RVM and the selfie pipeline on photos without ground truth."""
     import cv2
+    from temporal import RVM_WEIGHTS, edge_band
 
     import edgematte
 
     os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
-    rvm = weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+    rvm = weights / RVM_WEIGHTS
     photos = sorted(portraits.glob("*.jpg"))
     models = {
         "RVM": edgematte.Matter(rvm, backend="ort-cpu"),
@@ -630,7 +539,7 @@ def portraits_report(portraits: Path, weights: Path, picture: Optional[Path]) ->
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             sads = [np.abs(x - y).sum() / 1000 for x, y in zip(alphas[a], alphas[b])]
-            bands = [np.abs(x - y)[edge_band((x * 255).astype(np.uint8))].mean() * 255
+            bands = [np.abs(x - y)[edge_band(np.rint(x * 255).astype(np.uint8))].mean() * 255
                      for x, y in zip(alphas[a], alphas[b])]
             rows.append([f"{a} vs {b}", f"{np.mean(sads):.1f}", f"{np.mean(bands):.1f}"])
     if picture is not None:
@@ -648,18 +557,22 @@ def portraits_report(portraits: Path, weights: Path, picture: Optional[Path]) ->
         "## Photos without ground truth: agreement between models",
         "",
         f"{len(photos)} portraits ({portraits.name}); each photo is a first frame (RVM states reset). "
-        "SAD in thousands (alpha 0..1, whole image); edge band: mean |difference| in levels within 3 px of "
-        "the first model's edge.",
+        "SAD in thousands (alpha 0..1, whole image); edge band: mean |difference| in levels where the first "
+        "model's alpha is soft (9..246), dilated 9x9 (bench/temporal.py's band).",
         "",
         table(["pair", "SAD", "edge-band difference (levels)"], rows),
     ]) + "\n"
 
 
 def temporal_main(args) -> int:
-    """``--temporal``: the flicker table (and ``--portraits``), written to ``<out>/temporal.md``."""
-    report = temporal_report(SHARED / "data" / "videos", SHARED / "weights", args.limit)
+    """``--temporal``: the temporal table (bench/temporal.py; and ``--portraits``), written to ``<out>/temporal.md``."""
+    import temporal
+
+    weights = SHARED / "weights"
+    os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
+    report = temporal.report(SHARED / "data" / "videos", weights, temporal.configs(weights), args.limit)
     if args.portraits:
-        report += "\n" + portraits_report(SHARED / "data" / "portraits" / "p3m", SHARED / "weights", args.picture)
+        report += "\n" + portraits_report(SHARED / "data" / "portraits" / "p3m", weights, args.picture)
     report += "\nCommand: `python bench/quality.py " + " ".join(sys.argv[1:]) + "`\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "temporal.md").write_text(report)
@@ -692,10 +605,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of refine_alpha per image (median)")
     parser.add_argument("--trimaps", default="trimap1,trimap2,seed")
     parser.add_argument("--no-pymatting", action="store_true", help="skip the closed-form comparison")
-    parser.add_argument("--limit", type=int, default=0, help="use only the first N images (smoke runs)")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="use only the first N images, or with --temporal the first N frames of each clip (smoke runs)")
     parser.add_argument("--suites", default="lowres,trimap", help="lowres (segmenter benchmark), trimap (+ foreground)")
     parser.add_argument("--no-candidates", action="store_true", help="lowres: only the off/fast/full modes")
-    parser.add_argument("--temporal", action="store_true", help="only the flicker table on ../shared/data/videos")
+    parser.add_argument("--temporal", action="store_true", help="only the temporal table (flicker, pops, lag) on ../shared/data/videos")
     parser.add_argument("--portraits", action="store_true", help="with --temporal: model agreement on the P3M photos")
     parser.add_argument("--picture", type=Path, default=None, help="with --portraits: write a comparison picture here")
     args = parser.parse_args(argv)

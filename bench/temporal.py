@@ -1,0 +1,281 @@
+"""Temporal stability of mattes on real static-camera clips: flicker, pops and lag.
+
+    python bench/quality.py --temporal      # writes bench/results/temporal.md
+
+The clips (``../shared/data/videos``) have no ground-truth alpha, but their camera does not move:
+where the picture does not change, the matte should not change either, and where it does change,
+the matte should follow at once. Per configuration, over every pair of consecutive frames of every
+clip (frames in order, the matter reset between clips), three figures in levels of 255:
+
+- **flicker**: the mean |alpha_t - alpha_{t-1}| over the *still edge band*: pixels where the grey
+  picture did not change (|grey_t - grey_{t-1}|, 5x5 box-blurred, below :data:`STILL_LEVELS`, that
+  mask eroded 7x7) and that lie in the edge band (alpha in 9..246 in either frame, dilated 9x9).
+  All such pixels of all pairs pooled.
+- **pops**: the share of frame pairs whose 99th-percentile |alpha_t - alpha_{t-1}| over the still edge
+  band exceeds :data:`POP_LEVELS` (a visible jump of the edge where nothing moved). Pairs without a
+  still edge-band pixel are not counted.
+- **lag**: the mean |alpha_t - reference_t| over the *moving edge band*: pixels where the grey picture
+  changed by more than :data:`MOVING_LEVELS` (the same blurred difference) and that lie in the edge
+  band of either matte at frame t; the reference is the same configuration with temporal filtering
+  off. A filter that trails moving edges scores high here; the unfiltered matte scores 0.
+
+Kept apart from the matters that make the alphas, so that the figures can be tested on synthetic
+sequences (tests/test_temporal_figures.py) and cached model outputs can be filtered again offline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: a pixel is still when its grey level, 5x5 box-blurred difference, moved by less than this
+STILL_LEVELS = 2.0
+#: a pixel moved when that blurred difference is above this
+MOVING_LEVELS = 8.0
+#: 99th-percentile change above which a frame pair pops
+POP_LEVELS = 64.0
+POP_PERCENTILE = 99.0
+#: edge band: alpha strictly soft in 9..246, in either frame, dilated DILATE x DILATE
+BAND_LOW, BAND_HIGH, BAND_DILATE = 9, 246, 9
+#: box blur of the grey difference, erosion of the still mask
+BLUR, ERODE = 5, 7
+
+CLIP_SUFFIXES = (".mkv", ".mp4", ".gif", ".avi")
+#: RobustVideoMatting MobileNetV3 in ../shared/weights
+RVM_WEIGHTS = Path("rvm_mobilenetv3") / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"
+
+
+@dataclass(frozen=True)
+class PictureMotion:
+    """Per consecutive pair of a clip's frames: where the picture held still and where it moved."""
+
+    still: Tuple[np.ndarray, ...]  # bool HxW, len(frames) - 1
+    moving: Tuple[np.ndarray, ...]
+
+
+def picture_motion(frames: Sequence[np.ndarray]) -> PictureMotion:
+    """Still and moving masks of each consecutive pair of uint8 HxWx3 BGR (or HxW grey) frames."""
+    import cv2
+
+    greys = [(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f).astype(np.float32) for f in frames]
+    kernel = np.ones((ERODE, ERODE), np.uint8)
+    still, moving = [], []
+    for t in range(1, len(greys)):
+        change = cv2.blur(np.abs(greys[t] - greys[t - 1]), (BLUR, BLUR), borderType=cv2.BORDER_REFLECT)
+        # erode with a border that counts as still, so that the frame's own edge does not shrink the mask
+        still.append(cv2.erode((change < STILL_LEVELS).astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
+                               borderValue=1) > 0)
+        moving.append(change > MOVING_LEVELS)
+    return PictureMotion(tuple(still), tuple(moving))
+
+
+def soft(alpha: np.ndarray) -> np.ndarray:
+    """Bool HxW: alpha (uint8) strictly soft, BAND_LOW..BAND_HIGH."""
+    return (alpha >= BAND_LOW) & (alpha <= BAND_HIGH)
+
+
+def edge_band(*alphas: np.ndarray) -> np.ndarray:
+    """Bool HxW: soft in any of ``alphas`` (uint8 HxW), dilated BAND_DILATE x BAND_DILATE."""
+    import cv2
+
+    any_soft = np.zeros(alphas[0].shape, bool)
+    for alpha in alphas:
+        any_soft |= soft(alpha)
+    return cv2.dilate(any_soft.astype(np.uint8), np.ones((BAND_DILATE, BAND_DILATE), np.uint8)) > 0
+
+
+@dataclass
+class Figures:
+    """Sums over frame pairs; add clips with ``+=`` (pooled), read with the properties."""
+
+    flicker_sum: float = 0.0
+    flicker_count: int = 0
+    popped: int = 0
+    pairs: int = 0  # pairs with at least one still edge-band pixel
+    lag_sum: float = 0.0
+    lag_count: int = 0
+    per_pair_p99: List[float] = field(default_factory=list)
+
+    def __iadd__(self, other: "Figures") -> "Figures":
+        self.flicker_sum += other.flicker_sum
+        self.flicker_count += other.flicker_count
+        self.popped += other.popped
+        self.pairs += other.pairs
+        self.lag_sum += other.lag_sum
+        self.lag_count += other.lag_count
+        self.per_pair_p99 += other.per_pair_p99
+        return self
+
+    @property
+    def flicker(self) -> float:
+        return self.flicker_sum / self.flicker_count if self.flicker_count else 0.0
+
+    @property
+    def pops(self) -> float:
+        """Share (0..1) of counted pairs that popped."""
+        return self.popped / self.pairs if self.pairs else 0.0
+
+    @property
+    def lag(self) -> float:
+        return self.lag_sum / self.lag_count if self.lag_count else 0.0
+
+
+def clip_figures(alphas: Sequence[np.ndarray], motion: PictureMotion,
+                 reference: Optional[Sequence[np.ndarray]] = None) -> Figures:
+    """The three figures' sums for one clip: ``alphas`` uint8 HxW in frame order, ``motion`` of the
+    same frames, ``reference`` the unfiltered alphas (None: lag is not measured)."""
+    out = Figures()
+    for t in range(1, len(alphas)):
+        a0, a1 = alphas[t - 1], alphas[t]
+        region = motion.still[t - 1] & edge_band(a0, a1)
+        change = np.abs(a1.astype(np.int16) - a0)[region]
+        if change.size:
+            out.flicker_sum += float(change.sum())
+            out.flicker_count += int(change.size)
+            p99 = float(np.percentile(change, POP_PERCENTILE))
+            out.per_pair_p99.append(p99)
+            out.pairs += 1
+            out.popped += int(p99 > POP_LEVELS)
+        if reference is not None:
+            r1 = reference[t]
+            region = motion.moving[t - 1] & edge_band(a1, r1)
+            lag = np.abs(a1.astype(np.int16) - r1)[region]
+            out.lag_sum += float(lag.sum())
+            out.lag_count += int(lag.size)
+    return out
+
+
+def read_clip(path: Path, limit: int = 0) -> List[np.ndarray]:
+    """Every frame of a video or GIF as uint8 HxWx3 BGR (the first ``limit`` when > 0)."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="bgr24"))
+            if limit and len(frames) >= limit:
+                break
+    return frames
+
+
+def clips(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in CLIP_SUFFIXES)
+
+
+def split(paths: Iterable[Path]) -> Tuple[List[Path], List[Path]]:
+    """(tuning, held-out): every other clip in name order, so that both halves have ASL clips and one GIF each.
+
+    Filters were chosen and tuned on the first half only; the held-out half was measured once, at the end.
+    """
+    paths = sorted(paths)
+    return paths[0::2], paths[1::2]
+
+
+# ---------------------------------------------------------------- running configurations on the clips
+@dataclass(frozen=True)
+class Config:
+    """One row of the table: ``make()`` opens a matter (anything with ``process(frame) -> Result``,
+    ``reset()`` and ``close()``); ``reference`` is the label of the row with temporal filtering off
+    that lag is measured against (None: this row is its own reference, lag 0)."""
+
+    label: str
+    make: Callable[[], Any]
+    reference: Optional[str] = None
+
+
+def run_clip(matter: Any, frames: Sequence[np.ndarray]) -> Tuple[List[np.ndarray], float]:
+    """(alphas, seconds): every frame through ``matter`` in order after a reset; the alphas copied."""
+    matter.reset()
+    alphas = []
+    start = time.perf_counter()
+    for frame in frames:
+        alphas.append(matter.process(frame).alpha.copy())
+    return alphas, time.perf_counter() - start
+
+
+def measure(configs: Sequence[Config], paths: Sequence[Path], limit: int = 0,
+            log: Callable[[str], None] = print) -> Dict[str, Tuple[Figures, float, int]]:
+    """label -> (figures pooled over ``paths``, seconds, frames). Clip by clip, every configuration on it."""
+    out: Dict[str, Tuple[Figures, float, int]] = {c.label: (Figures(), 0.0, 0) for c in configs}
+    matters = {c.label: c.make() for c in configs}
+    try:
+        for path in paths:
+            frames = read_clip(path, limit)
+            motion = picture_motion(frames)
+            alphas: Dict[str, List[np.ndarray]] = {}
+            for config in sorted(configs, key=lambda c: c.reference is not None):  # references first
+                alphas[config.label], seconds = run_clip(matters[config.label], frames)
+                reference = alphas[config.reference] if config.reference else alphas[config.label]
+                figures, total, count = out[config.label]
+                figures += clip_figures(alphas[config.label], motion, reference)
+                out[config.label] = (figures, total + seconds, count + len(frames))
+            log(f"{path.name}: {len(frames)} frames")
+    finally:
+        for matter in matters.values():
+            matter.close()
+    return out
+
+
+def matter_config(label: str, model: Any, reference: Optional[str] = None, **kwargs: Any) -> Config:
+    """A row made by ``edgematte.Matter(model, backend="ort-cpu", **kwargs)``."""
+
+    def make():
+        import edgematte
+
+        return edgematte.Matter(model, backend="ort-cpu", **kwargs)
+
+    return Config(label, make, reference)
+
+
+def configs(weights: Path) -> List[Config]:
+    """The rows of bench/results/temporal.md: each real-time model unfiltered, then filtered."""
+    rvm = weights / RVM_WEIGHTS
+    off = "selfie fast, temporal off"
+    rows = [
+        matter_config(off, "selfie", refine="fast"),
+        matter_config("selfie fast, EMA 0.5 of the model alpha", "selfie", off, refine="fast", temporal=0.5),
+        matter_config("selfie fast, EMA 0.8 of the model alpha", "selfie", off, refine="fast", temporal=0.8),
+    ]
+    if rvm.is_file():
+        rows.append(matter_config("RVM MobileNetV3, temporal off", rvm))
+    return rows
+
+
+def report(videos: Path, weights: Path, rows: Sequence[Config], limit: int = 0) -> str:
+    """Markdown: the three figures of every row on the tuning and the held-out clips."""
+    from quality import git_sha, table  # bench/ is on sys.path when quality.py runs this
+
+    tuning, held_out = split(clips(videos))
+    results = {name: measure(rows, paths, limit) for name, paths in (("tuning", tuning), ("held-out", held_out))}
+    lines = []
+    for label in (r.label for r in rows):
+        cells = [label]
+        for name in results:
+            figures, _, _ = results[name][label]
+            cells += [f"{figures.flicker:.2f}", f"{100 * figures.pops:.1f}%", f"{figures.lag:.2f}"]
+        seconds = sum(results[name][label][1] for name in results)
+        frames = sum(results[name][label][2] for name in results)
+        cells.append(f"{1e3 * seconds / max(frames, 1):.0f}")
+        lines.append(cells)
+    n_frames = {name: results[name][rows[0].label][2] for name in results}
+    header = ["configuration"] + [f"{name} {figure}" for name in results for figure in ("flicker", "pops", "lag")]
+    return "\n".join([
+        "## Temporal stability (real static-camera clips, no ground truth)",
+        "",
+        f"git {git_sha()}. Tuning clips ({n_frames['tuning']} frames): {', '.join(p.name for p in tuning)}.  ",
+        f"Held-out clips ({n_frames['held-out']} frames): {', '.join(p.name for p in held_out)}.",
+        "",
+        "Levels of 255, all frame pairs pooled (definitions: bench/temporal.py). **flicker**: mean |alpha_t - "
+        f"alpha_t-1| in the edge band (alpha {BAND_LOW}..{BAND_HIGH} in either frame, dilated {BAND_DILATE}x"
+        f"{BAND_DILATE}) where the picture did not change (grey difference, {BLUR}x{BLUR} box, below "
+        f"{STILL_LEVELS:g} levels, eroded {ERODE}x{ERODE}); **pops**: share of pairs whose {POP_PERCENTILE:g}th "
+        f"percentile change there exceeds {POP_LEVELS:g}; **lag**: mean |alpha - alpha with temporal off| in the "
+        f"edge band where the picture changed by more than {MOVING_LEVELS:g}. ms/frame: the whole "
+        "`Matter.process`, model included (2 shared cores: noisy).",
+        "",
+        table(header + ["ms/frame"], lines),
+    ]) + "\n"
