@@ -570,12 +570,16 @@ def temporal_main(args) -> int:
 
     weights = SHARED / "weights"
     os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
-    report = temporal.report(SHARED / "data" / "videos", weights, temporal.configs(weights), args.limit)
+    videos = SHARED / "data" / "videos"
+    if args.rvm_ratios:
+        report = temporal.ratio_report(videos, weights, args.limit or 30)
+    else:
+        report = temporal.report(videos, weights, temporal.configs(weights), args.limit)
     if args.portraits:
         report += "\n" + portraits_report(SHARED / "data" / "portraits" / "p3m", weights, args.picture)
     report += "\nCommand: `python bench/quality.py " + " ".join(sys.argv[1:]) + "`\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "temporal.md").write_text(report)
+    (args.out / ("rvm_ratios.md" if args.rvm_ratios else "temporal.md")).write_text(report)
     print(report)
     return 0
 
@@ -610,6 +614,8 @@ def main(argv=None) -> int:
     parser.add_argument("--suites", default="lowres,trimap", help="lowres (segmenter benchmark), trimap (+ foreground)")
     parser.add_argument("--no-candidates", action="store_true", help="lowres: only the off/fast/full modes")
     parser.add_argument("--temporal", action="store_true", help="only the temporal table (flicker, pops, lag) on ../shared/data/videos")
+    parser.add_argument("--rvm-ratios", action="store_true",
+                        help="with --temporal: RVM's network input size against flicker, SAD and time (rvm_ratios.md)")
     parser.add_argument("--portraits", action="store_true", help="with --temporal: model agreement on the P3M photos")
     parser.add_argument("--picture", type=Path, default=None, help="with --portraits: write a comparison picture here")
     args = parser.parse_args(argv)

@@ -279,3 +279,77 @@ def report(videos: Path, weights: Path, rows: Sequence[Config], limit: int = 0) 
         "",
         table(header + ["ms/frame"], lines),
     ]) + "\n"
+
+
+# ---------------------------------------------------------------- RVM's downsample ratio
+#: frame sizes (width, height) and network input long sides (px) the ratio table measures
+RATIO_SIZES = ((640, 480), (1280, 720), (1920, 1080))
+RATIO_LONG_SIDES = (192, 256, 320, 384, 448, 512, 640)
+
+
+def cover(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``frame`` scaled (bilinear) to cover ``size`` (width, height), centre-cropped."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    scale = max(size[0] / w, size[1] / h)
+    if scale == 1 and (w, h) == size:
+        return frame
+    big = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+    y, x = (big.shape[0] - size[1]) // 2, (big.shape[1] - size[0]) // 2
+    return np.ascontiguousarray(big[y:y + size[1], x:x + size[0]])
+
+
+def ratio_report(videos: Path, weights: Path, limit: int = 30, threads: Optional[int] = None,
+                 log: Callable[[str], None] = print) -> str:
+    """Markdown: RVM's flicker, pops, SAD and time per frame against its network input size, per frame size,
+    on the tuning clips (first ``limit`` frames each, scaled up to cover the larger sizes).
+
+    SAD (alpha 0..1, thousands, per frame, whole frame) is against the largest network input measured, the
+    stand-in for ground truth the clips do not have. Time: the whole ``Matter.process`` per frame, median."""
+    import edgematte
+    from quality import git_sha, table
+
+    tuning, _ = split(clips(videos))
+    originals = {p.name: read_clip(p, limit) for p in tuning}
+    rows = []
+    for size in RATIO_SIZES:
+        frames = {name: [cover(f, size) for f in clip] for name, clip in originals.items()}
+        motion = {name: picture_motion(clip) for name, clip in frames.items()}
+        reference: Dict[str, List[np.ndarray]] = {}
+        results = []
+        for side in sorted(RATIO_LONG_SIDES, reverse=True):  # the reference first
+            ratio = min(1.0, side / max(size))
+            figures, sads, times = Figures(), [], []
+            with edgematte.Matter(weights / RVM_WEIGHTS, backend="ort-cpu", downsample_ratio=ratio,
+                                  threads=threads) as matter:
+                for name, clip in frames.items():
+                    matter.reset()
+                    alphas = []
+                    for frame in clip:
+                        start = time.perf_counter()
+                        alphas.append(matter.process(frame).alpha.copy())
+                        times.append(time.perf_counter() - start)
+                    figures += clip_figures(alphas, motion[name])
+                    reference.setdefault(name, alphas)
+                    sads += [float(np.abs(a.astype(np.int16) - r).sum()) / 255 / 1000
+                             for a, r in zip(alphas, reference[name])]
+            results.append((side, ratio, figures, float(np.mean(sads)), float(np.median(times))))
+            log(f"{size[0]}x{size[1]} long side {side}: flicker {figures.flicker:.2f} pops {100 * figures.pops:.1f}% "
+                f"SAD {np.mean(sads):.2f} {1e3 * np.median(times):.0f} ms")
+        base = next(r[4] for r in results if r[0] == 320)
+        for side, ratio, figures, sad, seconds in sorted(results):
+            rows.append([f"{size[0]}x{size[1]}", str(side), f"{ratio:.3g}", f"{figures.flicker:.2f}",
+                         f"{100 * figures.pops:.1f}%", f"{sad:.2f}", f"{1e3 * seconds:.0f}", f"{seconds / base:.2f}"])
+    n = sum(len(c) for c in originals.values())
+    return "\n".join([
+        "## RobustVideoMatting: network input size against flicker, SAD and time",
+        "",
+        f"git {git_sha()}. Tuning clips, first {limit} frames each ({n} frames; {', '.join(originals)}), scaled "
+        "up (bilinear, centre crop) to each frame size; temporal filtering off (the model's own flicker). SAD: "
+        f"per frame, alpha 0..1, thousands, against the largest input ({max(RATIO_LONG_SIDES)} px), the stand-in "
+        "for the ground truth the clips lack. ms: median `Matter.process` per frame, 2 shared cores (noisy); "
+        "time: against 320 px in the same run.",
+        "",
+        table(["frame", "network long side (px)", "ratio", "flicker", "pops", "SAD vs 640 px", "ms", "time"], rows),
+    ]) + "\n"

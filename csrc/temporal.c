@@ -1,0 +1,94 @@
+/* Motion-adaptive temporal smoothing; see temporal.h for the contract.
+ *
+ * Three passes over the (small) grid: the per-pixel sum of the three absolute channel differences
+ * (uint16, <= 765), its 3-tap horizontal sum (<= 2295), then per pixel the 3-tap vertical sum of
+ * those (<= 6885, exact in integers), the weight and the blend of every channel. The guide is copied
+ * into previous last, after every read of previous.
+ */
+#include "temporal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* rows per thread below which a pass stays on one thread (the grid is model-sized: ~0.1 MP) */
+#define ROWS_PER_THREAD 32
+
+static int nthreads_(int threads, int rows) {
+#ifdef _OPENMP
+    int n = threads > 0 ? threads : omp_get_max_threads();
+    int most = 1 + rows / ROWS_PER_THREAD;
+    return n > most ? most : (n < 1 ? 1 : n);
+#else
+    (void)threads;
+    (void)rows;
+    return 1;
+#endif
+}
+
+EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *restrict p, uint16_t *restrict sum,
+                                     uint16_t *restrict across, int w) {
+    for (int x = 0; x < w; x++) {
+        int d0 = g[3 * x] - p[3 * x], d1 = g[3 * x + 1] - p[3 * x + 1], d2 = g[3 * x + 2] - p[3 * x + 2];
+        sum[x] = (uint16_t)((d0 < 0 ? -d0 : d0) + (d1 < 0 ? -d1 : d1) + (d2 < 0 ? -d2 : d2));
+    }
+    for (int x = 0; x < w; x++) {
+        int l = x > 0 ? x - 1 : 0, r = x + 1 < w ? x + 1 : w - 1;
+        across[x] = (uint16_t)(sum[l] + sum[x] + sum[r]);
+    }
+}
+
+EM_CLONES static void row_blend(const uint16_t *restrict up, const uint16_t *restrict mid,
+                                const uint16_t *restrict down, const float *restrict values, float *restrict state,
+                                size_t plane, int channels, int w, float strength, float moving, float inv_span) {
+    for (int x = 0; x < w; x++) {
+        float d = (float)(up[x] + mid[x] + down[x]) * (1.0f / 27.0f);
+        float t = (moving - d) * inv_span;
+        t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+        float wgt = strength * t;
+        for (int c = 0; c < channels; c++) {
+            size_t i = (size_t)c * plane + (size_t)x;
+            state[i] = wgt * state[i] + (1.0f - wgt) * values[i];
+        }
+    }
+}
+
+int em_temporal_smooth(const uint8_t *guide, uint8_t *previous, const float *values, float *state, int channels,
+                       int height, int width, float strength, float still, float moving, int restart,
+                       uint16_t *scratch, int threads) {
+    if (height < 1 || width < 1 || channels < 1 || guide == NULL || previous == NULL || values == NULL ||
+        state == NULL || !(strength >= 0.0f && strength < 1.0f) || !(still >= 0.0f && still < moving))
+        return EM_ERR_ARG;
+    size_t plane = (size_t)height * (size_t)width;
+    if (restart) {
+        memcpy(state, values, (size_t)channels * plane * sizeof(float));
+        memcpy(previous, guide, 3 * plane);
+        return EM_OK;
+    }
+    uint16_t *work = scratch;
+    if (work == NULL && (work = (uint16_t *)malloc(2 * plane * sizeof(uint16_t))) == NULL)
+        return EM_ERR_NOMEM;
+    uint16_t *sum = work, *across = work + plane;
+    int h = height, w = width, n = nthreads_(threads, height);
+    float inv_span = 1.0f / (moving - still);
+#pragma omp parallel num_threads(n)
+    {
+#pragma omp for schedule(static)
+        for (int y = 0; y < h; y++)
+            row_difference(guide + 3 * (size_t)y * w, previous + 3 * (size_t)y * w, sum + (size_t)y * w,
+                           across + (size_t)y * w, w);
+#pragma omp for schedule(static)
+        for (int y = 0; y < h; y++) {
+            int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
+            size_t row = (size_t)y * w;
+            row_blend(across + (size_t)u * w, across + row, across + (size_t)d * w, values + row, state + row, plane,
+                      channels, w, strength, moving, inv_span);
+        }
+    }
+    memcpy(previous, guide, 3 * plane);
+    if (scratch == NULL)
+        free(work);
+    return EM_OK;
+}

@@ -1,0 +1,37 @@
+"""Executable specification of ``csrc/temporal.c`` in NumPy: clear, not fast.
+
+Motion-adaptive temporal smoothing of a model step's small-size coefficients: averaged over time
+where the picture holds still, this frame's as they are where it moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def motion(guide: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """[h,w] float32: the mean absolute channel difference of two uint8 [h,w,3] frames (0..255),
+    averaged over each pixel's 3x3 neighbourhood, indices clamped at the border."""
+    total = np.abs(guide.astype(np.int32) - previous).sum(axis=2)
+    padded = np.pad(total, 1, mode="edge")
+    h, w = total.shape
+    window = sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    return window.astype(np.float32) * np.float32(1.0 / 27.0)
+
+
+def weight(d: np.ndarray, strength: float, still: float, moving: float) -> np.ndarray:
+    """[h,w] float32: strength where d <= still, 0 where d >= moving, linear between."""
+    inv_span = np.float32(1.0) / (np.float32(moving) - np.float32(still))
+    return np.float32(strength) * np.clip((np.float32(moving) - d) * inv_span, 0, 1).astype(np.float32)
+
+
+def temporal_smooth(guide: np.ndarray, previous: np.ndarray, values: np.ndarray, state: np.ndarray, strength: float,
+                    still: float, moving: float, restart: bool) -> None:
+    """In place: ``state`` [c,h,w] float32 <- w * state + (1 - w) * values (``values`` at a restart);
+    ``previous`` [h,w,3] uint8 <- ``guide``."""
+    if restart:
+        state[...] = values
+    else:
+        w = weight(motion(guide, previous), strength, still, moving)
+        state[...] = w * state + (np.float32(1) - w) * values
+    previous[...] = guide
