@@ -265,3 +265,16 @@ def test_public_api_dispatches_device_arrays(dev):
         dev.get(edgematte.composite(dev.put(image), dev.put(mask), (0, 0, 255))),
         edgematte.composite(image, mask, (0, 0, 255)),
     )
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 70), (480, 640), (1080, 1920)])
+@pytest.mark.parametrize("shift, feather, threshold", [(0, 0, 128), (3, 0, 0), (-5, 0, 0), (0, 4, 0), (-2, 3, 100),
+                                                       (40, 0, 0)])
+def test_edge_controls_are_bit_exact(dev, shape, shift, feather, threshold):
+    """In place on the device alpha, the same result as the NumPy twin of csrc/edges.c."""
+    from edgematte.kernels import _edges_reference
+
+    alpha = random_mask(np.random.default_rng(sum(shape)), *shape, soft=True)
+    on_device = dev.put(alpha)
+    out = cuda.edge_controls(on_device, shift, feather, threshold)
+    assert np.array_equal(dev.get(out), _edges_reference.edge_controls(alpha, shift, feather, threshold))

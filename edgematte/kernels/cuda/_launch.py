@@ -224,3 +224,25 @@ def upsample_alpha(alpha: Any, height: int, width: int, *, out: Any = None, stre
         args = (al.ptr, w, h, pitch, o.ptr, ow, oh, o.pitch(1), w / ow, h / oh)
         rt.launch(kernel, cr.grid_for(ow, oh), args, s)
     return out
+
+
+def edge_controls(alpha: Any, shift: int, feather: int, threshold: int, *, stream: Any = None) -> Any:
+    """Edge controls on a device uint8 [H,W] alpha, in place (csrc/edges.h's contract; settings checked by
+    :class:`edgematte.edges.EdgeConfig`): a separable pass is two launches through a packed [H,W] uint8
+    work buffer kept per stream; the threshold rides on the last pass."""
+    al = v.check_device_array("alpha", alpha, 2, _U8, "HxW uint8")
+    h, w = al.shape
+    pitch = al.pitch(1)
+    passes = ([(abs(shift), 1 if shift > 0 else 0)] if shift else []) + ([(feather, 2)] if feather else [])
+    with _device_call(al, stream, al) as (rt, s, out, o):
+        grid = cr.grid_for(w, h)
+        if not passes:
+            if threshold:
+                rt.launch("em_k_edges_cut", grid, (al.ptr, pitch, w, h, threshold), s)
+            return out
+        tmp = rt.scratch("edges", h * w, s)
+        for k, (radius, op) in enumerate(passes):
+            cut = threshold if k == len(passes) - 1 else 0
+            rt.launch("em_k_edges_h", grid, (al.ptr, pitch, tmp, w, h, radius, op), s)
+            rt.launch("em_k_edges_v", grid, (tmp, al.ptr, pitch, w, h, radius, op, cut), s)
+    return out
