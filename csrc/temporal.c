@@ -1,9 +1,9 @@
 /* Motion-adaptive temporal smoothing; see temporal.h for the contract.
  *
- * Three passes over the (small) grid: the per-pixel sum of the three absolute channel differences
- * (uint16, <= 765), its 3-tap horizontal sum (<= 2295), then per pixel the 3-tap vertical sum of
- * those (<= 6885, exact in integers), the weight and the blend of every channel. The guide is copied
- * into previous last, after every read of previous.
+ * The weights take three passes over the (small) grid: the per-pixel sum of the three absolute channel
+ * differences (uint16, <= 765), its 3-tap horizontal sum (<= 2295), then per pixel the 3-tap vertical
+ * sum of those (<= 6885, exact in integers) and the weight. The guide is copied into previous last,
+ * after every read of previous.
  */
 #include "temporal.h"
 
@@ -40,40 +40,30 @@ EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *r
     }
 }
 
-EM_CLONES static void row_blend(const uint16_t *restrict up, const uint16_t *restrict mid,
-                                const uint16_t *restrict down, const float *restrict values, float *restrict state,
-                                size_t plane, int channels, int w, float strength, float moving, float inv_span) {
+EM_CLONES static void row_weights(const uint16_t *restrict up, const uint16_t *restrict mid,
+                                  const uint16_t *restrict down, float *restrict weights, int w, float strength,
+                                  float moving, float inv_span) {
     for (int x = 0; x < w; x++) {
         float d = (float)(up[x] + mid[x] + down[x]) * (1.0f / 27.0f);
         float t = (moving - d) * inv_span;
         t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-        float wgt = strength * t;
-        for (int c = 0; c < channels; c++) {
-            size_t i = (size_t)c * plane + (size_t)x;
-            state[i] = wgt * state[i] + (1.0f - wgt) * values[i];
-        }
+        weights[x] = strength * t;
     }
 }
 
-int em_temporal_smooth(const uint8_t *guide, uint8_t *previous, const float *values, float *state, int channels,
-                       int height, int width, float strength, float still, float moving, int restart,
-                       uint16_t *scratch, int threads) {
-    if (height < 1 || width < 1 || channels < 1 || guide == NULL || previous == NULL || values == NULL ||
-        state == NULL || !(strength >= 0.0f && strength < 1.0f) || !(still >= 0.0f && still < moving))
+int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength, float still,
+                        float moving, float *weights, uint16_t *scratch, int threads) {
+    if (height < 1 || width < 1 || guide == NULL || previous == NULL || weights == NULL ||
+        !(strength >= 0.0f && strength < 1.0f) || !(still >= 0.0f && still < moving))
         return EM_ERR_ARG;
     size_t plane = (size_t)height * (size_t)width;
-    if (restart) {
-        memcpy(state, values, (size_t)channels * plane * sizeof(float));
-        memcpy(previous, guide, 3 * plane);
-        return EM_OK;
-    }
     uint16_t *work = scratch;
     if (work == NULL && (work = (uint16_t *)malloc(2 * plane * sizeof(uint16_t))) == NULL)
         return EM_ERR_NOMEM;
     uint16_t *sum = work, *across = work + plane;
-    int h = height, w = width, n = nthreads_(threads, height);
+    int h = height, w = width;
     float inv_span = 1.0f / (moving - still);
-#pragma omp parallel num_threads(n)
+#pragma omp parallel num_threads(nthreads_(threads, height))
     {
 #pragma omp for schedule(static)
         for (int y = 0; y < h; y++)
@@ -82,13 +72,29 @@ int em_temporal_smooth(const uint8_t *guide, uint8_t *previous, const float *val
 #pragma omp for schedule(static)
         for (int y = 0; y < h; y++) {
             int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
-            size_t row = (size_t)y * w;
-            row_blend(across + (size_t)u * w, across + row, across + (size_t)d * w, values + row, state + row, plane,
-                      channels, w, strength, moving, inv_span);
+            row_weights(across + (size_t)u * w, across + (size_t)y * w, across + (size_t)d * w,
+                        weights + (size_t)y * w, w, strength, moving, inv_span);
         }
     }
     memcpy(previous, guide, 3 * plane);
     if (scratch == NULL)
         free(work);
+    return EM_OK;
+}
+
+EM_CLONES static void blend_row(const float *restrict wgt, const float *restrict values, float *restrict state, int w) {
+    for (int x = 0; x < w; x++) state[x] = wgt[x] * state[x] + (1.0f - wgt[x]) * values[x];
+}
+
+int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
+                      int threads) {
+    if (height < 1 || width < 1 || channels < 1 || weights == NULL || values == NULL || state == NULL)
+        return EM_ERR_ARG;
+    int rows = channels * height, w = width, h = height;
+#pragma omp parallel for schedule(static) num_threads(nthreads_(threads, rows))
+    for (int r = 0; r < rows; r++) {
+        size_t at = (size_t)r * w;
+        blend_row(weights + (size_t)(r % h) * w, values + at, state + at, w);
+    }
     return EM_OK;
 }

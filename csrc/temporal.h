@@ -1,12 +1,13 @@
 /* Motion-adaptive temporal smoothing of a model step's small-size output (its coefficients).
  *
  * Where the picture holds still the output is averaged over time; where it moves, this frame's output
- * is taken as it is, so moving edges follow at once. Per pixel of the coefficients' grid:
+ * is taken as it is, so moving edges follow at once. Two steps per frame, at the coefficients' grid:
  *
- *   d = the mean absolute channel difference |guide - previous| (0..255), averaged over the 3x3
- *       neighbourhood (indices clamped at the border: always 9 pixels, 27 differences);
- *   w = strength * clamp((moving - d) / (moving - still), 0, 1)   (strength at d <= still, 0 at d >= moving);
- *   state = w * state + (1 - w) * values, for every one of the channels.
+ *   em_temporal_weights: per pixel, d = the mean absolute channel difference |guide - previous|
+ *       (0..255) averaged over the 3x3 neighbourhood (indices clamped at the border: always 9 pixels,
+ *       27 differences, summed in integers), and the weight
+ *       w = strength * clamp((moving - d) / (moving - still), 0, 1)   (strength at d <= still, 0 at d >= moving);
+ *   em_temporal_blend: state = w * state + (1 - w) * values, for every channel of one or more outputs.
  *
  * The executable specification is edgematte/kernels/_temporal_reference.py. Plain C99, no Python.h;
  * OpenMP when compiled with it.
@@ -21,13 +22,14 @@
 
 /* guide: [h,w,3] uint8, this frame at the coefficients' grid (any channel order, the same each frame).
  * previous: [h,w,3] uint8, in: the last frame's guide; out: a copy of guide.
- * values: [channels,h,w] float32, this frame's coefficients; state: [channels,h,w] float32, in: the last
- *   output, out: this one. restart != 0 (first frame, scene cut): state = values, no smoothing.
- * 0 <= strength < 1, 0 <= still < moving (levels of 255). scratch: NULL or 2 * h * w uint16_t.
- * Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM.
- */
-int em_temporal_smooth(const uint8_t *guide, uint8_t *previous, const float *values, float *state, int channels,
-                       int height, int width, float strength, float still, float moving, int restart,
-                       uint16_t *scratch, int threads);
+ * weights: [h,w] float32 out. 0 <= strength < 1, 0 <= still < moving (levels of 255).
+ * scratch: NULL or 2 * h * w uint16_t. Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM. */
+int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength, float still,
+                        float moving, float *weights, uint16_t *scratch, int threads);
+
+/* weights: [h,w] float32 from em_temporal_weights; values: [channels,h,w] float32, this frame's output;
+ * state: [channels,h,w] float32, in: the last smoothed output, out: this one. Returns EM_OK or EM_ERR_ARG. */
+int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
+                      int threads);
 
 #endif

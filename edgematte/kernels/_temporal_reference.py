@@ -19,19 +19,16 @@ def motion(guide: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return window.astype(np.float32) * np.float32(1.0 / 27.0)
 
 
-def weight(d: np.ndarray, strength: float, still: float, moving: float) -> np.ndarray:
-    """[h,w] float32: strength where d <= still, 0 where d >= moving, linear between."""
+def temporal_weights(guide: np.ndarray, previous: np.ndarray, strength: float, still: float,
+                     moving: float) -> np.ndarray:
+    """[h,w] float32: strength where the motion is <= still, 0 where it is >= moving, linear between;
+    ``previous`` (uint8 [h,w,3]) <- ``guide``, in place."""
+    d = motion(guide, previous)
     inv_span = np.float32(1.0) / (np.float32(moving) - np.float32(still))
+    previous[...] = guide
     return np.float32(strength) * np.clip((np.float32(moving) - d) * inv_span, 0, 1).astype(np.float32)
 
 
-def temporal_smooth(guide: np.ndarray, previous: np.ndarray, values: np.ndarray, state: np.ndarray, strength: float,
-                    still: float, moving: float, restart: bool) -> None:
-    """In place: ``state`` [c,h,w] float32 <- w * state + (1 - w) * values (``values`` at a restart);
-    ``previous`` [h,w,3] uint8 <- ``guide``."""
-    if restart:
-        state[...] = values
-    else:
-        w = weight(motion(guide, previous), strength, still, moving)
-        state[...] = w * state + (np.float32(1) - w) * values
-    previous[...] = guide
+def temporal_blend(weights: np.ndarray, values: np.ndarray, state: np.ndarray) -> None:
+    """In place: ``state`` [c,h,w] float32 <- weights * state + (1 - weights) * values."""
+    state[...] = weights * state + (np.float32(1) - weights) * values
