@@ -21,6 +21,7 @@ import numpy as np
 
 from .background import Backgrounds
 from .errors import InputError, ModelError
+from .edges import EdgeConfig
 from .io.frames import CHANNEL_ORDERS
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 
@@ -47,8 +48,15 @@ class Matter:
     with a guided filter steered by the frame, makes known regions exactly 0/255 and removes the
     old background's colour from the edge, in one native pass (real time); True or "full" then
     solves a thin band around that edge by closed-form matting (best edges, for photos); False or
-    "off" returns the bilinearly upsampled model alpha without a trimap. ``temporal``: None or
-    False (off), True (defaults), a float EMA strength in [0, 1), or a TemporalConfig.
+    "off" returns the bilinearly upsampled model alpha without a trimap. ``temporal``: smoothing over
+    time that holds still edges and follows moving ones at once (:mod:`edgematte.temporal`):
+    ``"auto"`` (the default) is on for the real-time paths (refine "fast" or "off", matting models
+    such as RVM) and off for "full", which is for photos; a float in [0, 1) sets its strength, the
+    past's weight where the picture holds still (0.95 by default; 0, None or False: off); True is
+    the default strength; a TemporalConfig also sets the scene-cut threshold. ``edge_shift``
+    (pixels, > 0 grows the matte, < 0 shrinks it), ``feather`` (pixels of soft ramp) and
+    ``threshold`` (None: soft matte; a float in (0, 1]: hard cut) shape the finished edge
+    (:mod:`edgematte.edges`).
     ``task`` ("segmentation"/"matting") and ``input_size`` (h, w) matter only for model files
     outside the table. ``threads`` caps ONNX Runtime and kernel threads (default: CPU affinity).
     ``downsample_ratio`` (RobustVideoMatting only): None picks it from the frame size, a float in
@@ -73,7 +81,7 @@ class Matter:
         model: Union[str, "os.PathLike[str]"] = DEFAULT_MODEL,
         backend: Any = "auto",
         refine: Union[bool, str] = True,
-        temporal: Union[None, bool, float, TemporalConfig] = None,
+        temporal: Union[None, str, bool, float, TemporalConfig] = "auto",
         *,
         task: Optional[str] = None,
         input_size: Optional[Tuple[int, int]] = None,
@@ -82,11 +90,19 @@ class Matter:
         downsample_ratio: Optional[float] = None,
         channels: str = "bgr",
         every: int = 1,
+        edge_shift: int = 0,
+        feather: int = 0,
+        threshold: Optional[float] = None,
     ) -> None:
         if channels not in CHANNEL_ORDERS:
             raise InputError(f"received channels={channels!r}; expected one of {CHANNEL_ORDERS}")
         self.channels = channels
+        edges = EdgeConfig(edge_shift, feather, threshold)
+        temporal = _temporal_config(temporal)  # checked before the model loads
         path, spec_task, spec_size = _resolve_model(model)
+        if temporal == "auto":  # photos ("full" refinement of a segmentation) never use it
+            photos = (task or spec_task) == "segmentation" and refine in (True, "full")
+            temporal = None if photos else TemporalConfig()
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
         self.pipeline = Pipeline(  # in the CUDA space for backends on the GPU (TensorRT) when CuPy starts
@@ -94,11 +110,12 @@ class Matter:
             task=task or spec_task,
             refine=refine,
             trimap=trimap,
-            temporal=_temporal_config(temporal),
+            temporal=temporal,
             input_size=input_size or spec_size,
             threads=threads,
             downsample_ratio=downsample_ratio,
             every=every,
+            edges=edges,
         )
         self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
@@ -198,13 +215,16 @@ def _open_backend(backend: Any, path: Path, threads: Optional[int]):
     return open_backend("ort-cpu", path, threads=threads)
 
 
-def _temporal_config(temporal: Any) -> Optional[TemporalConfig]:
-    if temporal is None or temporal is False:
+def _temporal_config(temporal: Any) -> Union[None, str, TemporalConfig]:
+    """"auto", a TemporalConfig, or None (off)."""
+    if temporal is None or temporal is False or (isinstance(temporal, (int, float)) and temporal == 0):
         return None
+    if temporal == "auto" or isinstance(temporal, TemporalConfig):
+        return temporal
     if temporal is True:
         return TemporalConfig()
-    if isinstance(temporal, TemporalConfig):
-        return temporal
-    if isinstance(temporal, (int, float)):
+    if isinstance(temporal, (int, float)) and not isinstance(temporal, bool):
         return TemporalConfig(strength=float(temporal))
-    raise InputError(f"received temporal={temporal!r}; expected None, a bool, a float in [0, 1) or a TemporalConfig")
+    raise InputError(
+        f"received temporal={temporal!r}; expected 'auto', a float in [0, 1) (0: off), a bool, None or a TemporalConfig"
+    )

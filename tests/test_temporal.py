@@ -70,3 +70,99 @@ def test_a_moving_picture_is_followed_at_once(strength):
         values = rng.random((4, 10, 10), dtype=np.float32)
         s.weigh(guide)
         np.testing.assert_array_equal(s.smooth("coef", values), values)
+
+
+# -- in the pipeline ---------------------------------------------------------------------------------
+import edgematte  # noqa: E402
+from edgematte.edges import EdgeConfig, apply_edges  # noqa: E402
+from edgematte.errors import InputError  # noqa: E402
+from edgematte.pipeline import Pipeline, TemporalConfig  # noqa: E402
+from edgematte.types import TensorSpec  # noqa: E402
+
+
+class Flickering:
+    """A segmentation Backend stand-in: a soft disc whose radius jitters from call to call, whatever
+    the frame (a model that flickers on a still picture)."""
+
+    def __init__(self, size=64, seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.size = size
+        self.inputs = (TensorSpec("src", (1, 3, size, size), "float32"),)
+        self.outputs = (TensorSpec("alpha", (1, 1, size, size), "float32"),)
+        y, x = np.mgrid[:size, :size]
+        self.r = np.hypot(y - size / 2, x - size / 2)
+
+    def open(self):
+        return self
+
+    def infer(self, feed, *, validate=True):
+        radius = self.size / 4 + self.rng.normal(0, 1.0)
+        alpha = np.clip(radius - self.r + 0.5, 0, 1).astype(np.float32)
+        return {"alpha": alpha.reshape(1, 1, self.size, self.size)}
+
+    def close(self):
+        pass
+
+
+def _still_frame():
+    frame = np.full((96, 128, 3), (200, 40, 30), np.uint8)
+    frame[24:72, 40:88] = (30, 60, 220)
+    return frame
+
+
+@pytest.mark.parametrize("refine", ["fast", "off"])
+def test_a_still_picture_flickers_less_and_0_turns_it_off(refine):
+    frame = _still_frame()
+    changes = {}
+    for strength in (0.0, 0.9):
+        p = Pipeline(Flickering(), refine=refine, temporal=TemporalConfig(strength))
+        alphas = [p.process(frame).alpha.astype(int) for _ in range(12)]
+        changes[strength] = np.mean([np.abs(a - b).mean() for a, b in zip(alphas[4:], alphas[5:])])
+    plain = Pipeline(Flickering(), refine=refine)
+    off = [plain.process(frame).alpha.astype(int) for _ in range(12)]
+    assert changes[0.0] == np.mean([np.abs(a - b).mean() for a, b in zip(off[4:], off[5:])])  # 0 is off
+    assert changes[0.9] < changes[0.0] / 3
+
+
+def test_the_matter_default_is_on_for_the_real_time_paths_and_off_for_photos(tiny_onnx):
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
+        assert m.pipeline.temporal == TemporalConfig()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="off") as m:
+        assert m.pipeline.temporal == TemporalConfig()
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as m:  # refine "full": photos
+        assert m.pipeline.temporal is None
+    for off in (0, 0.0, None, False):
+        with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast", temporal=off) as m:
+            assert m.pipeline.temporal is None
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast", temporal=0.5) as m:
+        assert m.pipeline.temporal == TemporalConfig(0.5)
+
+
+@pytest.mark.parametrize("temporal", [1.0, -0.5, "on", [0.5]])
+def test_bad_temporal_values_are_refused_before_the_model_loads(temporal):
+    with pytest.raises(InputError, match="temporal"):
+        edgematte.Matter("no-such-model.onnx", temporal=temporal)
+
+
+def test_photos_are_unchanged_by_the_default(tiny_onnx):
+    """refine="full" (the photo mode) gives the same mattes with the default temporal setting as with it off,
+    frame after frame."""
+    frames = [_still_frame(), np.roll(_still_frame(), 3, axis=1), _still_frame()]
+    with edgematte.Matter(tiny_onnx, backend="ort-cpu") as default, edgematte.Matter(
+        tiny_onnx, backend="ort-cpu", temporal=0
+    ) as off:
+        for frame in frames:
+            np.testing.assert_array_equal(default.process(frame).alpha, off.process(frame).alpha)
+
+
+@pytest.mark.parametrize("refine", ["fast", "off", "full"])
+@pytest.mark.parametrize("background", [(0, 255, 0), None])
+def test_edge_controls_shape_the_alpha_the_composite_uses(refine, background):
+    frame = _still_frame()
+    edges = EdgeConfig(edge_shift=-2, feather=1, threshold=None)
+    plain = Pipeline(Flickering(seed=3), refine=refine, temporal=None).process(frame, background)
+    expected_alpha = apply_edges(plain.alpha.copy(), edges, threads=1)
+    shaped = Pipeline(Flickering(seed=3), refine=refine, temporal=None, edges=edges).process(frame, background)
+    np.testing.assert_array_equal(shaped.alpha, expected_alpha)
+    source = plain.foreground if plain.foreground is not None else frame
+    np.testing.assert_array_equal(shaped.composite, edgematte.composite(source, expected_alpha, background))

@@ -25,6 +25,8 @@ __all__ = [
     "add_model_arguments",
     "add_background_argument",
     "add_odd_size_arguments",
+    "add_edge_arguments",
+    "add_temporal_argument",
     "parse_background",
     "open_matter",
     "parse_size",
@@ -78,7 +80,7 @@ POSITIVE_INT = bounded(int, "a whole number >= 1", lambda v: v >= 1)
 POSITIVE_FLOAT = bounded(float, "a number > 0", lambda v: v > 0)
 #: RobustVideoMatting's downsample ratio
 RATIO = bounded(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
-#: the temporal EMA's weight of the past (0: off)
+#: the temporal filter's weight of the past where the picture holds still (0: off)
 WEIGHT = bounded(float, "a weight in [0, 1) (0: off)", lambda v: 0 <= v < 1)
 
 
@@ -144,6 +146,44 @@ def add_odd_size_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
+    """--edge-shift, --feather, --threshold (edgematte.edges; bounds checked while parsing: exit 2)."""
+    group = parser.add_argument_group("edge")
+    group.add_argument("--edge-shift", type=_edge_setting("edge_shift", int), default=0, metavar="PX",
+                       help="grow (PX > 0) or shrink (PX < 0) the matte by PX pixels (default: 0)")
+    group.add_argument("--feather", type=_edge_setting("feather", int), default=0, metavar="PX",
+                       help="soften the edge into a ramp 2 PX + 1 pixels wide (default: 0)")
+    group.add_argument("--threshold", type=_edge_setting("threshold", float), default=None, metavar="T",
+                       help="a hard cut: opaque where alpha >= T, T in (0, 1] (default: the soft matte)")
+
+
+def _edge_setting(name: str, kind: type):
+    def parse(text: str):
+        from ..edges import EdgeConfig
+        from ..errors import InputError
+
+        try:
+            EdgeConfig(**{name: kind(text)})
+        except (ValueError, InputError) as exc:
+            expected = str(exc).split("; expected ", 1)[-1] if isinstance(exc, InputError) else (
+                "an int" if kind is int else "a number")
+            raise argparse.ArgumentTypeError(f"received {text!r}; expected {expected}") from None
+        return kind(text)
+
+    return parse
+
+
+def add_temporal_argument(parser: argparse.ArgumentParser) -> None:
+    """--temporal S for the video paths: motion-adaptive smoothing over time, on by default, 0 turns it off."""
+    from ..temporal import STRENGTH
+
+    parser.add_argument(
+        "--temporal", type=WEIGHT, default=STRENGTH, metavar="S",
+        help="smoothing over time that holds still edges and follows moving ones at once: the past's weight "
+        "where the picture holds still, in [0, 1); 0 turns every temporal filter off (default: %(default)s)",
+    )
+
+
 def parse_size(text: str) -> Tuple[int, int]:
     """ "1280x720" -> (1280, 720), for argparse ``type=``."""
     try:
@@ -156,7 +196,8 @@ def parse_size(text: str) -> Tuple[int, int]:
 
 
 def open_matter(args: argparse.Namespace, *, temporal: Any = None, **options: Any):
-    """A Matter from the shared model options (``options``: further Matter keywords)."""
+    """A Matter from the shared model and edge options (``options``: further Matter keywords); ``temporal``
+    None (photos) or 0 is off."""
     from ..matter import Matter
 
     input_size = None if args.input_size is None else (args.input_size[1], args.input_size[0])
@@ -169,6 +210,9 @@ def open_matter(args: argparse.Namespace, *, temporal: Any = None, **options: An
         input_size=input_size,
         threads=args.threads,
         downsample_ratio=args.downsample_ratio,
+        edge_shift=getattr(args, "edge_shift", 0),
+        feather=getattr(args, "feather", 0),
+        threshold=getattr(args, "threshold", None),
         **options,
     )
 

@@ -15,6 +15,7 @@ from ..errors import EdgematteError
 from ._common import (
     UsageError,
     add_background_argument,
+    add_edge_arguments,
     add_model_arguments,
     clean_stale_partials,
     open_matter,
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders (mirrored under -o)")
     add_background_argument(parser, what="; without it the output is a PNG with alpha")
     add_model_arguments(parser, refine="full")
+    add_edge_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from ..errors import InputError
 from ._common import (
     POSITIVE_FLOAT,
-    WEIGHT,
     add_background_argument,
+    add_edge_arguments,
     add_model_arguments,
     add_odd_size_arguments,
+    add_temporal_argument,
     clean_stale_partials,
     open_matter,
     progress,
@@ -65,14 +66,9 @@ def register(subparsers) -> None:
     add_odd_size_arguments(parser)
     parser.add_argument("--no-audio", action="store_true", help="drop the input's audio")
     parser.add_argument("--fps", type=POSITIVE_FLOAT, default=25.0, help="frame rate of image sequences (default: %(default)s)")
-    parser.add_argument(
-        "--temporal",
-        type=WEIGHT,
-        default=0.0,
-        metavar="S",
-        help="smooth alpha over time: EMA weight of the past in [0, 1), reset on scene cuts (default: off)",
-    )
+    add_temporal_argument(parser)
     add_model_arguments(parser)
+    add_edge_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -104,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         backgrounds = Backgrounds("--background")
         backgrounds.parse(args.background)
     clean_stale_partials(args.output, args.output_alpha, args.output_foreground)
-    with open_source(args.input) as source, open_matter(args, temporal=args.temporal or None) as matter:
+    with open_source(args.input) as source, open_matter(args, temporal=args.temporal) as matter:
         if source.is_camera:
             raise InputError(f"received camera {args.input!r}; expected a video file (use `edgematte webcam -o FILE`)")
         video = isinstance(source, VideoFile)

@@ -15,9 +15,10 @@ import argparse
 
 from ._common import (
     POSITIVE_INT,
-    WEIGHT,
     add_background_argument,
+    add_edge_arguments,
     add_model_arguments,
+    add_temporal_argument,
     clean_stale_partials,
     open_matter,
     usage_checks,
@@ -51,13 +52,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-pace", action="store_true", help="a video file as --source: read as fast as possible, not at its fps"
     )
-    parser.add_argument("--temporal", type=WEIGHT, default=0.0, metavar="S", help="alpha EMA weight in [0, 1)")
+    add_temporal_argument(parser)
     parser.add_argument(
         "--every", type=int, default=1, metavar="N",
         help="run the model on every Nth frame; the frames between reuse its alpha, refitted to the new frame",
     )
     parser.add_argument("--stats", metavar="FILE", help="write frames, dropped, fps, latency and stage times as JSON")
     add_model_arguments(parser)
+    add_edge_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     clean_stale_partials(args.output)
     sinks = ([] if args.no_window else ["window"]) + ([args.output] if args.output else [])
     sinks += ([args.virtual_cam] if args.virtual_cam else []) + list(args.sink)
-    with open_matter(args, temporal=args.temporal or None, every=args.every) as matter:
+    with open_matter(args, temporal=args.temporal, every=args.every) as matter:
         summary = live.run(args.source, sinks, matter=matter, background=args.background, pace=not args.no_pace,
                            max_frames=args.max_frames, stats=args.stats)
     if not args.quiet:
