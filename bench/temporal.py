@@ -162,6 +162,10 @@ def read_clip(path: Path, limit: int = 0) -> List[np.ndarray]:
     return frames
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def clips(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in CLIP_SUFFIXES)
 
@@ -198,20 +202,22 @@ def run_clip(matter: Any, frames: Sequence[np.ndarray]) -> Tuple[List[np.ndarray
 
 
 def measure(configs: Sequence[Config], paths: Sequence[Path], limit: int = 0,
-            log: Callable[[str], None] = print) -> Dict[str, Tuple[Figures, float, int]]:
+            log: Callable[[str], None] = None) -> Dict[str, Tuple[Figures, float, int]]:
     """label -> (figures pooled over ``paths``, seconds, frames). Clip by clip, every configuration on it."""
+    log = log or _say
     out: Dict[str, Tuple[Figures, float, int]] = {c.label: (Figures(), 0.0, 0) for c in configs}
     matters = {c.label: c.make() for c in configs}
     try:
         for path in paths:
             frames = read_clip(path, limit)
             motion = picture_motion(frames)
-            alphas: Dict[str, List[np.ndarray]] = {}
+            references: Dict[str, List[np.ndarray]] = {}
             for config in sorted(configs, key=lambda c: c.reference is not None):  # references first
-                alphas[config.label], seconds = run_clip(matters[config.label], frames)
-                reference = alphas[config.reference] if config.reference else alphas[config.label]
+                alphas, seconds = run_clip(matters[config.label], frames)
+                if config.reference is None:
+                    references[config.label] = alphas
                 figures, total, count = out[config.label]
-                figures += clip_figures(alphas[config.label], motion, reference)
+                figures += clip_figures(alphas, motion, references[config.reference or config.label])
                 out[config.label] = (figures, total + seconds, count + len(frames))
             log(f"{path.name}: {len(frames)} frames")
     finally:
@@ -231,17 +237,203 @@ def matter_config(label: str, model: Any, reference: Optional[str] = None, **kwa
     return Config(label, make, reference)
 
 
-def configs(weights: Path) -> List[Config]:
-    """The rows of bench/results/temporal.md: each real-time model unfiltered, then filtered."""
+# ---------------------------------------------------------------- candidate filters (NumPy prototypes)
+class Candidate:
+    """A temporal filter measured against the pipeline's own, with its smoother's interface
+    (:class:`edgematte.temporal.TemporalSmoother`: ``weigh`` once per frame with the frame at the outputs'
+    grid, then ``smooth`` per output). Subclasses give the weight of the past (a number or an [h,w] map)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.previous: Optional[np.ndarray] = None
+        self.states: Dict[str, np.ndarray] = {}
+        self.weight: Any = None  # None: this frame starts over
+        self.frames = 0
+
+    def weights(self, guide: np.ndarray, previous: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def weigh(self, guide: np.ndarray, restart: bool = False, threads: int = 1) -> None:
+        if restart or self.previous is None or self.previous.shape != guide.shape:
+            self.weight, self.frames = None, 1
+        else:
+            self.weight, self.frames = self.weights(guide, self.previous), self.frames + 1
+        self.previous = guide.copy()
+
+    def smooth(self, name: str, values: np.ndarray, threads: int = 1) -> np.ndarray:
+        state = self.states.get(name)
+        if self.weight is None or state is None or state.shape != values.shape:
+            state = self.states[name] = np.array(values, np.float32)
+        else:
+            state[...] = self.weight * state + (np.float32(1) - self.weight) * values
+        return state
+
+
+class Ema(Candidate):
+    """The previous filter: a fixed weight of the past everywhere, moving or not."""
+
+    def __init__(self, strength: float) -> None:
+        self.strength = strength
+        super().__init__()
+
+    def weights(self, guide: np.ndarray, previous: np.ndarray) -> Any:
+        return np.float32(self.strength)
+
+
+class MotionWeighted(Candidate):
+    """The past's weight set by the picture's motion: ``strength`` at a mean channel difference (3x3 mean, or
+    the mean or max over ``block`` x ``block`` blocks) <= ``still``, 0 at >= ``moving``, linear between; or,
+    with ``hysteresis``, 0 from above ``moving`` until the difference falls below ``still`` again, else
+    ``strength``. ``warm_up``: the running mean after a restart, as the pipeline's (min(strength, n / (n + 1)))."""
+
+    def __init__(self, strength: float, still: float = 1.0, moving: float = 3.0, block: int = 0, stat: str = "mean",
+                 hysteresis: bool = False, warm_up: bool = True) -> None:
+        self.strength, self.still, self.moving = strength, still, moving
+        self.block, self.stat, self.hysteresis, self.warm_up = block, stat, hysteresis, warm_up
+        self.was_moving: Optional[np.ndarray] = None
+        super().__init__()
+
+    def motion(self, guide: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        import cv2
+
+        d = np.abs(guide.astype(np.float32) - previous).mean(axis=2)
+        if not self.block:
+            return cv2.blur(d, (3, 3), borderType=cv2.BORDER_REPLICATE)
+        h, w = d.shape
+        k = self.block
+        padded = np.pad(d, ((0, -h % k), (0, -w % k)), mode="edge")
+        blocks = padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k)
+        per_block = blocks.max(axis=(1, 3)) if self.stat == "max" else blocks.mean(axis=(1, 3))
+        return np.repeat(np.repeat(per_block, k, axis=0), k, axis=1)[:h, :w]
+
+    def weights(self, guide: np.ndarray, previous: np.ndarray) -> Any:
+        d = self.motion(guide, previous)
+        strength = min(self.strength, (self.frames - 1) / self.frames) if self.warm_up else self.strength
+        if self.hysteresis:
+            moving = d > self.moving
+            if self.was_moving is not None and self.was_moving.shape == d.shape:
+                moving |= self.was_moving & (d > self.still)
+            self.was_moving = moving
+            return np.where(moving, 0, strength).astype(np.float32)
+        return (strength * np.clip((self.moving - d) / (self.moving - self.still), 0, 1)).astype(np.float32)
+
+
+class AlphaSmoothing:
+    """A Backend around a segmentation model's that filters its alpha at the model's size (guide: the model's
+    input frame): the candidates that smooth the model alpha instead of the guided filter's coefficients."""
+
+    def __init__(self, inner: Any, candidate: Candidate) -> None:
+        self.inner, self.candidate = inner, candidate
+        self.inputs, self.outputs = inner.inputs, inner.outputs
+        names = [o.name for o in inner.outputs]
+        self.output_name = "alpha" if "alpha" in names else names[0]
+
+    def open(self) -> "AlphaSmoothing":
+        return self
+
+    def infer(self, feed: Dict[str, np.ndarray], *, validate: bool = True) -> Dict[str, np.ndarray]:
+        out = dict(self.inner.infer(feed, validate=validate))
+        alpha = np.asarray(out[self.output_name], np.float32)
+        src = next(iter(feed.values()))[0]  # [3,h,w] RGB 0..1
+        guide = np.ascontiguousarray(np.rint(src.transpose(1, 2, 0) * 255).astype(np.uint8))
+        self.candidate.weigh(guide)
+        out[self.output_name] = self.candidate.smooth("alpha", alpha.reshape((1,) + alpha.shape[-2:])).reshape(
+            alpha.shape)
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _WithCandidates:
+    """A Matter whose reset also resets the candidate filters plugged into it."""
+
+    def __init__(self, matter: Any, candidates: Sequence[Candidate]) -> None:
+        self.matter, self.candidates = matter, candidates
+
+    def process(self, frame: np.ndarray) -> Any:
+        return self.matter.process(frame)
+
+    def reset(self) -> None:
+        self.matter.reset()
+        for candidate in self.candidates:
+            candidate.reset()
+
+    def close(self) -> None:
+        self.matter.close()
+
+
+def plug(matter: Any, candidate: Candidate) -> None:
+    """``candidate`` in place of ``matter``'s temporal smoother (its temporal smoothing must be on)."""
+    pipeline = matter.pipeline
+    if pipeline.rvm is not None:
+        pipeline.rvm.smoother = candidate
+    else:
+        pipeline._smoother = lambda b: candidate
+
+
+def candidate_config(label: str, model: Any, reference: str, coef: Optional[Candidate] = None,
+                     alpha: Optional[Candidate] = None, **kwargs: Any) -> Config:
+    """A row with candidate filters: ``coef`` in place of the pipeline's smoother (the guided filter's or
+    RVM's coefficients), ``alpha`` on the model alpha (segmentation models)."""
+
+    def make():
+        import edgematte
+        from edgematte.matter import _resolve_model
+        from edgematte.runtime import open_backend
+
+        backend: Any = "ort-cpu"
+        if alpha is not None:
+            backend = AlphaSmoothing(open_backend("ort-cpu", _resolve_model(model)[0]), alpha)
+        matter = edgematte.Matter(model, backend=backend, temporal=0.5 if coef is not None else 0, **kwargs)
+        if coef is not None:
+            plug(matter, coef)
+        return _WithCandidates(matter, [c for c in (coef, alpha) if c is not None])
+
+    return Config(label, make, reference)
+
+
+def configs(weights: Path, candidates: bool = True) -> List[Config]:
+    """The rows of bench/results/temporal.md: each real-time model unfiltered, the filters measured against the
+    pipeline's, and the pipeline's default (``edgematte video``'s)."""
+    from edgematte.temporal import MOVING_LEVELS, STILL_LEVELS, STRENGTH
+
     rvm = weights / RVM_WEIGHTS
     off = "selfie fast, temporal off"
-    rows = [
-        matter_config(off, "selfie", refine="fast"),
-        matter_config("selfie fast, EMA 0.5 of the model alpha", "selfie", off, refine="fast", temporal=0.5),
-        matter_config("selfie fast, EMA 0.8 of the model alpha", "selfie", off, refine="fast", temporal=0.8),
-    ]
+    s, lo, hi = STRENGTH, STILL_LEVELS, MOVING_LEVELS
+    rows = [matter_config(off, "selfie", refine="fast", temporal=0)]
+    if candidates:
+        fast = dict(refine="fast")
+        rows += [
+            candidate_config("selfie fast, EMA 0.5 of the model alpha (the previous filter)", "selfie", off,
+                             alpha=Ema(0.5), **fast),
+            candidate_config("selfie fast, EMA 0.8 of the model alpha", "selfie", off, alpha=Ema(0.8), **fast),
+            candidate_config("selfie fast, EMA 0.5 of the coefficients", "selfie", off, coef=Ema(0.5), **fast),
+            candidate_config(f"selfie fast, motion-weighted {s}, model alpha", "selfie", off,
+                             alpha=MotionWeighted(s, lo, hi), **fast),
+            candidate_config(f"selfie fast, motion-weighted {s}, model alpha and coefficients", "selfie", off,
+                             alpha=MotionWeighted(s, lo, hi), coef=MotionWeighted(s, lo, hi), **fast),
+            candidate_config(f"selfie fast, motion-weighted {s}, coefficients, 8x8 blocks (mean)", "selfie", off,
+                             coef=MotionWeighted(s, lo, hi, block=8), **fast),
+            candidate_config(f"selfie fast, motion-weighted {s}, coefficients, 4x4 blocks (max)", "selfie", off,
+                             coef=MotionWeighted(s, lo, hi, block=4, stat="max"), **fast),
+            candidate_config(f"selfie fast, motion-gated {s} with hysteresis, coefficients", "selfie", off,
+                             coef=MotionWeighted(s, lo, hi, hysteresis=True), **fast),
+            candidate_config("selfie fast, motion-weighted 0.9, coefficients", "selfie", off,
+                             coef=MotionWeighted(0.9, lo, hi), **fast),
+            candidate_config(f"selfie fast, motion-weighted {s}, coefficients, no running-mean start", "selfie", off,
+                             coef=MotionWeighted(s, lo, hi, warm_up=False), **fast),
+        ]
+    rows.append(matter_config(f"**selfie fast, default (motion-weighted {s}, coefficients)**", "selfie", off,
+                              refine="fast"))
     if rvm.is_file():
-        rows.append(matter_config("RVM MobileNetV3, temporal off", rvm))
+        rvm_off = "RVM MobileNetV3, temporal off"
+        rows.append(matter_config(rvm_off, rvm, temporal=0))
+        if candidates:
+            rows.append(candidate_config("RVM, EMA 0.5 of the coefficients", rvm, rvm_off, coef=Ema(0.5)))
+        rows.append(matter_config(f"**RVM, default (motion-weighted {s}, coefficients)**", rvm, rvm_off))
     return rows
 
 
@@ -285,6 +477,8 @@ def report(videos: Path, weights: Path, rows: Sequence[Config], limit: int = 0) 
 #: frame sizes (width, height) and network input long sides (px) the ratio table measures
 RATIO_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 RATIO_LONG_SIDES = (192, 256, 320, 384, 448, 512, 640)
+#: RVM's recurrent state starts from zeros: the first frames of a clip settle, the figures skip them
+RATIO_WARM_UP = 15
 
 
 def cover(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -300,16 +494,18 @@ def cover(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(big[y:y + size[1], x:x + size[0]])
 
 
-def ratio_report(videos: Path, weights: Path, limit: int = 30, threads: Optional[int] = None,
-                 log: Callable[[str], None] = print) -> str:
+def ratio_report(videos: Path, weights: Path, limit: int = 45, threads: Optional[int] = None,
+                 log: Callable[[str], None] = None) -> str:
     """Markdown: RVM's flicker, pops, SAD and time per frame against its network input size, per frame size,
-    on the tuning clips (first ``limit`` frames each, scaled up to cover the larger sizes).
+    on the tuning clips (first ``limit`` frames each, scaled up to cover the larger sizes; the figures skip
+    the first RATIO_WARM_UP frames, while RVM's recurrent state settles).
 
     SAD (alpha 0..1, thousands, per frame, whole frame) is against the largest network input measured, the
     stand-in for ground truth the clips do not have. Time: the whole ``Matter.process`` per frame, median."""
     import edgematte
     from quality import git_sha, table
 
+    log = log or _say
     tuning, _ = split(clips(videos))
     originals = {p.name: read_clip(p, limit) for p in tuning}
     rows = []
@@ -321,7 +517,7 @@ def ratio_report(videos: Path, weights: Path, limit: int = 30, threads: Optional
         for side in sorted(RATIO_LONG_SIDES, reverse=True):  # the reference first
             ratio = min(1.0, side / max(size))
             figures, sads, times = Figures(), [], []
-            with edgematte.Matter(weights / RVM_WEIGHTS, backend="ort-cpu", downsample_ratio=ratio,
+            with edgematte.Matter(weights / RVM_WEIGHTS, backend="ort-cpu", downsample_ratio=ratio, temporal=0,
                                   threads=threads) as matter:
                 for name, clip in frames.items():
                     matter.reset()
@@ -330,7 +526,9 @@ def ratio_report(videos: Path, weights: Path, limit: int = 30, threads: Optional
                         start = time.perf_counter()
                         alphas.append(matter.process(frame).alpha.copy())
                         times.append(time.perf_counter() - start)
-                    figures += clip_figures(alphas, motion[name])
+                    alphas = alphas[RATIO_WARM_UP:]
+                    figures += clip_figures(alphas, PictureMotion(motion[name].still[RATIO_WARM_UP:],
+                                                                  motion[name].moving[RATIO_WARM_UP:]))
                     reference.setdefault(name, alphas)
                     sads += [float(np.abs(a.astype(np.int16) - r).sum()) / 255 / 1000
                              for a, r in zip(alphas, reference[name])]
@@ -346,7 +544,8 @@ def ratio_report(videos: Path, weights: Path, limit: int = 30, threads: Optional
         "## RobustVideoMatting: network input size against flicker, SAD and time",
         "",
         f"git {git_sha()}. Tuning clips, first {limit} frames each ({n} frames; {', '.join(originals)}), scaled "
-        "up (bilinear, centre crop) to each frame size; temporal filtering off (the model's own flicker). SAD: "
+        "up (bilinear, centre crop) to each frame size; temporal filtering off (the model's own flicker); the "
+        f"first {RATIO_WARM_UP} frames of each clip are run but not measured (RVM's state settles). SAD: "
         f"per frame, alpha 0..1, thousands, against the largest input ({max(RATIO_LONG_SIDES)} px), the stand-in "
         "for the ground truth the clips lack. ms: median `Matter.process` per frame, 2 shared cores (noisy); "
         "time: against 320 px in the same run.",

@@ -100,11 +100,14 @@ class Matter:
         edges = EdgeConfig(edge_shift, feather, threshold)
         temporal = _temporal_config(temporal)  # checked before the model loads
         path, spec_task, spec_size = _resolve_model(model)
-        if temporal == "auto":  # photos ("full" refinement of a segmentation) never use it
-            photos = (task or spec_task) == "segmentation" and refine in (True, "full")
-            temporal = None if photos else TemporalConfig()
         self.model_path = path
         self.backend = _open_backend(backend, path, threads)
+        if temporal == "auto":  # photos ("full" refinement of a segmentation model) never use it
+            from .models.rvm import is_rvm
+
+            photos = (task or spec_task) == "segmentation" and refine in (True, "full") and not is_rvm(
+                self.backend.inputs, self.backend.outputs)
+            temporal = None if photos else TemporalConfig()
         self.pipeline = Pipeline(  # in the CUDA space for backends on the GPU (TensorRT) when CuPy starts
             self.backend,
             task=task or spec_task,

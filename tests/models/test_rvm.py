@@ -198,6 +198,17 @@ def test_matter_runs_rvm_with_foreground_and_no_trimap(counting):
         assert resized.alpha.shape == (20, 8) and resized.cut and int(resized.alpha[0, 0]) == 1
 
 
+def test_matter_smooths_rvm_by_default_whatever_refine_says(counting):
+    """RVM is a real-time path: temporal="auto" is on for it, though Matter's default refine is the photos' "full"."""
+    import edgematte
+    from edgematte.pipeline import TemporalConfig
+
+    with edgematte.Matter(counting, backend="ort-cpu") as m:
+        assert m.pipeline.temporal == TemporalConfig() and m.pipeline.rvm.smoother is not None
+    with edgematte.Matter(counting, backend="ort-cpu", temporal=0) as m:
+        assert m.pipeline.temporal is None and m.pipeline.rvm.smoother is None
+
+
 def test_matter_refuses_a_ratio_for_other_models(tiny_onnx):
     import edgematte
 
@@ -236,7 +247,7 @@ def test_cli_video_carries_the_state_in_order(counting, tmp_path):
     writer.release()
     out = tmp_path / "alpha.avi"
     args = ["video", str(clip), "-o", str(out), "--matte-only", "--crf", "0", "--model", str(counting)]
-    assert main(args + ["--backend", "ort-cpu", "--downsample-ratio", "0.5"]) == 0
+    assert main(args + ["--backend", "ort-cpu", "--downsample-ratio", "0.5", "--temporal", "0"]) == 0
     capture = cv2.VideoCapture(str(out))
     levels = []
     while True:
