@@ -575,6 +575,8 @@ def temporal_main(args) -> int:
         report = temporal.ratio_report(videos, weights, args.limit or 45)
     else:
         report = temporal.report(videos, weights, temporal.configs(weights), args.limit)
+        if args.picture is not None and not args.portraits:
+            report += "\nPicture `" + str(args.picture) + "`: " + temporal.picture(videos, args.picture) + ".\n"
     if args.portraits:
         report += "\n" + portraits_report(SHARED / "data" / "portraits" / "p3m", weights, args.picture)
     report += "\nCommand: `python bench/quality.py " + " ".join(sys.argv[1:]) + "`\n"
@@ -617,7 +619,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rvm-ratios", action="store_true",
                         help="with --temporal: RVM's network input size against flicker, SAD and time (rvm_ratios.md)")
     parser.add_argument("--portraits", action="store_true", help="with --temporal: model agreement on the P3M photos")
-    parser.add_argument("--picture", type=Path, default=None, help="with --portraits: write a comparison picture here")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="with --portraits: write a comparison picture here; with --temporal alone: three frames "
+                        "of a moving arm, unsmoothed, EMA 0.5 and the default")
     args = parser.parse_args(argv)
     if args.temporal:
         return temporal_main(args)

@@ -552,3 +552,56 @@ def ratio_report(videos: Path, weights: Path, limit: int = 45, threads: Optional
         "",
         table(["frame", "network long side (px)", "ratio", "flicker", "pops", "SAD vs 640 px", "ms", "time"], rows),
     ]) + "\n"
+
+
+# ---------------------------------------------------------------- the picture
+def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) -> str:
+    """Three frames of a moving arm, composited on green: unsmoothed, the previous EMA 0.5 and the default.
+
+    The frames are two apart, ending at the one with the most pixels where EMA 0.5 is more than 64 levels
+    from the unsmoothed matte; the crop (``crop`` px square, 2x nearest) is centred on those pixels.
+    Returns a one-line description for the report."""
+    import cv2
+
+    import edgematte
+    from edgematte.matter import _resolve_model
+    from edgematte.runtime import open_backend
+
+    frames = read_clip(videos / clip)
+    motion = picture_motion(frames)
+    ema = Ema(0.5)
+    rows = {"unsmoothed": edgematte.Matter("selfie", backend="ort-cpu", refine="fast", temporal=0),
+            "EMA 0.5": edgematte.Matter("selfie", refine="fast", temporal=0,
+                                        backend=AlphaSmoothing(open_backend("ort-cpu", _resolve_model("selfie")[0]), ema)),
+            "default": edgematte.Matter("selfie", backend="ort-cpu", refine="fast")}
+    green = (64, 177, 0)
+    composites: Dict[str, List[np.ndarray]] = {}
+    alphas: Dict[str, List[np.ndarray]] = {}
+    for name, matter in rows.items():
+        with matter:
+            matter.reset()
+            composites[name], alphas[name] = [], []
+            for f in frames:
+                result = matter.process(f, green)  # its arrays are reused by the next call: copied now
+                composites[name].append(result.composite.copy())
+                alphas[name].append(result.alpha.copy())
+    # where EMA 0.5 trails: more than 64 levels from the unsmoothed matte; the frame with the most of it
+    ghost = [np.abs(alphas["EMA 0.5"][t].astype(np.int16) - alphas["unsmoothed"][t]) > 64 for t in range(len(frames))]
+    t = int(np.argmax([g.sum() for g in ghost]))
+    picks = [max(0, t - 4), max(0, t - 2), t]
+    ys, xs = np.nonzero(ghost[t])
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    h, w = frames[0].shape[:2]
+    y0, x0 = int(np.clip(cy - crop // 2, 0, h - crop)), int(np.clip(cx - crop // 2, 0, w - crop))
+    tiles = []
+    for name in rows:
+        row = [cv2.resize(composites[name][k][y0:y0 + crop, x0:x0 + crop], None, fx=2, fy=2,
+                          interpolation=cv2.INTER_NEAREST) for k in picks]
+        line = np.hstack([np.pad(tile, ((4, 4), (4, 4), (0, 0)), constant_values=255) for tile in row])
+        cv2.putText(line, name, (14, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+        tiles.append(line)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.vstack(tiles))
+    return (f"{clip}, frames {picks[0]}, {picks[1]}, {picks[2]} (the last with the most pixels where EMA 0.5 is "
+            f"more than 64 levels from the unsmoothed matte), {crop}x{crop} px "
+            f"at ({x0}, {y0}), 2x nearest; rows: unsmoothed, EMA 0.5 of the model alpha, the default")
