@@ -572,7 +572,7 @@ def temporal_main(args) -> int:
     os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
     videos = SHARED / "data" / "videos"
     if args.rvm_ratios:
-        report = temporal.ratio_report(videos, weights, args.limit or 45)
+        report = temporal.ratio_report(videos, weights, args.limit or 45) + "\n" + temporal.ratio_timing(videos, weights)
     else:
         report = temporal.report(videos, weights, temporal.configs(weights), args.limit)
         if args.picture is not None and not args.portraits:

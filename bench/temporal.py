@@ -496,12 +496,12 @@ def cover(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 def ratio_report(videos: Path, weights: Path, limit: int = 45, threads: Optional[int] = None,
                  log: Callable[[str], None] = None) -> str:
-    """Markdown: RVM's flicker, pops, SAD and time per frame against its network input size, per frame size,
+    """Markdown: RVM's flicker, pops and SAD against its network input size, per frame size,
     on the tuning clips (first ``limit`` frames each, scaled up to cover the larger sizes; the figures skip
     the first RATIO_WARM_UP frames, while RVM's recurrent state settles).
 
     SAD (alpha 0..1, thousands, per frame, whole frame) is against the largest network input measured, the
-    stand-in for ground truth the clips do not have. Time: the whole ``Matter.process`` per frame, median."""
+    stand-in for ground truth the clips do not have. Time: :func:`ratio_timing`."""
     import edgematte
     from quality import git_sha, table
 
@@ -516,41 +516,34 @@ def ratio_report(videos: Path, weights: Path, limit: int = 45, threads: Optional
         results = []
         for side in sorted(RATIO_LONG_SIDES, reverse=True):  # the reference first
             ratio = min(1.0, side / max(size))
-            figures, sads, times = Figures(), [], []
+            figures, sads = Figures(), []
             with edgematte.Matter(weights / RVM_WEIGHTS, backend="ort-cpu", downsample_ratio=ratio, temporal=0,
                                   threads=threads) as matter:
                 for name, clip in frames.items():
                     matter.reset()
-                    alphas = []
-                    for frame in clip:
-                        start = time.perf_counter()
-                        alphas.append(matter.process(frame).alpha.copy())
-                        times.append(time.perf_counter() - start)
-                    alphas = alphas[RATIO_WARM_UP:]
+                    alphas = [matter.process(frame).alpha.copy() for frame in clip][RATIO_WARM_UP:]
                     figures += clip_figures(alphas, PictureMotion(motion[name].still[RATIO_WARM_UP:],
                                                                   motion[name].moving[RATIO_WARM_UP:]))
                     reference.setdefault(name, alphas)
                     sads += [float(np.abs(a.astype(np.int16) - r).sum()) / 255 / 1000
                              for a, r in zip(alphas, reference[name])]
-            results.append((side, ratio, figures, float(np.mean(sads)), float(np.median(times))))
+            results.append((side, ratio, figures, float(np.mean(sads))))
             log(f"{size[0]}x{size[1]} long side {side}: flicker {figures.flicker:.2f} pops {100 * figures.pops:.1f}% "
-                f"SAD {np.mean(sads):.2f} {1e3 * np.median(times):.0f} ms")
-        base = next(r[4] for r in results if r[0] == 320)
-        for side, ratio, figures, sad, seconds in sorted(results):
+                f"SAD {np.mean(sads):.2f}")
+        for side, ratio, figures, sad in sorted(results):
             rows.append([f"{size[0]}x{size[1]}", str(side), f"{ratio:.3g}", f"{figures.flicker:.2f}",
-                         f"{100 * figures.pops:.1f}%", f"{sad:.2f}", f"{1e3 * seconds:.0f}", f"{seconds / base:.2f}"])
+                         f"{100 * figures.pops:.1f}%", f"{sad:.2f}"])
     n = sum(len(c) for c in originals.values())
     return "\n".join([
-        "## RobustVideoMatting: network input size against flicker, SAD and time",
+        "## RobustVideoMatting: network input size against flicker and SAD",
         "",
         f"git {git_sha()}. Tuning clips, first {limit} frames each ({n} frames; {', '.join(originals)}), scaled "
         "up (bilinear, centre crop) to each frame size; temporal filtering off (the model's own flicker); the "
         f"first {RATIO_WARM_UP} frames of each clip are run but not measured (RVM's state settles). SAD: "
         f"per frame, alpha 0..1, thousands, against the largest input ({max(RATIO_LONG_SIDES)} px), the stand-in "
-        "for the ground truth the clips lack. ms: median `Matter.process` per frame, 2 shared cores (noisy); "
-        "time: against 320 px in the same run.",
+        "for the ground truth the clips lack (at 640x480 the network then sees the frame at full size).",
         "",
-        table(["frame", "network long side (px)", "ratio", "flicker", "pops", "SAD vs 640 px", "ms", "time"], rows),
+        table(["frame", "network long side (px)", "ratio", "flicker", "pops", "SAD vs 640 px"], rows),
     ]) + "\n"
 
 
@@ -605,3 +598,49 @@ def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) 
     return (f"{clip}, frames {picks[0]}, {picks[1]}, {picks[2]} (the last with the most pixels where EMA 0.5 is "
             f"more than 64 levels from the unsmoothed matte), {crop}x{crop} px "
             f"at ({x0}, {y0}), 2x nearest; rows: unsmoothed, EMA 0.5 of the model alpha, the default")
+
+
+def ratio_timing(videos: Path, weights: Path, rounds: int = 20, threads: Optional[int] = None,
+                 log: Optional[Callable[[str], None]] = None) -> str:
+    """Markdown: RVM's time per frame against its network input size, per frame size, the sizes interleaved
+    call by call (each round times every size once, in a rotating order) so that the machine's load falls on
+    all of them alike; median ms and the median of per-round ratios to 320 px. Temporal filtering off."""
+    import edgematte
+    from quality import git_sha, table
+
+    log = log or _say
+    tuning, _ = split(clips(videos))
+    originals = read_clip(tuning[0], rounds + 3)
+    rows = []
+    for size in RATIO_SIZES:
+        frames = [cover(f, size) for f in originals]
+        sides = sorted(RATIO_LONG_SIDES)
+        matters = {side: edgematte.Matter(weights / RVM_WEIGHTS, backend="ort-cpu", temporal=0, threads=threads,
+                                          downsample_ratio=min(1.0, side / max(size))) for side in sides}
+        times: Dict[int, List[float]] = {side: [] for side in sides}
+        try:
+            for k, frame in enumerate(frames):
+                order = sides[k % len(sides):] + sides[:k % len(sides)]
+                for side in order:
+                    start = time.perf_counter()
+                    matters[side].process(frame)
+                    if k >= 3:  # warm-up
+                        times[side].append(time.perf_counter() - start)
+        finally:
+            for matter in matters.values():
+                matter.close()
+        base = np.array(times[320])
+        for side in sides:
+            t = np.array(times[side])
+            rows.append([f"{size[0]}x{size[1]}", str(side), f"{min(1.0, side / max(size)):.3g}",
+                         f"{1e3 * np.median(t):.0f}", f"{np.median(t / base):.2f}"])
+            log(" ".join(rows[-1]))
+    return "\n".join([
+        "## RobustVideoMatting: time per frame against the network input size (interleaved)",
+        "",
+        f"git {git_sha()}. {rounds} rounds after 3 of warm-up on {tuning[0].name} scaled to each size; each round "
+        "runs every input size once, in a rotating order. `Matter.process` (split graph, native refiner), temporal "
+        "off, ONNX Runtime on the process's cores; 2 shared cores (noisy: the ratios are what to read).",
+        "",
+        table(["frame", "network long side (px)", "ratio", "median ms", "time vs 320 px"], rows),
+    ]) + "\n"
