@@ -26,7 +26,7 @@ __all__ = [
     "add_background_argument",
     "add_odd_size_arguments",
     "add_edge_arguments",
-    "add_temporal_argument",
+    "add_video_arguments",
     "parse_background",
     "open_matter",
     "parse_size",
@@ -173,8 +173,15 @@ def _edge_setting(name: str, kind: type):
     return parse
 
 
-def add_temporal_argument(parser: argparse.ArgumentParser) -> None:
-    """--temporal S for the video paths: motion-adaptive smoothing over time, on by default, 0 turns it off."""
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that matte a stream (video, webcam): --temporal, the model's, the edge's."""
+    _add_temporal_argument(parser)
+    add_model_arguments(parser)
+    add_edge_arguments(parser)
+
+
+def _add_temporal_argument(parser: argparse.ArgumentParser) -> None:
+    """--temporal S: motion-adaptive smoothing over time, on by default, 0 turns it off (photos never have it)."""
     from ..temporal import STRENGTH
 
     parser.add_argument(

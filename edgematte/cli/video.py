@@ -16,10 +16,8 @@ from ..errors import InputError
 from ._common import (
     POSITIVE_FLOAT,
     add_background_argument,
-    add_edge_arguments,
-    add_model_arguments,
     add_odd_size_arguments,
-    add_temporal_argument,
+    add_video_arguments,
     clean_stale_partials,
     open_matter,
     progress,
@@ -66,9 +64,7 @@ def register(subparsers) -> None:
     add_odd_size_arguments(parser)
     parser.add_argument("--no-audio", action="store_true", help="drop the input's audio")
     parser.add_argument("--fps", type=POSITIVE_FLOAT, default=25.0, help="frame rate of image sequences (default: %(default)s)")
-    add_temporal_argument(parser)
-    add_model_arguments(parser)
-    add_edge_arguments(parser)
+    add_video_arguments(parser)
     parser.set_defaults(func=run)
 
 

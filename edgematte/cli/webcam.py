@@ -16,9 +16,7 @@ import argparse
 from ._common import (
     POSITIVE_INT,
     add_background_argument,
-    add_edge_arguments,
-    add_model_arguments,
-    add_temporal_argument,
+    add_video_arguments,
     clean_stale_partials,
     open_matter,
     usage_checks,
@@ -52,14 +50,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-pace", action="store_true", help="a video file as --source: read as fast as possible, not at its fps"
     )
-    add_temporal_argument(parser)
     parser.add_argument(
         "--every", type=int, default=1, metavar="N",
         help="run the model on every Nth frame; the frames between reuse its alpha, refitted to the new frame",
     )
     parser.add_argument("--stats", metavar="FILE", help="write frames, dropped, fps, latency and stage times as JSON")
-    add_model_arguments(parser)
-    add_edge_arguments(parser)
+    add_video_arguments(parser)
     parser.set_defaults(func=run)
 
 
