@@ -278,3 +278,24 @@ def test_edge_controls_are_bit_exact(dev, shape, shift, feather, threshold):
     on_device = dev.put(alpha)
     out = cuda.edge_controls(on_device, shift, feather, threshold)
     assert np.array_equal(dev.get(out), _edges_reference.edge_controls(alpha, shift, feather, threshold))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (37, 70, 4), (128, 128, 4), (180, 320, 8)])
+def test_temporal_smoothing_matches_the_cpu_twin(dev, shape):
+    """Weights bit-exact, the blend within float rounding (the device may fuse the multiply-add); previous <- guide."""
+    from edgematte.kernels import _temporal_reference
+
+    h, w, c = shape
+    rng = np.random.default_rng(h + w)
+    previous = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    guide = np.clip(previous.astype(int) + rng.integers(-5, 6, previous.shape), 0, 255).astype(np.uint8)
+    values, state = rng.random((c, h, w), dtype=np.float32), rng.random((c, h, w), dtype=np.float32)
+    d_previous, d_weights = dev.put(previous), dev.put(np.empty((h, w), np.float32))
+    cuda.temporal_weights(dev.put(guide), d_previous, d_weights, 0.95, 1.0, 3.0)
+    expected = _temporal_reference.temporal_weights(guide, previous.copy(), 0.95, 1.0, 3.0)
+    assert np.array_equal(dev.get(d_weights), expected) and np.array_equal(dev.get(d_previous), guide)
+    d_state = dev.put(state)
+    cuda.temporal_blend(d_weights, dev.put(values), d_state)
+    want = state.copy()
+    _temporal_reference.temporal_blend(expected, values, want)
+    np.testing.assert_allclose(dev.get(d_state), want, rtol=0, atol=1e-6)

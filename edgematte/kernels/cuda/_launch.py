@@ -246,3 +246,52 @@ def edge_controls(alpha: Any, shift: int, feather: int, threshold: int, *, strea
             rt.launch("em_k_edges_h", grid, (al.ptr, pitch, tmp, w, h, radius, op), s)
             rt.launch("em_k_edges_v", grid, (tmp, al.ptr, pitch, w, h, radius, op, cut), s)
     return out
+
+
+_F32 = (np.dtype(np.float32),)
+
+
+def _packed(name: str, x: Any, ndim: int, dtypes, layout: str) -> CudaArrayView:
+    """The view of a device array of rank ``ndim`` and one of ``dtypes``, C-contiguous (the temporal kernels'
+    layout)."""
+    arr = view(x, name)
+    v.check_layout(name, arr.shape, arr.dtype, ndim, dtypes, layout)
+    if any(n > 1 and s != want for n, s, want in zip(arr.shape, arr.strides, packed_strides(arr.shape,
+                                                                                            arr.dtype.itemsize))):
+        raise InputError(f"{name} has strides {arr.strides} for shape {arr.shape}; expected a C-contiguous array")
+    return arr
+
+
+def temporal_weights(guide: Any, previous: Any, weights: Any, strength: float, still: float, moving: float, *,
+                     stream: Any = None) -> Any:
+    """csrc/temporal.h's em_temporal_weights on C-contiguous device arrays: ``weights`` [h,w] float32 from
+    ``guide`` and ``previous`` ([h,w,3] uint8), then ``previous`` <- ``guide``. Settings checked by the caller
+    (:class:`edgematte.temporal.TemporalSmoother`). Returns ``weights``."""
+    g = _packed("guide", guide, 3, _U8, _IMAGE)
+    p = _packed("previous", previous, 3, _U8, _IMAGE)
+    wt = _packed("weights", weights, 2, _F32, "HxW float32")
+    h, w = g.shape[:2]
+    if g.shape[2] != 3 or p.shape != g.shape or wt.shape != (h, w):
+        raise InputError(f"guide {g.shape}, previous {p.shape} and weights {wt.shape} disagree; expected [h,w,3], "
+                         "[h,w,3] and [h,w]")
+    with _device_call(wt, stream, wt) as (rt, s, out, o):
+        grid = cr.grid_for(w, h)
+        rt.launch("em_k_temporal_weights", grid, (g.ptr, p.ptr, wt.ptr, w, h, strength, still, moving), s)
+        rt.launch("em_k_temporal_keep", grid, (g.ptr, p.ptr, w, h), s)
+    return out
+
+
+def temporal_blend(weights: Any, values: Any, state: Any, *, stream: Any = None) -> Any:
+    """csrc/temporal.h's em_temporal_blend on C-contiguous device arrays: ``state`` [c,h,w] float32 <- weights *
+    state + (1 - weights) * values. Returns ``state``."""
+    wt = _packed("weights", weights, 2, _F32, "HxW float32")
+    vals = _packed("values", values, 3, _F32, "CxHxW float32")
+    st = _packed("state", state, 3, _F32, "CxHxW float32")
+    h, w = wt.shape
+    c = vals.shape[0]
+    if vals.shape != (c, h, w) or st.shape != vals.shape:
+        raise InputError(f"weights {wt.shape}, values {vals.shape} and state {st.shape} disagree; expected [h,w] "
+                         "and [c,h,w]")
+    with _device_call(st, stream, st) as (rt, s, out, o):
+        rt.launch("em_k_temporal_blend", cr.grid_for(w, h * c), (wt.ptr, vals.ptr, st.ptr, w, h, c), s)
+    return out

@@ -56,8 +56,11 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_edges_h": ("edges", "PqPiiii"),
     "em_k_edges_v": ("edges", "PPqiiiii"),
     "em_k_edges_cut": ("edges", "Pqiii"),
+    "em_k_temporal_weights": ("temporal", "PPPiifff"),
+    "em_k_temporal_keep": ("temporal", "PPii"),
+    "em_k_temporal_blend": ("temporal", "PPPiii"),
 }
-MODULES = ("resize", "trimap", "composite", "stages", "edges")
+MODULES = ("resize", "trimap", "composite", "stages", "edges", "temporal")
 BLOCK = (32, 8, 1)  # EM_BLOCK_X, EM_BLOCK_Y of em_cuda.h
 
 _SCALARS = {"P": np.uintp, "q": np.int64, "i": np.int32, "f": np.float32, "d": np.float64}
