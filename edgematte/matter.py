@@ -24,6 +24,7 @@ from .errors import InputError, ModelError
 from .edges import EdgeConfig
 from .io.frames import CHANNEL_ORDERS
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
+from .temporal import STRENGTH
 
 __all__ = ["Matter", "DEFAULT_MODEL", "LIVE_DEFAULTS"]
 
@@ -32,7 +33,7 @@ log = logging.getLogger("edgematte")
 DEFAULT_MODEL = "selfie"
 #: the defaults of live streams (edgematte.live, ``edgematte webcam`` and the GStreamer element's properties):
 #: Matter keywords, and the background
-LIVE_DEFAULTS: Dict[str, Any] = {"refine": "fast", "background": "blur"}
+LIVE_DEFAULTS: Dict[str, Any] = {"refine": "fast", "temporal": STRENGTH, "background": "blur"}
 _ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 _BACKENDS = ("auto", "ort-cpu", "tensorrt")
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from .._version import __version__
+from ..edges import MAX_RADIUS
 from ..errors import EdgematteError
 from . import import_gst, video_info
 
@@ -90,8 +91,13 @@ PROPERTIES = (
     Property("refine", str, _live_default("refine", "fast"), "edge refinement: off, fast (real time) or full"),
     Property("background", str, _live_default("background", "blur"), "a colour (name, #rrggbb or r,g,b), an image "
              "or video path, blur, or none (BGRA/RGBA out, the alpha in the 4th channel)", matter=False, playing=True),
-    Property("temporal", float, _live_default("temporal", 0.0), "alpha smoothing over time in [0, 1); 0 is off",
-             0.0, 0.999, to_matter=_zero_is_none),
+    Property("temporal", float, _live_default("temporal", 0.0), "smoothing over time that holds still edges and "
+             "follows moving ones at once: the past's weight where nothing moved, in [0, 1); 0 is off", 0.0, 0.999),
+    Property("edge-shift", int, 0, "grow (> 0) or shrink (< 0) the matte by this many pixels", -MAX_RADIUS,
+             MAX_RADIUS),
+    Property("feather", int, 0, "soften the edge into a ramp 2 N + 1 pixels wide", 0, MAX_RADIUS),
+    Property("threshold", float, 0.0, "a hard cut: opaque where alpha >= this, in (0, 1]; 0 keeps the soft matte",
+             0.0, 1.0, to_matter=_zero_is_none),
     Property("downsample-ratio", float, 0.0, "RobustVideoMatting only: its internal scale in (0, 1]; 0 automatic",
              0.0, 1.0, to_matter=_zero_is_none),
     Property("threads", int, 0, "CPU threads; 0: the CPUs this process may use", 0, 4096, to_matter=_zero_is_none),

@@ -128,17 +128,23 @@ def test_the_goal_pipeline_encodes_every_frame_of_a_real_clip(gst_launch, selfie
     assert probe(out)["frames"] == probe(clip)["frames"] > 0
 
 
-def test_the_elements_alpha_equals_matters_on_the_same_frames(gst_launch, selfie_env, clip, tmp_path):
+@pytest.mark.parametrize("properties, options", [
+    ("", {}),  # the live defaults: motion-weighted temporal smoothing on
+    ("temporal=0 edge-shift=-2 feather=1 threshold=0.5", dict(temporal=0, edge_shift=-2, feather=1, threshold=0.5)),
+], ids=["defaults", "edge-controls"])
+def test_the_elements_alpha_equals_matters_on_the_same_frames(gst_launch, selfie_env, clip, tmp_path, properties,
+                                                              options):
     import edgematte
 
     frames_in, frames_out = tmp_path / "in.raw", tmp_path / "out.raw"
     rc, stdout, _ = gst_launch(*pipeline(f"filesrc location={clip} ! decodebin ! videoconvert ! "
-                                         "video/x-raw,format=BGR ! tee name=t ! queue ! edgematte background=none ! "
-                                         f"filesink location={frames_out} t. ! queue ! filesink location={frames_in}"))
+                                         f"video/x-raw,format=BGR ! tee name=t ! queue ! edgematte background=none "
+                                         f"{properties} ! filesink location={frames_out} t. ! queue ! "
+                                         f"filesink location={frames_in}"))
     assert rc == 0, stdout
     inputs, outputs = raw_frames(frames_in, 640, 480, 3), raw_frames(frames_out, 640, 480, 4)
     assert len(inputs) == len(outputs) > 0
-    with edgematte.Matter(refine="fast", backend="ort-cpu") as matter:
+    with edgematte.Matter(refine="fast", backend="ort-cpu", **options) as matter:
         for frame, got in zip(inputs, outputs):  # same length, checked above
             np.testing.assert_array_equal(got[..., 3], matter.process(frame).alpha)
 
