@@ -13,17 +13,18 @@
 #include <omp.h>
 #endif
 
-/* rows per thread below which a pass stays on one thread (the grid is model-sized: ~0.1 MP) */
-#define ROWS_PER_THREAD 32
+/* values per thread below which a pass stays on one thread. The grid is model-sized (0.02-0.1 MP): one
+ * thread does a pass in ~0.1 ms, less than waking a sleeping OpenMP worker can take on a busy CPU. */
+#define WORK_PER_THREAD (1L << 20)
 
-static int nthreads_(int threads, int rows) {
+static int nthreads_(int threads, long work) {
 #ifdef _OPENMP
     int n = threads > 0 ? threads : omp_get_max_threads();
-    int most = 1 + rows / ROWS_PER_THREAD;
-    return n > most ? most : (n < 1 ? 1 : n);
+    long most = 1 + work / WORK_PER_THREAD;
+    return n > most ? (int)most : (n < 1 ? 1 : n);
 #else
     (void)threads;
-    (void)rows;
+    (void)work;
     return 1;
 #endif
 }
@@ -63,7 +64,7 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
     uint16_t *sum = work, *across = work + plane;
     int h = height, w = width;
     float inv_span = 1.0f / (moving - still);
-#pragma omp parallel num_threads(nthreads_(threads, height))
+#pragma omp parallel num_threads(nthreads_(threads, 3L * height * width))
     {
 #pragma omp for schedule(static)
         for (int y = 0; y < h; y++)
@@ -86,15 +87,37 @@ EM_CLONES static void blend_row(const float *restrict wgt, const float *restrict
     for (int x = 0; x < w; x++) state[x] = wgt[x] * state[x] + (1.0f - wgt[x]) * values[x];
 }
 
+/* known cells of the fast guided filter's coefficients (planes a0, a1, a2, 255 b, plane floats apart) */
+static void snap_known_row(const float *values, float *state, size_t plane, const uint8_t *guide, float tol, int w) {
+    for (int x = 0; x < w; x++) {
+        const float *v = values + x;
+        float k = v[3 * plane];
+        if (v[0] != 0.0f || v[plane] != 0.0f || v[2 * plane] != 0.0f || (k != 0.0f && k != 255.0f))
+            continue;
+        float *s = state + x;
+        float alpha = s[0] * guide[3 * x] + s[plane] * guide[3 * x + 1] + s[2 * plane] * guide[3 * x + 2] + s[3 * plane];
+        float off = alpha - k;
+        if (off < tol && off > -tol) {
+            s[0] = s[plane] = s[2 * plane] = 0.0f;
+            s[3 * plane] = k;
+        }
+    }
+}
+
 int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
-                      int threads) {
-    if (height < 1 || width < 1 || channels < 1 || weights == NULL || values == NULL || state == NULL)
+                      const uint8_t *known_guide, float known_tol, int threads) {
+    if (height < 1 || width < 1 || channels < 1 || weights == NULL || values == NULL || state == NULL ||
+        (known_guide != NULL && (channels != 4 || !(known_tol >= 0.0f))))
         return EM_ERR_ARG;
-    int rows = channels * height, w = width, h = height;
-#pragma omp parallel for schedule(static) num_threads(nthreads_(threads, rows))
-    for (int r = 0; r < rows; r++) {
-        size_t at = (size_t)r * w;
-        blend_row(weights + (size_t)(r % h) * w, values + at, state + at, w);
+    int h = height, w = width;
+    size_t plane = (size_t)height * (size_t)width;
+#pragma omp parallel for schedule(static) num_threads(nthreads_(threads, (long)channels * height * width))
+    for (int y = 0; y < h; y++) {
+        size_t row = (size_t)y * w;
+        for (int c = 0; c < channels; c++)
+            blend_row(weights + row, values + c * plane + row, state + c * plane + row, w);
+        if (known_guide != NULL)
+            snap_known_row(values + row, state + row, plane, known_guide + 3 * row, known_tol, w);
     }
     return EM_OK;
 }

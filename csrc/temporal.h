@@ -28,8 +28,14 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
                         float moving, float *weights, uint16_t *scratch, int threads);
 
 /* weights: [h,w] float32 from em_temporal_weights; values: [channels,h,w] float32, this frame's output;
- * state: [channels,h,w] float32, in: the last smoothed output, out: this one. Returns EM_OK or EM_ERR_ARG. */
+ * state: [channels,h,w] float32, in: the last smoothed output, out: this one.
+ * known_guide: NULL, or for the fast guided filter's coefficients (channels 4: a0, a1, a2, 255 b, see guided.h)
+ *   the frame at their grid ([h,w,3] uint8, the guide em_temporal_weights took): a cell that is known in values
+ *   (a = 0, 255 b exactly 0 or 255) and whose smoothed alpha at the guide's colour, a . I + 255 b, lies within
+ *   known_tol levels of it, is set to values exactly, so that the full-resolution pass keeps its shortcut for
+ *   known regions (a smoothed cell would otherwise stay a hair off exact for good).
+ * Returns EM_OK or EM_ERR_ARG. */
 int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
-                      int threads);
+                      const uint8_t *known_guide, float known_tol, int threads);
 
 #endif

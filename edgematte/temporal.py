@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "TemporalSmoother"]
+__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "KNOWN_TOLERANCE", "TemporalSmoother"]
 
 #: the past's weight where the picture holds still (the default of ``temporal``): a time constant of
 #: 20 frames there, 2/3 s at 30 fps
@@ -34,6 +34,9 @@ STRENGTH = 0.95
 STILL_LEVELS = 1.0
 #: ... and at and above which it moved
 MOVING_LEVELS = 3.0
+#: a smoothed guided-filter cell known this frame is made exactly known when its alpha at the cell's colour is
+#: within this many levels of it (so it rounds the same)
+KNOWN_TOLERANCE = 0.5
 
 
 class TemporalSmoother:
@@ -78,8 +81,14 @@ class TemporalSmoother:
                                              MOVING_LEVELS, self._scratch, threads_now(threads))
         self._frames = n + 1
 
-    def smooth(self, name: str, values: np.ndarray, threads: int = 1) -> np.ndarray:
-        """``values`` (this frame's output called ``name``) smoothed with this frame's weights."""
+    def smooth(self, name: str, values: np.ndarray, threads: int = 1, *, known: bool = False) -> np.ndarray:
+        """``values`` (this frame's output called ``name``) smoothed with this frame's weights.
+
+        ``known``: ``values`` are the fast guided filter's coefficients ([4,h,w]: a0, a1, a2, 255 b), whose known
+        cells (a = 0, 255 b exactly 0 or 255) let the full-resolution pass skip the arithmetic; a smoothed cell
+        that is known this frame and whose alpha at this frame's colour (the guide :meth:`weigh` took) is within
+        :data:`KNOWN_TOLERANCE` levels of it is made exactly known again (else it would stay a hair off it, and
+        the edge band the pass computes would widen by a third)."""
         from .kernels import native, threads_now
 
         state = self._states.get(name)
@@ -88,5 +97,6 @@ class TemporalSmoother:
                 state = self._states[name] = np.empty_like(values)
             np.copyto(state, values)
             return state
-        native("_temporal").temporal_blend(self._weights, values, state, threads_now(threads))
+        guide = self._previous if known else None  # weigh() left this frame's guide there
+        native("_temporal").temporal_blend(self._weights, values, state, threads_now(threads), guide, KNOWN_TOLERANCE)
         return state

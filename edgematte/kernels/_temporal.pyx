@@ -14,7 +14,7 @@ cdef extern from "temporal.h" nogil:
     int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength,
                             float still, float moving, float *weights, uint16_t *scratch, int threads) noexcept
     int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height,
-                          int width, int threads) noexcept
+                          int width, const uint8_t *known_guide, float known_tol, int threads) noexcept
 
 
 def temporal_weights(const uint8_t[:, :, ::1] guide not None, uint8_t[:, :, ::1] previous not None,
@@ -38,12 +38,21 @@ def temporal_weights(const uint8_t[:, :, ::1] guide not None, uint8_t[:, :, ::1]
 
 
 def temporal_blend(const float[:, ::1] weights not None, const float[:, :, ::1] values not None,
-                   float[:, :, ::1] state not None, int threads):
-    """state [c,h,w] float32 <- weights * state + (1 - weights) * values (see temporal.h)."""
+                   float[:, :, ::1] state not None, int threads, known_guide=None, float known_tol=0.5):
+    """state [c,h,w] float32 <- weights * state + (1 - weights) * values; with ``known_guide`` ([h,w,3] uint8,
+    c = 4: the fast guided filter's coefficients) known cells of values are kept exact (see temporal.h)."""
     cdef int h = weights.shape[0], w = weights.shape[1], c = values.shape[0], status
+    cdef const uint8_t[:, :, ::1] guide
+    cdef const uint8_t *gp = NULL
     if values.shape[1] != h or values.shape[2] != w or state.shape[0] != c or state.shape[1] != h \
             or state.shape[2] != w:
         raise ValueError("temporal_blend: shapes of weights, values and state disagree")
+    if known_guide is not None:
+        guide = known_guide
+        if guide.shape[0] != h or guide.shape[1] != w or guide.shape[2] != 3 or c != 4:
+            raise ValueError("temporal_blend: known_guide must be [h,w,3] and values [4,h,w]")
+        gp = &guide[0, 0, 0]
     with nogil:
-        status = em_temporal_blend(&weights[0, 0], &values[0, 0, 0], &state[0, 0, 0], c, h, w, threads)
+        status = em_temporal_blend(&weights[0, 0], &values[0, 0, 0], &state[0, 0, 0], c, h, w, gp, known_tol,
+                                   threads)
     _check(status, "em_temporal_blend")

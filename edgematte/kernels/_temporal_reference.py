@@ -29,6 +29,18 @@ def temporal_weights(guide: np.ndarray, previous: np.ndarray, strength: float, s
     return np.float32(strength) * np.clip((np.float32(moving) - d) * inv_span, 0, 1).astype(np.float32)
 
 
-def temporal_blend(weights: np.ndarray, values: np.ndarray, state: np.ndarray) -> None:
-    """In place: ``state`` [c,h,w] float32 <- weights * state + (1 - weights) * values."""
+def temporal_blend(weights: np.ndarray, values: np.ndarray, state: np.ndarray, known_guide: np.ndarray = None,
+                   known_tol: float = 0.5) -> None:
+    """In place: ``state`` [c,h,w] float32 <- weights * state + (1 - weights) * values. With ``known_guide``
+    (uint8 [h,w,3]; values the fast guided filter's coefficients a0, a1, a2, 255 b): a cell known in ``values``
+    (a = 0, 255 b in {0, 255}) whose smoothed alpha at the guide's colour, a . I + 255 b, lies within
+    ``known_tol`` of it, is set to it exactly."""
     state[...] = weights * state + (np.float32(1) - weights) * values
+    if known_guide is None:
+        return
+    a, k = values[:3], values[3]
+    known = (a == 0).all(axis=0) & ((k == 0) | (k == 255))
+    guide = known_guide.astype(np.float32).transpose(2, 0, 1)
+    alpha = state[0] * guide[0] + state[1] * guide[1] + state[2] * guide[2] + state[3]
+    snap = known & (np.abs(alpha - k) < np.float32(known_tol))
+    state[:, snap] = values[:, snap]

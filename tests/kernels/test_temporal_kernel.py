@@ -32,7 +32,7 @@ def _case(rng, h, w, c, change=4):
     return guide, previous, values, state
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 7, 2), (5, 1, 4), (33, 47, 4), (128, 128, 4), (61, 80, 8)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 7, 2), (5, 1, 4), (33, 47, 4), (128, 128, 4), (61, 80, 8), (600, 640, 4)])  # the last on 2 threads
 @pytest.mark.parametrize("threads", [1, 2])
 def test_native_matches_the_reference(shape, threads):
     h, w, c = shape
@@ -109,3 +109,45 @@ def test_the_kernel_refuses_bad_parameters(strength, still, moving):
     guide, previous, _, _ = _case(rng, 4, 4, 1)
     with pytest.raises(KernelError, match="EM_ERR_ARG"):
         _weights(guide, previous, strength=strength, still=still, moving=moving)
+
+
+def _coefficients(rng, h, w, known_share=0.5):
+    """[4,h,w] like the fast guided filter's: a share of cells exactly known (a = 0, 255 b in {0, 255})."""
+    coef = np.concatenate([rng.normal(0, 0.01, (3, h, w)), rng.uniform(-50, 300, (1, h, w))]).astype(np.float32)
+    known = rng.random((h, w)) < known_share
+    coef[:3, known] = 0
+    coef[3, known] = np.where(rng.random(known.sum()) < 0.5, 0, 255)
+    return coef
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_known_cells_native_matches_the_reference(threads):
+    rng = np.random.default_rng(7)
+    h, w = 600, 500  # large enough for two threads
+    guide = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    values = _coefficients(rng, h, w)
+    state = values + rng.normal(0, 1e-4, values.shape).astype(np.float32) * (rng.random((1, h, w)) < 0.7)
+    weights = rng.uniform(0, 0.95, (h, w)).astype(np.float32)
+    s1, s2 = state.copy(), state.copy()
+    native("_temporal").temporal_blend(weights, values, s1, threads, guide, 0.5)
+    ref.temporal_blend(weights, values, s2, guide, 0.5)
+    np.testing.assert_allclose(s1, s2, rtol=0, atol=1e-5)
+    exact = lambda s: (s[:3] == 0).all(axis=0) & ((s[3] == 0) | (s[3] == 255))  # noqa: E731
+    assert (exact(s1) != exact(s2)).mean() < 1e-4  # the decision agrees but for float ties at the tolerance
+
+
+def test_a_known_cell_close_enough_is_made_exact_and_others_are_not():
+    guide = np.full((1, 3, 3), 100, np.uint8)
+    values = np.zeros((4, 1, 3), np.float32)
+    values[3] = 255  # every cell known (opaque)
+    values[:, 0, 2] = (0.01, 0, 0, 254)  # the last one is not
+    state = values.copy()
+    state[3, 0, 0] = 254.8  # a blend 0.2 levels off: within 0.5 -> exact
+    state[3, 0, 1] = 250.0  # 5 levels off: stays smoothed
+    weights = np.full((1, 3), 0.5, np.float32)
+    native("_temporal").temporal_blend(weights, values, state, 1, guide, 0.5)
+    assert state[3, 0, 0] == 255 and (state[:3, 0, 0] == 0).all()
+    assert state[3, 0, 1] == 0.5 * 250 + 0.5 * 255
+    np.testing.assert_array_equal(state[:, 0, 2], values[:, 0, 2])  # equal inputs, blended: unchanged
+    with pytest.raises(ValueError, match="values \\[4,h,w\\]"):  # the rule is for the four guided-filter planes
+        native("_temporal").temporal_blend(weights, values[:3], state[:3].copy(), 1, guide, 0.5)

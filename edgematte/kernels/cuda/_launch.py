@@ -281,9 +281,11 @@ def temporal_weights(guide: Any, previous: Any, weights: Any, strength: float, s
     return out
 
 
-def temporal_blend(weights: Any, values: Any, state: Any, *, stream: Any = None) -> Any:
+def temporal_blend(weights: Any, values: Any, state: Any, known_guide: Any = None, known_tol: float = 0.5, *,
+                   stream: Any = None) -> Any:
     """csrc/temporal.h's em_temporal_blend on C-contiguous device arrays: ``state`` [c,h,w] float32 <- weights *
-    state + (1 - weights) * values. Returns ``state``."""
+    state + (1 - weights) * values; with ``known_guide`` ([h,w,3] uint8; c = 4, the fast guided filter's
+    coefficients) the known-cell rule. Returns ``state``."""
     wt = _packed("weights", weights, 2, _F32, "HxW float32")
     vals = _packed("values", values, 3, _F32, "CxHxW float32")
     st = _packed("state", state, 3, _F32, "CxHxW float32")
@@ -292,6 +294,13 @@ def temporal_blend(weights: Any, values: Any, state: Any, *, stream: Any = None)
     if vals.shape != (c, h, w) or st.shape != vals.shape:
         raise InputError(f"weights {wt.shape}, values {vals.shape} and state {st.shape} disagree; expected [h,w] "
                          "and [c,h,w]")
+    guide_ptr = 0
+    if known_guide is not None:
+        g = _packed("known_guide", known_guide, 3, _U8, _IMAGE)
+        if g.shape != (h, w, 3) or c != 4:
+            raise InputError(f"known_guide {g.shape} with values {vals.shape}; expected [h,w,3] and [4,h,w]")
+        guide_ptr = g.ptr
     with _device_call(st, stream, st) as (rt, s, out, o):
-        rt.launch("em_k_temporal_blend", cr.grid_for(w, h * c), (wt.ptr, vals.ptr, st.ptr, w, h, c), s)
+        rt.launch("em_k_temporal_blend", cr.grid_for(w, h), (wt.ptr, vals.ptr, st.ptr, w, h, c, guide_ptr, known_tol),
+                  s)
     return out

@@ -58,7 +58,7 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_edges_cut": ("edges", "Pqiii"),
     "em_k_temporal_weights": ("temporal", "PPPiifff"),
     "em_k_temporal_keep": ("temporal", "PPii"),
-    "em_k_temporal_blend": ("temporal", "PPPiii"),
+    "em_k_temporal_blend": ("temporal", "PPPiiiPf"),
 }
 MODULES = ("resize", "trimap", "composite", "stages", "edges", "temporal")
 BLOCK = (32, 8, 1)  # EM_BLOCK_X, EM_BLOCK_Y of em_cuda.h
