@@ -552,7 +552,7 @@ def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) 
     """Three frames of a moving arm, composited on green: unsmoothed, the previous EMA 0.5 and the default.
 
     The frames are two apart, ending at the one with the most pixels where EMA 0.5 is more than 64 levels
-    from the unsmoothed matte; the crop (``crop`` px square, 2x nearest) is centred on those pixels.
+    from the unsmoothed matte; the crop (``crop`` px square) is centred on those pixels.
     Returns a one-line description for the report."""
     import cv2
 
@@ -588,16 +588,15 @@ def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) 
     y0, x0 = int(np.clip(cy - crop // 2, 0, h - crop)), int(np.clip(cx - crop // 2, 0, w - crop))
     tiles = []
     for name in rows:
-        row = [cv2.resize(composites[name][k][y0:y0 + crop, x0:x0 + crop], None, fx=2, fy=2,
-                          interpolation=cv2.INTER_NEAREST) for k in picks]
-        line = np.hstack([np.pad(tile, ((4, 4), (4, 4), (0, 0)), constant_values=255) for tile in row])
-        cv2.putText(line, name, (14, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+        row = [composites[name][k][y0:y0 + crop, x0:x0 + crop] for k in picks]
+        line = np.hstack([np.pad(tile, ((3, 3), (3, 3), (0, 0)), constant_values=255) for tile in row])
+        cv2.putText(line, name, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         tiles.append(line)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), np.vstack(tiles))
+    cv2.imwrite(str(out), np.vstack(tiles), [cv2.IMWRITE_JPEG_QUALITY, 92])
     return (f"{clip}, frames {picks[0]}, {picks[1]}, {picks[2]} (the last with the most pixels where EMA 0.5 is "
             f"more than 64 levels from the unsmoothed matte), {crop}x{crop} px "
-            f"at ({x0}, {y0}), 2x nearest; rows: unsmoothed, EMA 0.5 of the model alpha, the default")
+            f"at ({x0}, {y0}); rows: unsmoothed, EMA 0.5 of the model alpha, the default")
 
 
 def ratio_timing(videos: Path, weights: Path, rounds: int = 20, threads: Optional[int] = None,
