@@ -26,9 +26,9 @@ Automatic ratio (:func:`auto_downsample_ratio`): the internal frame's longer sid
 :data:`AUTO_LONG_SIDE` = 320 px, chosen by measurement (``python bench/quality.py --temporal --rvm-ratios``,
 README "RVM's automatic ratio, measured"): the largest input that keeps the CPU path real time at 720p, while
 384 px is where detail (SAD) stops paying for its time; 640x480 -> 0.5, 1280x720 -> 0.25, 1920x1080 -> 1/6,
-3840x2160 -> 1/12; frames whose
-longer side is <= 320 px run at 1. No ratio, automatic or given, may shrink a frame's shorter side below
-:data:`MIN_INTERNAL_SIDE` = 64 px (the network's minimum, measured: ``bench/rvm_minimum.py``).
+3840x2160 -> 1/12; frames whose longer side is <= 320 px run at 1. No ratio, automatic or given, may shrink a
+frame's shorter side below :data:`MIN_INTERNAL_SIDE` = 64 px (the network's minimum, measured:
+``bench/rvm_minimum.py``).
 """
 
 from __future__ import annotations
