@@ -262,12 +262,15 @@ class Candidate:
             self.weight, self.frames = self.weights(guide, self.previous), self.frames + 1
         self.previous = guide.copy()
 
-    def smooth(self, name: str, values: np.ndarray, threads: int = 1) -> np.ndarray:
+    def smooth(self, name: str, values: np.ndarray, threads: int = 1, *, known: bool = False) -> np.ndarray:
+        from edgematte.kernels._temporal_reference import temporal_blend
+        from edgematte.temporal import KNOWN_TOLERANCE
+
         state = self.states.get(name)
         if self.weight is None or state is None or state.shape != values.shape:
             state = self.states[name] = np.array(values, np.float32)
-        else:
-            state[...] = self.weight * state + (np.float32(1) - self.weight) * values
+        else:  # the pipeline's blend (and its rule for the guided filter's known cells), with these weights
+            temporal_blend(np.float32(self.weight), values, state, self.previous if known else None, KNOWN_TOLERANCE)
         return state
 
 
