@@ -369,12 +369,18 @@ class _WithCandidates:
 
 
 def plug(matter: Any, candidate: Candidate) -> None:
-    """``candidate`` in place of ``matter``'s temporal smoother (its temporal smoothing must be on)."""
-    pipeline = matter.pipeline
-    if pipeline.rvm is not None:
-        pipeline.rvm.smoother = candidate
-    else:
-        pipeline._smoother = lambda b: candidate
+    """``candidate`` in place of the filter of ``matter``'s temporal stage (whose smoothing must be on); the stage's
+    cut detector stays."""
+    from edgematte.temporal import Temporal
+
+    class Stage(Temporal):
+        def weigh(self, s: Any, guide: Any, b: Any, restart: bool) -> None:
+            candidate.weigh(np.asarray(guide), restart)
+
+        def smooth(self, s: Any, name: str, values: Any, b: Any, known: bool = False) -> Any:
+            return candidate.smooth(name, np.asarray(values, np.float32), known=known)
+
+    matter.pipeline.temporal = Stage(matter.pipeline.temporal.config)
 
 
 def candidate_config(label: str, model: Any, reference: str, coef: Optional[Candidate] = None,

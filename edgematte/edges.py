@@ -12,10 +12,10 @@ In this order, each off by default:
 - ``threshold``: None keeps the soft matte (hair, glasses); a number in (0, 1] gives a hard cut:
   255 where alpha / 255 >= threshold, else 0.
 
-They run on the frame's alpha in place, as one native pass per operation through small per-thread
-strips (``csrc/edges.c``; on the GPU ``edgematte.kernels.cuda.edge_controls``), before the composite,
-so that the composite, the foreground and ``Result.alpha`` all see the same edge. No frame-sized
-buffer is made on the host.
+The pipeline runs them on the frame's alpha in place (the array space's ``edges``: ``csrc/edges.c``, one
+native pass per operation through small per-thread strips, or its CUDA twin in ``stages.cu``), before the
+composite, so that the composite and ``Result.alpha`` show the same edge. No frame-sized buffer is made on
+the host.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import InputError
-from .validate import is_cuda_array
 
-__all__ = ["EdgeConfig", "MAX_RADIUS", "apply_edges"]
+__all__ = ["EdgeConfig", "MAX_RADIUS"]
 
 #: the largest |edge_shift| and feather, in pixels (csrc/edges.h EM_EDGE_MAX_RADIUS)
 MAX_RADIUS = 256
@@ -73,16 +72,3 @@ class EdgeConfig:
             return 0
         return min(255, max(1, math.ceil(self.threshold * 255 - 1e-9)))
 
-
-def apply_edges(alpha: Any, config: EdgeConfig, threads: int = 0, stream: Any = None) -> Any:
-    """``config``'s controls on ``alpha`` (uint8 HxW with contiguous rows, host or device), in place; returns it."""
-    if not config.active:
-        return alpha
-    if is_cuda_array(alpha):
-        from .kernels.cuda import edge_controls
-
-        return edge_controls(alpha, config.edge_shift, config.feather, config.level, stream=stream)
-    from .kernels import native, threads_now
-
-    native("_edges").edge_controls(alpha, config.edge_shift, config.feather, config.level, threads_now(threads))
-    return alpha

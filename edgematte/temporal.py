@@ -14,18 +14,19 @@ restart (the first frame, a scene cut, a new size) the strength ramps up as a ru
 min(strength, n / (n + 1)) on the n-th frame since, so the first frame's output is not held longer
 than any other's.
 
-Chosen on ``bench/temporal.py``'s tuning clips against smoothing the model alpha, both, per-block
-weights and a hysteresis gate (``bench/results/temporal.md``); the motion levels and the strength are
-the tuning's.
+The stage is :class:`Temporal`, one for every model step and array space (the space runs the kernels). Chosen on ``bench/temporal.py``'s tuning clips against smoothing the model
+alpha, both, per-block weights and a hysteresis gate (``bench/results/temporal.md``); the motion levels
+and the strength are the tuning's.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "KNOWN_TOLERANCE", "TemporalSmoother"]
+__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "KNOWN_TOLERANCE", "Temporal"]
 
 #: the past's weight where the picture holds still (the default of ``temporal``): a time constant of
 #: 20 frames there, 2/3 s at 30 fps
@@ -39,64 +40,62 @@ MOVING_LEVELS = 3.0
 KNOWN_TOLERANCE = 0.5
 
 
-class TemporalSmoother:
-    """One stream's temporal state at one grid: the last guide frame, this frame's weights, and the
-    smoothed outputs (one state per name).
+class Temporal:
+    """The temporal stage, for every model step and space: one cut detector and one filter.
 
-    Per frame: :meth:`weigh` with the frame at the outputs' grid (uint8 [h,w,3], the same channel
-    order each call), then :meth:`smooth` for each output (float32 [c,h,w], C-contiguous), which
-    returns it smoothed (the smoother's own buffer: read it before the next frame). ``restart``, a
-    new grid or a new output shape starts over from this frame.
+    The filter (:mod:`edgematte.temporal`) averages an output over time where the picture held still and takes
+    it as it is where the picture moved: per frame, :meth:`weigh` with the frame at the outputs' grid (the
+    motion weights, against the last frame there), then :meth:`smooth` for each output, at its own resolution.
+    After a restart the strength ramps up as a running mean. State lives in the thread's buffers ``b``:
+    ``b.previous`` (the cut detector's last model-size frame), ``b.has_previous`` and ``b.temporal`` (the
+    filter's). ``config`` None: no filter, but the cut detector still runs for recurrent steps (their state must
+    restart on a cut), at the default threshold. Another filter replaces :meth:`weigh` and :meth:`smooth`.
     """
 
-    def __init__(self, strength: float = STRENGTH) -> None:
-        self.strength = float(strength)
-        self._previous: Optional[np.ndarray] = None
-        self._weights: Optional[np.ndarray] = None
-        self._scratch: Optional[np.ndarray] = None
-        self._states: Dict[str, np.ndarray] = {}
-        self._frames = 0  # frames since the last restart, this one included once weighed
+    def __init__(self, config: Any) -> None:
+        from .pipeline.core import TemporalConfig
 
-    def reset(self) -> None:
-        """The next frame starts over (between unrelated clips; scene cuts pass ``restart``)."""
-        self._frames = 0
+        self.config = config  # a TemporalConfig, or None
+        self.threshold = (config or TemporalConfig()).cut_threshold
 
-    def weigh(self, guide: np.ndarray, restart: bool = False, threads: int = 1) -> None:
-        """This frame's weights from ``guide`` and the last frame's."""
-        from .kernels import native, threads_now
+    def cut(self, s: Any, small: Any, b: Any) -> bool:
+        """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold; ``small`` becomes the previous."""
+        cut = b.has_previous and s.mean_abs_diff(small, b.previous, b.diff) > self.threshold
+        s.copy(b.previous, small)
+        return bool(cut)
 
-        h, w = guide.shape[:2]
-        if self._previous is None or self._previous.shape != guide.shape:
-            self._previous = np.empty_like(guide)
-            self._weights = np.empty((h, w), np.float32)
-            self._scratch = np.empty(2 * h * w, np.uint16)
-            restart = True
-        if restart or self._frames == 0:
-            np.copyto(self._previous, guide)
-            self._frames = 1
+    def weigh(self, s: Any, guide: Any, b: Any, restart: bool) -> None:
+        """This frame's weights from ``guide`` (uint8 [h,w,3] at the grid of the outputs to smooth) and the last
+        frame's; a restart, or a new grid, starts over from this frame."""
+        t = b.temporal
+        if t is None or t.previous.shape != guide.shape:
+            h, w = guide.shape[:2]
+            t = b.temporal = SimpleNamespace(previous=s.empty(guide.shape, np.uint8), states={}, frames=0,
+                                             weights=s.empty((h, w), np.float32))
+        if restart or t.frames == 0:
+            s.copy(t.previous, guide)
+            t.frames = 1
             return
-        n = self._frames
-        strength = min(self.strength, n / (n + 1.0))  # a running mean until the strength is reached
-        native("_temporal").temporal_weights(guide, self._previous, self._weights, strength, STILL_LEVELS,
-                                             MOVING_LEVELS, self._scratch, threads_now(threads))
-        self._frames = n + 1
+        strength = min(self.config.strength, t.frames / (t.frames + 1.0))  # a running mean until then
+        s.temporal_weights(guide, t.previous, t.weights, strength, STILL_LEVELS, MOVING_LEVELS, b)
+        t.frames += 1
 
-    def smooth(self, name: str, values: np.ndarray, threads: int = 1, *, known: bool = False) -> np.ndarray:
-        """``values`` (this frame's output called ``name``) smoothed with this frame's weights.
-
-        ``known``: ``values`` are the fast guided filter's coefficients ([4,h,w]: a0, a1, a2, 255 b), whose known
-        cells (a = 0, 255 b exactly 0 or 255) let the full-resolution pass skip the arithmetic; a smoothed cell
-        that is known this frame and whose alpha at this frame's colour (the guide :meth:`weigh` took) is within
-        :data:`KNOWN_TOLERANCE` levels of it is made exactly known again (else it would stay a hair off it, and
-        the edge band the pass computes would widen by a third)."""
-        from .kernels import native, threads_now
-
-        state = self._states.get(name)
-        if state is None or state.shape != values.shape or self._frames == 1:
-            if state is None or state.shape != values.shape:
-                state = self._states[name] = np.empty_like(values)
-            np.copyto(state, values)
+    def smooth(self, s: Any, name: str, values: Any, b: Any, known: bool = False) -> Any:
+        """``values`` (an output: float [..., h, w] at the grid :meth:`weigh` took) smoothed, in the filter's own
+        buffer (float32, ``values``' shape). ``known``: they are the fast guided filter's coefficients, whose known
+        cells the full-resolution pass skips; a smoothed cell known this frame and within KNOWN_TOLERANCE levels
+        of it at this frame's colour is made exactly known again (else smoothed cells stay a hair off exact, and
+        the band the pass computes widens by a third)."""
+        t = b.temporal
+        state = t.states.get(name)
+        fresh = state is None or state.shape != values.shape
+        if fresh:
+            state = t.states[name] = s.empty(values.shape, np.float32)
+        if fresh or t.frames == 1:  # the first frame since a restart, or a new output: itself
+            s.copy(state, values)
             return state
-        guide = self._previous if known else None  # weigh() left this frame's guide there
-        native("_temporal").temporal_blend(self._weights, values, state, threads_now(threads), guide, KNOWN_TOLERANCE)
+        h, w = values.shape[-2:]
+        planes = values if values.dtype == np.float32 else values.astype(np.float32)
+        s.temporal_blend(t.weights, planes.reshape(-1, h, w), state.reshape(-1, h, w),
+                         t.previous if known else None, KNOWN_TOLERANCE)
         return state

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgematte.edges import MAX_RADIUS, EdgeConfig, apply_edges
+from edgematte.edges import MAX_RADIUS, EdgeConfig
 from edgematte.errors import InputError
 from edgematte.kernels import _edges_reference
 
@@ -59,16 +59,12 @@ def test_numpy_ints_are_taken_and_stored_as_ints():
     assert (type(c.edge_shift), type(c.feather), type(c.threshold)) == (int, int, float)
 
 
-def test_defaults_change_nothing():
-    alpha = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
-    assert not EdgeConfig().active
-    out = apply_edges(alpha.copy(), EdgeConfig())
-    assert np.array_equal(out, alpha)
+def test_the_host_space_runs_the_kernel_in_place():
+    from edgematte.pipeline.host import HostSpace
 
-
-def test_apply_edges_runs_the_kernel_in_place():
     alpha = np.random.default_rng(1).integers(0, 256, (20, 30), dtype=np.uint8)
     config = EdgeConfig(-2, 1, 0.5)
     work = alpha.copy()
-    assert apply_edges(work, config, threads=1) is work
+    assert HostSpace().edges(work, config, None, 1) is work
     assert np.array_equal(work, _edges_reference.edge_controls(alpha, -2, 1, 128))
+    assert not EdgeConfig().active and config.active

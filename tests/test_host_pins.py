@@ -33,13 +33,22 @@ FIELDS = ("alpha", "trimap", "foreground", "composite")
 BACKGROUNDS = ("none", "colour", "image", "blur", "bgra")
 #: pins that moved on purpose (key prefix -> how); every other pin is the output of the code before the
 #: one-pipeline change, and EDGEMATTE_UPDATE_PINS refuses to move a pin no entry here covers
+_MOTION_WEIGHTED = (
+    "temporal smoothing is motion-weighted (edgematte.temporal): the past's weight is the strength where the "
+    "picture held still and 0 where it moved, ramping up as a running mean after a restart; "
+)
 CHANGES = {
     "rvm/refine=None/temporal=0.5/": (
         "RVM's temporal smoothing is the pipeline's one EMA at the model's resolution: on the split graph's "
         "guided-filter coefficients A and b (1/4 of 1280x720 per side at the automatic ratio) before the "
         "full-resolution pass, instead of on the full-size uint8 alpha after it (the foreground is smoothed with "
-        "the alpha now); RVM without temporal smoothing is unchanged"
+        "the alpha now); RVM without temporal smoothing is unchanged. Then " + _MOTION_WEIGHTED + "on A and b still"
     ),
+    "selfie/refine=fast/temporal=0.5/": _MOTION_WEIGHTED + "on the fast guided filter's coefficients at the fitting "
+    "level (known cells kept exact) instead of the model alpha",
+    "selfie/refine=full/temporal=0.5/": _MOTION_WEIGHTED + "on the coefficients of the fast prior the band is solved "
+    "from, instead of the model alpha",
+    "selfie/refine=off/temporal=0.5/": _MOTION_WEIGHTED + "on the model alpha, as before",
 }
 
 

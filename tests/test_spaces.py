@@ -20,6 +20,7 @@ from cuda_on_cpu import DeviceArray, cpu_cuda_space, fake_cupy
 from rvm_graphs import counting_rvm
 
 import edgematte
+from edgematte.edges import EdgeConfig
 from edgematte.errors import BackendUnavailableError, InputError
 from edgematte.pipeline import NO_COMPOSITE, Pipeline, TemporalConfig, space_for
 from edgematte.pipeline.host import HostSpace
@@ -78,6 +79,9 @@ SETTINGS = {
     "full": dict(refine="full"),
     "matting": dict(task="matting"),
     "temporal": dict(refine="fast", temporal=TemporalConfig(strength=0.3, cut_threshold=0.05)),
+    "temporal-off": dict(refine="off", temporal=TemporalConfig(strength=0.9, cut_threshold=0.05)),
+    "edges": dict(refine="fast", edges=EdgeConfig(edge_shift=-2, feather=1)),
+    "edges-cut": dict(refine="off", edges=EdgeConfig(edge_shift=3, threshold=0.5)),
 }
 BACKGROUNDS = {"none": NO_COMPOSITE, "colour": (0, 177, 64), "bgra": None, "blur": "blur", "image": "image"}
 
@@ -86,13 +90,14 @@ BACKGROUNDS = {"none": NO_COMPOSITE, "colour": (0, 177, 64), "bgra": None, "blur
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 def test_cuda_space_on_the_cpu_matches_the_host_space(shared_data, folder, setting, background):
     frames = clip_frames(shared_data, count=2)  # 640x480: one halving, then bilinear to 256x256
-    if setting == "temporal":  # a scene cut: another clip follows
+    if setting.startswith("temporal"):  # a scene cut: another clip follows
         frames += clip_frames(shared_data, count=2, name="asl_milk.mkv")
     bg = BACKGROUNDS[background]
     if bg == "image":
         bg = clip_frames(shared_data, count=1, name="asl_eat.mkv")[0][100:400, 50:600]
     result = assert_close(folder, frames, bg, **SETTINGS[setting])
-    assert np.count_nonzero((result.alpha > 0) & (result.alpha < 255)) > 1000  # a soft edge to compare
+    if setting != "edges-cut":  # a hard cut has no soft edge
+        assert np.count_nonzero((result.alpha > 0) & (result.alpha < 255)) > 1000  # a soft edge to compare
 
 
 def test_device_frames_with_their_own_alpha_and_odd_sizes(folder):

@@ -1,12 +1,30 @@
-"""edgematte.temporal.TemporalSmoother: restarts, the running-mean start, and smoothing several outputs."""
+"""The temporal stage (edgematte.temporal.Temporal): restarts, the running-mean start, several outputs, and
+what it does in the pipeline."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from edgematte.kernels import _temporal_reference as ref
-from edgematte.temporal import MOVING_LEVELS, STILL_LEVELS, TemporalSmoother
+from edgematte.pipeline.core import TemporalConfig
+from edgematte.pipeline.host import HostSpace
+from edgematte.temporal import MOVING_LEVELS, STILL_LEVELS, Temporal
+
+
+class Stage:
+    """A Temporal in the host space with its own thread buffers."""
+
+    def __init__(self, strength=0.95):
+        self.t, self.s, self.b = Temporal(TemporalConfig(strength)), HostSpace(), SimpleNamespace(temporal=None)
+
+    def weigh(self, guide, restart=False):
+        self.t.weigh(self.s, guide, self.b, restart)
+
+    def smooth(self, name, values, known=False):
+        return self.t.smooth(self.s, name, values, self.b, known)
 
 
 def _frames(n, h=12, w=16, seed=0):
@@ -17,7 +35,7 @@ def _frames(n, h=12, w=16, seed=0):
 
 def test_a_still_picture_gives_the_running_mean_then_the_strength():
     guides, values = _frames(6)
-    s = TemporalSmoother(strength=0.6)
+    s = Stage(strength=0.6)
     out = []
     for g, v in zip(guides, values):
         s.weigh(g)
@@ -31,17 +49,14 @@ def test_a_still_picture_gives_the_running_mean_then_the_strength():
         np.testing.assert_allclose(out[n], expected, rtol=1e-5)
 
 
-def test_restart_reset_and_a_new_size_start_over():
+def test_restart_and_a_new_size_start_over():
     guides, values = _frames(3)
-    s = TemporalSmoother()
+    s = Stage()
     for g, v in zip(guides[:2], values[:2]):
         s.weigh(g)
         s.smooth("a", v)
     s.weigh(guides[2], restart=True)
     np.testing.assert_array_equal(s.smooth("a", values[2]), values[2])
-    s.reset()
-    s.weigh(guides[0])
-    np.testing.assert_array_equal(s.smooth("a", values[0]), values[0])
     small_guides, small_values = _frames(1, 6, 8)
     s.weigh(small_guides[0])
     np.testing.assert_array_equal(s.smooth("a", small_values[0]), small_values[0])
@@ -51,7 +66,7 @@ def test_outputs_share_the_weights_and_keep_their_own_state():
     guides, values = _frames(2)
     guides[1] = guides[1].copy()
     guides[1][:, :8] += 40  # the left half moved
-    s = TemporalSmoother(strength=0.9)
+    s = Stage(strength=0.9)
     s.weigh(guides[0])
     a0, b0 = s.smooth("a", values[0]).copy(), s.smooth("b", 2 * values[0]).copy()
     s.weigh(guides[1])
@@ -61,10 +76,21 @@ def test_outputs_share_the_weights_and_keep_their_own_state():
     assert np.all(weights[:, :6] == 0) and np.all(weights[:, 9:] == 0.5)
 
 
+def test_outputs_keep_their_shape_and_float16_is_widened():
+    guides, _ = _frames(2, 5, 7)
+    s = Stage()
+    rvm_like = np.random.default_rng(1).random((1, 4, 5, 7)).astype(np.float16)
+    for g in guides:
+        s.weigh(g)
+        out = s.smooth("a", rvm_like)
+    assert out.shape == (1, 4, 5, 7) and out.dtype == np.float32
+    np.testing.assert_allclose(out, rvm_like.astype(np.float32), rtol=1e-3)  # equal inputs stay equal
+
+
 @pytest.mark.parametrize("strength", [0.0, 0.5, 0.95])
 def test_a_moving_picture_is_followed_at_once(strength):
     rng = np.random.default_rng(4)
-    s = TemporalSmoother(strength)
+    s = Stage(strength)
     for t in range(5):
         guide = rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)  # everything changes every frame
         values = rng.random((4, 10, 10), dtype=np.float32)
@@ -74,7 +100,7 @@ def test_a_moving_picture_is_followed_at_once(strength):
 
 # -- in the pipeline ---------------------------------------------------------------------------------
 import edgematte  # noqa: E402
-from edgematte.edges import EdgeConfig, apply_edges  # noqa: E402
+from edgematte.edges import EdgeConfig  # noqa: E402
 from edgematte.errors import InputError  # noqa: E402
 from edgematte.pipeline import Pipeline, TemporalConfig  # noqa: E402
 from edgematte.types import TensorSpec  # noqa: E402
@@ -126,16 +152,16 @@ def test_a_still_picture_flickers_less_and_0_turns_it_off(refine):
 
 def test_the_matter_default_is_on_for_the_real_time_paths_and_off_for_photos(tiny_onnx):
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast") as m:
-        assert m.pipeline.temporal == TemporalConfig()
+        assert m.pipeline.temporal.config == TemporalConfig()
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="off") as m:
-        assert m.pipeline.temporal == TemporalConfig()
+        assert m.pipeline.temporal.config == TemporalConfig()
     with edgematte.Matter(tiny_onnx, backend="ort-cpu") as m:  # refine "full": photos
-        assert m.pipeline.temporal is None
+        assert m.pipeline.temporal.config is None
     for off in (0, 0.0, None, False):
         with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast", temporal=off) as m:
-            assert m.pipeline.temporal is None
+            assert m.pipeline.temporal.config is None
     with edgematte.Matter(tiny_onnx, backend="ort-cpu", refine="fast", temporal=0.5) as m:
-        assert m.pipeline.temporal == TemporalConfig(0.5)
+        assert m.pipeline.temporal.config == TemporalConfig(0.5)
 
 
 @pytest.mark.parametrize("temporal", [1.0, -0.5, "on", [0.5]])
@@ -161,7 +187,7 @@ def test_edge_controls_shape_the_alpha_the_composite_uses(refine, background):
     frame = _still_frame()
     edges = EdgeConfig(edge_shift=-2, feather=1, threshold=None)
     plain = Pipeline(Flickering(seed=3), refine=refine, temporal=None).process(frame, background)
-    expected_alpha = apply_edges(plain.alpha.copy(), edges, threads=1)
+    expected_alpha = HostSpace().edges(plain.alpha.copy(), edges, None, 1)
     shaped = Pipeline(Flickering(seed=3), refine=refine, temporal=None, edges=edges).process(frame, background)
     np.testing.assert_array_equal(shaped.alpha, expected_alpha)
     source = plain.foreground if plain.foreground is not None else frame

@@ -24,7 +24,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
+from ..edges import EdgeConfig
 from ..refine import FAST
+from ..temporal import STRENGTH, Temporal
 from ..runtime.base import Backend
 from ..validate import check_int, check_threads, check_trimap_params
 
@@ -60,16 +62,11 @@ class TrimapConfig:
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """Exponential moving average of the model's output, restarted on scene cuts.
+    """Motion-weighted temporal smoothing (:mod:`edgematte.temporal`): ``strength``, the past's weight where the
+    picture holds still, in [0, 1) (0: off). A cut is a mean absolute difference above ``cut_threshold`` (0..1)
+    between consecutive model-size frames; the smoothing (and a recurrent model's state) then restarts."""
 
-    ``out_t = strength * out_{t-1} + (1 - strength) * model_t`` at the model's resolution, on what the
-    model step gives before its full-resolution pass (a segmentation model's alpha; RVM's guided-filter
-    coefficients, or its alpha and foreground when its graph runs whole). A cut is a mean absolute
-    difference above ``cut_threshold`` (0..1 scale) between the model-size frames of consecutive calls;
-    the average (and a recurrent model's state) then restarts from the new frame.
-    """
-
-    strength: float = 0.5
+    strength: float = STRENGTH
     cut_threshold: float = 0.12
 
     def __post_init__(self) -> None:
@@ -100,38 +97,6 @@ class Result:
     composite: Optional[Any] = None
     timings: Dict[str, float] = field(default_factory=dict)
     cut: bool = False
-
-
-class Temporal:
-    """The temporal stage, for every model step: one cut detector and one filter (the EMA of TemporalConfig).
-
-    State lives in the thread's buffers ``b``: ``b.previous`` (the last model-size frame), ``b.ema`` and
-    ``b.has_previous``. ``config`` None: no filter, but the cut detector still runs for recurrent steps
-    (their state must restart on a cut), at the default threshold. Another filter replaces :meth:`smooth`.
-    """
-
-    def __init__(self, config: Optional[TemporalConfig]) -> None:
-        self.config = config
-        self.threshold = (config or TemporalConfig()).cut_threshold
-
-    def cut(self, s: Any, small: Any, b: Any) -> bool:
-        """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold; ``small`` becomes the previous."""
-        cut = b.has_previous and s.mean_abs_diff(small, b.previous, b.diff) > self.threshold
-        s.copy(b.previous, small)
-        return bool(cut)
-
-    def smooth(self, s: Any, outputs: Tuple[Any, ...], b: Any, restart: bool) -> Tuple[Any, ...]:
-        """The EMA of each model output at its own resolution, from the output itself on a restart."""
-        if self.config is None:
-            return outputs
-        if b.ema is None or [e.shape for e in b.ema] != [o.shape for o in outputs]:
-            b.ema, restart = [s.empty(o.shape, np.float32) for o in outputs], True
-        for ema, out in zip(b.ema, outputs):
-            if restart:
-                s.copy(ema, out)
-            else:
-                s.blend(ema, out, self.config.strength)
-        return tuple(b.ema)
 
 
 _CPU_STAGES = threading.Event()
@@ -190,6 +155,7 @@ class Pipeline:
         space: Any = None,
         step: Any = None,
         every: int = 1,
+        edges: Optional[EdgeConfig] = None,
     ) -> None:
         from .steps import make_step
 
@@ -213,6 +179,7 @@ class Pipeline:
         self.trimap_config = trimap if trimap is not None else TrimapConfig()
         self.temporal = Temporal(temporal)
         self.stateful = temporal is not None or self.step.recurrent  # cuts are detected
+        self.edges = edges if edges is not None else EdgeConfig()
         self._lock = threading.Lock()
         self._local = threading.local()  # per thread: .buffers
 
@@ -266,8 +233,9 @@ class Pipeline:
         else:
             outputs = step.infer(s, frame, b)  # model-size outputs: a segmentation alpha, RVM's coefficients
             clock.lap("model")
-            if self.temporal.config is not None:
-                outputs = self.temporal.smooth(s, outputs, b, restart)
+            if self.temporal.config is not None and self.refine not in ("fast", "full"):  # those: the fit's
+                self.temporal.weigh(s, small if outputs[0].shape[-2:] == small.shape[:2] else frame, b, restart)
+                outputs = tuple(self.temporal.smooth(s, str(i), o, b) for i, o in enumerate(outputs))
                 clock.lap("temporal")
             if self.every > 1:  # copies (model-size): the backend reuses its buffers, shared by the threads
                 b.outputs = [o.copy() for o in outputs]
@@ -277,18 +245,18 @@ class Pipeline:
         if self.refine is None:  # the step's own full-resolution pass (RVM's guided filter)
             final, foreground = step.refine(s, frame, outputs, b)
             clock.lap("refine")
-        elif self.refine == "fast" and input_alpha is None:
+        elif self.refine == "fast" and input_alpha is None and not self.edges.active:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
             bg = background if background is NO_COMPOSITE else self._background(frame, background, b)
-            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground)
+            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground, restart=restart)
             clock.lap("refine")
         elif self.refine == "off":
             s.to_u8(outputs[0][None], b.small_alpha)  # rounds and saturates to 0..255
             final = s.resize(b.small_alpha, b.raw_alpha)
             clock.lap("upsample")
-        else:  # "fast" with the frame's own alpha to apply, or "full"'s prior: the guided filter
+        else:  # "fast" with edge controls or the frame's own alpha to apply, or "full"'s prior: the guided filter
             wants = "foreground" if self.refine == "fast" and background is not NO_COMPOSITE else NO_COMPOSITE
-            final, foreground, _ = self._fast(frame, outputs[0], b, wants)
+            final, foreground, _ = self._fast(frame, outputs[0], b, wants, restart=restart)
             clock.lap("upsample")
         if self.refine == "full":
             c = self.trimap_config
@@ -296,6 +264,9 @@ class Pipeline:
             clock.lap("trimap")
             final, foreground = s.solve_band(frame, trimap, final, background is not NO_COMPOSITE, b, self.threads)
             clock.lap("refine")
+        if self.edges.active:  # in place, on the step's or the pipeline's alpha buffer
+            final = s.edges(final, self.edges, b, self.threads)
+            clock.lap("edges")
         if input_alpha is not None:
             final = s.multiply(final, input_alpha, b.alpha)
         if background is not NO_COMPOSITE and composite is None:
@@ -308,17 +279,21 @@ class Pipeline:
         return Result(timings=clock.finish(), cut=cut, **fields)
 
     # -- stages ------------------------------------------------------------------------------------
-    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground: bool = True):
+    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground: bool = True, *,
+              restart: bool = False):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
         The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size
-        frame) and evaluated at the frame's in one pass that also makes known regions exactly 0/255 and,
-        with a background, removes the old background's colour from the edge and composites.
-        ``background`` "foreground": the foreground without a composite. Without ``keep_foreground`` the
-        composite still uses the foreground colours, but Result.foreground is None.
+        frame), its coefficients smoothed (the temporal stage), and evaluated at the frame's in one pass that also
+        makes known regions exactly 0/255 and, with a background, removes the old background's colour from the
+        edge and composites. ``background`` "foreground": the foreground without a composite. Without
+        ``keep_foreground`` the composite still uses the foreground colours, but Result.foreground is None.
         """
         s = self.space
         s.fit(b.small, alpha, b, self.threads, foreground=background is not NO_COMPOSITE)
+        if self.temporal.config is not None:
+            self.temporal.weigh(s, b.fit_image, b, restart)
+            s.copy(b.coef, self.temporal.smooth(s, "coef", b.coef, b, known=True))
         if background is NO_COMPOSITE:
             return s.apply(frame, b, b.alpha, None, NO_COMPOSITE, None, self.threads), None, None
         if isinstance(background, str):  # "foreground"
@@ -371,5 +346,5 @@ class Pipeline:
         arrays = {k: [s.empty(*v) for v in spec] if isinstance(spec, list) else s.empty(*spec)
                   for k, spec in plan.items()}
         # the previous size's result stays valid: "cut" on a new size is the restart of a stream in progress
-        return SimpleNamespace(frame_hw=frame_hw, model_hw=model_hw, has_previous=False, ema=None, outputs=None,
+        return SimpleNamespace(frame_hw=frame_hw, model_hw=model_hw, has_previous=False, temporal=None, outputs=None,
                                since_model=0, background_key=None, background_source=None, resized=previous, **arrays)

@@ -201,11 +201,17 @@ class CudaSpace:
     def mean_abs_diff(self, a: Any, b: Any, scratch: Any) -> float:
         return float(self.xp.abs(a.astype(np.int16) - b).mean()) / 255.0
 
-    def blend(self, ema: Any, x: Any, strength: float) -> None:
-        """ema = strength * ema + (1 - strength) * x as cv2.addWeighted rounds it in float32: the product with the
-        strength exact in float64, the sum rounded twice (float64, float32; one rounding but for rare ties)."""
-        scaled = x.astype(np.float32, copy=False) * np.float32(1.0 - strength)
-        self.xp.copyto(ema, ema.astype(np.float64) * np.float64(np.float32(strength)) + scaled, casting="same_kind")
+    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float, b) -> None:
+        h, w = weights.shape
+        self._launch("em_k_temporal_weights", w, h, self._ptr(guide), self._ptr(previous), self._ptr(weights), w, h,
+                     strength, still, moving)
+        self._launch("em_k_temporal_keep", w, h, self._ptr(guide), self._ptr(previous), w, h)
+
+    def temporal_blend(self, weights, values, state, known_guide, tolerance: float) -> None:
+        h, w = weights.shape
+        values = self.xp.ascontiguousarray(values)
+        self._launch("em_k_temporal_blend", w, h, self._ptr(weights), self._ptr(values), self._ptr(state), w, h,
+                     state.shape[0], self._ptr(known_guide), tolerance)
 
     # -- refinement --------------------------------------------------------------------------------
     def fit(self, small: Any, alpha: Any, b: Any, threads: Optional[int], *, foreground: bool) -> None:
@@ -238,6 +244,20 @@ class CudaSpace:
                      self._ptr(frame), frame.strides[0], self._ptr(alpha), self._ptr(fg), w, h)
         if out is not None:
             self.composite(fg, alpha, background, out, threads)
+        return alpha
+
+    def edges(self, alpha: Any, config: Any, b: Any, threads: Optional[int]) -> Any:
+        """Each separable pass: rows into a packed work buffer, columns back into ``alpha`` (the cut on the last)."""
+        (h, w), pitch, shift = alpha.shape, alpha.strides[0], config.edge_shift
+        passes = [(abs(shift), int(shift > 0))] * bool(shift) + [(config.feather, 2)] * bool(config.feather)
+        if not passes:
+            self._launch("em_k_edges_cut", w, h, self._ptr(alpha), pitch, w, h, config.level)
+            return alpha
+        work = self._extra(b, "edge_work", lambda: self.empty((h, w), np.uint8))
+        for k, (radius, op) in enumerate(passes):
+            cut = config.level if k == len(passes) - 1 else 0
+            self._launch("em_k_edges_h", w, h, self._ptr(alpha), pitch, self._ptr(work), w, h, radius, op)
+            self._launch("em_k_edges_v", w, h, self._ptr(work), self._ptr(alpha), pitch, w, h, radius, op, cut)
         return alpha
 
     def make_trimap(self, mask: Any, c: Any, out: Any, threads: Optional[int]) -> Any:

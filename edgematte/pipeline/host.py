@@ -47,6 +47,7 @@ class HostSpace:
     def __init__(self) -> None:
         self._kernels = trusted("cpu")  # arguments are checked once, at the boundary
         self._guided = native("_guided")
+        self._temporal = native("_temporal")
         self._float32: Dict[Tuple[int, ...], np.ndarray] = {}  # a float16 model input's float32 twin
 
     # -- frames in and out -------------------------------------------------------------------------
@@ -124,12 +125,13 @@ class HostSpace:
         cv2.absdiff(a, b, dst=scratch)
         return sum(cv2.mean(scratch)[:3]) / (3 * 255.0)
 
-    def blend(self, ema: np.ndarray, x: np.ndarray, strength: float) -> None:
-        """ema = strength * ema + (1 - strength) * x."""
-        import cv2
+    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float, b) -> None:
+        """The temporal filter's weights from the motion between ``previous`` and ``guide``; previous <- guide."""
+        self._temporal.temporal_weights(guide, previous, weights, strength, still, moving, None, 1)  # model-sized
 
-        e, v = ema.reshape(-1, ema.shape[-1]), x.reshape(-1, x.shape[-1])
-        cv2.addWeighted(e, strength, v, 1.0 - strength, 0.0, dst=e)
+    def temporal_blend(self, weights, values, state, known_guide, tolerance: float) -> None:
+        """state = weights * state + (1 - weights) * values, with the rule for known cells (``csrc/temporal.h``)."""
+        self._temporal.temporal_blend(weights, values, state, 1, known_guide, tolerance)
 
     # -- refinement --------------------------------------------------------------------------------
     def fit(self, small: np.ndarray, alpha: np.ndarray, b: Any, threads: Optional[int], *, foreground: bool) -> None:
@@ -183,6 +185,11 @@ class HostSpace:
         native("_fgf").fgf_apply(frame, a, bias, alpha, foreground, threads)
 
     # -- alpha and composite -----------------------------------------------------------------------
+    def edges(self, alpha: np.ndarray, config: Any, b: Any, threads: Optional[int]) -> np.ndarray:
+        """``config``'s edge controls on ``alpha`` in place (``csrc/edges.c``: no frame-sized buffer)."""
+        native("_edges").edge_controls(alpha, config.edge_shift, config.feather, config.level, threads_now(threads))
+        return alpha
+
     def multiply(self, alpha: np.ndarray, input_alpha: np.ndarray, out: np.ndarray) -> np.ndarray:
         """round(alpha * input_alpha / 255) into ``out``."""
         import cv2

@@ -183,3 +183,47 @@ def test_the_background_variance_ratio_is_guided_hs():
     pattern = r"#define EM_BACKGROUND_VARIANCE_RATIO ([0-9.]+)f"
     assert float(re.search(pattern, source).group(1)) == float(re.search(pattern, header).group(1)) \
         == ref.BACKGROUND_VARIANCE_RATIO
+
+
+# -- temporal smoothing and edge controls: against csrc/temporal.c's and csrc/edges.c's NumPy twins -----------
+@pytest.mark.parametrize("h, w, c", [(1, 1, 1), (5, 7, 4), (128, 128, 4), (61, 80, 8)])
+def test_temporal_weights_and_blend_match_the_twin(k, h, w, c):
+    from edgematte.kernels import _temporal_reference as tref
+
+    rng = np.random.default_rng(h * w)
+    previous = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    guide = np.clip(previous.astype(int) + rng.integers(-5, 6, previous.shape), 0, 255).astype(np.uint8)
+    weights, kept = np.zeros((h, w), np.float32), previous.copy()
+    k.em_k_temporal_weights(ptr(guide), ptr(kept), ptr(weights), w, h, 0.95, 1.0, 3.0)
+    k.em_k_temporal_keep(ptr(guide), ptr(kept), w, h)
+    expected = tref.temporal_weights(guide, previous.copy(), 0.95, 1.0, 3.0)
+    assert np.array_equal(weights, expected) and np.array_equal(kept, guide)
+    values, state = rng.random((c, h, w), dtype=np.float32), rng.random((c, h, w), dtype=np.float32)
+    if c == 4:  # half the cells known, their state a hair off
+        values[:3, ::2], values[3, ::2] = 0, 255
+        state[:, ::2] = values[:, ::2] + np.float32(1e-4)
+    for known in ([None, guide] if c == 4 else [None]):
+        got, want = state.copy(), state.copy()
+        k.em_k_temporal_blend(ptr(weights), ptr(values), ptr(got), w, h, c, 0 if known is None else ptr(known), 0.5)
+        tref.temporal_blend(expected, values, want, known, 0.5)
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 70), (120, 161)])
+@pytest.mark.parametrize("shift, feather, threshold", [(0, 0, 128), (3, 0, 0), (-5, 0, 0), (0, 4, 0), (-2, 3, 100),
+                                                       (40, 0, 0)])
+def test_edge_controls_match_the_twin(k, shape, shift, feather, threshold):
+    """The CUDA space's passes (rows into a work buffer, columns back, the cut on the last), on a row-pitched view."""
+    from edgematte.kernels import _edges_reference as eref
+
+    h, w = shape
+    big = np.random.default_rng(h + w).integers(0, 256, (h, w + 5), dtype=np.uint8)
+    alpha, work = big[:, :w], np.zeros((h, w), np.uint8)
+    expected = eref.edge_controls(alpha.copy(), shift, feather, threshold)
+    passes = ([(abs(shift), int(shift > 0))] if shift else []) + ([(feather, 2)] if feather else [])
+    if not passes:
+        k.em_k_edges_cut(ptr(alpha), alpha.strides[0], w, h, threshold)
+    for i, (radius, op) in enumerate(passes):
+        k.em_k_edges_h(ptr(alpha), alpha.strides[0], ptr(work), w, h, radius, op)
+        k.em_k_edges_v(ptr(work), ptr(alpha), alpha.strides[0], w, h, radius, op, threshold if i == len(passes) - 1 else 0)
+    assert np.array_equal(alpha, expected)

@@ -204,9 +204,9 @@ def test_matter_smooths_rvm_by_default_whatever_refine_says(counting):
     from edgematte.pipeline import TemporalConfig
 
     with edgematte.Matter(counting, backend="ort-cpu") as m:
-        assert m.pipeline.temporal == TemporalConfig() and m.pipeline.rvm.smoother is not None
+        assert m.pipeline.temporal.config == TemporalConfig()
     with edgematte.Matter(counting, backend="ort-cpu", temporal=0) as m:
-        assert m.pipeline.temporal is None and m.pipeline.rvm.smoother is None
+        assert m.pipeline.temporal.config is None
 
 
 def test_matter_refuses_a_ratio_for_other_models(tiny_onnx):

@@ -5,9 +5,7 @@
 
 - :func:`preprocess`: uint8 HxWx3 frame -> [1,3,h,w] float16/float32 RGB engine input, one pass;
 - :func:`upsample_alpha`: model alpha [h,w] float16/float32 0..1 -> uint8 HxW;
-- :func:`blur`: separable box or Gaussian blur of a uint8 HxWx3 image (blurred backgrounds);
-- :func:`edge_controls`: grow or shrink, feather and cut a uint8 HxW alpha in place (csrc/edges.c's twin);
-- :func:`temporal_weights`, :func:`temporal_blend`: motion-weighted temporal smoothing (csrc/temporal.c's twin).
+- :func:`blur`: separable box or Gaussian blur of a uint8 HxWx3 image (blurred backgrounds).
 
 The folder holds the kernel sources (``*.cu``, ``em_cuda.h``) and, after
 ``python -m edgematte.kernels.cuda.build``, one fatbin per source; without a fatbin the sources
@@ -17,7 +15,6 @@ compile at run time with NVRTC. Nothing here imports pycuda or CuPy until a kern
 from __future__ import annotations
 
 from ...validate import is_cuda_array
-from ._launch import blur, blur_taps, edge_controls, preprocess, temporal_blend, temporal_weights, upsample_alpha
+from ._launch import blur, blur_taps, preprocess, upsample_alpha
 
-__all__ = ["blur", "blur_taps", "edge_controls", "is_cuda_array", "preprocess", "temporal_blend", "temporal_weights",
-           "upsample_alpha"]
+__all__ = ["blur", "blur_taps", "is_cuda_array", "preprocess", "upsample_alpha"]

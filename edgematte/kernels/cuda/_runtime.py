@@ -53,14 +53,14 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_fit_coef": ("stages", "PPPiiii"),
     "em_k_fit_blur": ("stages", "PPPPiii"),
     "em_k_guided_apply": ("stages", "PPiiPqPPii"),
-    "em_k_edges_h": ("edges", "PqPiiii"),
-    "em_k_edges_v": ("edges", "PPqiiiii"),
-    "em_k_edges_cut": ("edges", "Pqiii"),
-    "em_k_temporal_weights": ("temporal", "PPPiifff"),
-    "em_k_temporal_keep": ("temporal", "PPii"),
-    "em_k_temporal_blend": ("temporal", "PPPiiiPf"),
+    "em_k_temporal_weights": ("stages", "PPPiifff"),
+    "em_k_temporal_keep": ("stages", "PPii"),
+    "em_k_temporal_blend": ("stages", "PPPiiiPf"),
+    "em_k_edges_h": ("stages", "PqPiiii"),
+    "em_k_edges_v": ("stages", "PPqiiiii"),
+    "em_k_edges_cut": ("stages", "Pqiii"),
 }
-MODULES = ("resize", "trimap", "composite", "stages", "edges", "temporal")
+MODULES = ("resize", "trimap", "composite", "stages")
 BLOCK = (32, 8, 1)  # EM_BLOCK_X, EM_BLOCK_Y of em_cuda.h
 
 _SCALARS = {"P": np.uintp, "q": np.int64, "i": np.int32, "f": np.float32, "d": np.float64}

@@ -8,6 +8,8 @@
  *   em_k_fit_coef         ... averaged over the mean window, known regions exactly 0/255: the coefficients
  *   em_k_fit_blur         one blur-fusion pass (foreground and background colour estimates)
  *   em_k_guided_apply     the "fast" full-resolution pass: alpha, and the foreground (csrc/guided.c's twin)
+ *   em_k_temporal_*       motion-weighted temporal smoothing of the model step's outputs (csrc/temporal.c's twin)
+ *   em_k_edges_*          edge controls on the finished alpha: grow/shrink, feather, hard cut (csrc/edges.c's twin)
  *
  * Every kernel body sits in an EM_FOR_PIXELS block: on the GPU it guards the thread's pixel, compiled as
  * C++ on the CPU (the tests, with tests/kernels/cuda_on_cpu.h) it loops over the pixels, so the tests run the
@@ -419,5 +421,116 @@ extern "C" __global__ void em_k_guided_apply(const float *coef, const float *blu
                 fg[3 * at + c] = (a8 == 0 || a8 == 255) ? px[c] : (unsigned char)__float2int_rn(f);
             }
         }
+    }
+}
+
+/* -- temporal smoothing (csrc/temporal.h's twin): weights from the frame's motion at the outputs' grid -------- */
+static __device__ __forceinline__ int em_clampi(int v, int n) { return v < 0 ? 0 : (v >= n ? n - 1 : v); }
+
+/* the 27 absolute channel differences of the 3x3 neighbourhood (indices clamped) summed in integers, then
+ * temporal.c's float steps; guide and previous packed [h,w,3] */
+extern "C" __global__ void em_k_temporal_weights(const unsigned char *guide, const unsigned char *previous,
+                                                 float *weights, int w, int h, float strength, float still,
+                                                 float moving)
+{
+    EM_FOR_PIXELS(w, h)
+    {
+        int sum = 0;
+        for (int dy = -1; dy <= 1; ++dy)
+            for (int dx = -1; dx <= 1; ++dx) {
+                const long long i = 3 * ((long long)em_clampi(y + dy, h) * w + em_clampi(x + dx, w));
+                for (int c = 0; c < 3; ++c) sum += abs((int)guide[i + c] - (int)previous[i + c]);
+            }
+        const float inv_span = EM_RN_DIV(1.0f, EM_RN_SUB(moving, still));
+        float t = EM_RN_MUL(EM_RN_SUB(moving, EM_RN_MUL((float)sum, 1.0f / 27.0f)), inv_span);
+        t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+        weights[(long long)y * w + x] = EM_RN_MUL(strength, t);
+    }
+}
+
+/* previous <- guide, after every em_k_temporal_weights read of previous */
+extern "C" __global__ void em_k_temporal_keep(const unsigned char *guide, unsigned char *previous, int w, int h)
+{
+    EM_FOR_PIXELS(w, h)
+    {
+        const long long i = 3 * ((long long)y * w + x);
+        for (int c = 0; c < 3; ++c) previous[i + c] = guide[i + c];
+    }
+}
+
+/* state = w * state + (1 - w) * values for each of the channels [c,h,w]; with known_guide (channels 4: the fast
+ * guided filter's a0, a1, a2, 255 b) a cell known in values whose smoothed alpha at the guide's colour is within
+ * tol of it is set to it exactly */
+extern "C" __global__ void em_k_temporal_blend(const float *weights, const float *values, float *state, int w, int h,
+                                               int channels, const unsigned char *known_guide, float tol)
+{
+    EM_FOR_PIXELS(w, h)
+    {
+        const long long i = (long long)y * w + x, plane = (long long)w * h;
+        const float wgt = weights[i];
+        for (int c = 0; c < channels; ++c) {
+            const long long j = c * plane + i;
+            state[j] = EM_RN_ADD(EM_RN_MUL(wgt, state[j]), EM_RN_MUL(EM_RN_SUB(1.0f, wgt), values[j]));
+        }
+        const float k = known_guide ? values[3 * plane + i] : -1.0f;
+        if (known_guide && values[i] == 0.0f && values[plane + i] == 0.0f && values[2 * plane + i] == 0.0f &&
+            (k == 0.0f || k == 255.0f)) {
+            const unsigned char *g = known_guide + 3 * i;
+            float alpha = EM_RN_MUL(state[i], (float)g[0]);
+            alpha = EM_RN_ADD(alpha, EM_RN_MUL(state[plane + i], (float)g[1]));
+            alpha = EM_RN_ADD(alpha, EM_RN_MUL(state[2 * plane + i], (float)g[2]));
+            const float off = EM_RN_SUB(EM_RN_ADD(alpha, state[3 * plane + i]), k);
+            if (off < tol && off > -tol) {
+                state[i] = state[plane + i] = state[2 * plane + i] = 0.0f;
+                state[3 * plane + i] = k;
+            }
+        }
+    }
+}
+
+/* -- edge controls (csrc/edges.h's twin): a separable pass is em_k_edges_h (rows of the alpha into a packed work
+ * buffer) then em_k_edges_v (its columns back into the alpha, the threshold on the last pass); the 2r + 1 taps read
+ * directly. op 0 min (shrink), 1 max (grow), 2 mean (feather: row mean rounded half up, then column mean) */
+static __device__ __forceinline__ unsigned char em_edge_reduce(const unsigned char *base, long long step, int i,
+                                                               int n, int radius, int op)
+{
+    if (op == 2) {
+        unsigned int sum = 0;
+        for (int k = -radius; k <= radius; ++k) sum += base[em_clampi(i + k, n) * step];
+        return (unsigned char)((sum + (unsigned int)radius) / (unsigned int)(2 * radius + 1));
+    }
+    unsigned char best = base[(long long)i * step];
+    for (int k = -radius; k <= radius; ++k) {
+        const unsigned char v = base[em_clampi(i + k, n) * step];
+        best = op == 1 ? (v > best ? v : best) : (v < best ? v : best);
+    }
+    return best;
+}
+
+extern "C" __global__ void em_k_edges_h(const unsigned char *alpha, long long pitch, unsigned char *tmp, int w, int h,
+                                        int radius, int op)
+{
+    EM_FOR_PIXELS(w, h)
+    tmp[(long long)y * w + x] = em_edge_reduce(alpha + (long long)y * pitch, 1, x, w, radius, op);
+}
+
+extern "C" __global__ void em_k_edges_v(const unsigned char *tmp, unsigned char *alpha, long long pitch, int w, int h,
+                                        int radius, int op, int threshold)
+{
+    EM_FOR_PIXELS(w, h)
+    {
+        unsigned char v = em_edge_reduce(tmp + x, (long long)w, y, h, radius, op);
+        if (threshold > 0)
+            v = v >= threshold ? 255 : 0;
+        alpha[(long long)y * pitch + x] = v;
+    }
+}
+
+extern "C" __global__ void em_k_edges_cut(unsigned char *alpha, long long pitch, int w, int h, int threshold)
+{
+    EM_FOR_PIXELS(w, h)
+    {
+        unsigned char *p = alpha + (long long)y * pitch + x;
+        *p = *p >= threshold ? 255 : 0;
     }
 }
