@@ -50,6 +50,10 @@ def _model_path(name: str, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
+    return portrait_frame()
+
+
+def portrait_frame() -> np.ndarray:
     """The shared public-domain portrait covering 1280x720, or a synthetic one without the shared data."""
     from edgematte.background import cover as _cover
 
