@@ -202,7 +202,7 @@ def run_clip(matter: Any, frames: Sequence[np.ndarray]) -> Tuple[List[np.ndarray
 
 
 def measure(configs: Sequence[Config], paths: Sequence[Path], limit: int = 0,
-            log: Callable[[str], None] = None) -> Dict[str, Tuple[Figures, float, int]]:
+            log: Optional[Callable[[str], None]] = None) -> Dict[str, Tuple[Figures, float, int]]:
     """label -> (figures pooled over ``paths``, seconds, frames). Clip by clip, every configuration on it."""
     log = log or _say
     out: Dict[str, Tuple[Figures, float, int]] = {c.label: (Figures(), 0.0, 0) for c in configs}
@@ -239,9 +239,9 @@ def matter_config(label: str, model: Any, reference: Optional[str] = None, **kwa
 
 # ---------------------------------------------------------------- candidate filters (NumPy prototypes)
 class Candidate:
-    """A temporal filter measured against the pipeline's own, with its smoother's interface
-    (:class:`edgematte.temporal.TemporalSmoother`: ``weigh`` once per frame with the frame at the outputs'
-    grid, then ``smooth`` per output). Subclasses give the weight of the past (a number or an [h,w] map)."""
+    """A temporal filter measured against the pipeline's own, with the interface of its stage's filter
+    (:class:`edgematte.temporal.Temporal`: ``weigh`` once per frame with the frame at the outputs' grid, then
+    ``smooth`` per output; :func:`plug` adapts it). Subclasses give the weight of the past (a number or an [h,w] map)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -385,7 +385,7 @@ def plug(matter: Any, candidate: Candidate) -> None:
 
 def candidate_config(label: str, model: Any, reference: str, coef: Optional[Candidate] = None,
                      alpha: Optional[Candidate] = None, **kwargs: Any) -> Config:
-    """A row with candidate filters: ``coef`` in place of the pipeline's smoother (the guided filter's or
+    """A row with candidate filters: ``coef`` in place of the pipeline's filter (the guided filter's or
     RVM's coefficients), ``alpha`` on the model alpha (segmentation models)."""
 
     def make():
@@ -504,7 +504,7 @@ def cover(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 
 def ratio_report(videos: Path, weights: Path, limit: int = 45, threads: Optional[int] = None,
-                 log: Callable[[str], None] = None) -> str:
+                 log: Optional[Callable[[str], None]] = None) -> str:
     """Markdown: RVM's flicker, pops and SAD against its network input size, per frame size,
     on the tuning clips (first ``limit`` frames each, scaled up to cover the larger sizes; the figures skip
     the first RATIO_WARM_UP frames, while RVM's recurrent state settles).
@@ -570,7 +570,6 @@ def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) 
     from edgematte.runtime import open_backend
 
     frames = read_clip(videos / clip)
-    motion = picture_motion(frames)
     ema = Ema(0.5)
     rows = {"unsmoothed": edgematte.Matter("selfie", backend="ort-cpu", refine="fast", temporal=0),
             "EMA 0.5": edgematte.Matter("selfie", refine="fast", temporal=0,

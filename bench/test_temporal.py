@@ -80,22 +80,27 @@ def test_selfie_fast_1280x720(benchmark, frames, setting):
 
 @pytest.mark.parametrize("grid", [(128, 128, 4), (180, 320, 8)], ids=["selfie-coef-128x128", "rvm-coef-320x180"])
 def test_temporal_stage_alone(benchmark, grid):
-    """The smoother on its own: weights from the guide, then the blend of the coefficients (RVM: A and b)."""
-    from edgematte.temporal import TemporalSmoother
+    """The temporal stage on its own, in the host space: weights from the guide, then the blend of the
+    coefficients (RVM: A and b)."""
+    from types import SimpleNamespace
+
+    from edgematte.pipeline.core import TemporalConfig
+    from edgematte.pipeline.host import HostSpace
+    from edgematte.temporal import Temporal
 
     h, w, c = grid
     rng = np.random.default_rng(0)
     guides = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2)]
     values = rng.random((c, h, w), dtype=np.float32)
-    smoother = TemporalSmoother()
-    smoother.weigh(guides[0])
-    smoother.smooth("coef", values)
+    stage, space, b = Temporal(TemporalConfig()), HostSpace(), SimpleNamespace(temporal=None)
+    stage.weigh(space, guides[0], b, True)
+    stage.smooth(space, "coef", values, b)
     state = {"i": 0}
 
     def step():
         state["i"] += 1
-        smoother.weigh(guides[state["i"] % 2])
-        smoother.smooth("coef", values)
+        stage.weigh(space, guides[state["i"] % 2], b, False)
+        stage.smooth(space, "coef", values, b)
 
     benchmark.group = "temporal-stage"
     benchmark.pedantic(step, rounds=500, warmup_rounds=20)

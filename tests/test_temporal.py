@@ -8,10 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import edgematte
+from edgematte.edges import EdgeConfig
+from edgematte.errors import InputError
 from edgematte.kernels import _temporal_reference as ref
-from edgematte.pipeline.core import TemporalConfig
+from edgematte.pipeline import Pipeline, TemporalConfig
 from edgematte.pipeline.host import HostSpace
 from edgematte.temporal import MOVING_LEVELS, STILL_LEVELS, Temporal
+from edgematte.types import TensorSpec
 
 
 class Stage:
@@ -99,11 +103,6 @@ def test_a_moving_picture_is_followed_at_once(strength):
 
 
 # -- in the pipeline ---------------------------------------------------------------------------------
-import edgematte  # noqa: E402
-from edgematte.edges import EdgeConfig  # noqa: E402
-from edgematte.errors import InputError  # noqa: E402
-from edgematte.pipeline import Pipeline, TemporalConfig  # noqa: E402
-from edgematte.types import TensorSpec  # noqa: E402
 
 
 class Flickering:

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Cython binding of csrc/temporal.c (motion-adaptive temporal smoothing of small-size coefficients).
 
-Arguments are validated by the caller (:class:`edgematte.temporal.TemporalSmoother`); this module
-trusts them. The executable specification is :mod:`edgematte.kernels._temporal_reference`.
+Arguments are validated by the caller (:class:`edgematte.temporal.Temporal`, through the host space); this
+module trusts them. The executable specification is :mod:`edgematte.kernels._temporal_reference`.
 """
 
 from libc.stdint cimport uint8_t, uint16_t
