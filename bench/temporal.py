@@ -241,7 +241,8 @@ def matter_config(label: str, model: Any, reference: Optional[str] = None, **kwa
 class Candidate:
     """A temporal filter measured against the pipeline's own, with the interface of its stage's filter
     (:class:`edgematte.temporal.Temporal`: ``weigh`` once per frame with the frame at the outputs' grid, then
-    ``smooth`` per output; :func:`plug` adapts it). Subclasses give the weight of the past (a number or an [h,w] map)."""
+    ``smooth`` per output; :func:`plug` adapts it). Subclasses give the weight of the past (a number or an
+    [h,w] map)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -570,10 +571,9 @@ def picture(videos: Path, out: Path, clip: str = "asl_no.mkv", crop: int = 240) 
     from edgematte.runtime import open_backend
 
     frames = read_clip(videos / clip)
-    ema = Ema(0.5)
+    ema = AlphaSmoothing(open_backend("ort-cpu", _resolve_model("selfie")[0]), Ema(0.5))
     rows = {"unsmoothed": edgematte.Matter("selfie", backend="ort-cpu", refine="fast", temporal=0),
-            "EMA 0.5": edgematte.Matter("selfie", refine="fast", temporal=0,
-                                        backend=AlphaSmoothing(open_backend("ort-cpu", _resolve_model("selfie")[0]), ema)),
+            "EMA 0.5": edgematte.Matter("selfie", refine="fast", temporal=0, backend=ema),
             "default": edgematte.Matter("selfie", backend="ort-cpu", refine="fast")}
     green = (64, 177, 0)
     composites: Dict[str, List[np.ndarray]] = {}

@@ -9,25 +9,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-/* values per thread below which a pass stays on one thread. The grid is model-sized (0.02-0.1 MP): one
- * thread does a pass in ~0.1 ms, less than waking a sleeping OpenMP worker can take on a busy CPU. */
-#define WORK_PER_THREAD (1L << 20)
-
-static int nthreads_(int threads, long work) {
-#ifdef _OPENMP
-    int n = threads > 0 ? threads : omp_get_max_threads();
-    long most = 1 + work / WORK_PER_THREAD;
-    return n > most ? (int)most : (n < 1 ? 1 : n);
-#else
-    (void)threads;
-    (void)work;
-    return 1;
-#endif
-}
+/* One thread: the grid is model-sized (0.02-0.1 MP), a pass takes ~0.1 ms, less than waking a sleeping OpenMP
+ * worker can take on a busy CPU. */
 
 EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *restrict p, uint16_t *restrict sum,
                                      uint16_t *restrict across, int w) {
@@ -53,7 +37,7 @@ EM_CLONES static void row_weights(const uint16_t *restrict up, const uint16_t *r
 }
 
 int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength, float still,
-                        float moving, float *weights, uint16_t *scratch, int threads) {
+                        float moving, float *weights, uint16_t *scratch) {
     if (height < 1 || width < 1 || guide == NULL || previous == NULL || weights == NULL ||
         !(strength >= 0.0f && strength < 1.0f) || !(still >= 0.0f && still < moving))
         return EM_ERR_ARG;
@@ -64,18 +48,13 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
     uint16_t *sum = work, *across = work + plane;
     int h = height, w = width;
     float inv_span = 1.0f / (moving - still);
-#pragma omp parallel num_threads(nthreads_(threads, 3L * height * width))
-    {
-#pragma omp for schedule(static)
-        for (int y = 0; y < h; y++)
-            row_difference(guide + 3 * (size_t)y * w, previous + 3 * (size_t)y * w, sum + (size_t)y * w,
-                           across + (size_t)y * w, w);
-#pragma omp for schedule(static)
-        for (int y = 0; y < h; y++) {
-            int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
-            row_weights(across + (size_t)u * w, across + (size_t)y * w, across + (size_t)d * w,
-                        weights + (size_t)y * w, w, strength, moving, inv_span);
-        }
+    for (int y = 0; y < h; y++)
+        row_difference(guide + 3 * (size_t)y * w, previous + 3 * (size_t)y * w, sum + (size_t)y * w,
+                       across + (size_t)y * w, w);
+    for (int y = 0; y < h; y++) {
+        int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
+        row_weights(across + (size_t)u * w, across + (size_t)y * w, across + (size_t)d * w, weights + (size_t)y * w,
+                    w, strength, moving, inv_span);
     }
     memcpy(previous, guide, 3 * plane);
     if (scratch == NULL)
@@ -105,13 +84,12 @@ static void snap_known_row(const float *values, float *state, size_t plane, cons
 }
 
 int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
-                      const uint8_t *known_guide, float known_tol, int threads) {
+                      const uint8_t *known_guide, float known_tol) {
     if (height < 1 || width < 1 || channels < 1 || weights == NULL || values == NULL || state == NULL ||
         (known_guide != NULL && (channels != 4 || !(known_tol >= 0.0f))))
         return EM_ERR_ARG;
     int h = height, w = width;
     size_t plane = (size_t)height * (size_t)width;
-#pragma omp parallel for schedule(static) num_threads(nthreads_(threads, (long)channels * height * width))
     for (int y = 0; y < h; y++) {
         size_t row = (size_t)y * w;
         for (int c = 0; c < channels; c++)

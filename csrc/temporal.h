@@ -9,8 +9,8 @@
  *       w = strength * clamp((moving - d) / (moving - still), 0, 1)   (strength at d <= still, 0 at d >= moving);
  *   em_temporal_blend: state = w * state + (1 - w) * values, for every channel of one or more outputs.
  *
- * The executable specification is edgematte/kernels/_temporal_reference.py. Plain C99, no Python.h;
- * OpenMP when compiled with it.
+ * The executable specification is edgematte/kernels/_temporal_reference.py. Plain C99, no Python.h; one
+ * thread (the grid is model-sized).
  */
 #ifndef EM_TEMPORAL_H
 #define EM_TEMPORAL_H
@@ -25,7 +25,7 @@
  * weights: [h,w] float32 out. 0 <= strength < 1, 0 <= still < moving (levels of 255).
  * scratch: NULL or 2 * h * w uint16_t. Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM. */
 int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength, float still,
-                        float moving, float *weights, uint16_t *scratch, int threads);
+                        float moving, float *weights, uint16_t *scratch);
 
 /* weights: [h,w] float32 from em_temporal_weights; values: [channels,h,w] float32, this frame's output;
  * state: [channels,h,w] float32, in: the last smoothed output, out: this one.
@@ -36,6 +36,6 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
  *   known regions (a smoothed cell would otherwise stay a hair off exact for good).
  * Returns EM_OK or EM_ERR_ARG. */
 int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
-                      const uint8_t *known_guide, float known_tol, int threads);
+                      const uint8_t *known_guide, float known_tol);
 
 #endif

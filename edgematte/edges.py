@@ -35,7 +35,8 @@ MAX_RADIUS = 256
 
 
 def _pixels(name: str, value: Any, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_RADIUS:
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not integer or not low <= value <= MAX_RADIUS:
         raise InputError(f"received {name}={value!r}; expected an int in [{low}, {MAX_RADIUS}] (pixels)")
     return int(value)
 

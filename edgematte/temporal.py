@@ -14,9 +14,9 @@ restart (the first frame, a scene cut, a new size) the strength ramps up as a ru
 min(strength, n / (n + 1)) on the n-th frame since, so the first frame's output is not held longer
 than any other's.
 
-The stage is :class:`Temporal`, one for every model step and array space (the space runs the kernels). Chosen on ``bench/temporal.py``'s tuning clips against smoothing the model
-alpha, both, per-block weights and a hysteresis gate (``bench/results/temporal.md``); the motion levels
-and the strength are the tuning's.
+The stage is :class:`Temporal`, one for every model step and array space (the space runs the kernels).
+Chosen on ``bench/temporal.py``'s tuning clips against smoothing the model alpha, both, per-block weights
+and a hysteresis gate (``bench/results/temporal.md``); the motion levels and the strength are the tuning's.
 """
 
 from __future__ import annotations

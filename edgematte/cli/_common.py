@@ -18,10 +18,10 @@ __all__ = [
     "UsageError",
     "usage_checks",
     "bounded",
+    "accepted_by",
     "POSITIVE_INT",
     "POSITIVE_FLOAT",
     "RATIO",
-    "WEIGHT",
     "add_model_arguments",
     "add_background_argument",
     "add_odd_size_arguments",
@@ -61,14 +61,16 @@ def usage_checks() -> Iterator[None]:
 
 
 def bounded(cast: Callable[[str], Any], expected: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
-    """An argparse ``type=``: ``cast(text)`` where ``ok`` holds, else "received 'TEXT'; expected EXPECTED"."""
+    """An argparse ``type=``: ``cast(text)`` where ``ok`` holds, else "received 'TEXT'; expected EXPECTED".
+    ``ok`` may also refuse by raising an InputError (see :func:`accepted_by`)."""
 
     def parse(text: str) -> Any:
         try:
             value = cast(text)
-        except ValueError:
-            value = None
-        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
+            valid = not (isinstance(value, float) and not math.isfinite(value)) and ok(value)
+        except (ValueError, InputError):
+            valid = False
+        if not valid:
             raise argparse.ArgumentTypeError(f"received {text!r}; expected {expected}")
         return value
 
@@ -76,12 +78,16 @@ def bounded(cast: Callable[[str], Any], expected: str, ok: Callable[[Any], bool]
     return parse
 
 
+def accepted_by(config: Callable[..., Any], name: str) -> Callable[[Any], bool]:
+    """A check for :func:`bounded` that keeps a setting's bounds in one place, its API config:
+    ``config(name=value)`` raises an InputError for a value out of bounds."""
+    return lambda value: config(**{name: value}) is not None
+
+
 POSITIVE_INT = bounded(int, "a whole number >= 1", lambda v: v >= 1)
 POSITIVE_FLOAT = bounded(float, "a number > 0", lambda v: v > 0)
 #: RobustVideoMatting's downsample ratio
 RATIO = bounded(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
-#: the temporal filter's weight of the past where the picture holds still (0: off)
-WEIGHT = bounded(float, "a weight in [0, 1) (0: off)", lambda v: 0 <= v < 1)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, refine: str = "fast") -> None:
@@ -147,48 +153,34 @@ def add_odd_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
-    """--edge-shift, --feather, --threshold (edgematte.edges; bounds checked while parsing: exit 2)."""
+    """--edge-shift, --feather, --threshold (edgematte.edges; EdgeConfig's bounds, checked while parsing: exit 2)."""
+    from ..edges import MAX_RADIUS, EdgeConfig
+
+    pixels = f"an int in [{{}}, {MAX_RADIUS}] (pixels)"
     group = parser.add_argument_group("edge")
-    group.add_argument("--edge-shift", type=_edge_setting("edge_shift", int), default=0, metavar="PX",
+    shift = bounded(int, pixels.format(-MAX_RADIUS), accepted_by(EdgeConfig, "edge_shift"))
+    group.add_argument("--edge-shift", type=shift, default=0, metavar="PX",
                        help="grow (PX > 0) or shrink (PX < 0) the matte by PX pixels (default: 0)")
-    group.add_argument("--feather", type=_edge_setting("feather", int), default=0, metavar="PX",
-                       help="soften the edge into a ramp 2 PX + 1 pixels wide (default: 0)")
-    group.add_argument("--threshold", type=_edge_setting("threshold", float), default=None, metavar="T",
+    group.add_argument("--feather", type=bounded(int, pixels.format(0), accepted_by(EdgeConfig, "feather")),
+                       default=0, metavar="PX", help="soften the edge into a ramp 2 PX + 1 pixels wide (default: 0)")
+    group.add_argument("--threshold", type=bounded(float, "a number in (0, 1]", accepted_by(EdgeConfig, "threshold")),
+                       default=None, metavar="T",
                        help="a hard cut: opaque where alpha >= T, T in (0, 1] (default: the soft matte)")
-
-
-def _edge_setting(name: str, kind: type):
-    def parse(text: str):
-        from ..edges import EdgeConfig
-        from ..errors import InputError
-
-        try:
-            EdgeConfig(**{name: kind(text)})
-        except (ValueError, InputError) as exc:
-            expected = str(exc).split("; expected ", 1)[-1] if isinstance(exc, InputError) else (
-                "an int" if kind is int else "a number")
-            raise argparse.ArgumentTypeError(f"received {text!r}; expected {expected}") from None
-        return kind(text)
-
-    return parse
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the commands that matte a stream (video, webcam): --temporal, the model's, the edge's."""
-    _add_temporal_argument(parser)
-    add_model_arguments(parser)
-    add_edge_arguments(parser)
-
-
-def _add_temporal_argument(parser: argparse.ArgumentParser) -> None:
-    """--temporal S: motion-adaptive smoothing over time, on by default, 0 turns it off (photos never have it)."""
+    from ..pipeline.core import TemporalConfig
     from ..temporal import STRENGTH
 
+    strength = bounded(float, "a weight in [0, 1) (0: off)", accepted_by(TemporalConfig, "strength"))
     parser.add_argument(
-        "--temporal", type=WEIGHT, default=STRENGTH, metavar="S",
+        "--temporal", type=strength, default=STRENGTH, metavar="S",
         help="smoothing over time that holds still edges and follows moving ones at once: the past's weight "
         "where the picture holds still, in [0, 1); 0 turns every temporal filter off (default: %(default)s)",
     )
+    add_model_arguments(parser)
+    add_edge_arguments(parser)
 
 
 def parse_size(text: str) -> Tuple[int, int]:

@@ -12,14 +12,14 @@ from edgematte.kernels._status import raise_for_status as _check
 
 cdef extern from "temporal.h" nogil:
     int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int width, float strength,
-                            float still, float moving, float *weights, uint16_t *scratch, int threads) noexcept
+                            float still, float moving, float *weights, uint16_t *scratch) noexcept
     int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height,
-                          int width, const uint8_t *known_guide, float known_tol, int threads) noexcept
+                          int width, const uint8_t *known_guide, float known_tol) noexcept
 
 
 def temporal_weights(const uint8_t[:, :, ::1] guide not None, uint8_t[:, :, ::1] previous not None,
                      float[:, ::1] weights not None, float strength, float still, float moving,
-                     uint16_t[::1] scratch, int threads):
+                     uint16_t[::1] scratch=None):
     """weights [h,w] float32 <- the past's weight per pixel; previous <- guide (see temporal.h).
     scratch: uint16 [2 * h * w] or None."""
     cdef int h = guide.shape[0], w = guide.shape[1], status
@@ -33,12 +33,12 @@ def temporal_weights(const uint8_t[:, :, ::1] guide not None, uint8_t[:, :, ::1]
         sp = &scratch[0]
     with nogil:
         status = em_temporal_weights(&guide[0, 0, 0], &previous[0, 0, 0], h, w, strength, still, moving,
-                                     &weights[0, 0], sp, threads)
+                                     &weights[0, 0], sp)
     _check(status, "em_temporal_weights")
 
 
 def temporal_blend(const float[:, ::1] weights not None, const float[:, :, ::1] values not None,
-                   float[:, :, ::1] state not None, int threads, known_guide=None, float known_tol=0.5):
+                   float[:, :, ::1] state not None, known_guide=None, float known_tol=0.5):
     """state [c,h,w] float32 <- weights * state + (1 - weights) * values; with ``known_guide`` ([h,w,3] uint8,
     c = 4: the fast guided filter's coefficients) known cells of values are kept exact (see temporal.h)."""
     cdef int h = weights.shape[0], w = weights.shape[1], c = values.shape[0], status
@@ -53,6 +53,5 @@ def temporal_blend(const float[:, ::1] weights not None, const float[:, :, ::1] 
             raise ValueError("temporal_blend: known_guide must be [h,w,3] and values [4,h,w]")
         gp = &guide[0, 0, 0]
     with nogil:
-        status = em_temporal_blend(&weights[0, 0], &values[0, 0, 0], &state[0, 0, 0], c, h, w, gp, known_tol,
-                                   threads)
+        status = em_temporal_blend(&weights[0, 0], &values[0, 0, 0], &state[0, 0, 0], c, h, w, gp, known_tol)
     _check(status, "em_temporal_blend")

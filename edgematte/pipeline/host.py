@@ -127,11 +127,11 @@ class HostSpace:
 
     def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float, b) -> None:
         """The temporal filter's weights from the motion between ``previous`` and ``guide``; previous <- guide."""
-        self._temporal.temporal_weights(guide, previous, weights, strength, still, moving, None, 1)  # model-sized
+        self._temporal.temporal_weights(guide, previous, weights, strength, still, moving)
 
     def temporal_blend(self, weights, values, state, known_guide, tolerance: float) -> None:
         """state = weights * state + (1 - weights) * values, with the rule for known cells (``csrc/temporal.h``)."""
-        self._temporal.temporal_blend(weights, values, state, 1, known_guide, tolerance)
+        self._temporal.temporal_blend(weights, values, state, known_guide, tolerance)
 
     # -- refinement --------------------------------------------------------------------------------
     def fit(self, small: np.ndarray, alpha: np.ndarray, b: Any, threads: Optional[int], *, foreground: bool) -> None:

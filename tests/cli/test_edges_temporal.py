@@ -47,14 +47,15 @@ def test_the_cli_default_strength_is_the_api_default():
 @pytest.mark.parametrize("command", ["video", "webcam", "matte"])
 @pytest.mark.parametrize("flag, value, expected", [
     ("--edge-shift", "300", "expected an int in [-256, 256]"),
-    ("--edge-shift", "1.5", "expected an int"),
+    ("--edge-shift", "1.5", "expected an int in [-256, 256] (pixels)"),
     ("--feather", "-1", "expected an int in [0, 256]"),
-    ("--threshold", "0", "expected None (a soft matte) or a float in (0, 1]"),
-    ("--threshold", "1.5", "expected None (a soft matte) or a float in (0, 1]"),
-    ("--threshold", "half", "expected a number"),
+    ("--threshold", "0", "expected a number in (0, 1]"),
+    ("--threshold", "1.5", "expected a number in (0, 1]"),
+    ("--threshold", "half", "expected a number in (0, 1]"),
 ])
 def test_edge_settings_out_of_bounds_are_usage_errors(command, flag, value, expected, capsys):
-    args = {"video": ["video", "in.mp4", "-o", "out.mp4"], "webcam": ["webcam"], "matte": ["matte", "a.png", "-o", "b.png"]}
+    args = {"video": ["video", "in.mp4", "-o", "out.mp4"], "webcam": ["webcam"],
+            "matte": ["matte", "a.png", "-o", "b.png"]}
     with pytest.raises(SystemExit) as exc:
         main(args[command] + [flag, value])
     assert exc.value.code == 2

@@ -225,5 +225,6 @@ def test_edge_controls_match_the_twin(k, shape, shift, feather, threshold):
         k.em_k_edges_cut(ptr(alpha), alpha.strides[0], w, h, threshold)
     for i, (radius, op) in enumerate(passes):
         k.em_k_edges_h(ptr(alpha), alpha.strides[0], ptr(work), w, h, radius, op)
-        k.em_k_edges_v(ptr(work), ptr(alpha), alpha.strides[0], w, h, radius, op, threshold if i == len(passes) - 1 else 0)
+        cut = threshold if i == len(passes) - 1 else 0
+        k.em_k_edges_v(ptr(work), ptr(alpha), alpha.strides[0], w, h, radius, op, cut)
     assert np.array_equal(alpha, expected)
