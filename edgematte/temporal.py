@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "KNOWN_TOLERANCE", "Temporal"]
+__all__ = ["STRENGTH", "STILL_LEVELS", "MOVING_LEVELS", "CUT_THRESHOLD", "KNOWN_TOLERANCE", "Temporal"]
 
 #: the past's weight where the picture holds still (the default of ``temporal``): a time constant of
 #: 20 frames there, 2/3 s at 30 fps
@@ -35,6 +35,9 @@ STRENGTH = 0.95
 STILL_LEVELS = 1.0
 #: ... and at and above which it moved
 MOVING_LEVELS = 3.0
+#: mean absolute difference (0..1) of consecutive model-size frames above which the scene cut (the default of
+#: ``TemporalConfig.cut_threshold``)
+CUT_THRESHOLD = 0.12
 #: a smoothed guided-filter cell known this frame is made exactly known when its alpha at the cell's colour is
 #: within this many levels of it (so it rounds the same)
 KNOWN_TOLERANCE = 0.5
@@ -53,10 +56,8 @@ class Temporal:
     """
 
     def __init__(self, config: Any) -> None:
-        from .pipeline.core import TemporalConfig
-
         self.config = config  # a TemporalConfig, or None
-        self.threshold = (config or TemporalConfig()).cut_threshold
+        self.threshold = config.cut_threshold if config is not None else CUT_THRESHOLD
 
     def cut(self, s: Any, small: Any, b: Any) -> bool:
         """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold; ``small`` becomes the previous."""

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import BackendUnavailableError, InputError
 from ..edges import EdgeConfig
 from ..refine import FAST
-from ..temporal import STRENGTH, Temporal
+from ..temporal import CUT_THRESHOLD, STRENGTH, Temporal
 from ..runtime.base import Backend
 from ..validate import check_int, check_threads, check_trimap_params
 
@@ -67,7 +67,7 @@ class TemporalConfig:
     between consecutive model-size frames; the smoothing (and a recurrent model's state) then restarts."""
 
     strength: float = STRENGTH
-    cut_threshold: float = 0.12
+    cut_threshold: float = CUT_THRESHOLD
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:

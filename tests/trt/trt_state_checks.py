@@ -131,7 +131,7 @@ with TrtBackend(small) as backend:
 
 # 2. Matter on the static export's engine: RvmStep in the pipeline, cuts and resets restart the state
 frame, other = np.full((8, 10, 3), 100, np.uint8), np.full((8, 10, 3), 220, np.uint8)
-with edgematte.Matter(small, backend="tensorrt") as matter:
+with edgematte.Matter(small, backend="tensorrt", temporal=0) as matter:  # the raw state: no smoothing
     levels = [int(matter.process(frame).alpha[0, 0]) for _ in range(3)]
     matter.reset()
     levels.append(int(matter.process(frame).alpha[0, 0]))
@@ -140,7 +140,7 @@ with edgematte.Matter(small, backend="tensorrt") as matter:
     print("MATTER_LEVELS", levels, "CUT", cut.cut, "STEP", type(matter.pipeline.step).__name__)
 
 # 3. Matter on RVM's own graph: the engines build made for it, one per frame size; a new size restarts the state
-with edgematte.Matter(source_onnx, backend="tensorrt") as matter:
+with edgematte.Matter(source_onnx, backend="tensorrt", temporal=0) as matter:
     print("ENGINE_SET", type(matter.backend).__name__, sorted(e.path.name for e in matter.backend.engines))
     levels, memsets = [], copies()[3]
     for f in (frame, frame, np.full((12, 16, 3), 100, np.uint8), np.full((12, 16, 3), 100, np.uint8), frame):
