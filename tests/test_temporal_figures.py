@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load_bench
 
 pytest.importorskip("cv2")
-_PATH = Path(__file__).resolve().parents[1] / "bench" / "temporal.py"
-_spec = importlib.util.spec_from_file_location("bench_temporal", _PATH)
-temporal = importlib.util.module_from_spec(_spec)
-sys.modules["bench_temporal"] = temporal  # dataclasses look their module up by name
-_spec.loader.exec_module(temporal)
+temporal = load_bench("temporal")
 
 H, W = 48, 64
 

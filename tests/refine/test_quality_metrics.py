@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from bench_scripts import load_bench
 
 pytest.importorskip("cv2")
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
-_spec = importlib.util.spec_from_file_location("bench_quality", _PATH)
-quality = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(quality)
+quality = load_bench("quality")
 
 
 def _pair():
