@@ -78,7 +78,7 @@ class Temporal:
             t.frames = 1
             return
         strength = min(self.config.strength, t.frames / (t.frames + 1.0))  # a running mean until then
-        s.temporal_weights(guide, t.previous, t.weights, strength, STILL_LEVELS, MOVING_LEVELS, b)
+        s.temporal_weights(guide, t.previous, t.weights, strength, STILL_LEVELS, MOVING_LEVELS)
         t.frames += 1
 
     def smooth(self, s: Any, name: str, values: Any, b: Any, known: bool = False) -> Any:

@@ -1,7 +1,6 @@
 """The per-frame pipeline: one :class:`Pipeline` over an array space and a model step.
 
-- :mod:`.core`: :class:`Pipeline` (the hot path, top to bottom), :class:`Result`, the configs (the temporal stage:
-  :class:`edgematte.temporal.Temporal`);
+- :mod:`.core`: :class:`Pipeline` (the hot path, top to bottom), :class:`Result`, the configs;
 - :mod:`.steps`: the model steps, :class:`~.steps.SegmentStep` and :class:`~.steps.RvmStep`;
 - :mod:`.host`: :class:`~.host.HostSpace`, NumPy + OpenCV + the CPU kernels;
 - :mod:`.cuda`: :class:`~.cuda.CudaSpace`, CuPy + the CUDA kernels (imported when a GPU backend asks for it).

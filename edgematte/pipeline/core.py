@@ -279,8 +279,7 @@ class Pipeline:
         return Result(timings=clock.finish(), cut=cut, **fields)
 
     # -- stages ------------------------------------------------------------------------------------
-    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground: bool = True, *,
-              restart: bool = False):
+    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground: bool = True, restart=False):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
         The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size

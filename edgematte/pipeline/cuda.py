@@ -201,7 +201,7 @@ class CudaSpace:
     def mean_abs_diff(self, a: Any, b: Any, scratch: Any) -> float:
         return float(self.xp.abs(a.astype(np.int16) - b).mean()) / 255.0
 
-    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float, b) -> None:
+    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float) -> None:
         h, w = weights.shape
         self._launch("em_k_temporal_weights", w, h, self._ptr(guide), self._ptr(previous), self._ptr(weights), w, h,
                      strength, still, moving)

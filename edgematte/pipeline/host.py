@@ -125,7 +125,7 @@ class HostSpace:
         cv2.absdiff(a, b, dst=scratch)
         return sum(cv2.mean(scratch)[:3]) / (3 * 255.0)
 
-    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float, b) -> None:
+    def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float) -> None:
         """The temporal filter's weights from the motion between ``previous`` and ``guide``; previous <- guide."""
         self._temporal.temporal_weights(guide, previous, weights, strength, still, moving)
 
