@@ -28,6 +28,28 @@
 
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (t + M) - M rounds 0 <= t < 2^22 to nearest even */
 
+/* GCC (12+) and Clang vector extensions: eight floats as one value, compiled for each target clone
+ * (two SSE registers by default, one AVX register in the avx2 clone, NEON pairs on aarch64). */
+#if !defined(EM_NO_VECTORS) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+#define EM_VECTORS 1
+#define EM_INLINE __attribute__((always_inline))
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint8_t v16b __attribute__((vector_size(16)));
+typedef uint8_t v32b __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint16_t v16h __attribute__((vector_size(32)));
+#define V8(s) ((v8f){(s), (s), (s), (s), (s), (s), (s), (s)})
+static inline EM_INLINE v8f ld8f(const float *p) {
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline EM_INLINE void st8f(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+/* m ? a : b, lane by lane (m: all ones or zeros) */
+static inline EM_INLINE v8f sel8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & (v8i)b)); }
+#endif
+
 static int nthreads(int threads, long work, long per_thread) {
 #ifdef _OPENMP
     int n = threads > 0 ? threads : omp_get_max_threads();
@@ -408,84 +430,281 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
     *frac = (float)f;
 }
 
-/* The coefficient planes (4) and blurs (6, or NULL) of the small row sy, expanded to W values
- * (dst[c * W + x], blurs from c = 4) over the output columns of the source columns j0..j1.
+/* ---- the full-resolution pass --------------------------------------------------------------------
+ *
+ * Per output row, runs of pixels whose four coefficient cells are one known constant (a memset and
+ * copies) or not. For the others, each thread keeps the two small rows its output row lies between
+ * with their planes (coefficients, then blurs) expanded to full width, filled lazily over unknown
+ * runs only; per pixel that leaves a vertical lerp per plane, the dot product, the foreground step
+ * and the composite. With GCC or Clang this runs eight pixels at a time in vector extensions; other
+ * compilers take one pixel at a time. Both do the same float operations in the same order as the
+ * per-pixel form (the CUDA body in edgematte/device_pipeline.py), so every build gives the same bytes.
+ */
+
+#define ROW_PAD 8 /* floats after each expanded plane (and after wx): an 8-wide load from its last value stays inside */
+
+/* The coefficient planes (4) and blurs (6, or NULL) of the small row sy, expanded to full width
+ * (dst[c * stride + x], blurs from c = 4) over the output columns of the source columns j0..j1.
  * xs[j]..xs[j+1] are the output columns whose left source column is j (the right one is
  * min(j + 1, w - 1)). held[j]: the small row dst holds at source column j, updated. */
 EM_CLONES static void expand_row(const float *coef, const float *blurs, size_t plane_size, int w, int sy,
-                                 const int *xs, const float *wx, int W, int j0, int j1, int *held, float *dst) {
+                                 const int *xs, const float *wx, size_t stride, int j0, int j1, int *held, float *dst) {
     const int count = blurs ? 10 : 4;
     int c, j, x;
     for (j = j0; j <= j1; j++) {
+        const int x0 = xs[j], x1 = xs[j + 1];
+#ifdef EM_VECTORS
+        /* whole vectors may run on into cell j + 1 when it is rewritten right after, and is long enough */
+        const int over = j < j1 && held[j + 1] != sy && xs[j + 2] - x1 >= 7;
+#endif
         if (held[j] == sy) continue;
         held[j] = sy;
         for (c = 0; c < count; c++) {
             const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
                                (size_t)sy * w;
             const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
-            float *d = dst + (size_t)c * W;
-            for (x = xs[j]; x < xs[j + 1]; x++) d[x] = lo + wx[x] * step;
+            float *d = dst + (size_t)c * stride;
+            x = x0;
+#ifdef EM_VECTORS
+            {
+                const v8f vlo = V8(lo), vstep = V8(step);
+                for (; x + 8 <= x1 || (over && x < x1); x += 8) st8f(d + x, vlo + ld8f(wx + x) * vstep);
+            }
+#endif
+            for (; x < x1; x++) d[x] = lo + wx[x] * step;
         }
     }
 }
 
-/* n pixels of one output row: alpha, and the foreground colours into fg (when top/bot carry the blur
- * planes). Plane c of the expanded rows starts at top + c * stride. */
-#define RUN_CHUNK 256
+/* What one unknown run writes: the alpha, and optionally the foreground and the composite. */
+typedef struct {
+    uint8_t *alpha;
+    uint8_t *foreground;     /* NULL: not kept (the composite still uses it) */
+    const uint8_t *backdrop; /* the background's row, or the colour repeated (>= 24 bytes); NULL: BGRA */
+    size_t backdrop_step;    /* 3: a row, 0: the colour */
+    uint8_t *composite;      /* NULL: none */
+} run_out;
 
-EM_CLONES static void apply_run(const float *restrict top, const float *restrict bot, int stride, float wy,
-                                int with_blurs, const uint8_t *restrict I, int n, uint8_t *restrict a8,
-                                uint8_t *restrict fg) {
-    const float *restrict t0 = top, *restrict t1 = top + stride, *restrict t2 = top + 2 * stride;
-    const float *restrict t3 = top + 3 * stride;
-    const float *restrict b0 = bot, *restrict b1 = bot + stride, *restrict b2 = bot + 2 * stride;
-    const float *restrict b3 = bot + 3 * stride;
-    float ip[3][RUN_CHUNK], fp[3][RUN_CHUNK], av[RUN_CHUNK], gain[RUN_CHUNK];
-    int x0, x, c;
-    for (x0 = 0; x0 < n; x0 += RUN_CHUNK) {
-        const int m = n - x0 < RUN_CHUNK ? n - x0 : RUN_CHUNK;
-        const uint8_t *restrict Ic = I + 3 * (size_t)x0;
-        for (x = 0; x < m; x++) { /* deinterleave the frame's colours once */
-            ip[0][x] = (float)Ic[3 * x];
-            ip[1][x] = (float)Ic[3 * x + 1];
-            ip[2][x] = (float)Ic[3 * x + 2];
-        }
-        for (x = 0; x < m; x++) { /* floats only, so that it vectorises; then narrowed below */
-            const int i = x0 + x;
-            float v = (t0[i] + wy * (b0[i] - t0[i])) * ip[0][x] + (t1[i] + wy * (b1[i] - t1[i])) * ip[1][x] +
-                      (t2[i] + wy * (b2[i] - t2[i])) * ip[2][x] + (t3[i] + wy * (b3[i] - t3[i]));
-            v = v > 0.0f ? v : 0.0f;
-            v = v < 255.0f ? v : 255.0f;
-            av[x] = (v + ROUND_MAGIC) - ROUND_MAGIC;
-        }
-        for (x = 0; x < m; x++) a8[x0 + x] = (uint8_t)(int)av[x];
-        if (!with_blurs) continue;
-        for (x = 0; x < m; x++) { /* the share of the residual that goes to F: a / (a^2 + k (1 - a)^2) */
-            const float a = av[x] * (1.0f / 255), b = 1.0f - a;
-            gain[x] = a / (a * a + EM_BACKGROUND_VARIANCE_RATIO * (b * b));
-        }
+/* round(F a + B (1 - a)) in uint8 (composite.c's blend), and the BGRA form. */
+static inline uint8_t blend1(uint8_t f, uint8_t a, uint8_t b) {
+    const uint16_t t = (uint16_t)(f * a + b * (255 - a) + 128);
+    return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
+#ifdef EM_VECTORS
+/* Helpers written in the forms GCC turns into a few byte shuffles and widening moves (an 8-byte vector
+ * type would be taken apart element by element). */
+
+/* the low 8 bytes of b as floats */
+static inline EM_INLINE v8f low_bytes_to_floats(v16b b) {
+    const v16b zero = {0};
+    const v16b w = __builtin_shufflevector(b, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    return __builtin_convertvector(__builtin_convertvector((v8h)w, v8i), v8f);
+}
+
+/* 8 pixels of BGR (24 bytes): the three channels as floats. */
+static inline EM_INLINE void load_bgr8(const uint8_t *p, v8f *c0, v8f *c1, v8f *c2) {
+    v16b lo, hi, c01, c2b;
+    memcpy(&lo, p, 16);
+    memcpy(&hi, p + 8, 16);
+    c01 = __builtin_shufflevector(lo, hi, 0, 3, 6, 9, 12, 15, 26, 29, 1, 4, 7, 10, 13, 24, 27, 30);
+    c2b = __builtin_shufflevector(lo, hi, 2, 5, 8, 11, 14, 25, 28, 31, 2, 5, 8, 11, 14, 25, 28, 31);
+    *c0 = low_bytes_to_floats(c01);
+    *c1 = low_bytes_to_floats(__builtin_shufflevector(c01, c01, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    *c2 = low_bytes_to_floats(c2b);
+}
+
+/* whole numbers 0..255 as floats -> bytes, in the low 8 of 16 */
+static inline EM_INLINE v16b to_bytes(v8f v) {
+    const v32b w = (v32b)__builtin_convertvector(v, v8i);
+    return __builtin_shufflevector(w, w, 0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+}
+
+static inline EM_INLINE v8f clamp_round(v8f v) {
+    v = sel8(v > V8(0.0f), v, V8(0.0f));
+    v = sel8(v < V8(255.0f), v, V8(255.0f));
+    return (v + V8(ROUND_MAGIC)) - V8(ROUND_MAGIC);
+}
+
+/* round(F a + B (1 - a)) / 255 byte by byte, as blend1: 16 bytes, and the low 8 of 16. */
+static inline EM_INLINE v16b blend16(v16b f, v16b a, v16b b) {
+    const v16h aw = __builtin_convertvector(a, v16h);
+    const v16h t = __builtin_convertvector(f, v16h) * aw + __builtin_convertvector(b, v16h) * (255 - aw) + 128;
+    const v32b o = (v32b)((t + (t >> 8)) >> 8);
+    return __builtin_shufflevector(o, o, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+
+static inline EM_INLINE v16b blend8(v16b f, v16b a, v16b b) {
+    const v16b zero = {0};
+    const v8h aw = (v8h)__builtin_shufflevector(a, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    const v8h fw = (v8h)__builtin_shufflevector(f, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    const v8h bw = (v8h)__builtin_shufflevector(b, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    const v8h t = fw * aw + bw * (255 - aw) + 128;
+    const v16b o = (v16b)((t + (t >> 8)) >> 8);
+    return __builtin_shufflevector(o, o, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+}
+
+/* 16 + 8 bytes at p as two vectors (the second's low half), without a wider load than the bytes */
+static inline EM_INLINE void load24(const uint8_t *p, v16b *lo, v16b *hi) {
+    v16b t;
+    memcpy(lo, p, 16);
+    memcpy(&t, p + 8, 16);
+    *hi = __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+static inline EM_INLINE void store24(uint8_t *p, v16b lo, v16b hi) {
+    memcpy(p, &lo, 16);
+    memcpy(p + 16, &hi, 8);
+}
+
+/* 8 pixels of an unknown run, in two steps (one_pixel's operations, lane by lane): first the alphas (whole
+ * numbers 0..255 as floats) and the foreground gains, then the rest. Apart, the division's latency
+ * overlaps the next pixels' work. top, bot: the expanded rows at the first pixel (plane c at c * stride);
+ * I: 24 bytes; outputs as in run_out, at the first pixel. */
+static inline EM_INLINE v8f alpha8(const float *top, const float *bot, size_t stride, v8f wy, const uint8_t *I,
+                                   uint8_t *a8) {
+    v8f i[3], e[4], v;
+    v16b a;
+    int c;
+    load_bgr8(I, &i[0], &i[1], &i[2]);
+    for (c = 0; c < 4; c++) {
+        const v8f t = ld8f(top + c * stride), b = ld8f(bot + c * stride);
+        e[c] = t + wy * (b - t);
+    }
+    v = clamp_round(e[0] * i[0] + e[1] * i[1] + e[2] * i[2] + e[3]);
+    a = to_bytes(v);
+    memcpy(a8, &a, 8);
+    return v;
+}
+
+/* the share of the residual that goes to F: a / (a^2 + k (1 - a)^2), a = v / 255 */
+static inline EM_INLINE v8f gain8(v8f v) {
+    const v8f a = v * V8(1.0f / 255), b = V8(1.0f) - a;
+    return a / (a * a + V8(EM_BACKGROUND_VARIANCE_RATIO) * (b * b));
+}
+
+static inline EM_INLINE void finish8(const float *top, const float *bot, size_t stride, v8f wy, int with_blurs,
+                                     const uint8_t *I, v8f v, v8f gain, uint8_t *fg, const uint8_t *B,
+                                     uint8_t *comp) {
+    const v16b a = to_bytes(v);
+    v16b f_lo, f_hi; /* the foreground's 24 bytes */
+    int c;
+    if (with_blurs) {
+        const v8f af = v * V8(1.0f / 255);
+        const v8i known = (v == V8(0.0f)) | (v == V8(255.0f));
+        v8f i[3];
+        v16b f8[3], c01;
+        load_bgr8(I, &i[0], &i[1], &i[2]);
         for (c = 0; c < 3; c++) {
-            const float *restrict tf = top + (4 + c) * stride + x0, *restrict bf = bot + (4 + c) * stride + x0;
-            const float *restrict tb = top + (7 + c) * stride + x0, *restrict bb = bot + (7 + c) * stride + x0;
-            for (x = 0; x < m; x++) {
-                const float a = av[x] * (1.0f / 255), i = ip[c][x];
-                const float fb = tf[x] + wy * (bf[x] - tf[x]), bgb = tb[x] + wy * (bb[x] - tb[x]);
-                float f = fb + gain[x] * (i - a * fb - (1.0f - a) * bgb);
-                f = f > 0.0f ? f : 0.0f;
-                f = f < 255.0f ? f : 255.0f;
-                f = (f + ROUND_MAGIC) - ROUND_MAGIC;
-                fp[c][x] = (av[x] == 0.0f || av[x] == 255.0f) ? i : f; /* known: the frame's colour */
-            }
+            const v8f tf = ld8f(top + (4 + c) * stride), bf8 = ld8f(bot + (4 + c) * stride);
+            const v8f tb = ld8f(top + (7 + c) * stride), bb = ld8f(bot + (7 + c) * stride);
+            const v8f fb = tf + wy * (bf8 - tf), bgb = tb + wy * (bb - tb);
+            const v8f f = clamp_round(fb + gain * (i[c] - af * fb - (V8(1.0f) - af) * bgb));
+            f8[c] = to_bytes(sel8(known, i[c], f));
         }
-        {
-            uint8_t *restrict fc = fg + 3 * (size_t)x0;
-            for (x = 0; x < m; x++) {
-                fc[3 * x] = (uint8_t)(int)fp[0][x];
-                fc[3 * x + 1] = (uint8_t)(int)fp[1][x];
-                fc[3 * x + 2] = (uint8_t)(int)fp[2][x];
-            }
+        c01 = __builtin_shufflevector(f8[0], f8[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        f_lo = __builtin_shufflevector(c01, f8[2], 0, 1, 16, 2, 3, 17, 4, 5, 18, 6, 7, 19, 8, 9, 20, 10);
+        f_hi = __builtin_shufflevector(c01, f8[2], 11, 21, 12, 13, 22, 14, 15, 23, 11, 21, 12, 13, 22, 14, 15, 23);
+        if (fg) store24(fg, f_lo, f_hi);
+    } else {
+        load24(I, &f_lo, &f_hi);
+    }
+    if (!comp) return;
+    if (!B) { /* BGRA */
+        const v16b mid = __builtin_shufflevector(f_lo, f_hi, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 0, 0, 0);
+        const v16b lo = __builtin_shufflevector(f_lo, a, 0, 1, 2, 16, 3, 4, 5, 17, 6, 7, 8, 18, 9, 10, 11, 19);
+        const v16b hi = __builtin_shufflevector(mid, a, 0, 1, 2, 20, 3, 4, 5, 21, 6, 7, 8, 22, 9, 10, 11, 23);
+        memcpy(comp, &lo, 16);
+        memcpy(comp + 16, &hi, 16);
+    } else {
+        v16b b_lo, b_hi;
+        const v16b a_lo = __builtin_shufflevector(a, a, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5);
+        const v16b a_hi = __builtin_shufflevector(a, a, 5, 5, 6, 6, 6, 7, 7, 7, 5, 5, 6, 6, 6, 7, 7, 7);
+        load24(B, &b_lo, &b_hi);
+        store24(comp, blend16(f_lo, a_lo, b_lo), blend8(f_hi, a_hi, b_hi));
+    }
+}
+#endif
+
+/* One pixel of an unknown run: the per-pixel form (the CUDA body's operations, in its order). */
+static void one_pixel(const float *top, const float *bot, size_t stride, float wy, int with_blurs, const uint8_t *I,
+                      uint8_t *a8, uint8_t *fg, const uint8_t *B, uint8_t *comp) {
+    float e[10], v;
+    uint8_t F[3];
+    int c;
+    for (c = 0; c < (with_blurs ? 10 : 4); c++) {
+        const float t = top[c * stride], b = bot[c * stride];
+        e[c] = t + wy * (b - t);
+    }
+    v = e[0] * (float)I[0] + e[1] * (float)I[1] + e[2] * (float)I[2] + e[3];
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+    *a8 = (uint8_t)(int)v;
+    for (c = 0; c < 3; c++) F[c] = I[c];
+    if (with_blurs && v != 0.0f && v != 255.0f) {
+        const float a = v * (1.0f / 255), b = 1.0f - a;
+        const float gain = a / (a * a + EM_BACKGROUND_VARIANCE_RATIO * (b * b));
+        for (c = 0; c < 3; c++) {
+            const float fb = e[4 + c], bgb = e[7 + c];
+            float f = fb + gain * ((float)I[c] - a * fb - (1.0f - a) * bgb);
+            f = f > 0.0f ? f : 0.0f;
+            f = f < 255.0f ? f : 255.0f;
+            F[c] = (uint8_t)(int)((f + ROUND_MAGIC) - ROUND_MAGIC);
         }
     }
+    if (with_blurs && fg)
+        for (c = 0; c < 3; c++) fg[c] = F[c];
+    if (comp && !B) {
+        for (c = 0; c < 3; c++) comp[c] = F[c];
+        comp[3] = *a8;
+    } else if (comp) {
+        for (c = 0; c < 3; c++) comp[c] = blend1(F[c], *a8, B[c]);
+    }
+}
+
+/* n pixels of an unknown run from the expanded rows top and bot (at the run's first pixel). */
+EM_CLONES static void apply_run(const float *top, const float *bot, size_t stride, float wy, int with_blurs,
+                                const uint8_t *I, int n, const run_out *o) {
+    const int comp_size = o->backdrop ? 3 : 4;
+    int x = 0;
+#ifdef EM_VECTORS
+    const v8f vwy = V8(wy);
+    for (; x < n; x += 64) { /* blocks of up to 8 vectors; a partial last vector goes through staging buffers */
+        const int m = n - x < 64 ? n - x : 64, nv = (m + 7) / 8, part = m % 8;
+        const int last = x + 8 * (nv - 1);
+        v8f v[8], gain[8];
+        uint8_t i24[24] = {0}, a8[8], f24[24], b24[24] = {0}, c32[32];
+        int k;
+        if (part) {
+            memcpy(i24, I + 3 * last, 3 * (size_t)part);
+            if (o->backdrop) memcpy(b24, o->backdrop + o->backdrop_step * last, 3 * (size_t)part);
+        }
+        for (k = 0; k < nv; k++) {
+            const int xk = x + 8 * k, staged = part && k == nv - 1;
+            v[k] = alpha8(top + xk, bot + xk, stride, vwy, staged ? i24 : I + 3 * xk, staged ? a8 : o->alpha + xk);
+            if (with_blurs) gain[k] = gain8(v[k]);
+        }
+        if (with_blurs || o->composite)
+            for (k = 0; k < nv; k++) {
+                const int xk = x + 8 * k, staged = part && k == nv - 1;
+                finish8(top + xk, bot + xk, stride, vwy, with_blurs, staged ? i24 : I + 3 * xk, v[k], gain[k],
+                        staged ? f24 : (o->foreground ? o->foreground + 3 * xk : NULL),
+                        o->backdrop ? (staged ? b24 : o->backdrop + o->backdrop_step * xk) : NULL,
+                        staged ? c32 : (o->composite ? o->composite + comp_size * xk : NULL));
+            }
+        if (part) {
+            memcpy(o->alpha + last, a8, (size_t)part);
+            if (o->foreground) memcpy(o->foreground + 3 * last, f24, 3 * (size_t)part);
+            if (o->composite) memcpy(o->composite + comp_size * last, c32, (size_t)(comp_size * part));
+        }
+    }
+#else
+    for (; x < n; x++)
+        one_pixel(top + x, bot + x, stride, wy, with_blurs, I + 3 * x, o->alpha + x,
+                  o->foreground ? o->foreground + 3 * x : NULL, o->backdrop ? o->backdrop + o->backdrop_step * x : NULL,
+                  o->composite ? o->composite + comp_size * x : NULL);
+#endif
 }
 
 /* o [n,4] = the colours src [n,3] with alpha a [n] appended (restrict: vectorised). */
@@ -509,12 +728,22 @@ static void constant_cells(const float *coef, size_t n, unsigned char *flags) {
     }
 }
 
+/* kind[j]: the flag the four cells around source column j (rows fa, fb) share, else 0 (unknown). */
+static void cell_kinds(const unsigned char *fa, const unsigned char *fb, int w, unsigned char *kind) {
+    int j;
+    for (j = 0; j < w; j++) {
+        const int r = imin_(j + 1, w - 1);
+        kind[j] = fa[j] == fa[r] && fa[j] == fb[j] && fa[j] == fb[r] ? fa[j] : 0;
+    }
+}
+
 int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                     ptrdiff_t image_stride, int out_height, int out_width, uint8_t *alpha, uint8_t *foreground,
                     const uint8_t *background, const uint8_t *colour, uint8_t *composite, int threads) {
     const int h = height, w = width, H = out_height, W = out_width;
-    const size_t n = (size_t)h * w;
-    const int count = blurs ? 10 : 4;
+    const size_t n = (size_t)h * w, stride = (size_t)W + ROW_PAD;
+    const int with_blurs = blurs && (foreground || composite); /* else the foreground is not used */
+    const int count = with_blurs ? 10 : 4;
     int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt;
     float *wx = NULL;
     unsigned char *flags = NULL;
@@ -523,9 +752,9 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
         return EM_ERR_ARG;
     xa = (int *)malloc(sizeof(int) * (size_t)W);
     xb = (int *)malloc(sizeof(int) * (size_t)W);
-    wx = (float *)malloc(sizeof(float) * (size_t)W);
+    wx = (float *)calloc((size_t)W + ROW_PAD, sizeof(float));
     flags = (unsigned char *)malloc(n);
-    xs = (int *)calloc((size_t)w + 1, sizeof(int));
+    xs = (int *)calloc((size_t)w + 2, sizeof(int));
     if (!xa || !xb || !wx || !flags || !xs) {
         free(xa);
         free(xb);
@@ -539,7 +768,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
         int j = 0;
         for (x = 0; x < W; x++)
             while (j <= xa[x]) xs[j++] = x;
-        while (j <= w) xs[j++] = W;
+        while (j <= w + 1) xs[j++] = W;
     }
     constant_cells(coef, n, flags);
     nt = nthreads(threads, (long)H * W, 1L << 16);
@@ -550,17 +779,17 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
     {
         /* per thread: two expanded rows (planes: coef then blurs), small row sy in slot sy & 1, filled
          * lazily over the unknown runs only (held: the small row each slot holds per source column);
-         * a foreground row; the colour repeated */
-        float *rows = (float *)malloc(sizeof(float) * 2 * (size_t)count * W);
+         * the cell kinds of the current pair of small rows; a foreground row; the colour repeated */
+        float *rows = (float *)calloc(2 * (size_t)count * stride, sizeof(float));
         int *held = (int *)malloc(sizeof(int) * 2 * (size_t)w);
-        uint8_t *fg_row = (uint8_t *)malloc(3 * (size_t)W);
+        unsigned char *kind = (unsigned char *)malloc((size_t)w);
         uint8_t colour3[3 * 512];
-        int y, i;
+        int y, i, kind_ya = -1, kind_yb = -1;
         if (colour)
             for (i = 0; i < 3 * 512; i++) colour3[i] = colour[i % 3];
         if (held)
             for (i = 0; i < 2 * w; i++) held[i] = -1;
-        if (!rows || !held || !fg_row) {
+        if (!rows || !held || !kind) {
             bad = 1;
         } else {
 #ifdef _OPENMP
@@ -572,29 +801,27 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                 const uint8_t *I = image + (ptrdiff_t)y * image_stride;
                 const uint8_t *B = background ? background + 3 * (size_t)y * W : NULL;
                 uint8_t *a8 = alpha + (size_t)y * W;
-                uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : fg_row;
-                const uint8_t *F = blurs ? fg : I;
-                const unsigned char *fa, *fb;
+                uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : NULL;
+                uint8_t *comp = composite ? composite + (background || colour ? 3 : 4) * (size_t)y * W : NULL;
                 lerp_coord(y, (double)h / H, h, &ya, &yb, &wy);
-                fa = flags + (size_t)ya * w;
-                fb = flags + (size_t)yb * w;
+                if (ya != kind_ya || yb != kind_yb) {
+                    cell_kinds(flags + (size_t)ya * w, flags + (size_t)yb * w, w, kind);
+                    kind_ya = ya;
+                    kind_yb = yb;
+                }
                 /* runs of pixels whose four coefficient cells are one constant (known region) or not,
                  * decided per source column j (the output columns xs[j]..xs[j+1]) */
                 while (x0 < W) {
-                    int jj = xa[x0], k, x1, len, j; /* x1 > x0: output column x0 lies in xs[xa[x0]].. */
-#define EM_CELL(j_) (fa[j_] == fa[imin_((j_) + 1, w - 1)] && fa[j_] == fb[j_] && fa[j_] == fb[imin_((j_) + 1, w - 1)] \
-                         ? fa[j_] : 0)
-                    k = EM_CELL(jj);
-                    while (jj + 1 < w && EM_CELL(jj + 1) == k) jj++;
-#undef EM_CELL
-                    x1 = xs[jj + 1];
+                    int jj = xa[x0], x1, len, j;
+                    const int k = kind[jj];
+                    while (jj + 1 < w && kind[jj + 1] == k) jj++;
+                    x1 = xs[jj + 1]; /* > x0: output column x0 lies in xs[xa[x0]].. */
                     len = x1 - x0;
-
                     if (k) { /* known: alpha 0 or 255, the foreground is the frame */
                         memset(a8 + x0, k == 2 ? 255 : 0, (size_t)len);
-                        if (foreground) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
-                        if (composite && (background || colour)) {
-                            uint8_t *o = composite + 3 * ((size_t)y * W + x0);
+                        if (fg) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
+                        if (comp && (background || colour)) {
+                            uint8_t *o = comp + 3 * (size_t)x0;
                             if (k == 2)
                                 memcpy(o, I + 3 * (size_t)x0, 3 * (size_t)len);
                             else if (B)
@@ -602,21 +829,21 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                             else
                                 for (j = 0; j < len; j += 512) /* the colour, 512 pixels at a time */
                                     memcpy(o + 3 * (size_t)j, colour3, 3 * (size_t)(len - j < 512 ? len - j : 512));
+                        } else if (comp) {
+                            bgra_row(I + 3 * (size_t)x0, a8 + x0, comp + 4 * (size_t)x0, len);
                         }
-                        if (composite && !background && !colour)
-                            bgra_row(I + 3 * (size_t)x0, a8 + x0, composite + 4 * ((size_t)y * W + x0), len);
                     } else {
-                        float *top = rows + (size_t)(ya & 1) * count * W, *bot = rows + (size_t)(yb & 1) * count * W;
-                        expand_row(coef, blurs, n, w, ya, xs, wx, W, xa[x0], jj, held + (ya & 1) * w, top);
-                        expand_row(coef, blurs, n, w, yb, xs, wx, W, xa[x0], jj, held + (yb & 1) * w, bot);
-                        apply_run(top + x0, bot + x0, W, wy, blurs != NULL, I + 3 * (size_t)x0, len, a8 + x0,
-                                  fg + 3 * (size_t)x0);
-                        if (composite && (background || colour)) {
-                            em_composite_row(F + 3 * (size_t)x0, a8 + x0, 0, B ? B + 3 * (size_t)x0 : NULL,
-                                             B ? NULL : colour3, composite + 3 * ((size_t)y * W + x0), len, 0);
-                        } else if (composite) {
-                            bgra_row(F + 3 * (size_t)x0, a8 + x0, composite + 4 * ((size_t)y * W + x0), len);
-                        }
+                        float *top = rows + (size_t)(ya & 1) * count * stride;
+                        float *bot = rows + (size_t)(yb & 1) * count * stride;
+                        run_out o;
+                        o.alpha = a8 + x0;
+                        o.foreground = fg ? fg + 3 * (size_t)x0 : NULL;
+                        o.backdrop = B ? B + 3 * (size_t)x0 : (colour ? colour3 : NULL);
+                        o.backdrop_step = B ? 3 : 0;
+                        o.composite = comp ? comp + (o.backdrop ? 3 : 4) * (size_t)x0 : NULL;
+                        expand_row(coef, with_blurs ? blurs : NULL, n, w, ya, xs, wx, stride, xa[x0], jj, held + (ya & 1) * w, top);
+                        expand_row(coef, with_blurs ? blurs : NULL, n, w, yb, xs, wx, stride, xa[x0], jj, held + (yb & 1) * w, bot);
+                        apply_run(top + x0, bot + x0, stride, wy, with_blurs, I + 3 * (size_t)x0, len, &o);
                     }
                     x0 = x1;
                 }
@@ -624,7 +851,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
         }
         free(rows);
         free(held);
-        free(fg_row);
+        free(kind);
     }
     free(xa);
     free(xb);
