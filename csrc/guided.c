@@ -434,84 +434,80 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
  *
  * Per output row, runs of pixels whose four coefficient cells are one known constant (a memset and
  * copies) or not. For the others, each thread keeps the two small rows its output row lies between
- * with their planes (coefficients, then blurs) expanded to full width, filled lazily over unknown
- * runs only; per pixel that leaves a vertical lerp per plane, the dot product, the foreground step
- * and the composite. With GCC or Clang this runs eight pixels at a time in vector extensions; other
- * compilers take one pixel at a time. Both do the same float operations in the same order as the
- * per-pixel form (the CUDA body in edgematte/device_pipeline.py), so every build gives the same bytes.
+ * with their planes expanded to full width, filled lazily over unknown runs only: the coefficients as
+ * floats, the blurs in fixed point (int16, 1/64 level). Per pixel that leaves a vertical lerp per
+ * plane, the alpha in float (the dot product), the foreground step in int16 and the composite.
+ *
+ * With GCC or Clang, runs go in blocks of BLOCK pixels: the alphas eight at a time in vector
+ * extensions, then the foreground channel by channel in plain loops the compiler vectorises (16 or 32
+ * lanes), then the composite eight at a time. Other compilers take one pixel at a time. Both do the
+ * same operations (one_pixel is the specification, and the CUDA body in edgematte/device_pipeline.py
+ * its twin), so every build gives the same bytes.
  */
 
-#define ROW_PAD 8 /* floats after each expanded plane (and after wx): an 8-wide load from its last value stays inside */
+#define ROW_PAD 16 /* floats after each expanded coefficient plane (and after wx): a 16-wide load stays inside */
+#define BLOCK 64  /* pixels per block of an unknown run; int16 planes are padded by as much */
 
-/* The coefficient planes (4) and blurs (6, or NULL) of the small row sy, expanded to full width
- * (dst[c * stride + x], blurs from c = 4) over the output columns of the source columns j0..j1.
- * xs[j]..xs[j+1] are the output columns whose left source column is j (the right one is
- * min(j + 1, w - 1)). held[j]: the small row dst holds at source column j, updated. */
-EM_CLONES static void expand_row(const float *coef, const float *blurs, size_t plane_size, int w, int sy,
-                                 const int *xs, const float *wx, size_t stride, int j0, int j1, int *held, float *dst) {
-    const int count = blurs ? 10 : 4;
-    int c, j, x;
-    for (j = j0; j <= j1; j++) {
-        const int x0 = xs[j], x1 = xs[j + 1];
-#ifdef EM_VECTORS
-        /* whole vectors may run on into cell j + 1 when it is rewritten right after, and is long enough */
-        const int over = j < j1 && held[j + 1] != sy && xs[j + 2] - x1 >= 7;
-#endif
-        if (held[j] == sy) continue;
-        held[j] = sy;
-        for (c = 0; c < count; c++) {
-            const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
-                               (size_t)sy * w;
-            const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
-            float *d = dst + (size_t)c * stride;
-            x = x0;
-#ifdef EM_VECTORS
-            {
-                const v8f vlo = V8(lo), vstep = V8(step);
-                for (; x + 8 <= x1 || (over && x < x1); x += 8) st8f(d + x, vlo + ld8f(wx + x) * vstep);
-            }
-#endif
-            for (; x < x1; x++) d[x] = lo + wx[x] * step;
-        }
-    }
+/* Fixed point of the foreground step (see guided.h): blurs in 1/FG_ONE level, alpha in 1/32768, the gain
+ * in 1/16384 (it reaches ~1.06). */
+#define FG_SHIFT 6
+#define FG_ONE (1 << FG_SHIFT)
+#define GAIN_ONE 16384.0f
+
+/* round(a b / 2^15) for int16 a, b (x86 pmulhrsw, NEON vqrdmulh without its saturation; compilers find it) */
+static inline int16_t mulhrs16(int16_t a, int16_t b) { return (int16_t)(((((int32_t)a * b) >> 14) + 1) >> 1); }
+
+/* v rounded to a whole number (ties to even), |v| < 2^22 */
+static inline float round_half_even(float v) { return (v + ROUND_MAGIC) - ROUND_MAGIC; }
+
+/* One channel of the foreground at one pixel, in fixed point: tf, bf (tb, bb) the foreground (background)
+ * blur of the top and bottom small rows at this column, in 1/64 level; wyq the vertical weight in 1/32768;
+ * i the frame's colour; a8 the alpha; gq the gain in 1/16384. F = Fb + g (I - Bb - a (Fb - Bb)), clamped,
+ * rounded half up; the frame's colour where the alpha is 0 or 255. */
+static inline uint8_t foreground_step(int16_t tf, int16_t bf, int16_t tb, int16_t bb, int16_t wyq, int16_t i,
+                                      uint8_t a8, int16_t gq) {
+    const int16_t fb = (int16_t)(tf + mulhrs16((int16_t)(bf - tf), wyq));
+    const int16_t bg = (int16_t)(tb + mulhrs16((int16_t)(bb - tb), wyq));
+    const int16_t aq = (int16_t)((a8 << 7) + (a8 >> 1)); /* a in 1/32768, within 1; 255 -> 32767 */
+    const int16_t u = (int16_t)((i << FG_SHIFT) - bg - mulhrs16((int16_t)(fb - bg), aq));
+    int16_t f = (int16_t)(fb + mulhrs16((int16_t)(u << 1), gq));
+    f = (int16_t)((f + FG_ONE / 2) >> FG_SHIFT);
+    f = f > 0 ? f : 0;
+    f = f < 255 ? f : 255;
+    return (a8 == 0 || a8 == 255) ? (uint8_t)i : (uint8_t)f;
 }
 
-/* What one unknown run writes: the alpha, and optionally the foreground and the composite. */
-typedef struct {
-    uint8_t *alpha;
-    uint8_t *foreground;     /* NULL: not kept (the composite still uses it) */
-    const uint8_t *backdrop; /* the background's row, or the colour repeated (>= 24 bytes); NULL: BGRA */
-    size_t backdrop_step;    /* 3: a row, 0: the colour */
-    uint8_t *composite;      /* NULL: none */
-} run_out;
-
-/* round(F a + B (1 - a)) in uint8 (composite.c's blend), and the BGRA form. */
-static inline uint8_t blend1(uint8_t f, uint8_t a, uint8_t b) {
-    const uint16_t t = (uint16_t)(f * a + b * (255 - a) + 128);
-    return (uint8_t)((t + (t >> 8)) >> 8);
+/* The gain a / (a^2 + k (1 - a)^2), a = v / 255 (v: the alpha, a whole number 0..255), in 1/16384. */
+static inline int16_t gain_q(float v) {
+    const float a = v * (1.0f / 255), b = 1.0f - a;
+    return (int16_t)(int)round_half_even(a / (a * a + EM_BACKGROUND_VARIANCE_RATIO * (b * b)) * GAIN_ONE);
 }
+
+/* A blur value in 1/64 level (0 <= v <= 255). */
+static inline int16_t blur_q(float v) { return (int16_t)(int)round_half_even(v * (float)FG_ONE); }
 
 #ifdef EM_VECTORS
 /* Helpers written in the forms GCC turns into a few byte shuffles and widening moves (an 8-byte vector
  * type would be taken apart element by element). */
 
-/* the low 8 bytes of b as floats */
-static inline EM_INLINE v8f low_bytes_to_floats(v16b b) {
+/* the low 8 bytes of b widened to 16 bits, and to floats */
+static inline EM_INLINE v8h low_bytes_to_u16(v16b b) {
     const v16b zero = {0};
-    const v16b w = __builtin_shufflevector(b, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    return __builtin_convertvector(__builtin_convertvector((v8h)w, v8i), v8f);
+    return (v8h)__builtin_shufflevector(b, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
 }
 
-/* 8 pixels of BGR (24 bytes): the three channels as floats. */
-static inline EM_INLINE void load_bgr8(const uint8_t *p, v8f *c0, v8f *c1, v8f *c2) {
-    v16b lo, hi, c01, c2b;
+static inline EM_INLINE v8f u16_to_floats(v8h h) { return __builtin_convertvector(__builtin_convertvector(h, v8i), v8f); }
+
+/* 8 pixels of BGR (24 bytes): the three channels, 16 bits wide. */
+static inline EM_INLINE void load_bgr8(const uint8_t *p, v8h c[3]) {
+    v16b lo, hi, c01, c2;
     memcpy(&lo, p, 16);
     memcpy(&hi, p + 8, 16);
     c01 = __builtin_shufflevector(lo, hi, 0, 3, 6, 9, 12, 15, 26, 29, 1, 4, 7, 10, 13, 24, 27, 30);
-    c2b = __builtin_shufflevector(lo, hi, 2, 5, 8, 11, 14, 25, 28, 31, 2, 5, 8, 11, 14, 25, 28, 31);
-    *c0 = low_bytes_to_floats(c01);
-    *c1 = low_bytes_to_floats(__builtin_shufflevector(c01, c01, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-    *c2 = low_bytes_to_floats(c2b);
+    c2 = __builtin_shufflevector(lo, hi, 2, 5, 8, 11, 14, 25, 28, 31, 2, 5, 8, 11, 14, 25, 28, 31);
+    c[0] = low_bytes_to_u16(c01);
+    c[1] = low_bytes_to_u16(__builtin_shufflevector(c01, c01, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    c[2] = low_bytes_to_u16(c2);
 }
 
 /* whole numbers 0..255 as floats -> bytes, in the low 8 of 16 */
@@ -520,10 +516,18 @@ static inline EM_INLINE v16b to_bytes(v8f v) {
     return __builtin_shufflevector(w, w, 0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
 }
 
+/* whole numbers as floats (|v| < 2^15) -> int16, 16 bytes */
+static inline EM_INLINE v16b to_int16(v8f v) {
+    const v32b w = (v32b)__builtin_convertvector(v, v8i);
+    return __builtin_shufflevector(w, w, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+}
+
+static inline EM_INLINE v8f round8(v8f v) { return (v + V8(ROUND_MAGIC)) - V8(ROUND_MAGIC); }
+
 static inline EM_INLINE v8f clamp_round(v8f v) {
     v = sel8(v > V8(0.0f), v, V8(0.0f));
     v = sel8(v < V8(255.0f), v, V8(255.0f));
-    return (v + V8(ROUND_MAGIC)) - V8(ROUND_MAGIC);
+    return round8(v);
 }
 
 /* round(F a + B (1 - a)) / 255 byte by byte, as blend1: 16 bytes, and the low 8 of 16. */
@@ -535,11 +539,7 @@ static inline EM_INLINE v16b blend16(v16b f, v16b a, v16b b) {
 }
 
 static inline EM_INLINE v16b blend8(v16b f, v16b a, v16b b) {
-    const v16b zero = {0};
-    const v8h aw = (v8h)__builtin_shufflevector(a, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    const v8h fw = (v8h)__builtin_shufflevector(f, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    const v8h bw = (v8h)__builtin_shufflevector(b, zero, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    const v8h t = fw * aw + bw * (255 - aw) + 128;
+    const v8h aw = low_bytes_to_u16(a), t = low_bytes_to_u16(f) * aw + low_bytes_to_u16(b) * (255 - aw) + 128;
     const v16b o = (v16b)((t + (t >> 8)) >> 8);
     return __builtin_shufflevector(o, o, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
 }
@@ -556,58 +556,155 @@ static inline EM_INLINE void store24(uint8_t *p, v16b lo, v16b hi) {
     memcpy(p, &lo, 16);
     memcpy(p + 16, &hi, 8);
 }
+#endif
 
-/* 8 pixels of an unknown run, in two steps (one_pixel's operations, lane by lane): first the alphas (whole
- * numbers 0..255 as floats) and the foreground gains, then the rest. Apart, the division's latency
- * overlaps the next pixels' work. top, bot: the expanded rows at the first pixel (plane c at c * stride);
- * I: 24 bytes; outputs as in run_out, at the first pixel. */
-static inline EM_INLINE v8f alpha8(const float *top, const float *bot, size_t stride, v8f wy, const uint8_t *I,
-                                   uint8_t *a8) {
+/* The planes of the small row sy over the output columns of the source columns j0..j1, expanded to
+ * full width: the coefficients (4) as floats into dst (plane c at c * stride), the blurs (6, or none when
+ * blurs is NULL) in 1/64 level into dst16 (at c * stride16). xs[j]..xs[j+1] are the output columns whose
+ * left source column is j (the right one is min(j + 1, w - 1)). Whole vectors of a cell may run on into
+ * the next one, which is written after it, when that is long enough; the last cell's stop at its end. */
+EM_CLONES static void expand_cells(const float *coef, const float *blurs, size_t plane_size, int w, int sy,
+                                   const int *xs, const float *wx, size_t stride, size_t stride16, int j0, int j1,
+                                   float *dst, int16_t *dst16) {
+    const int count = blurs ? 10 : 4;
+    int c, j, x;
+    for (c = 0; c < count; c++) {
+        const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
+                           (size_t)sy * w;
+        float *d = c < 4 ? dst + (size_t)c * stride : NULL;
+        int16_t *d16 = c < 4 ? NULL : dst16 + (size_t)(c - 4) * stride16;
+        for (j = j0; j <= j1; j++) {
+            const int x0 = xs[j], x1 = xs[j + 1];
+            const float lo = src[j], step = src[j + 1 < w ? j + 1 : j] - lo;
+            x = x0;
+#ifdef EM_VECTORS
+            {
+                const int over = j < j1 && xs[j + 2] - x1 >= 7;
+                const v8f vlo = V8(lo), vstep = V8(step);
+                if (d)
+                    for (; x + 8 <= x1 || (over && x < x1); x += 8) st8f(d + x, vlo + ld8f(wx + x) * vstep);
+                else
+                    for (; x + 8 <= x1 || (over && x < x1); x += 8) {
+                        const v16b q = to_int16(round8((vlo + ld8f(wx + x) * vstep) * V8((float)FG_ONE)));
+                        memcpy(d16 + x, &q, 16);
+                    }
+            }
+#endif
+            if (d)
+                for (; x < x1; x++) d[x] = lo + wx[x] * step;
+            else
+                for (; x < x1; x++) d16[x] = blur_q(lo + wx[x] * step);
+        }
+    }
+}
+
+/* What one unknown run writes: the alpha, and optionally the foreground and the composite. */
+typedef struct {
+    uint8_t *alpha;
+    uint8_t *foreground;     /* NULL: not kept (the composite still uses it) */
+    const uint8_t *backdrop; /* the background's row, or the colour repeated (>= 24 bytes); NULL: BGRA */
+    size_t backdrop_step;    /* 3: a row, 0: the colour */
+    uint8_t *composite;      /* NULL: none */
+} run_out;
+
+/* The expanded rows of one output row: top and bottom small rows, at the run's first pixel. */
+typedef struct {
+    const float *top, *bot;       /* coefficients, plane c at c * stride */
+    const int16_t *top16, *bot16; /* blurs, plane c at c * stride16 */
+    size_t stride, stride16;
+    float wy;     /* vertical weight of the bottom row */
+    int16_t wyq;  /* the same in 1/32768 */
+} run_rows;
+
+/* round(F a + B (1 - a)) in uint8 (composite.c's blend). */
+static inline uint8_t blend1(uint8_t f, uint8_t a, uint8_t b) {
+    const uint16_t t = (uint16_t)(f * a + b * (255 - a) + 128);
+    return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
+/* One pixel of an unknown run: the specification of the blocks below (and of the CUDA body). */
+static void one_pixel(const run_rows *r, int with_blurs, const uint8_t *I, uint8_t *a8, uint8_t *fg,
+                      const uint8_t *B, uint8_t *comp) {
+    const size_t s = r->stride, s16 = r->stride16;
+    float e[4], v;
+    uint8_t F[3];
+    int c;
+    for (c = 0; c < 4; c++) e[c] = r->top[c * s] + r->wy * (r->bot[c * s] - r->top[c * s]);
+    v = e[0] * (float)I[0] + e[1] * (float)I[1] + e[2] * (float)I[2] + e[3];
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    v = round_half_even(v);
+    *a8 = (uint8_t)(int)v;
+    for (c = 0; c < 3; c++) F[c] = I[c];
+    if (with_blurs) {
+        const int16_t gq = gain_q(v);
+        for (c = 0; c < 3; c++)
+            F[c] = foreground_step(r->top16[c * s16], r->bot16[c * s16], r->top16[(3 + c) * s16],
+                                   r->bot16[(3 + c) * s16], r->wyq, I[c], *a8, gq);
+        if (fg)
+            for (c = 0; c < 3; c++) fg[c] = F[c];
+    }
+    if (comp && !B) {
+        for (c = 0; c < 3; c++) comp[c] = F[c];
+        comp[3] = *a8;
+    } else if (comp) {
+        for (c = 0; c < 3; c++) comp[c] = blend1(F[c], *a8, B[c]);
+    }
+}
+
+#ifdef EM_VECTORS
+/* Step 1 for 8 pixels (one_pixel's float operations, lane by lane): the alphas into a8 (8 bytes), the
+ * frame's colours into ic (three planes of int16) and, with blurs, the gains into gq. */
+static inline EM_INLINE void alpha8(const run_rows *r, v8f wy, int with_blurs, int x, const uint8_t *I,
+                                    uint8_t *a8, int16_t *ic, size_t ic_stride, int16_t *gq) {
+    v8h ih[3];
     v8f i[3], e[4], v;
     v16b a;
     int c;
-    load_bgr8(I, &i[0], &i[1], &i[2]);
+    load_bgr8(I, ih);
+    for (c = 0; c < 3; c++) i[c] = u16_to_floats(ih[c]);
     for (c = 0; c < 4; c++) {
-        const v8f t = ld8f(top + c * stride), b = ld8f(bot + c * stride);
+        const v8f t = ld8f(r->top + c * r->stride + x), b = ld8f(r->bot + c * r->stride + x);
         e[c] = t + wy * (b - t);
     }
     v = clamp_round(e[0] * i[0] + e[1] * i[1] + e[2] * i[2] + e[3]);
     a = to_bytes(v);
     memcpy(a8, &a, 8);
-    return v;
+    if (!with_blurs) return;
+    for (c = 0; c < 3; c++) memcpy(ic + c * ic_stride, &ih[c], 16);
+    {
+        const v8f af = v * V8(1.0f / 255), bf = V8(1.0f) - af;
+        const v16b g = to_int16(round8(af / (af * af + V8(EM_BACKGROUND_VARIANCE_RATIO) * (bf * bf)) * V8(GAIN_ONE)));
+        memcpy(gq, &g, 16);
+    }
 }
 
-/* the share of the residual that goes to F: a / (a^2 + k (1 - a)^2), a = v / 255 */
-static inline EM_INLINE v8f gain8(v8f v) {
-    const v8f a = v * V8(1.0f / 255), b = V8(1.0f) - a;
-    return a / (a * a + V8(EM_BACKGROUND_VARIANCE_RATIO) * (b * b));
+/* Step 2: BLOCK pixels of one foreground channel (foreground_step), in a loop the compiler vectorises. */
+static inline EM_INLINE void foreground_block(const int16_t *restrict tf, const int16_t *restrict bf,
+                                              const int16_t *restrict tb, const int16_t *restrict bb, int16_t wyq,
+                                              const int16_t *restrict ic, const uint8_t *restrict a8,
+                                              const int16_t *restrict gq, uint8_t *restrict F) {
+    int x;
+    for (x = 0; x < BLOCK; x++) F[x] = foreground_step(tf[x], bf[x], tb[x], bb[x], wyq, ic[x], a8[x], gq[x]);
 }
 
-static inline EM_INLINE void finish8(const float *top, const float *bot, size_t stride, v8f wy, int with_blurs,
-                                     const uint8_t *I, v8f v, v8f gain, uint8_t *fg, const uint8_t *B,
-                                     uint8_t *comp) {
-    const v16b a = to_bytes(v);
-    v16b f_lo, f_hi; /* the foreground's 24 bytes */
-    int c;
-    if (with_blurs) {
-        const v8f af = v * V8(1.0f / 255);
-        const v8i known = (v == V8(0.0f)) | (v == V8(255.0f));
-        v8f i[3];
-        v16b f8[3], c01;
-        load_bgr8(I, &i[0], &i[1], &i[2]);
-        for (c = 0; c < 3; c++) {
-            const v8f tf = ld8f(top + (4 + c) * stride), bf8 = ld8f(bot + (4 + c) * stride);
-            const v8f tb = ld8f(top + (7 + c) * stride), bb = ld8f(bot + (7 + c) * stride);
-            const v8f fb = tf + wy * (bf8 - tf), bgb = tb + wy * (bb - tb);
-            const v8f f = clamp_round(fb + gain * (i[c] - af * fb - (V8(1.0f) - af) * bgb));
-            f8[c] = to_bytes(sel8(known, i[c], f));
-        }
-        c01 = __builtin_shufflevector(f8[0], f8[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        f_lo = __builtin_shufflevector(c01, f8[2], 0, 1, 16, 2, 3, 17, 4, 5, 18, 6, 7, 19, 8, 9, 20, 10);
-        f_hi = __builtin_shufflevector(c01, f8[2], 11, 21, 12, 13, 22, 14, 15, 23, 11, 21, 12, 13, 22, 14, 15, 23);
+/* Step 3 for 8 pixels: the foreground (three planes of bytes, or the frame's 24 bytes f24) out and into
+ * the composite. */
+static inline EM_INLINE void composite8(const uint8_t *F0, const uint8_t *F1, const uint8_t *F2, const uint8_t *f24,
+                                        const uint8_t *a8, uint8_t *fg, const uint8_t *B, uint8_t *comp) {
+    v16b a, f_lo, f_hi; /* the alpha (low 8); the foreground's 24 bytes */
+    memcpy(&a, a8, 16);
+    if (!f24) {
+        v16b f0, f1, f2, c01;
+        memcpy(&f0, F0, 16);
+        memcpy(&f1, F1, 16);
+        memcpy(&f2, F2, 16);
+        c01 = __builtin_shufflevector(f0, f1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        f_lo = __builtin_shufflevector(c01, f2, 0, 1, 16, 2, 3, 17, 4, 5, 18, 6, 7, 19, 8, 9, 20, 10);
+        f_hi = __builtin_shufflevector(c01, f2, 11, 21, 12, 13, 22, 14, 15, 23, 11, 21, 12, 13, 22, 14, 15, 23);
         if (fg) store24(fg, f_lo, f_hi);
     } else {
-        load24(I, &f_lo, &f_hi);
+        load24(f24, &f_lo, &f_hi);
     }
     if (!comp) return;
     if (!B) { /* BGRA */
@@ -626,84 +723,291 @@ static inline EM_INLINE void finish8(const float *top, const float *bot, size_t 
 }
 #endif
 
-/* One pixel of an unknown run: the per-pixel form (the CUDA body's operations, in its order). */
-static void one_pixel(const float *top, const float *bot, size_t stride, float wy, int with_blurs, const uint8_t *I,
-                      uint8_t *a8, uint8_t *fg, const uint8_t *B, uint8_t *comp) {
-    float e[10], v;
-    uint8_t F[3];
+/* ---- x86-64 with AVX2: the unknown runs sixteen pixels at a time in intrinsics ----------------------
+ * The same operations as one_pixel (floats in its order, without fused multiply-adds; pmulhrsw is
+ * mulhrs16), so the bytes are the same as every other build's. Picked at run time (cpu_has_avx2). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(EM_NO_AVX2)
+#define EM_AVX2 1
+#include <immintrin.h>
+#define AVX2_FN static inline __attribute__((target("avx2"), always_inline))
+
+#define M8(a, b, c, d, e, f, g, h) (char)(a), (char)(b), (char)(c), (char)(d), (char)(e), (char)(f), (char)(g), (char)(h)
+
+/* 16 pixels of BGR (48 bytes) -> the three channels, 16 bytes each */
+AVX2_FN void deinterleave16(const uint8_t *p, __m128i c[3]) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)p), b = _mm_loadu_si128((const __m128i *)(p + 16));
+    const __m128i d = _mm_loadu_si128((const __m128i *)(p + 32));
+    c[0] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(0, 3, 6, 9, 12, 15, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
+                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, 2, 5), M8(8, 11, 14, -1, -1, -1, -1, -1)))),
+                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, -1, 1, 4, 7, 10, 13))));
+    c[1] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(1, 4, 7, 10, 13, -1, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
+                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, 0, 3, 6), M8(9, 12, 15, -1, -1, -1, -1, -1)))),
+                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, -1, 2, 5, 8, 11, 14))));
+    c[2] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(2, 5, 8, 11, 14, -1, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
+                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, 1, 4, 7), M8(10, 13, -1, -1, -1, -1, -1, -1)))),
+                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, 0, 3, 6, 9, 12, 15))));
+}
+
+/* three channels of 16 bytes -> 16 pixels of BGR (48 bytes) */
+AVX2_FN void interleave16(__m128i c0, __m128i c1, __m128i c2, uint8_t *p) {
+    const __m128i o0 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(0, -1, -1, 1, -1, -1, 2, -1), M8(-1, 3, -1, -1, 4, -1, -1, 5))),
+                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(-1, 0, -1, -1, 1, -1, -1, 2), M8(-1, -1, 3, -1, -1, 4, -1, -1)))),
+                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(-1, -1, 0, -1, -1, 1, -1, -1), M8(2, -1, -1, 3, -1, -1, 4, -1))));
+    const __m128i o1 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(-1, -1, 6, -1, -1, 7, -1, -1), M8(8, -1, -1, 9, -1, -1, 10, -1))),
+                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(5, -1, -1, 6, -1, -1, 7, -1), M8(-1, 8, -1, -1, 9, -1, -1, 10)))),
+                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(-1, 5, -1, -1, 6, -1, -1, 7), M8(-1, -1, 8, -1, -1, 9, -1, -1))));
+    const __m128i o2 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(-1, 11, -1, -1, 12, -1, -1, 13), M8(-1, -1, 14, -1, -1, 15, -1, -1))),
+                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(-1, -1, 11, -1, -1, 12, -1, -1), M8(13, -1, -1, 14, -1, -1, 15, -1)))),
+                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(10, -1, -1, 11, -1, -1, 12, -1), M8(-1, 13, -1, -1, 14, -1, -1, 15))));
+    _mm_storeu_si128((__m128i *)p, o0);
+    _mm_storeu_si128((__m128i *)(p + 16), o1);
+    _mm_storeu_si128((__m128i *)(p + 32), o2);
+}
+
+/* 16 int16 (0..255) -> 16 bytes */
+AVX2_FN __m128i narrow16(__m256i v) {
+    return _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+/* the alphas (rounded floats and bytes), the gains in 1/16384 of 8 pixels: one_pixel's float steps */
+AVX2_FN __m256 alpha8_avx2(const run_rows *r, __m256 wy, int x, __m128i c0, __m128i c1, __m128i c2) {
+    const __m256 i0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c0)), i1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c1));
+    const __m256 i2 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c2));
+    __m256 e[4], v;
     int c;
-    for (c = 0; c < (with_blurs ? 10 : 4); c++) {
-        const float t = top[c * stride], b = bot[c * stride];
-        e[c] = t + wy * (b - t);
+    for (c = 0; c < 4; c++) {
+        const __m256 t = _mm256_loadu_ps(r->top + c * r->stride + x), b = _mm256_loadu_ps(r->bot + c * r->stride + x);
+        e[c] = _mm256_add_ps(t, _mm256_mul_ps(wy, _mm256_sub_ps(b, t)));
     }
-    v = e[0] * (float)I[0] + e[1] * (float)I[1] + e[2] * (float)I[2] + e[3];
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    v = (v + ROUND_MAGIC) - ROUND_MAGIC;
-    *a8 = (uint8_t)(int)v;
-    for (c = 0; c < 3; c++) F[c] = I[c];
-    if (with_blurs && v != 0.0f && v != 255.0f) {
-        const float a = v * (1.0f / 255), b = 1.0f - a;
-        const float gain = a / (a * a + EM_BACKGROUND_VARIANCE_RATIO * (b * b));
-        for (c = 0; c < 3; c++) {
-            const float fb = e[4 + c], bgb = e[7 + c];
-            float f = fb + gain * ((float)I[c] - a * fb - (1.0f - a) * bgb);
-            f = f > 0.0f ? f : 0.0f;
-            f = f < 255.0f ? f : 255.0f;
-            F[c] = (uint8_t)(int)((f + ROUND_MAGIC) - ROUND_MAGIC);
+    v = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(e[0], i0), _mm256_mul_ps(e[1], i1)),
+                                    _mm256_mul_ps(e[2], i2)), e[3]);
+    /* v > 0 ? v : 0 (NaN -> 0), then v < 255 ? v : 255, then to nearest even */
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+AVX2_FN __m256i gain8_avx2(__m256 v) {
+    const __m256 a = _mm256_mul_ps(v, _mm256_set1_ps(1.0f / 255)), b = _mm256_sub_ps(_mm256_set1_ps(1.0f), a);
+    const __m256 d = _mm256_add_ps(_mm256_mul_ps(a, a),
+                                   _mm256_mul_ps(_mm256_set1_ps(EM_BACKGROUND_VARIANCE_RATIO), _mm256_mul_ps(b, b)));
+    return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_div_ps(a, d), _mm256_set1_ps(GAIN_ONE)));
+}
+
+/* two halves of int32 -> 16 int16, in order */
+AVX2_FN __m256i pack16(__m256i lo, __m256i hi) {
+    return _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+}
+
+/* 16 pixels of one foreground channel: foreground_step */
+AVX2_FN __m256i foreground16(const int16_t *tf, const int16_t *bf, const int16_t *tb, const int16_t *bb,
+                             __m256i wyq, __m256i i, __m256i aq, __m256i gq, __m256i known) {
+    const __m256i t1 = _mm256_loadu_si256((const __m256i *)tf), b1 = _mm256_loadu_si256((const __m256i *)bf);
+    const __m256i t2 = _mm256_loadu_si256((const __m256i *)tb), b2 = _mm256_loadu_si256((const __m256i *)bb);
+    const __m256i fb = _mm256_add_epi16(t1, _mm256_mulhrs_epi16(_mm256_sub_epi16(b1, t1), wyq));
+    const __m256i bg = _mm256_add_epi16(t2, _mm256_mulhrs_epi16(_mm256_sub_epi16(b2, t2), wyq));
+    const __m256i u = _mm256_sub_epi16(_mm256_sub_epi16(_mm256_slli_epi16(i, FG_SHIFT), bg),
+                                       _mm256_mulhrs_epi16(_mm256_sub_epi16(fb, bg), aq));
+    __m256i f = _mm256_add_epi16(fb, _mm256_mulhrs_epi16(_mm256_add_epi16(u, u), gq));
+    f = _mm256_srai_epi16(_mm256_add_epi16(f, _mm256_set1_epi16(FG_ONE / 2)), FG_SHIFT);
+    f = _mm256_min_epi16(_mm256_max_epi16(f, _mm256_setzero_si256()), _mm256_set1_epi16(255));
+    return _mm256_blendv_epi8(f, i, known);
+}
+
+/* round(F a + B (1 - a)) / 255 per lane (blend1), 16 lanes of 0..255 */
+AVX2_FN __m256i blend16_avx2(__m256i f, __m256i a, __m256i na, __m256i b) {
+    __m256i t = _mm256_add_epi16(_mm256_add_epi16(_mm256_mullo_epi16(f, a), _mm256_mullo_epi16(b, na)),
+                                 _mm256_set1_epi16(128));
+    return _mm256_srli_epi16(_mm256_add_epi16(t, _mm256_srli_epi16(t, 8)), 8);
+}
+
+/* 16 pixels of an unknown run: I 48 bytes, outputs as in run_out (comp 48 or 64 bytes). */
+AVX2_FN void sixteen_pixels(const run_rows *r, __m256 wy, __m256i wyq, int with_blurs, int x, const uint8_t *I,
+                            uint8_t *a8, uint8_t *fg, const uint8_t *B, const __m256i *colour, uint8_t *comp) {
+    __m128i ch[3], a_bytes;
+    __m256i a16, F[3];
+    __m256 v0, v1;
+    int c;
+    deinterleave16(I, ch);
+    v0 = alpha8_avx2(r, wy, x, ch[0], ch[1], ch[2]);
+    v1 = alpha8_avx2(r, wy, x + 8, _mm_srli_si128(ch[0], 8), _mm_srli_si128(ch[1], 8), _mm_srli_si128(ch[2], 8));
+    a16 = pack16(_mm256_cvtps_epi32(v0), _mm256_cvtps_epi32(v1));
+    a_bytes = narrow16(a16);
+    _mm_storeu_si128((__m128i *)a8, a_bytes);
+    for (c = 0; c < 3; c++) F[c] = _mm256_cvtepu8_epi16(ch[c]);
+    if (with_blurs) {
+        const __m256i gq = pack16(gain8_avx2(v0), gain8_avx2(v1));
+        const __m256i aq = _mm256_add_epi16(_mm256_slli_epi16(a16, 7), _mm256_srli_epi16(a16, 1));
+        const __m256i known = _mm256_or_si256(_mm256_cmpeq_epi16(a16, _mm256_setzero_si256()),
+                                              _mm256_cmpeq_epi16(a16, _mm256_set1_epi16(255)));
+        for (c = 0; c < 3; c++)
+            F[c] = foreground16(r->top16 + c * r->stride16 + x, r->bot16 + c * r->stride16 + x,
+                                r->top16 + (3 + c) * r->stride16 + x, r->bot16 + (3 + c) * r->stride16 + x, wyq, F[c],
+                                aq, gq, known);
+        if (fg) interleave16(narrow16(F[0]), narrow16(F[1]), narrow16(F[2]), fg);
+    }
+    if (!comp) return;
+    if (!B && !colour) { /* BGRA */
+        const __m128i f0 = narrow16(F[0]), f1 = narrow16(F[1]), f2 = narrow16(F[2]);
+        const __m128i bg_lo = _mm_unpacklo_epi8(f0, f1), bg_hi = _mm_unpackhi_epi8(f0, f1);
+        const __m128i ra_lo = _mm_unpacklo_epi8(f2, a_bytes), ra_hi = _mm_unpackhi_epi8(f2, a_bytes);
+        _mm_storeu_si128((__m128i *)comp, _mm_unpacklo_epi16(bg_lo, ra_lo));
+        _mm_storeu_si128((__m128i *)(comp + 16), _mm_unpackhi_epi16(bg_lo, ra_lo));
+        _mm_storeu_si128((__m128i *)(comp + 32), _mm_unpacklo_epi16(bg_hi, ra_hi));
+        _mm_storeu_si128((__m128i *)(comp + 48), _mm_unpackhi_epi16(bg_hi, ra_hi));
+        return;
+    }
+    {
+        const __m256i na = _mm256_sub_epi16(_mm256_set1_epi16(255), a16);
+        __m256i o[3];
+        if (B) {
+            __m128i bc[3];
+            deinterleave16(B, bc);
+            for (c = 0; c < 3; c++) o[c] = blend16_avx2(F[c], a16, na, _mm256_cvtepu8_epi16(bc[c]));
+        } else {
+            for (c = 0; c < 3; c++) o[c] = blend16_avx2(F[c], a16, na, colour[c]);
         }
-    }
-    if (with_blurs && fg)
-        for (c = 0; c < 3; c++) fg[c] = F[c];
-    if (comp && !B) {
-        for (c = 0; c < 3; c++) comp[c] = F[c];
-        comp[3] = *a8;
-    } else if (comp) {
-        for (c = 0; c < 3; c++) comp[c] = blend1(F[c], *a8, B[c]);
+        interleave16(narrow16(o[0]), narrow16(o[1]), narrow16(o[2]), comp);
     }
 }
 
-/* n pixels of an unknown run from the expanded rows top and bot (at the run's first pixel). */
-EM_CLONES static void apply_run(const float *top, const float *bot, size_t stride, float wy, int with_blurs,
-                                const uint8_t *I, int n, const run_out *o) {
+static __attribute__((target("avx2"))) void apply_run_avx2(const run_rows *r, int with_blurs, const uint8_t *I,
+                                                            int n, const run_out *o) {
+    const int comp_size = o->backdrop ? 3 : 4;
+    const __m256 wy = _mm256_set1_ps(r->wy);
+    const __m256i wyq = _mm256_set1_epi16(r->wyq);
+    __m256i colour[3];
+    const __m256i *col = NULL;
+    const uint8_t *B = o->backdrop_step ? o->backdrop : NULL;
+    int x = 0, c;
+    if (o->backdrop && !o->backdrop_step) {
+        for (c = 0; c < 3; c++) colour[c] = _mm256_set1_epi16(o->backdrop[c]);
+        col = colour;
+    }
+    for (; x + 16 <= n; x += 16)
+        sixteen_pixels(r, wy, wyq, with_blurs, x, I + 3 * x, o->alpha + x, o->foreground ? o->foreground + 3 * x : NULL,
+                       B ? B + 3 * x : NULL, col, o->composite ? o->composite + comp_size * x : NULL);
+    if (x < n) { /* the last few through staging buffers (the expanded rows are padded) */
+        const int m = n - x;
+        uint8_t i48[48] = {0}, b48[48] = {0}, a16[16], f48[48], c64[64];
+        memcpy(i48, I + 3 * x, 3 * (size_t)m);
+        if (B) memcpy(b48, B + 3 * x, 3 * (size_t)m);
+        sixteen_pixels(r, wy, wyq, with_blurs, x, i48, a16, f48, B ? b48 : NULL, col, c64);
+        memcpy(o->alpha + x, a16, (size_t)m);
+        if (o->foreground) memcpy(o->foreground + 3 * x, f48, 3 * (size_t)m);
+        if (o->composite) memcpy(o->composite + comp_size * x, c64, (size_t)(comp_size * m));
+    }
+}
+
+/* expand_cells (the same values) for upsampling (W >= w, so that 8 neighbouring output columns lie
+ * within 8 source columns): per plane and 8 columns, the left and right source values by a permute of
+ * 8 neighbours (row: the small row sy's values from source column j0 on, the last one repeated, as
+ * many as the range needs plus 9). */
+static __attribute__((target("avx2"))) void expand_cells_avx2(const float *coef, const float *blurs,
+                                                               size_t plane_size, int w, int sy, const int *xs,
+                                                               const int *xa, const float *wx, size_t stride,
+                                                               size_t stride16, int j0, int j1, float *dst,
+                                                               int16_t *dst16, float *row) {
+    const int count = blurs ? 10 : 4, X0 = xs[j0], X1 = xs[j1 + 1], n = j1 - j0 + 10;
+    int c, k, x;
+    for (c = 0; c < count; c++) {
+        const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
+                           (size_t)sy * w;
+        float *d = c < 4 ? dst + (size_t)c * stride : NULL;
+        int16_t *d16 = c < 4 ? NULL : dst16 + (size_t)(c - 4) * stride16;
+        for (k = 0; k < n; k++) row[k] = src[imin_(j0 + k, w - 1)];
+        for (x = X0; x + 8 <= X1; x += 8) {
+            const int jb = xa[x] - j0;
+            const __m256i idx = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(xa + x)), _mm256_set1_epi32(xa[x]));
+            const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + jb), idx);
+            const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + jb + 1), idx);
+            const __m256 v = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(wx + x), _mm256_sub_ps(hi, lo)));
+            if (d) {
+                _mm256_storeu_ps(d + x, v);
+            } else {
+                const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(v, _mm256_set1_ps((float)FG_ONE)));
+                _mm_storeu_si128((__m128i *)(d16 + x), _mm_packs_epi32(_mm256_castsi256_si128(q),
+                                                                       _mm256_extracti128_si256(q, 1)));
+            }
+        }
+        for (; x < X1; x++) {
+            const float lo = row[xa[x] - j0], v = lo + wx[x] * (row[xa[x] - j0 + 1] - lo);
+            if (d)
+                d[x] = v;
+            else
+                d16[x] = blur_q(v);
+        }
+    }
+}
+
+static int cpu_has_avx2(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") != 0;
+    }
+    return known;
+}
+#endif
+
+/* n pixels of an unknown run from the expanded rows r (at the run's first pixel). */
+EM_CLONES static void apply_run(const run_rows *r, int with_blurs, const uint8_t *I, int n, const run_out *o) {
     const int comp_size = o->backdrop ? 3 : 4;
     int x = 0;
+#ifdef EM_AVX2
+    if (cpu_has_avx2()) {
+        apply_run_avx2(r, with_blurs, I, n, o);
+        return;
+    }
+#endif
 #ifdef EM_VECTORS
-    const v8f vwy = V8(wy);
-    for (; x < n; x += 64) { /* blocks of up to 8 vectors; a partial last vector goes through staging buffers */
-        const int m = n - x < 64 ? n - x : 64, nv = (m + 7) / 8, part = m % 8;
-        const int last = x + 8 * (nv - 1);
-        v8f v[8], gain[8];
-        uint8_t i24[24] = {0}, a8[8], f24[24], b24[24] = {0}, c32[32];
-        int k;
+    const v8f vwy = V8(r->wy);
+    /* per block: alphas (and 16 bytes of slack), colours and gains as int16, foreground planes; staging
+     * buffers for a last partial vector */
+    uint8_t a8[BLOCK + 16] = {0}, F[3][BLOCK + 16] = {{0}};
+    int16_t ic[3][BLOCK] = {{0}}, gq[BLOCK] = {0};
+    uint8_t i24[24] = {0}, f24[24], b24[24] = {0}, c32[32];
+    for (; x < n; x += BLOCK) {
+        const int m = n - x < BLOCK ? n - x : BLOCK, nv = (m + 7) / 8, part = m % 8;
+        const int last = 8 * (nv - 1); /* in the block */
+        int k, c;
         if (part) {
-            memcpy(i24, I + 3 * last, 3 * (size_t)part);
-            if (o->backdrop) memcpy(b24, o->backdrop + o->backdrop_step * last, 3 * (size_t)part);
+            memcpy(i24, I + 3 * (x + last), 3 * (size_t)part);
+            if (o->backdrop) memcpy(b24, o->backdrop + o->backdrop_step * (x + last), 3 * (size_t)part);
         }
-        for (k = 0; k < nv; k++) {
-            const int xk = x + 8 * k, staged = part && k == nv - 1;
-            v[k] = alpha8(top + xk, bot + xk, stride, vwy, staged ? i24 : I + 3 * xk, staged ? a8 : o->alpha + xk);
-            if (with_blurs) gain[k] = gain8(v[k]);
+        for (k = 0; k < 8 * nv; k += 8)
+            alpha8(r, vwy, with_blurs, x + k, part && k == last ? i24 : I + 3 * (x + k), a8 + k, ic[0] + k, BLOCK,
+                   gq + k);
+        memcpy(o->alpha + x, a8, (size_t)m);
+        if (with_blurs)
+            for (c = 0; c < 3; c++)
+                foreground_block(r->top16 + c * r->stride16 + x, r->bot16 + c * r->stride16 + x,
+                                 r->top16 + (3 + c) * r->stride16 + x, r->bot16 + (3 + c) * r->stride16 + x, r->wyq,
+                                 ic[c], a8, gq, F[c]);
+        if (!o->composite && !o->foreground) continue;
+        for (k = 0; k < 8 * nv; k += 8) {
+            const int staged = part && k == last;
+            const uint8_t *frame = with_blurs ? NULL : (staged ? i24 : I + 3 * (x + k));
+            composite8(F[0] + k, F[1] + k, F[2] + k, frame, a8 + k,
+                       staged ? f24 : (o->foreground ? o->foreground + 3 * (x + k) : NULL),
+                       o->backdrop ? (staged ? b24 : o->backdrop + o->backdrop_step * (x + k)) : NULL,
+                       staged ? c32 : (o->composite ? o->composite + comp_size * (x + k) : NULL));
         }
-        if (with_blurs || o->composite)
-            for (k = 0; k < nv; k++) {
-                const int xk = x + 8 * k, staged = part && k == nv - 1;
-                finish8(top + xk, bot + xk, stride, vwy, with_blurs, staged ? i24 : I + 3 * xk, v[k], gain[k],
-                        staged ? f24 : (o->foreground ? o->foreground + 3 * xk : NULL),
-                        o->backdrop ? (staged ? b24 : o->backdrop + o->backdrop_step * xk) : NULL,
-                        staged ? c32 : (o->composite ? o->composite + comp_size * xk : NULL));
-            }
         if (part) {
-            memcpy(o->alpha + last, a8, (size_t)part);
-            if (o->foreground) memcpy(o->foreground + 3 * last, f24, 3 * (size_t)part);
-            if (o->composite) memcpy(o->composite + comp_size * last, c32, (size_t)(comp_size * part));
+            if (o->foreground) memcpy(o->foreground + 3 * (x + last), f24, 3 * (size_t)part);
+            if (o->composite) memcpy(o->composite + comp_size * (x + last), c32, (size_t)(comp_size * part));
         }
     }
 #else
-    for (; x < n; x++)
-        one_pixel(top + x, bot + x, stride, wy, with_blurs, I + 3 * x, o->alpha + x,
-                  o->foreground ? o->foreground + 3 * x : NULL, o->backdrop ? o->backdrop + o->backdrop_step * x : NULL,
+    for (; x < n; x++) {
+        run_rows at = *r;
+        at.top += x;
+        at.bot += x;
+        at.top16 += x;
+        at.bot16 += x;
+        one_pixel(&at, with_blurs, I + 3 * x, o->alpha + x, o->foreground ? o->foreground + 3 * x : NULL,
+                  o->backdrop ? o->backdrop + o->backdrop_step * x : NULL,
                   o->composite ? o->composite + comp_size * x : NULL);
+    }
 #endif
 }
 
@@ -728,22 +1032,58 @@ static void constant_cells(const float *coef, size_t n, unsigned char *flags) {
     }
 }
 
-/* kind[j]: the flag the four cells around source column j (rows fa, fb) share, else 0 (unknown). */
-static void cell_kinds(const unsigned char *fa, const unsigned char *fb, int w, unsigned char *kind) {
-    int j;
+/* The runs of source columns of one pair of small rows (ya, yb): per run its first and last column and its
+ * kind, the flag its cells' four corners share (2: foreground, 1: background), else 0 (unknown). */
+typedef struct {
+    int ya, yb, count;
+    int *j0, *j1;
+    unsigned char *kind;
+} pair_runs;
+
+static void find_runs(const unsigned char *fa, const unsigned char *fb, int w, pair_runs *p) {
+    int j, n = 0;
     for (j = 0; j < w; j++) {
         const int r = imin_(j + 1, w - 1);
-        kind[j] = fa[j] == fa[r] && fa[j] == fb[j] && fa[j] == fb[r] ? fa[j] : 0;
+        const unsigned char k = fa[j] == fa[r] && fa[j] == fb[j] && fa[j] == fb[r] ? fa[j] : 0;
+        if (n > 0 && p->kind[n - 1] == k) {
+            p->j1[n - 1] = j;
+        } else {
+            p->j0[n] = p->j1[n] = j;
+            p->kind[n++] = k;
+        }
     }
+    p->count = n;
+}
+
+/* expand_cells, by expand_cells_avx2 where it applies (the same values). row: w + 16 floats of scratch. */
+static void expand(const float *coef, const float *blurs, size_t plane_size, int w, int sy, const int *xs,
+                   const int *xa, const float *wx, size_t stride, size_t stride16, int j0, int j1, float *dst,
+                   int16_t *dst16, int upsampling, float *row) {
+#ifdef EM_AVX2
+    if (upsampling && cpu_has_avx2()) {
+        expand_cells_avx2(coef, blurs, plane_size, w, sy, xs, xa, wx, stride, stride16, j0, j1, dst, dst16, row);
+        return;
+    }
+#else
+    (void)xa;
+    (void)upsampling;
+    (void)row;
+#endif
+    expand_cells(coef, blurs, plane_size, w, sy, xs, wx, stride, stride16, j0, j1, dst, dst16);
+}
+
+/* The vertical weight in 1/32768 (rounded half to even; 1 -> 32767, where both rows are one). */
+static int16_t weight_q15(float wy) {
+    const float q = round_half_even(wy * 32768.0f);
+    return (int16_t)(q < 32767.0f ? (int)q : 32767);
 }
 
 int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                     ptrdiff_t image_stride, int out_height, int out_width, uint8_t *alpha, uint8_t *foreground,
                     const uint8_t *background, const uint8_t *colour, uint8_t *composite, int threads) {
     const int h = height, w = width, H = out_height, W = out_width;
-    const size_t n = (size_t)h * w, stride = (size_t)W + ROW_PAD;
+    const size_t n = (size_t)h * w, stride = (size_t)W + ROW_PAD, stride16 = (size_t)W + BLOCK;
     const int with_blurs = blurs && (foreground || composite); /* else the foreground is not used */
-    const int count = with_blurs ? 10 : 4;
     int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt;
     float *wx = NULL;
     unsigned char *flags = NULL;
@@ -777,46 +1117,76 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
 #pragma omp parallel num_threads(nt) reduction(| : bad)
 #endif
     {
-        /* per thread: two expanded rows (planes: coef then blurs), small row sy in slot sy & 1, filled
-         * lazily over the unknown runs only (held: the small row each slot holds per source column);
-         * the cell kinds of the current pair of small rows; a foreground row; the colour repeated */
-        float *rows = (float *)calloc(2 * (size_t)count * stride, sizeof(float));
+        /* per thread: two expanded rows (coefficients as floats, blurs as int16), small row sy in slot
+         * sy & 1, filled over the unknown runs of each new pair of small rows (held: the small row each
+         * slot holds per source column); the runs of the current pair; the colour repeated */
+        float *rows = (float *)calloc(2 * 4 * stride, sizeof(float));
+        int16_t *rows16 = with_blurs ? (int16_t *)calloc(2 * 6 * stride16, sizeof(int16_t)) : NULL;
         int *held = (int *)malloc(sizeof(int) * 2 * (size_t)w);
-        unsigned char *kind = (unsigned char *)malloc((size_t)w);
+        float *row_scratch = (float *)malloc(sizeof(float) * ((size_t)w + 16));
+        pair_runs runs;
         uint8_t colour3[3 * 512];
-        int y, i, kind_ya = -1, kind_yb = -1;
+        const float *bl = with_blurs ? blurs : NULL;
+        int y, i;
+        runs.ya = runs.yb = -1;
+        runs.j0 = (int *)malloc(sizeof(int) * 2 * (size_t)w);
+        runs.j1 = runs.j0 ? runs.j0 + w : NULL;
+        runs.kind = (unsigned char *)malloc((size_t)w);
         if (colour)
             for (i = 0; i < 3 * 512; i++) colour3[i] = colour[i % 3];
         if (held)
             for (i = 0; i < 2 * w; i++) held[i] = -1;
-        if (!rows || !held || !kind) {
+        if (!rows || (with_blurs && !rows16) || !held || !row_scratch || !runs.j0 || !runs.kind) {
             bad = 1;
         } else {
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 8) /* the edge band is uneven: static halves left one thread idle */
 #endif
             for (y = 0; y < H; y++) {
-                int ya, yb, x0 = 0;
+                int ya, yb, q;
                 float wy;
                 const uint8_t *I = image + (ptrdiff_t)y * image_stride;
                 const uint8_t *B = background ? background + 3 * (size_t)y * W : NULL;
                 uint8_t *a8 = alpha + (size_t)y * W;
                 uint8_t *fg = foreground ? foreground + 3 * (size_t)y * W : NULL;
                 uint8_t *comp = composite ? composite + (background || colour ? 3 : 4) * (size_t)y * W : NULL;
+                float *top, *bot;
+                int16_t *top16, *bot16;
+                run_rows r;
                 lerp_coord(y, (double)h / H, h, &ya, &yb, &wy);
-                if (ya != kind_ya || yb != kind_yb) {
-                    cell_kinds(flags + (size_t)ya * w, flags + (size_t)yb * w, w, kind);
-                    kind_ya = ya;
-                    kind_yb = yb;
+                top = rows + (size_t)(ya & 1) * 4 * stride;
+                bot = rows + (size_t)(yb & 1) * 4 * stride;
+                top16 = rows16 ? rows16 + (size_t)(ya & 1) * 6 * stride16 : NULL;
+                bot16 = rows16 ? rows16 + (size_t)(yb & 1) * 6 * stride16 : NULL;
+                if (ya != runs.ya || yb != runs.yb) { /* a new pair: its runs, and its rows over the unknown ones */
+                    find_runs(flags + (size_t)ya * w, flags + (size_t)yb * w, w, &runs);
+                    runs.ya = ya;
+                    runs.yb = yb;
+                    for (q = 0; q < runs.count; q++) {
+                        int side, j, j1;
+                        if (runs.kind[q]) continue;
+                        for (side = 0; side < 2; side++) {
+                            const int sy = side ? yb : ya;
+                            int *hold = held + (sy & 1) * w;
+                            for (j = runs.j0[q]; j <= runs.j1[q]; j = j1 + 1) { /* ranges not yet held */
+                                j1 = j;
+                                if (hold[j] == sy) continue;
+                                while (j1 < runs.j1[q] && hold[j1 + 1] != sy) j1++;
+                                expand(coef, bl, n, w, sy, xs, xa, wx, stride, stride16, j, j1, side ? bot : top,
+                                       side ? bot16 : top16, W >= w, row_scratch);
+                                for (i = j; i <= j1; i++) hold[i] = sy;
+                            }
+                        }
+                    }
                 }
-                /* runs of pixels whose four coefficient cells are one constant (known region) or not,
-                 * decided per source column j (the output columns xs[j]..xs[j+1]) */
-                while (x0 < W) {
-                    int jj = xa[x0], x1, len, j;
-                    const int k = kind[jj];
-                    while (jj + 1 < w && kind[jj + 1] == k) jj++;
-                    x1 = xs[jj + 1]; /* > x0: output column x0 lies in xs[xa[x0]].. */
-                    len = x1 - x0;
+                r.stride = stride;
+                r.stride16 = stride16;
+                r.wy = wy;
+                r.wyq = weight_q15(wy);
+                for (q = 0; q < runs.count; q++) {
+                    const int x0 = xs[runs.j0[q]], x1 = xs[runs.j1[q] + 1], len = x1 - x0, k = runs.kind[q];
+                    int j;
+                    if (len <= 0) continue;
                     if (k) { /* known: alpha 0 or 255, the foreground is the frame */
                         memset(a8 + x0, k == 2 ? 255 : 0, (size_t)len);
                         if (fg) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
@@ -833,25 +1203,27 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                             bgra_row(I + 3 * (size_t)x0, a8 + x0, comp + 4 * (size_t)x0, len);
                         }
                     } else {
-                        float *top = rows + (size_t)(ya & 1) * count * stride;
-                        float *bot = rows + (size_t)(yb & 1) * count * stride;
                         run_out o;
+                        r.top = top + x0;
+                        r.bot = bot + x0;
+                        r.top16 = top16 ? top16 + x0 : NULL;
+                        r.bot16 = bot16 ? bot16 + x0 : NULL;
                         o.alpha = a8 + x0;
                         o.foreground = fg ? fg + 3 * (size_t)x0 : NULL;
                         o.backdrop = B ? B + 3 * (size_t)x0 : (colour ? colour3 : NULL);
                         o.backdrop_step = B ? 3 : 0;
                         o.composite = comp ? comp + (o.backdrop ? 3 : 4) * (size_t)x0 : NULL;
-                        expand_row(coef, with_blurs ? blurs : NULL, n, w, ya, xs, wx, stride, xa[x0], jj, held + (ya & 1) * w, top);
-                        expand_row(coef, with_blurs ? blurs : NULL, n, w, yb, xs, wx, stride, xa[x0], jj, held + (yb & 1) * w, bot);
-                        apply_run(top + x0, bot + x0, stride, wy, with_blurs, I + 3 * (size_t)x0, len, &o);
+                        apply_run(&r, with_blurs, I + 3 * (size_t)x0, len, &o);
                     }
-                    x0 = x1;
                 }
             }
         }
         free(rows);
+        free(rows16);
         free(held);
-        free(kind);
+        free(row_scratch);
+        free(runs.j0);
+        free(runs.kind);
     }
     free(xa);
     free(xb);

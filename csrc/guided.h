@@ -69,6 +69,9 @@ int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int heig
  *   k = EM_BACKGROUND_VARIANCE_RATIO, clipped to 0..255 and rounded; F = I where alpha is 0 or 255.
  *   That is the most probable F per pixel given I = a F + (1 - a) B and Gaussian priors F ~ (Fb, s^2),
  *   B ~ (Bb, k s^2) (blur-fusion's own final step, F = Fb + a (...), is one gradient step of it).
+ *   F is evaluated in fixed point (int16: Fb, Bb in 1/64 level, interpolated along x in float and
+ *   along y in int16; a in 1/32768, g in 1/16384), within 1 level of the float formula; the bit-exact
+ *   specification is fixed_foreground in edgematte/kernels/_guided_reference.py.
  *   Pixels whose four coefficient cells are all exactly (0, 0, 0, 0) or (0, 0, 0, 255) (known
  *   regions) take the shortcut: alpha 0 or 255, F = I, composite copied, no arithmetic.
  * foreground: NULL or [H,W,3] uint8 out (needs blurs).

@@ -95,14 +95,80 @@ def fuse_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray,
     return fg
 
 
+def lerp_table(n_out: int, n_in: int):
+    """(lo int32, hi int32, weight float32) per output index: guided.c's lerp_coord (pixel centres aligned,
+    edges clamped; computed in float64, the weight then rounded to float32)."""
+    f = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    lo = np.minimum(f.astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo.astype(np.int32), hi.astype(np.int32), np.minimum(f - lo, 1.0).astype(np.float32)
+
+
+#: fixed point of the native foreground step: blurs in 1/64 level, the gain in 1/16384 (see guided.h)
+FOREGROUND_SHIFT, GAIN_ONE = 6, 16384
+
+
+def _i16(x: np.ndarray) -> np.ndarray:
+    """int16 wrap-around, as the C casts (the values stay in range; this only pins the semantics)."""
+    return ((x.astype(np.int64) + 32768) & 0xFFFF) - 32768
+
+
+def _mulhrs(a: np.ndarray, b) -> np.ndarray:
+    """round(a b / 2^15) of int16 values (pmulhrsw)."""
+    return _i16((((a.astype(np.int64) * b) >> 14) + 1) >> 1)
+
+
+def _round_half_even(v: np.ndarray) -> np.ndarray:
+    return np.rint(v).astype(np.int64)
+
+
+def fixed_foreground(blurs: np.ndarray, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """[H,W,3] uint8: the native pass's foreground, bit for bit, given its alpha (uint8 [H,W]).
+
+    The fixed-point form of :func:`fuse_foreground`'s most probable F: the blurs Fb, Bb ([6,h,w] from
+    :func:`foreground_blurs`) sampled along x in float32 (lo + w (hi - lo)) and rounded to 1/64 level,
+    then along y in int16 (t + round((b - t) wq / 2^15), wq the weight in 1/32768);
+    u = 64 I - Bb - round((Fb - Bb) aq / 2^15) with aq = 128 alpha + alpha // 2 (a in 1/32768);
+    F = Fb + round(2u gq / 2^15) with gq = rint(16384 g), g the float32 gain a / (a^2 + k (1 - a)^2);
+    then (F + 32) >> 6 clamped to 0..255, and F = I where the alpha is 0 or 255.
+    """
+    height, width = image.shape[:2]
+    h, w = blurs.shape[1:]
+    xa, xb, wx = lerp_table(width, w)
+    ya, yb, wy = lerp_table(height, h)
+    one = np.float32(1 << FOREGROUND_SHIFT)
+    row = blurs[:, :, xa] + wx * (blurs[:, :, xb] - blurs[:, :, xa])  # [6,h,W] float32, as the C expression
+    q = _round_half_even(row.astype(np.float32) * one)
+    wq = np.minimum(_round_half_even(wy * np.float32(32768)), 32767)[None, :, None]
+    top, bot = q[:, ya], q[:, yb]
+    lerp = _i16(top + _mulhrs(_i16(bot - top), wq))  # [6,H,W]
+    a8 = alpha.astype(np.int64)
+    v = alpha.astype(np.float32)
+    a, b = v * np.float32(1 / 255), np.float32(1) - v * np.float32(1 / 255)
+    gain = a / (a * a + np.float32(BACKGROUND_VARIANCE_RATIO) * (b * b))
+    gq = _round_half_even(gain * np.float32(GAIN_ONE))
+    aq = (a8 << 7) + (a8 >> 1)
+    out = np.empty(image.shape, np.uint8)
+    for c in range(3):
+        i = image[..., c].astype(np.int64)
+        fb, bg = lerp[c], lerp[3 + c]
+        u = _i16((i << FOREGROUND_SHIFT) - bg - _mulhrs(_i16(fb - bg), aq))
+        f = _i16(fb + _mulhrs(_i16(u << 1), gq))
+        f = np.clip((f + (1 << (FOREGROUND_SHIFT - 1))) >> FOREGROUND_SHIFT, 0, 255)
+        out[..., c] = np.where((a8 == 0) | (a8 == 255), i, f)
+    return out
+
+
 def guided_apply(coef: np.ndarray, blurs: Optional[np.ndarray], image: np.ndarray, background: Optional[np.ndarray],
                  colour: Optional[Sequence[int]]):
-    """(alpha [H,W] uint8, foreground [H,W,3] uint8 or None, composite [H,W,3|4] uint8) (see guided.h)."""
+    """(alpha [H,W] uint8, foreground [H,W,3] uint8 or None, composite [H,W,3|4] uint8) (see guided.h).
+    The alpha in float64 (the native pass's float32 rounds within 1 of it); the foreground in the native
+    pass's fixed point from that alpha (:func:`fixed_foreground`)."""
     height, width = image.shape[:2]
     img = image.astype(np.float64)
     c = linear_sample(coef.transpose(1, 2, 0).astype(np.float64), height, width)
     alpha = np.rint(np.clip((c[..., :3] * img).sum(-1) + c[..., 3], 0, 255)).astype(np.uint8)
-    fg = None if blurs is None else fuse_foreground(blurs, image, alpha)
+    fg = None if blurs is None else fixed_foreground(blurs, image, alpha)
     out = np.empty((height, width, 3 if background is not None or colour is not None else 4), np.uint8)
     _composite(image if fg is None else fg, alpha, background, colour, out, None)
     return alpha, fg, out

@@ -185,3 +185,77 @@ def test_properties(H, W, h, w, radius, mean_radius, known_radius, seed, threads
     one = np.empty((H, W), np.uint8)
     _guided.guided_apply(coef, blurs, image, one, None, None, None, None, 1)
     np.testing.assert_array_equal(one, out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(H=st.integers(1, 60), W=st.integers(1, 90), h=st.integers(1, 20), w=st.integers(1, 20),
+       seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3))
+def test_foreground_is_its_fixed_point_twin_exactly_and_within_one_level_of_the_float_step(H, W, h, w, seed, threads):
+    """Given the pass's alpha, the foreground is fixed_foreground's bit for bit, and within 1 level of the
+    float64 most probable F (fuse_foreground): the fixed point (blurs in 1/64 level, int16 lerps, the gain
+    in 1/16384) stays well within half a level before the rounding, on any sizes and thread count."""
+    rng = np.random.default_rng(seed)
+    image, small, alpha = _inputs(rng, H, W, h, w)
+    coef = _coefficients(small, alpha, 2, 1, 1e-4, 1)
+    blurs = np.empty((6, h, w), np.float32)
+    _guided.foreground_blurs(small, alpha, blurs, 3, 1, 1)
+    got_alpha, got_fg = np.empty((H, W), np.uint8), np.empty((H, W, 3), np.uint8)
+    _guided.guided_apply(coef, blurs, image, got_alpha, got_fg, None, None, None, threads)
+    np.testing.assert_array_equal(got_fg, ref.fixed_foreground(blurs, image, got_alpha))
+    assert np.abs(got_fg.astype(int) - ref.fuse_foreground(blurs, image, got_alpha)).max() <= 1
+
+
+_BUILD_HARNESS = r"""
+#include "guided.h"
+int run(const float *coef, const float *blurs, int h, int w, const unsigned char *image, int H, int W,
+        unsigned char *alpha, unsigned char *fg, const unsigned char *bg, const unsigned char *colour,
+        unsigned char *comp, int threads)
+{
+    return em_guided_apply(coef, blurs, h, w, image, 3 * (long)W, H, W, alpha, fg, bg, colour, comp, threads);
+}
+"""
+
+
+def test_every_build_of_the_pass_gives_the_same_bytes(tmp_path):
+    """csrc/guided.c compiled three ways (AVX2 intrinsics where the CPU has them; GCC vector extensions;
+    plain C one pixel at a time) gives identical alpha, foreground and composites, upsampling and
+    downsampling, known and unknown runs, with and without blurs."""
+    import ctypes
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler here")
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "harness.c").write_text(_BUILD_HARNESS)
+    builds = {}
+    for name, flags in {"default": [], "vectors": ["-DEM_NO_AVX2"], "plain": ["-DEM_NO_AVX2", "-DEM_NO_VECTORS"]}.items():
+        lib = tmp_path / f"{name}.so"
+        subprocess.run([gcc, "-O2", "-std=c99", "-shared", "-fPIC", *flags, f"-I{root / 'csrc'}",
+                        f"-I{root / 'edgematte' / 'kernels'}", "-o", str(lib), str(tmp_path / "harness.c"),
+                        str(root / "csrc" / "guided.c"), str(root / "csrc" / "composite.c"), "-lm"], check=True)
+        builds[name] = ctypes.CDLL(str(lib)).run
+    ptr = lambda a: None if a is None else ctypes.c_void_p(a.ctypes.data)  # noqa: E731
+    rng = np.random.default_rng(11)
+    for H, W, h, w in [(75, 103, 17, 23), (8, 300, 5, 40), (200, 150, 64, 64), (33, 17, 40, 50), (1, 1, 3, 2)]:
+        image, small, alpha = _inputs(rng, H, W, h, w)
+        coef = _coefficients(small, alpha, 2, 1, 1e-4, 1)
+        blurs = np.empty((6, h, w), np.float32)
+        _guided.foreground_blurs(small, alpha, blurs, 3, 1, 1)
+        background = rng.integers(0, 256, image.shape, dtype=np.uint8)
+        for bg, colour, with_blurs in [(None, (10, 200, 30), True), (background, None, True), (None, None, True),
+                                       (None, (1, 2, 3), False), (None, None, False)]:
+            outs = []
+            for run in builds.values():
+                a, fg = np.empty((H, W), np.uint8), np.empty((H, W, 3), np.uint8) if with_blurs else None
+                comp = np.empty((H, W, 3 if bg is not None or colour else 4), np.uint8)
+                col = None if colour is None else (ctypes.c_uint8 * 3)(*colour)
+                assert run(ptr(coef), ptr(blurs if with_blurs else None), h, w, ptr(image), H, W, ptr(a), ptr(fg),
+                           ptr(bg), col, ptr(comp), 2) == 0
+                outs.append((a, fg, comp))
+            for other in outs[1:]:
+                for want, got in zip(outs[0], other):
+                    if want is not None:
+                        np.testing.assert_array_equal(got, want)
