@@ -87,20 +87,33 @@ int em_composite(const uint8_t *image, ptrdiff_t image_stride, const void *alpha
         c3 = colour3;
     }
     int alias = out == image || (background != NULL && out == background);
-    int bad = 0, nt = 1;
+    int bad = 0, nt = 1, done = 0;
 #ifdef _OPENMP
     nt = threads > 0 ? threads : omp_get_max_threads();
     long long by_size = (long long)height * width / (1 << 16); /* one thread per 64K pixels at most */
     if (nt > by_size) nt = (int)by_size;
     if (nt > height) nt = height;
     if (nt < 1) nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : bad)
+#pragma omp parallel num_threads(nt) reduction(| : bad)
 #endif
-    for (int y = 0; y < height; y++) {
-        const uint8_t *arow = (const uint8_t *)alpha + (ptrdiff_t)y * alpha_stride;
-        const uint8_t *brow = background != NULL ? background + (ptrdiff_t)y * background_stride : NULL;
-        bad |= !em_composite_row(image + (ptrdiff_t)y * image_stride, arow, alpha_is_float, brow, c3,
-                              out + (ptrdiff_t)y * out_stride, width, alias);
+    {
+        int y0;
+        /* rows in chunks of 16, handed out dynamically; the master waits for them spinning (em_await) */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1) nowait
+#endif
+        for (y0 = 0; y0 < height; y0 += 16) {
+            for (int y = y0; y < y0 + 16 && y < height; y++) {
+                const uint8_t *arow = (const uint8_t *)alpha + (ptrdiff_t)y * alpha_stride;
+                const uint8_t *brow = background != NULL ? background + (ptrdiff_t)y * background_stride : NULL;
+                bad |= !em_composite_row(image + (ptrdiff_t)y * image_stride, arow, alpha_is_float, brow, c3,
+                                         out + (ptrdiff_t)y * out_stride, width, alias);
+            }
+            em_done(&done);
+        }
+#ifdef _OPENMP
+        if (omp_get_thread_num() == 0) em_await(&done, (height + 15) / 16);
+#endif
     }
     (void)nt;
     (void)threads;

@@ -1084,7 +1084,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
     const int h = height, w = width, H = out_height, W = out_width;
     const size_t n = (size_t)h * w, stride = (size_t)W + ROW_PAD, stride16 = (size_t)W + BLOCK;
     const int with_blurs = blurs && (foreground || composite); /* else the foreground is not used */
-    int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt;
+    int *xa = NULL, *xb = NULL, *xs = NULL, bad = 0, x, nt, rows_done = 0;
     float *wx = NULL;
     unsigned char *flags = NULL;
     if (!coef || !image || !alpha || h < 1 || w < 1 || H < 1 || W < 1 || image_stride < 3 * (ptrdiff_t)W ||
@@ -1140,7 +1140,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
             bad = 1;
         } else {
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 8) /* the edge band is uneven: static halves left one thread idle */
+#pragma omp for schedule(dynamic, 8) nowait /* the edge band is uneven: static halves left one thread idle */
 #endif
             for (y = 0; y < H; y++) {
                 int ya, yb, q;
@@ -1216,8 +1216,12 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                         apply_run(&r, with_blurs, I + 3 * (size_t)x0, len, &o);
                     }
                 }
+                em_done(&rows_done);
             }
         }
+#ifdef _OPENMP
+        if (omp_get_thread_num() == 0) em_await(&rows_done, bad ? 0 : H);
+#endif
         free(rows);
         free(rows16);
         free(held);

@@ -396,18 +396,28 @@ static int make_trimap(const src_t *s, int ksize, int iterations, int fg, int bg
         int tall = s->height / (4 * plan.R + 4); /* keeps the halo overhead small */
         nbands = 4 * nt < tall ? 4 * nt : (tall > nt ? tall : nt);
     }
+    int done = 0; /* bands finished (em_await) */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel num_threads(nt)
 #endif
-    for (int band = 0; band < nbands; band++) {
-        int y0 = (int)((long long)s->height * band / nbands), y1 = (int)((long long)s->height * (band + 1) / nbands);
-        int st = run_band(&plan, s, fg, bg, out, out_stride, y0, y1);
-        if (st != EM_OK) {
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1) nowait
+#endif
+        for (int band = 0; band < nbands; band++) {
+            int y0 = (int)((long long)s->height * band / nbands), y1 = (int)((long long)s->height * (band + 1) / nbands);
+            int st = run_band(&plan, s, fg, bg, out, out_stride, y0, y1);
+            if (st != EM_OK) {
 #ifdef _OPENMP
 #pragma omp critical(em_trimap_status)
 #endif
-            if (status == EM_OK || st == EM_ERR_NOMEM) status = st;
+                if (status == EM_OK || st == EM_ERR_NOMEM) status = st;
+            }
+            em_done(&done);
         }
+#ifdef _OPENMP
+        if (omp_get_thread_num() == 0) em_await(&done, nbands);
+#endif
     }
     free_plan(&plan);
     return status;
