@@ -13,6 +13,11 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
 - ``copy-*``: ``np.copyto`` of as many bytes as composite reads (image + background + alpha,
   7 bytes per pixel; the copy writes as many) vs ``edgematte.composite``. Ratio >= 0.5 means
   within 2x of a plain memory copy.
+- ``trimap-after-model-*``: the same trimap calls as in the pipeline, each right after one run of the
+  selfie network on ONNX Runtime (all cores, spinning only during the run, as ``OrtCpuBackend``), the
+  run untimed: whether the kernel's threads wake as fast there as standalone. ``extra_info
+  ["sleeps_per_call"]``: voluntary context switches of the calling thread per call (the master put to
+  sleep at the region's closing barrier; 0 when its bounded spin sees the work done).
 - ``previous-*``: the same public calls of an earlier build (the baseline) beside this one, when
   ``EDGEMATTE_BENCH_PREVIOUS`` names a checkout of that commit with its kernels built in place::
 
@@ -79,8 +84,55 @@ def test_trimap_opencv_seed(benchmark, frame, threads):
 def test_trimap_edgematte(benchmark, frame, threads):
     _group(benchmark, "trimap", threads)
     out = np.empty((H, W), np.uint8)
-    benchmark(edgematte.make_trimap, frame[1], 7, 3, 254, 1, out=out, threads=threads)
+    call = lambda: edgematte.make_trimap(frame[1], 7, 3, 254, 1, out=out, threads=threads)  # noqa: E731
+    benchmark.extra_info["sleeps_per_call"] = round(_sleeps_per_call(call), 3)
+    benchmark(call)
     assert np.array_equal(out, seed_trimap(frame[1]))
+
+
+def _voluntary_switches() -> int:
+    """Voluntary context switches of the calling thread so far (Linux), or 0."""
+    import threading
+
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def _sleeps_per_call(call, rounds: int = 200) -> float:
+    start = _voluntary_switches()
+    for _ in range(rounds):
+        call()
+    return (_voluntary_switches() - start) / rounds
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory):
+    """One run of the selfie network as the pipeline runs it (OrtCpuBackend, all cores), or skip."""
+    from test_pipeline import _model_path
+
+    from edgematte.runtime.ort_cpu import OrtCpuBackend
+
+    backend = OrtCpuBackend(_model_path("selfie", tmp_path_factory)).open()
+    feed = {spec.name: np.zeros(spec.shape, np.float32) for spec in backend.inputs}
+    yield lambda: backend.infer(feed, validate=False)
+    backend.close()
+
+
+@pytest.mark.parametrize("impl", ["opencv-seed", "edgematte"])
+def test_trimap_after_model(benchmark, frame, model_run, impl):
+    """1080p trimap on all cores, each call right after an (untimed) ONNX Runtime run of the selfie model."""
+    benchmark.group = f"trimap-after-model-1080p-t{ALL}"
+    out = np.empty((H, W), np.uint8)
+    if impl == "opencv-seed":
+        benchmark.extra_info["role"] = "baseline"
+        call = lambda: seed_trimap(frame[1], 7, 3, 254, 1)  # noqa: E731
+    else:
+        call = lambda: edgematte.make_trimap(frame[1], 7, 3, 254, 1, out=out, threads=ALL)  # noqa: E731
+        benchmark.extra_info["sleeps_per_call"] = round(_sleeps_per_call(lambda: (model_run(), call())), 3)
+    benchmark.pedantic(call, setup=lambda: model_run() and None, rounds=200, warmup_rounds=10)
 
 
 def test_trimap_f32_opencv_seed(benchmark, frame, threads):

@@ -68,20 +68,25 @@ static inline int em_unit_to_u8(const float *restrict f, uint8_t *restrict out, 
  * before the others sleeps there, and the last one has to wake it: on small and virtual machines that
  * is tens of microseconds a call. So each piece of work done is counted (em_done), and the master, whose
  * return ends the call, waits for the count by spinning a bounded while (em_await: up to
- * EM_AWAIT_SPINS pauses, ~0.1-0.5 ms) before it reaches the barrier; the workers still sleep between
- * calls. Without GCC/Clang builtins both are no-ops and the barrier waits as before. */
+ * EM_AWAIT_SPINS pauses, ~0.1-0.5 ms, then EM_AWAIT_TAIL more so that it arrives last and the barrier
+ * has nobody to wake) before it reaches the barrier; the workers still sleep between calls. Without GCC/Clang builtins both are no-ops and the barrier waits as before. */
 #define EM_AWAIT_SPINS 4000
+#define EM_AWAIT_TAIL 64 /* pauses more once the count is in: the others reach the barrier first */
 #if defined(__GNUC__)
+static inline void em_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 static inline void em_done(int *count) { __atomic_add_fetch(count, 1, __ATOMIC_RELEASE); }
 static inline void em_await(const int *count, int total)
 {
-    for (int i = 0; i < EM_AWAIT_SPINS && __atomic_load_n(count, __ATOMIC_ACQUIRE) < total; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-    }
+    int i = 0;
+    for (; i < EM_AWAIT_SPINS && __atomic_load_n(count, __ATOMIC_ACQUIRE) < total; i++) em_pause();
+    for (i = 0; i < EM_AWAIT_TAIL; i++) em_pause();
 }
 #else
 static inline void em_done(int *count) { (void)count; }
