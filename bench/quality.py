@@ -231,8 +231,9 @@ FOREGROUND_STEPS = {"blur-fusion's F = Fb + a r": "blur-fusion", "most probable 
 def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_radius: int, size: int = 128,
                     variance_ratio: Optional[Union[float, str]] = None) -> np.ndarray:
     """The "fast" mode's foreground for a given alpha: blur-fusion's blurs at size x size, fused at full
-    resolution (the NumPy twin of the native pass, so that any alpha can be given). ``variance_ratio``
-    replaces the pass's (None: the pipeline's); 0 < ratio, or "blur-fusion" for Germer et al.'s own step."""
+    resolution by the NumPy twins of the native pass, so that any alpha can be given. ``variance_ratio``
+    None: the pass's own step, in its fixed point (``fixed_foreground``); 0 < ratio, or "blur-fusion" for
+    Germer et al.'s own step: the float step (``fuse_foreground``) with that gain."""
     import functools
 
     import cv2
@@ -244,8 +245,8 @@ def fast_foreground(image: np.ndarray, alpha: np.ndarray, radius: int, small_rad
     alpha8 = np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
     blurs = ref.foreground_blurs(small, small_alpha, radius, small_radius)
     if variance_ratio is None:
-        gain = ref.most_probable_gain
-    elif variance_ratio == "blur-fusion":
+        return ref.fixed_foreground(blurs, image, alpha8)
+    if variance_ratio == "blur-fusion":
         gain = lambda a: a  # noqa: E731
     else:
         gain = functools.partial(ref.most_probable_gain, ratio=variance_ratio)
@@ -564,6 +565,131 @@ def portraits_report(portraits: Path, weights: Path, picture: Optional[Path]) ->
     ]) + "\n"
 
 
+def _clip_alphas(matter, decoded: Dict[str, List[np.ndarray]]) -> Dict[str, List[np.ndarray]]:
+    """Every clip's alphas through ``matter``, frames in order (states reset per clip)."""
+    out = {}
+    for name, frames in decoded.items():
+        matter.reset()
+        out[name] = [matter.process(f).alpha.copy() for f in frames]
+    return out
+
+
+def precision_report(variants: Dict[str, Path], videos: Path, weights: Path, portraits: Path) -> str:
+    """Markdown: each INT8 graph (``{"selfie"|"rvm": path}``) against its FP32 original, through Matter.
+
+    Flicker and pops on the shared clips (as ``--temporal``); alpha parity (|INT8 - FP32| in levels, 99th
+    percentile over every pixel of every clip frame) through the pipeline, each carrying its own states,
+    beside the FP32 graph against itself on the frames with +-1 level of noise (a recurrent network's
+    floor for that figure); for RVM also one step from the same states (edgematte.export.int8.rvm_parity);
+    portraits: SAD (thousands, alpha 0..1) of INT8 and of the noisy FP32 against FP32 on the P3M photos,
+    and against the ground truth of the lemur photo; ms/frame through Matter (all cores).
+    """
+    import edgematte
+    from edgematte.export.int8 import _frames, _session, rvm_parity
+
+    os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
+    originals = {"selfie": "selfie", "rvm": weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"}
+    clips = sorted(p for p in videos.iterdir() if p.suffix in (".mkv", ".mp4", ".gif", ".avi"))
+    decoded = {p.name: read_clip(p) for p in clips}
+    rng = np.random.default_rng(0)
+    noisy = {n: [np.clip(f.astype(np.int16) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in fs]
+             for n, fs in decoded.items()}
+    photos = sorted(portraits.glob("p3m/*.jpg"))
+    lemur = (cv2_read(portraits / "lemur.png"), cv2_read(portraits / "lemur_alpha.png", grey=True))
+    rows = []
+    for kind, path in variants.items():
+        results = {}
+        for label, model in (("FP32", originals[kind]), ("INT8", path)):
+            start = time.perf_counter()
+            with edgematte.Matter(model, backend="ort-cpu") as matter:
+                alphas = _clip_alphas(matter, decoded)
+                seconds = time.perf_counter() - start
+                pairs = [p for name, frames in decoded.items() for p in flicker_pairs(frames, alphas[name])]
+                stills = []
+                for photo in photos + [None]:
+                    matter.reset()
+                    image = lemur[0] if photo is None else cv2_read(photo)
+                    stills.append(matter.process(image).alpha.astype(np.float32) / 255)
+                floor = _clip_alphas(matter, noisy) if label == "FP32" else None
+                floor_stills = None
+                if label == "FP32":
+                    floor_stills = []
+                    for photo in photos:
+                        matter.reset()
+                        image = cv2_read(photo)
+                        floor_stills.append(matter.process(np.clip(image.astype(np.int16) + rng.integers(
+                            -1, 2, image.shape), 0, 255).astype(np.uint8)).alpha.astype(np.float32) / 255)
+            total, count = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            results[label] = dict(alphas=alphas, stills=stills, floor=floor, floor_stills=floor_stills,
+                                  flicker=total / max(count, 1), pops=100 * np.mean([p[2] for p in pairs]),
+                                  ms=1e3 * seconds / sum(len(f) for f in decoded.values()))
+        fp, q = results["FP32"], results["INT8"]
+
+        def p99(a: Dict[str, List[np.ndarray]], b: Dict[str, List[np.ndarray]]) -> float:
+            d = np.concatenate([np.abs(x.astype(np.int16) - y).ravel() for n in a for x, y in zip(a[n], b[n])])
+            return float(np.percentile(d, 99))
+
+        def portrait_sad(stills: List[np.ndarray]) -> float:
+            return float(np.mean([np.abs(x - y).sum() / 1000 for x, y in zip(stills, fp["stills"][:len(photos)])]))
+
+        gt = lemur[1].astype(np.float32) / 255
+        step = ""
+        if kind == "rvm":
+            fp32, int8 = _session(os.fspath(originals[kind]), 0), _session(os.fspath(path), 0)
+            step_levels, _ = rvm_parity(fp32, int8, [_frames(c, 32) for c in clips if c.suffix == ".mkv"])
+            step = f"{step_levels[0]:.1f}"
+        for label, r in (("FP32", fp), ("INT8", q)):
+            rows.append([
+                f"{kind} {label}", f"{r['flicker']:.2f}", f"{r['pops']:.1f}%",
+                "" if label == "FP32" else f"{p99(fp['alphas'], q['alphas']):.1f}",
+                f"{p99(fp['alphas'], fp['floor']):.1f} (floor)" if label == "FP32" else step,
+                f"{portrait_sad(fp['floor_stills']):.2f} (floor)" if label == "FP32" else f"{portrait_sad(q['stills']):.2f}",
+                f"{np.abs(r['stills'][-1] - gt).sum() / 1000:.2f}", f"{r['ms']:.0f}",
+            ])
+        print(rows[-2], rows[-1], flush=True)
+    return "\n".join([
+        "## INT8 against FP32 (reduced precision on the CPU)",
+        "",
+        f"{len(decoded)} clips, {sum(len(f) for f in decoded.values())} frames; {len(photos)} P3M portraits; git "
+        f"{git_sha()}. INT8: `edgematte export selfie|rvm --int8 --calibration ../shared/data/videos` "
+        "(edgematte/export/int8.py). Flicker and pops as in the temporal table. Parity: |INT8 - FP32| alpha in "
+        "levels, 99th percentile over every pixel of every clip frame, each graph carrying its own states; the "
+        "FP32 row's figure is FP32 against itself with +-1 level of noise on the frames (the floor of a "
+        "recurrent network); RVM one step: INT8 from FP32's inputs and states of each frame (odd frames of the "
+        "first 32 of each .mkv clip). Portraits: mean SAD (thousands) against the FP32 matte (FP32 row: the "
+        "same noise). Lemur: SAD against its ground truth. ms/frame: through Matter, all cores, this run.",
+        "",
+        table(["model", "flicker", "pops", "parity p99 (carried)", "parity p99 (one step)", "portrait SAD vs FP32",
+               "lemur SAD vs GT", "ms/frame"], rows),
+    ]) + "\n"
+
+
+def cv2_read(path: Path, grey: bool = False) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(path)
+    return image
+
+
+def precision_main(args) -> int:
+    """``--int8 KIND=PATH``: the INT8 table, written to ``<out>/int8.md``."""
+    variants = {}
+    for item in args.int8:
+        kind, _, path = item.partition("=")
+        if kind not in ("selfie", "rvm") or not path:
+            print(f"--int8 {item!r}: expected selfie=PATH or rvm=PATH", file=sys.stderr)
+            return 2
+        variants[kind] = Path(path)
+    report = precision_report(variants, SHARED / "data" / "videos", SHARED / "weights", SHARED / "data" / "portraits")
+    report += "\nCommand: `python bench/quality.py " + " ".join(sys.argv[1:]) + "`\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "int8.md").write_text(report)
+    print(report)
+    return 0
+
+
 def temporal_main(args) -> int:
     """``--temporal``: the temporal table (bench/temporal.py; and ``--portraits``), written to ``<out>/temporal.md``."""
     import temporal
@@ -622,7 +748,11 @@ def main(argv=None) -> int:
     parser.add_argument("--picture", type=Path, default=None,
                         help="with --portraits: write a comparison picture here; with --temporal alone: three frames "
                         "of a moving arm, unsmoothed, EMA 0.5 and the default")
+    parser.add_argument("--int8", action="append", default=[], metavar="KIND=PATH",
+                        help="only the INT8 table: selfie=PATH and/or rvm=PATH (from edgematte export --int8)")
     args = parser.parse_args(argv)
+    if args.int8:
+        return precision_main(args)
     if args.temporal:
         return temporal_main(args)
     if not (args.data / "input").is_dir():

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import ExportError, InputError
 from ..files import atomic_path
 
-__all__ = ["Int8Report", "quantize_selfie", "quantize_rvm", "int8_dot_product", "rvm_network_nodes"]
+__all__ = ["Int8Report", "quantize_selfie", "quantize_rvm", "int8_dot_product", "rvm_network_nodes", "rvm_parity"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: RVM: the first convolutions after the small frame (MobileNetV3's stride-2 and stride-4 stages) stay float
@@ -290,6 +290,19 @@ def _rvm_clip(session, frames: Sequence[np.ndarray]) -> List[tuple]:
     return out
 
 
+def rvm_parity(reference, candidate, clips: Sequence[Sequence[np.ndarray]], runs: Optional[list] = None) -> tuple:
+    """((p99, max) one step, (p99, max) carried): alpha |candidate - reference| in levels over the odd frames
+    of each clip (BGR uint8). One step: the candidate from the reference's inputs and states of that frame;
+    carried: each session with its own states through the clip. Sessions run RVM's whole graph; ``runs``:
+    the reference's :func:`_rvm_clip` of each clip, when already made."""
+    runs = runs if runs is not None else [_rvm_clip(reference, frames) for frames in clips]
+    names = [o.name for o in candidate.get_outputs()]
+    steps = [(pha, dict(zip(names, candidate.run(None, feed)))["pha"]) for run in runs for feed, pha in run[1::2]]
+    carried = [(pha, new) for run, frames in zip(runs, clips)
+               for (_, pha), (_, new) in zip(run[1::2], _rvm_clip(candidate, frames)[1::2])]
+    return _alpha_levels(steps), _alpha_levels(carried)
+
+
 def quantize_rvm(onnx_in: PathLike, output: PathLike, calibration: Sequence[PathLike], *,
                  frames_per_clip: int = 16) -> Int8Report:
     """The RVM graph at ``onnx_in`` with its network in INT8 (refiner float) -> ``output``; same signature."""
@@ -309,14 +322,11 @@ def quantize_rvm(onnx_in: PathLike, output: PathLike, calibration: Sequence[Path
         quantized = os.path.join(tmp, "int8.onnx")
         _quantize(prepared, quantized, iter(feed for run in runs for feed, _ in run[::2]), nodes)
         int8 = _session(quantized, 1)
-        names = [o.name for o in int8.get_outputs()]
-        steps = [(pha, dict(zip(names, int8.run(None, feed)))["pha"]) for run in runs for feed, pha in run[1::2]]
-        carried = [(pha, new) for run, frames in zip(runs, clips)  # INT8 with its own states
-                   for (_, pha), (_, new) in zip(run[1::2], _rvm_clip(int8, frames)[1::2])]
+        steps, carried = rvm_parity(fp32, int8, clips, runs)
         check = runs[0][1][0]
         ms = (_timed(lambda: fp32.run(None, check), 5), _timed(lambda: int8.run(None, check), 5))
         with atomic_path(output) as dst:
             dst.write_bytes(Path(quantized).read_bytes())
     calibrated = sum(len(run[::2]) for run in runs)
-    return Int8Report(Path(output), "RobustVideoMatting", calibrated, len(steps), _alpha_levels(steps), ms,
-                      int8_dot_product(), _alpha_levels(carried))
+    checked = sum(len(run[1::2]) for run in runs)
+    return Int8Report(Path(output), "RobustVideoMatting", calibrated, checked, steps, ms, int8_dot_product(), carried)
