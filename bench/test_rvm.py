@@ -9,6 +9,11 @@ edgematte's ``Matter.replace_background`` (split graph, native refiner step, sta
 OrtValues), and the model step alone in both forms (whole graph through IO binding, split
 graph + native refiner) to show where the time goes. Every entry processes the clip's frames
 in order (recurrent state), cycling. Goal: >= 20 FPS on 2 CPU cores.
+
+INT8 (``edgematte export rvm --int8``): ``Matter.replace_background`` on the INT8 graph in the same group,
+and group ``rvm-int8-paired-1280x720``: FP32 and INT8 alternating frame by frame (ratio in
+``extra_info``; goal: >= 30 FPS). The INT8 graph is ``EDGEMATTE_BENCH_RVM_INT8`` when set, else made
+here from the shared clips (8 frames each, about a minute).
 """
 
 from __future__ import annotations
@@ -160,3 +165,51 @@ def test_paired_plain_loop_and_matter(benchmark, frames):
     info["speedup_median"] = round(info["plain_median_ms"] / info["matter_median_ms"], 2)
     info["speedup_min"] = round(info["plain_min_ms"] / info["matter_min_ms"], 2)
     info["matter_fps_median"] = round(1e3 / info["matter_median_ms"], 1)
+
+
+@pytest.fixture(scope="module")
+def int8_model(frames, tmp_path_factory):
+    path = os.environ.get("EDGEMATTE_BENCH_RVM_INT8")
+    if path:
+        return Path(path)
+    from edgematte.export.int8 import quantize_rvm
+
+    out = tmp_path_factory.mktemp("int8") / "rvm_int8.onnx"
+    quantize_rvm(WEIGHTS, out, [CLIP.parent], frames_per_clip=8)
+    return out
+
+
+def test_matter_replace_background_int8(benchmark, frames, int8_model):
+    import edgematte
+
+    with edgematte.Matter(int8_model, backend="ort-cpu") as matter:
+        rvm = matter.pipeline.rvm
+        _info(benchmark, "edgematte INT8", native_refiner=rvm.native_refiner, threads=rvm.backend.threads)
+        benchmark.pedantic(InOrder(frames, lambda f: matter.replace_background(f, BACKGROUND)), rounds=ROUNDS,
+                           warmup_rounds=WARMUP)
+
+
+def test_paired_fp32_and_int8(benchmark, frames, int8_model):
+    """FP32 and INT8 Matter on the same frame, alternating; extra_info holds each side's median and the ratio."""
+    import time
+
+    import edgematte
+
+    times = {"fp32": [], "int8": []}
+    with edgematte.Matter(WEIGHTS, backend="ort-cpu") as fp32, edgematte.Matter(int8_model, backend="ort-cpu") as int8:
+
+        def pair(frame):
+            start = time.perf_counter()
+            fp32.replace_background(frame, BACKGROUND)
+            middle = time.perf_counter()
+            int8.replace_background(frame, BACKGROUND)
+            times["fp32"].append(middle - start)
+            times["int8"].append(time.perf_counter() - middle)
+
+        benchmark.group = "rvm-int8-paired-1280x720"
+        benchmark.pedantic(InOrder(frames, pair), rounds=ROUNDS, warmup_rounds=WARMUP)
+    info = benchmark.extra_info
+    for side, values in times.items():
+        info[f"{side}_median_ms"] = round(1e3 * float(np.median(values[WARMUP:])), 1)
+    info["speedup_median"] = round(info["fp32_median_ms"] / info["int8_median_ms"], 2)
+    info["int8_fps_median"] = round(1e3 / info["int8_median_ms"], 1)
