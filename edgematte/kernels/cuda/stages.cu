@@ -377,10 +377,15 @@ static __device__ __forceinline__ void em_lerp(int i, double scale, int n, int *
     *frac = (float)(f > 1 ? 1 : f);
 }
 
-/* The "fast" pass at the frame's size: the coefficients [4][h][w] (and blurs [6][h][w], or NULL) sampled
- * bilinearly in guided.c's operation order with single-rounding float operations (what the native pass computes
- * without FMA contraction), alpha = a . I + b clamped and rounded, and with blurs the most probable foreground
- * F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), F = I where alpha is 0 or 255. */
+/* round(a b / 2^15) of int16 values: guided.c's mulhrs16 (x86 pmulhrsw) */
+static __device__ __forceinline__ short em_mulhrs(short a, short b) { return (short)(((((int)a * b) >> 14) + 1) >> 1); }
+
+/* The "fast" pass at the frame's size: the coefficients [4][h][w] sampled bilinearly in guided.c's operation
+ * order with single-rounding float operations (what the native pass computes without FMA contraction),
+ * alpha = a . I + b clamped and rounded; with blurs [6][h][w] the most probable foreground
+ * F = Fb + g (I - a Fb - (1 - a) Bb), g = a / (a^2 + k (1 - a)^2), in guided.c's fixed point (the blurs
+ * sampled along x in float and rounded to 1/64 level, along y in int16; a in 1/32768, g in 1/16384:
+ * csrc/guided.c's foreground_step), F = I where alpha is 0 or 255. */
 extern "C" __global__ void em_k_guided_apply(const float *coef, const float *blurs, int w, int h,
                                              const unsigned char *image, long long image_pitch, unsigned char *alpha,
                                              unsigned char *fg, int out_w, int out_h)
@@ -388,16 +393,24 @@ extern "C" __global__ void em_k_guided_apply(const float *coef, const float *blu
     EM_FOR_PIXELS(out_w, out_h)
     {
         int xa, xb, ya, yb;
-        float fx, fy, e[10];
+        float fx, fy, e[4];
+        short q[6];
         em_lerp(x, (double)w / out_w, w, &xa, &xb, &fx);
         em_lerp(y, (double)h / out_h, h, &ya, &yb, &fy);
+        const short wq = (short)em_imin(__float2int_rn(EM_RN_MUL(fy, 32768.f)), 32767);
         const long long plane = (long long)w * h, ra = (long long)ya * w, rb = (long long)yb * w;
         for (int c = 0; c < (blurs ? 10 : 4); ++c) {
             const float *p = c < 4 ? coef + c * plane : blurs + (c - 4) * plane;
             const float ta = p[ra + xa], tb = p[ra + xb], ba = p[rb + xa], bb = p[rb + xb];
             const float top = EM_RN_ADD(ta, EM_RN_MUL(fx, EM_RN_SUB(tb, ta)));
             const float bot = EM_RN_ADD(ba, EM_RN_MUL(fx, EM_RN_SUB(bb, ba)));
-            e[c] = EM_RN_ADD(top, EM_RN_MUL(fy, EM_RN_SUB(bot, top)));
+            if (c < 4) {
+                e[c] = EM_RN_ADD(top, EM_RN_MUL(fy, EM_RN_SUB(bot, top)));
+            } else {
+                const short qt = (short)__float2int_rn(EM_RN_MUL(top, 64.f));
+                const short qb = (short)__float2int_rn(EM_RN_MUL(bot, 64.f));
+                q[c - 4] = (short)(qt + em_mulhrs((short)(qb - qt), wq));
+            }
         }
         const unsigned char *px = image + y * image_pitch + 3 * x;
         float v = 0.f;
@@ -412,13 +425,15 @@ extern "C" __global__ void em_k_guided_apply(const float *coef, const float *blu
             const float a = EM_RN_MUL((float)a8, 1.f / 255), b = EM_RN_SUB(1.f, a);
             const float gain = EM_RN_DIV(a, EM_RN_ADD(EM_RN_MUL(a, a), EM_RN_MUL(EM_BACKGROUND_VARIANCE_RATIO,
                                                                                   EM_RN_MUL(b, b))));
+            const short gq = (short)__float2int_rn(EM_RN_MUL(gain, 16384.f)), aq = (short)((a8 << 7) + (a8 >> 1));
             for (int c = 0; c < 3; ++c) {
-                const float fb = e[4 + c], bgb = e[7 + c];
-                const float u = EM_RN_SUB(EM_RN_SUB((float)px[c], EM_RN_MUL(a, fb)), EM_RN_MUL(b, bgb));
-                float f = EM_RN_ADD(fb, EM_RN_MUL(gain, u));
-                f = f > 0.f ? f : 0.f;
-                f = f < 255.f ? f : 255.f;
-                fg[3 * at + c] = (a8 == 0 || a8 == 255) ? px[c] : (unsigned char)__float2int_rn(f);
+                const short fb = q[c], bg = q[3 + c], i = (short)px[c];
+                const short u = (short)((i << 6) - bg - em_mulhrs((short)(fb - bg), aq));
+                int f = (short)(fb + em_mulhrs((short)(u << 1), gq));
+                f = (f + 32) >> 6;
+                f = f > 0 ? f : 0;
+                f = f < 255 ? f : 255;
+                fg[3 * at + c] = (a8 == 0 || a8 == 255) ? px[c] : (unsigned char)f;
             }
         }
     }
