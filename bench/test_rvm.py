@@ -133,32 +133,37 @@ def test_model_step_only(benchmark, frames, split):
         benchmark.pedantic(InOrder(frames, pipeline.process), rounds=ROUNDS, warmup_rounds=WARMUP)
 
 
+def _paired(benchmark, frames, group, sides):
+    """Times each of ``sides`` (name -> step of one frame) on the same frame, one after the other, over the
+    clip in order: the timed unit is the pair; returns name -> the per-frame seconds after warm-up."""
+    import time
+
+    times = {name: [] for name in sides}
+
+    def pair(frame):
+        for name, step in sides.items():
+            start = time.perf_counter()
+            step(frame)
+            times[name].append(time.perf_counter() - start)
+
+    benchmark.group = group
+    benchmark.pedantic(InOrder(frames, pair), rounds=ROUNDS, warmup_rounds=WARMUP)
+    return {name: values[WARMUP:] for name, values in times.items()}
+
+
 def test_paired_plain_loop_and_matter(benchmark, frames):
     """Both on the same frame, alternating, so that a shared machine's load hits both alike.
 
     The timed unit is the pair; extra_info holds each side's median and min and their ratio.
     """
-    import time
-
     import edgematte
     from edgematte.models.rvm import auto_downsample_ratio
 
     plain = PlainLoop(auto_downsample_ratio(SIZE[1], SIZE[0]))
-    times = {"plain": [], "matter": []}
     with edgematte.Matter(WEIGHTS, backend="ort-cpu") as matter:
-
-        def pair(frame):
-            start = time.perf_counter()
-            plain(frame)
-            middle = time.perf_counter()
-            matter.replace_background(frame, BACKGROUND)
-            times["plain"].append(middle - start)
-            times["matter"].append(time.perf_counter() - middle)
-
-        benchmark.group = "rvm-paired-1280x720"
-        benchmark.pedantic(InOrder(frames, pair), rounds=ROUNDS, warmup_rounds=WARMUP)
+        times = _paired(benchmark, frames, "rvm-paired-1280x720",
+                        {"plain": plain, "matter": lambda f: matter.replace_background(f, BACKGROUND)})
     for side, values in times.items():
-        values = values[WARMUP:]
         benchmark.extra_info[f"{side}_median_ms"] = round(1e3 * float(np.median(values)), 1)
         benchmark.extra_info[f"{side}_min_ms"] = round(1e3 * float(np.min(values)), 1)
     info = benchmark.extra_info
@@ -191,25 +196,14 @@ def test_matter_replace_background_int8(benchmark, frames, int8_model):
 
 def test_paired_fp32_and_int8(benchmark, frames, int8_model):
     """FP32 and INT8 Matter on the same frame, alternating; extra_info holds each side's median and the ratio."""
-    import time
-
     import edgematte
 
-    times = {"fp32": [], "int8": []}
     with edgematte.Matter(WEIGHTS, backend="ort-cpu") as fp32, edgematte.Matter(int8_model, backend="ort-cpu") as int8:
-
-        def pair(frame):
-            start = time.perf_counter()
-            fp32.replace_background(frame, BACKGROUND)
-            middle = time.perf_counter()
-            int8.replace_background(frame, BACKGROUND)
-            times["fp32"].append(middle - start)
-            times["int8"].append(time.perf_counter() - middle)
-
-        benchmark.group = "rvm-int8-paired-1280x720"
-        benchmark.pedantic(InOrder(frames, pair), rounds=ROUNDS, warmup_rounds=WARMUP)
+        times = _paired(benchmark, frames, "rvm-int8-paired-1280x720",
+                        {"fp32": lambda f: fp32.replace_background(f, BACKGROUND),
+                         "int8": lambda f: int8.replace_background(f, BACKGROUND)})
     info = benchmark.extra_info
     for side, values in times.items():
-        info[f"{side}_median_ms"] = round(1e3 * float(np.median(values[WARMUP:])), 1)
+        info[f"{side}_median_ms"] = round(1e3 * float(np.median(values)), 1)
     info["speedup_median"] = round(info["fp32_median_ms"] / info["int8_median_ms"], 2)
     info["int8_fps_median"] = round(1e3 / info["int8_median_ms"], 1)

@@ -558,6 +558,11 @@ static inline EM_INLINE void store24(uint8_t *p, v16b lo, v16b hi) {
 }
 #endif
 
+/* Row sy of plane c of the fit level: the coefficients (c < 4), then the blurs. */
+static const float *plane_row(const float *coef, const float *blurs, size_t plane_size, int w, int sy, int c) {
+    return (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) + (size_t)sy * w;
+}
+
 /* The planes of the small row sy over the output columns of the source columns j0..j1, expanded to
  * full width: the coefficients (4) as floats into dst (plane c at c * stride), the blurs (6, or none when
  * blurs is NULL) in 1/64 level into dst16 (at c * stride16). xs[j]..xs[j+1] are the output columns whose
@@ -569,8 +574,7 @@ EM_CLONES static void expand_cells(const float *coef, const float *blurs, size_t
     const int count = blurs ? 10 : 4;
     int c, j, x;
     for (c = 0; c < count; c++) {
-        const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
-                           (size_t)sy * w;
+        const float *src = plane_row(coef, blurs, plane_size, w, sy, c);
         float *d = c < 4 ? dst + (size_t)c * stride : NULL;
         int16_t *d16 = c < 4 ? NULL : dst16 + (size_t)(c - 4) * stride16;
         for (j = j0; j <= j1; j++) {
@@ -910,8 +914,7 @@ static __attribute__((target("avx2"))) void expand_cells_avx2(const float *coef,
     const int count = blurs ? 10 : 4, X0 = xs[j0], X1 = xs[j1 + 1], n = j1 - j0 + 10;
     int c, k, x;
     for (c = 0; c < count; c++) {
-        const float *src = (c < 4 ? coef + (size_t)c * plane_size : blurs + (size_t)(c - 4) * plane_size) +
-                           (size_t)sy * w;
+        const float *src = plane_row(coef, blurs, plane_size, w, sy, c);
         float *d = c < 4 ? dst + (size_t)c * stride : NULL;
         int16_t *d16 = c < 4 ? NULL : dst16 + (size_t)(c - 4) * stride16;
         for (k = 0; k < n; k++) row[k] = src[imin_(j0 + k, w - 1)];

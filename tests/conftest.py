@@ -37,6 +37,15 @@ def _weights_file(shared_weights: Path, *parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def asl_book(shared_data) -> Path:
+    """``../shared/data/videos/asl_book.mkv``: a real static-camera clip of a person (CC BY 4.0), or skip."""
+    path = shared_data / "videos" / "asl_book.mkv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
 def rvm_onnx(shared_weights) -> Path:
     """The real RobustVideoMatting MobileNetV3 graph (official signature, TF.js weights), or skip."""
     return _weights_file(shared_weights, "rvm_mobilenetv3", "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx")

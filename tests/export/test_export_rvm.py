@@ -20,24 +20,16 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxslim")
 
 
-@pytest.fixture(scope="module")
-def clip(shared_data):
-    path = shared_data / "videos" / "asl_book.mkv"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
 def _static_inputs(path):
     model = onnx.load(str(path))
     return {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
             for v in model.graph.input}
 
 
-def test_static_export_reproduces_the_original_over_a_clip(rvm_onnx, clip, tmp_path, capsys):
+def test_static_export_reproduces_the_original_over_a_clip(rvm_onnx, asl_book, tmp_path, capsys):
     out = tmp_path / "rvm_288x512.onnx"
     args = ["export", "rvm", "--onnx", str(rvm_onnx), "-o", str(out), "--height", "288", "--width", "512"]
-    assert main(args + ["--downsample-ratio", "0.5", "--parity-clip", str(clip), "--fp16"]) == 0
+    assert main(args + ["--downsample-ratio", "0.5", "--parity-clip", str(asl_book), "--fp16"]) == 0
     printed = capsys.readouterr().out
     assert "downsample_ratio 0.5 folded in" in printed and "pha drift vs FP32" in printed
     inputs = _static_inputs(out)
@@ -57,7 +49,7 @@ def test_static_export_reproduces_the_original_over_a_clip(rvm_onnx, clip, tmp_p
 
     original = ort.InferenceSession(str(rvm_onnx), providers=["CPUExecutionProvider"])
     static = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    capture = cv2.VideoCapture(str(clip))
+    capture = cv2.VideoCapture(str(asl_book))
     a_states = {f"r{i}i": np.zeros((1, 1, 1, 1), np.float32) for i in range(1, 5)}
     b_states = {name: np.zeros(shape, np.float32) for name, shape in inputs.items() if name != "src"}
     worst = 0.0
@@ -96,7 +88,7 @@ def static_288x512(rvm_onnx, tmp_path_factory):
     return export_rvm(rvm_onnx, out, height=288, width=512, frames=4)
 
 
-def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, clip, static_288x512, monkeypatch,
+def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, asl_book, static_288x512, monkeypatch,
                                                                       tmp_path):
     """The export runs on ONNX Runtime as a model of its own (RVM's static form: no downsample_ratio input, the
     states from zeros of their full shape), within a level on average of the dynamic graph at the same ratio."""
@@ -105,7 +97,7 @@ def test_static_export_mattes_like_the_dynamic_graph_on_onnx_runtime(rvm_onnx, c
     import edgematte
 
     monkeypatch.setenv("EDGEMATTE_CACHE", str(tmp_path))
-    frames = read_frames(clip, 20, (512, 288), cv2.INTER_AREA)
+    frames = read_frames(asl_book, 20, (512, 288), cv2.INTER_AREA)
     report = static_288x512
     with edgematte.Matter(report.path, backend="ort-cpu") as static, \
             edgematte.Matter(rvm_onnx, backend="ort-cpu", downsample_ratio=report.downsample_ratio) as dynamic:

@@ -16,14 +16,6 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module")
-def clip(shared_data):
-    path = shared_data / "videos" / "asl_book.mkv"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
 @pytest.mark.parametrize("text, found", [
     ("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n", "VNNI"),
     ("flags\t\t: fpu sse2 avx2 avx_vnni\n", "VNNI"),
@@ -35,11 +27,11 @@ def test_int8_dot_product_reads_the_cpu_flags(text, found):
     assert int8.int8_dot_product(text) == found
 
 
-def test_selfie_int8_keeps_the_signature_and_reports_parity_and_speed(shared_weights, clip, tmp_path, monkeypatch,
+def test_selfie_int8_keeps_the_signature_and_reports_parity_and_speed(shared_weights, asl_book, tmp_path, monkeypatch,
                                                                       capsys):
     monkeypatch.setenv("EDGEMATTE_WEIGHTS", str(shared_weights))
     out = tmp_path / "selfie_int8.onnx"
-    assert main(["export", "selfie", "--int8", "-o", str(out), "--calibration", str(clip)]) == 0
+    assert main(["export", "selfie", "--int8", "-o", str(out), "--calibration", str(asl_book)]) == 0
     printed = capsys.readouterr().out
     assert "selfie INT8, QDQ" in printed and "alpha vs FP32" in printed and "one thread here" in printed
     model = onnx.load(str(out))
@@ -91,16 +83,16 @@ def test_rvm_network_nodes_leave_the_refiner_and_the_stem_float(rvm_onnx):
 
 
 @pytest.mark.slow
-def test_rvm_int8_keeps_the_split_and_stays_close_to_fp32(rvm_onnx, clip, tmp_path):
+def test_rvm_int8_keeps_the_split_and_stays_close_to_fp32(rvm_onnx, asl_book, tmp_path):
     import edgematte
 
     out = tmp_path / "rvm_int8.onnx"
-    report = int8.quantize_rvm(rvm_onnx, out, [clip], frames_per_clip=8)
+    report = int8.quantize_rvm(rvm_onnx, out, [asl_book], frames_per_clip=8)
     assert report.alpha_levels[0] < 8 and report.check_frames == 4  # one step from the same states
     with edgematte.Matter(out, backend="ort-cpu") as matter:
         assert matter.pipeline.rvm.native_refiner  # the refiner is still cut off and runs natively
         import av
 
-        with av.open(str(clip)) as container:
+        with av.open(str(asl_book)) as container:
             frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
         assert matter.replace_background(frame, (0, 255, 0)).shape == frame.shape
