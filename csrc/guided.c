@@ -904,8 +904,8 @@ static __attribute__((target("avx2"))) void apply_run_avx2(const run_rows *r, in
 
 /* expand_cells (the same values) for upsampling (W >= w, so that 8 neighbouring output columns lie
  * within 8 source columns): per plane and 8 columns, the left and right source values by a permute of
- * 8 neighbours (row: the small row sy's values from source column j0 on, the last one repeated, as
- * many as the range needs plus 9). */
+ * 8 neighbours, read from the small row (near its right edge from row, w + 16 floats of scratch that get
+ * its values from column j0 on with the last one repeated). */
 static __attribute__((target("avx2"))) void expand_cells_avx2(const float *coef, const float *blurs,
                                                                size_t plane_size, int w, int sy, const int *xs,
                                                                const int *xa, const float *wx, size_t stride,
@@ -917,12 +917,16 @@ static __attribute__((target("avx2"))) void expand_cells_avx2(const float *coef,
         const float *src = plane_row(coef, blurs, plane_size, w, sy, c);
         float *d = c < 4 ? dst + (size_t)c * stride : NULL;
         int16_t *d16 = c < 4 ? NULL : dst16 + (size_t)(c - 4) * stride16;
-        for (k = 0; k < n; k++) row[k] = src[imin_(j0 + k, w - 1)];
+        const float *r = src + j0;
+        if (j0 + n > w) { /* near the right edge: a copy with the last value repeated */
+            for (k = 0; k < n; k++) row[k] = src[imin_(j0 + k, w - 1)];
+            r = row;
+        }
         for (x = X0; x + 8 <= X1; x += 8) {
             const int jb = xa[x] - j0;
             const __m256i idx = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(xa + x)), _mm256_set1_epi32(xa[x]));
-            const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + jb), idx);
-            const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + jb + 1), idx);
+            const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(r + jb), idx);
+            const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(r + jb + 1), idx);
             const __m256 v = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(wx + x), _mm256_sub_ps(hi, lo)));
             if (d) {
                 _mm256_storeu_ps(d + x, v);
@@ -933,7 +937,7 @@ static __attribute__((target("avx2"))) void expand_cells_avx2(const float *coef,
             }
         }
         for (; x < X1; x++) {
-            const float lo = row[xa[x] - j0], v = lo + wx[x] * (row[xa[x] - j0 + 1] - lo);
+            const float lo = r[xa[x] - j0], v = lo + wx[x] * (r[xa[x] - j0 + 1] - lo);
             if (d)
                 d[x] = v;
             else
