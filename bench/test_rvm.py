@@ -188,7 +188,7 @@ def test_matter_replace_background_int8(benchmark, frames, int8_model):
     import edgematte
 
     with edgematte.Matter(int8_model, backend="ort-cpu") as matter:
-        rvm = matter.pipeline.rvm
+        rvm = matter.pipeline.step
         _info(benchmark, "edgematte INT8", native_refiner=rvm.native_refiner, threads=rvm.backend.threads)
         benchmark.pedantic(InOrder(frames, lambda f: matter.replace_background(f, BACKGROUND)), rounds=ROUNDS,
                            warmup_rounds=WARMUP)

@@ -7,14 +7,14 @@ to opset 17 (per-channel QDQ needs 13) and prepared by ``quant_pre_process``.
 
 - **selfie**: the whole graph (``src`` [1,3,H,W] RGB 0..1 -> ``alpha``), calibrated on frames of the
   clips scaled to the model's size.
-- **RobustVideoMatting**: only the network is quantized (backbone, ASPP, the recurrent decoder and the
-  output projection), less the encoder's first stages (:data:`RVM_FLOAT_STEM` convolutions at 1/2 and
-  1/4 of the small frame): quantizing those cost most of the accuracy for little time (alpha p99
-  14 -> 3.2 levels in one step on the shared clips). The fast guided filter's statistics at the
-  small size (its box-filter convolutions, ``A`` and ``b``) and the full-resolution refiner stay
-  float, so :class:`~edgematte.models.rvm.RvmModel` still cuts the graph
-  (:func:`~edgematte.models.rvm.split_refiner`) and runs the refiner natively. Calibrated at the
-  clips' own size and automatic ratio, the states carried through each clip from zeros, as in use.
+- **RobustVideoMatting**: only its recurrent decoder and output head are quantized (every node that
+  depends on a recurrent state), where most of its time goes at the small size's full resolution. The
+  encoder, which sees only the frame, stays float: quantized, it cost most of the accuracy (alpha p99
+  one step 14 -> 3 levels on the shared clips for the same 1.5x). The fast guided filter's statistics at
+  the small size (its box-filter convolutions, ``A`` and ``b``) and the full-resolution refiner stay float
+  too, so :class:`~edgematte.models.rvm.RvmModel` still cuts the graph
+  (:func:`~edgematte.models.rvm.split_refiner`) and runs the refiner natively. Calibrated at the clips' own
+  size and automatic ratio, the states carried through each clip from zeros, as in use.
 
 Every second frame calibrates; the others check the INT8 graph against the FP32 one (alpha difference
 in levels of 255: 99th percentile and maximum). Both graphs are also timed side by side on this CPU,
@@ -40,8 +40,6 @@ from ..files import atomic_path
 __all__ = ["Int8Report", "quantize_selfie", "quantize_rvm", "int8_dot_product", "rvm_network_nodes", "rvm_parity"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-#: RVM: the first convolutions after the small frame (MobileNetV3's stride-2 and stride-4 stages) stay float
-RVM_FLOAT_STEM = 6
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".gif")
 
 
@@ -229,20 +227,17 @@ def quantize_selfie(onnx_in: PathLike, output: PathLike, calibration: Sequence[P
 
 
 def rvm_network_nodes(model) -> Set[str]:
-    """Names of the nodes of RVM's network in ``model`` (onnx.ModelProto): what INT8 quantizes.
-
-    The ancestors of the recurrent outputs and of the decoder's small-size output (the ``Split`` into
-    foreground and alpha that the fast guided filter starts from), without the frame's own
-    downsampling and without the encoder's stem: the ancestors of the :data:`RVM_FLOAT_STEM`-th
-    convolution fed by the small frame (in the graph's topological order). ExportError when the
-    graph does not have RVM's refiner structure.
+    """Names of the nodes INT8 quantizes in RVM's graph ``model`` (onnx.ModelProto): its recurrent decoder
+    and output head, i.e. the nodes that depend on a recurrent state input (``r1i`` .. ``r4i``) and feed the
+    recurrent outputs or the decoder's small-size output (the ``Split`` into foreground and alpha that the
+    fast guided filter starts from). ExportError when the graph does not have RVM's refiner structure.
     """
     from ..models.rvm import STATES, split_refiner
 
     split = split_refiner(model)
     if split is None:
         raise ExportError("the RVM graph's refiner was not found (split_refiner); expected the official graph")
-    _, small, a_name, b_name = split
+    _, _, a_name, b_name = split
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
 
@@ -263,14 +258,12 @@ def rvm_network_nodes(model) -> Set[str]:
         raise ExportError(f"found {len(starts)} Split nodes where RVM's decoder output meets its guided filter; "
                           "expected 1")
     network = recurrent | ancestors(list(starts[0].input))
-    fed, convs = {small}, []
+    stateful, fed = set(), set(STATES)
     for node in graph.node:  # topological order
         if fed & set(node.input):
             fed.update(node.output)
-            if node.op_type == "Conv" and node.name in network:
-                convs.append(node)
-    stem = ancestors(list(convs[RVM_FLOAT_STEM - 1].output)) if len(convs) >= RVM_FLOAT_STEM else set()
-    return network - stem - ancestors([small])
+            stateful.add(node.name)
+    return network & stateful
 
 
 def _rvm_clip(session, frames: Sequence[np.ndarray]) -> List[tuple]:
