@@ -49,6 +49,11 @@ CHANGES = {
     "selfie/refine=full/temporal=0.5/": _MOTION_WEIGHTED + "on the coefficients of the fast prior the band is solved "
     "from, instead of the model alpha",
     "selfie/refine=off/temporal=0.5/": _MOTION_WEIGHTED + "on the model alpha, as before",
+    "selfie/refine=fast/": (
+        "the fast pass's foreground step runs in int16 fixed point (csrc/guided.c foreground_step, twin "
+        "_guided_reference.fixed_foreground), within 1 level of the float step it replaces: the foreground and "
+        "composite move by at most 1 level at some edge pixels; the alpha is unchanged"
+    ),
 }
 
 
