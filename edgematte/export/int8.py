@@ -163,7 +163,7 @@ def _prepare(onnx_in: PathLike, folder: str) -> str:
     return prepared
 
 
-def _quantize(prepared: str, output: PathLike, feeds: Iterator[Dict[str, np.ndarray]],
+def _quantize_static(prepared: str, output: PathLike, feeds: Iterator[Dict[str, np.ndarray]],
               nodes: Optional[Set[str]]) -> None:
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -215,7 +215,7 @@ def quantize_selfie(onnx_in: PathLike, output: PathLike, calibration: Sequence[P
     with tempfile.TemporaryDirectory(prefix="edgematte-int8-") as tmp:
         prepared = _prepare(onnx_in, tmp)
         quantized = os.path.join(tmp, "int8.onnx")
-        _quantize(prepared, quantized, iter({"src": x} for x in calibrate), None)
+        _quantize_static(prepared, quantized, iter({"src": x} for x in calibrate), None)
         fp32, int8 = _session(os.fspath(onnx_in), 1), _session(quantized, 1)
         name = fp32.get_inputs()[0].name
         pairs = [(fp32.run(None, {name: x})[0], int8.run(None, {name: x})[0]) for x in check]
@@ -313,7 +313,7 @@ def quantize_rvm(onnx_in: PathLike, output: PathLike, calibration: Sequence[Path
         fp32 = _session(prepared, 1)
         runs = [_rvm_clip(fp32, frames) for frames in clips]  # even frames calibrate, odd ones check
         quantized = os.path.join(tmp, "int8.onnx")
-        _quantize(prepared, quantized, iter(feed for run in runs for feed, _ in run[::2]), nodes)
+        _quantize_static(prepared, quantized, iter(feed for run in runs for feed, _ in run[::2]), nodes)
         int8 = _session(quantized, 1)
         steps, carried = rvm_parity(fp32, int8, clips, runs)
         check = runs[0][1][0]
