@@ -641,8 +641,9 @@ def precision_report(variants: Dict[str, Path], videos: Path, weights: Path, por
         for label, r in (("FP32", fp), ("INT8", q)):
             rows.append([
                 f"{kind} {label}", f"{r['flicker']:.2f}", f"{r['pops']:.1f}%",
-                "" if label == "FP32" else f"{p99(fp['alphas'], q['alphas']):.1f}",
-                f"{p99(fp['alphas'], fp['floor']):.1f} (floor)" if label == "FP32" else step,
+                (f"{p99(fp['alphas'], fp['floor']):.1f} (floor)" if label == "FP32"
+                 else f"{p99(fp['alphas'], q['alphas']):.1f}"),
+                "" if label == "FP32" else step,
                 f"{portrait_sad(fp['floor_stills']):.2f} (floor)" if label == "FP32" else f"{portrait_sad(q['stills']):.2f}",
                 f"{np.abs(r['stills'][-1] - gt).sum() / 1000:.2f}", f"{r['ms']:.0f}",
             ])

@@ -32,6 +32,9 @@
  * (two SSE registers by default, one AVX register in the avx2 clone, NEON pairs on aarch64). */
 #if !defined(EM_NO_VECTORS) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
 #define EM_VECTORS 1
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* v8f returned by inline helpers: no ABI crosses a library boundary */
+#endif
 #define EM_INLINE __attribute__((always_inline))
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
@@ -626,6 +629,7 @@ static inline uint8_t blend1(uint8_t f, uint8_t a, uint8_t b) {
     return (uint8_t)((t + (t >> 8)) >> 8);
 }
 
+#ifndef EM_VECTORS
 /* One pixel of an unknown run: the specification of the blocks below (and of the CUDA body). */
 static void one_pixel(const run_rows *r, int with_blurs, const uint8_t *I, uint8_t *a8, uint8_t *fg,
                       const uint8_t *B, uint8_t *comp) {
@@ -655,6 +659,7 @@ static void one_pixel(const run_rows *r, int with_blurs, const uint8_t *I, uint8
         for (c = 0; c < 3; c++) comp[c] = blend1(F[c], *a8, B[c]);
     }
 }
+#endif
 
 #ifdef EM_VECTORS
 /* Step 1 for 8 pixels (one_pixel's float operations, lane by lane): the alphas into a8 (8 bytes), the
@@ -735,37 +740,50 @@ static inline EM_INLINE void composite8(const uint8_t *F0, const uint8_t *F1, co
 #include <immintrin.h>
 #define AVX2_FN static inline __attribute__((target("avx2"), always_inline))
 
-#define M8(a, b, c, d, e, f, g, h) (char)(a), (char)(b), (char)(c), (char)(d), (char)(e), (char)(f), (char)(g), (char)(h)
+/* pshufb masks for 16 pixels of BGR, 48 bytes in three 16-byte vectors (-1: a zero):
+ * DEINTERLEAVE[channel][vector] picks that channel's bytes out of each vector, INTERLEAVE[vector][channel]
+ * places each channel's bytes into each output vector; OR the three together. */
+static const int8_t DEINTERLEAVE[3][3][16] = {
+    {{ 0,  3,  6,  9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1, -1,  2,  5,  8, 11, 14, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  1,  4,  7, 10, 13}},
+    {{ 1,  4,  7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1,  0,  3,  6,  9, 12, 15, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  2,  5,  8, 11, 14}},
+    {{ 2,  5,  8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1,  1,  4,  7, 10, 13, -1, -1, -1, -1, -1, -1},
+     {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  0,  3,  6,  9, 12, 15}},
+};
+static const int8_t INTERLEAVE[3][3][16] = {
+    {{ 0, -1, -1,  1, -1, -1,  2, -1, -1,  3, -1, -1,  4, -1, -1,  5},
+     {-1,  0, -1, -1,  1, -1, -1,  2, -1, -1,  3, -1, -1,  4, -1, -1},
+     {-1, -1,  0, -1, -1,  1, -1, -1,  2, -1, -1,  3, -1, -1,  4, -1}},
+    {{-1, -1,  6, -1, -1,  7, -1, -1,  8, -1, -1,  9, -1, -1, 10, -1},
+     { 5, -1, -1,  6, -1, -1,  7, -1, -1,  8, -1, -1,  9, -1, -1, 10},
+     {-1,  5, -1, -1,  6, -1, -1,  7, -1, -1,  8, -1, -1,  9, -1, -1}},
+    {{-1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1, -1},
+     {-1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1},
+     {10, -1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15}},
+};
+
+AVX2_FN __m128i pick3(__m128i a, __m128i b, __m128i c, const int8_t mask[3][16]) {
+    const __m128i x = _mm_shuffle_epi8(a, _mm_loadu_si128((const __m128i *)mask[0]));
+    const __m128i y = _mm_shuffle_epi8(b, _mm_loadu_si128((const __m128i *)mask[1]));
+    return _mm_or_si128(_mm_or_si128(x, y), _mm_shuffle_epi8(c, _mm_loadu_si128((const __m128i *)mask[2])));
+}
 
 /* 16 pixels of BGR (48 bytes) -> the three channels, 16 bytes each */
 AVX2_FN void deinterleave16(const uint8_t *p, __m128i c[3]) {
     const __m128i a = _mm_loadu_si128((const __m128i *)p), b = _mm_loadu_si128((const __m128i *)(p + 16));
     const __m128i d = _mm_loadu_si128((const __m128i *)(p + 32));
-    c[0] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(0, 3, 6, 9, 12, 15, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
-                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, 2, 5), M8(8, 11, 14, -1, -1, -1, -1, -1)))),
-                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, -1, 1, 4, 7, 10, 13))));
-    c[1] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(1, 4, 7, 10, 13, -1, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
-                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, 0, 3, 6), M8(9, 12, 15, -1, -1, -1, -1, -1)))),
-                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, -1, 2, 5, 8, 11, 14))));
-    c[2] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, _mm_setr_epi8(M8(2, 5, 8, 11, 14, -1, -1, -1), M8(-1, -1, -1, -1, -1, -1, -1, -1))),
-                                     _mm_shuffle_epi8(b, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, 1, 4, 7), M8(10, 13, -1, -1, -1, -1, -1, -1)))),
-                        _mm_shuffle_epi8(d, _mm_setr_epi8(M8(-1, -1, -1, -1, -1, -1, -1, -1), M8(-1, -1, 0, 3, 6, 9, 12, 15))));
+    int k;
+    for (k = 0; k < 3; k++) c[k] = pick3(a, b, d, DEINTERLEAVE[k]);
 }
 
 /* three channels of 16 bytes -> 16 pixels of BGR (48 bytes) */
 AVX2_FN void interleave16(__m128i c0, __m128i c1, __m128i c2, uint8_t *p) {
-    const __m128i o0 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(0, -1, -1, 1, -1, -1, 2, -1), M8(-1, 3, -1, -1, 4, -1, -1, 5))),
-                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(-1, 0, -1, -1, 1, -1, -1, 2), M8(-1, -1, 3, -1, -1, 4, -1, -1)))),
-                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(-1, -1, 0, -1, -1, 1, -1, -1), M8(2, -1, -1, 3, -1, -1, 4, -1))));
-    const __m128i o1 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(-1, -1, 6, -1, -1, 7, -1, -1), M8(8, -1, -1, 9, -1, -1, 10, -1))),
-                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(5, -1, -1, 6, -1, -1, 7, -1), M8(-1, 8, -1, -1, 9, -1, -1, 10)))),
-                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(-1, 5, -1, -1, 6, -1, -1, 7), M8(-1, -1, 8, -1, -1, 9, -1, -1))));
-    const __m128i o2 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(c0, _mm_setr_epi8(M8(-1, 11, -1, -1, 12, -1, -1, 13), M8(-1, -1, 14, -1, -1, 15, -1, -1))),
-                                                  _mm_shuffle_epi8(c1, _mm_setr_epi8(M8(-1, -1, 11, -1, -1, 12, -1, -1), M8(13, -1, -1, 14, -1, -1, 15, -1)))),
-                                     _mm_shuffle_epi8(c2, _mm_setr_epi8(M8(10, -1, -1, 11, -1, -1, 12, -1), M8(-1, 13, -1, -1, 14, -1, -1, 15))));
-    _mm_storeu_si128((__m128i *)p, o0);
-    _mm_storeu_si128((__m128i *)(p + 16), o1);
-    _mm_storeu_si128((__m128i *)(p + 32), o2);
+    int k;
+    for (k = 0; k < 3; k++) _mm_storeu_si128((__m128i *)(p + 16 * k), pick3(c0, c1, c2, INTERLEAVE[k]));
 }
 
 /* 16 int16 (0..255) -> 16 bytes */
@@ -1136,6 +1154,7 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
         const float *bl = with_blurs ? blurs : NULL;
         int y, i;
         runs.ya = runs.yb = -1;
+        runs.count = 0;
         runs.j0 = (int *)malloc(sizeof(int) * 2 * (size_t)w);
         runs.j1 = runs.j0 ? runs.j0 + w : NULL;
         runs.kind = (unsigned char *)malloc((size_t)w);
