@@ -437,15 +437,17 @@ static void lerp_coord(int i, double scale, int n_in, int *lo, int *hi, float *f
  *
  * Per output row, runs of pixels whose four coefficient cells are one known constant (a memset and
  * copies) or not. For the others, each thread keeps the two small rows its output row lies between
- * with their planes expanded to full width, filled lazily over unknown runs only: the coefficients as
- * floats, the blurs in fixed point (int16, 1/64 level). Per pixel that leaves a vertical lerp per
- * plane, the alpha in float (the dot product), the foreground step in int16 and the composite.
+ * with their planes expanded to full width, filled over the unknown runs of each new pair of small
+ * rows: the coefficients as floats, the blurs in fixed point (int16, 1/64 level). Per pixel that leaves
+ * a vertical lerp per plane, the alpha in float (the dot product), the foreground step in int16 and the
+ * composite.
  *
- * With GCC or Clang, runs go in blocks of BLOCK pixels: the alphas eight at a time in vector
- * extensions, then the foreground channel by channel in plain loops the compiler vectorises (16 or 32
- * lanes), then the composite eight at a time. Other compilers take one pixel at a time. Both do the
- * same operations (one_pixel is the specification, and the CUDA body in edgematte/device_pipeline.py
- * its twin), so every build gives the same bytes.
+ * On x86-64 with AVX2 (picked at run time) the unknown runs go sixteen pixels at a time in intrinsics.
+ * Elsewhere, with GCC or Clang, they go in blocks of BLOCK pixels: the alphas eight at a time in vector
+ * extensions, then the foreground channel by channel in plain loops the compiler vectorises, then the
+ * composite eight at a time; other compilers take one pixel at a time (one_pixel). All do the same
+ * operations (one_pixel is the specification; em_k_guided_apply in edgematte/kernels/cuda/stages.cu its
+ * CUDA twin), so every build gives the same bytes (tests/refine/test_guided.py compiles them all).
  */
 
 #define ROW_PAD 16 /* floats after each expanded coefficient plane (and after wx): a 16-wide load stays inside */
