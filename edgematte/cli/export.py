@@ -113,7 +113,7 @@ def _run_int8(args: argparse.Namespace) -> int:
                                        ("--fp16", args.fp16), ("--checkpoint", args.checkpoint),
                                        ("--downsample-ratio", args.downsample_ratio)) if value]
     if not args.int8 or not args.calibration or others or architecture not in ("rvm", SELFIE_ARCHITECTURE):
-        raise InputError(
+        raise UsageError(
             f"received model {args.model!r} with --int8={args.int8}, {len(args.calibration)} --calibration path(s)"
             f"{' and ' + ', '.join(others) if others else ''}; expected a selfie or rvm row with --int8 and at least "
             "one --calibration video or folder, and none of --height/--width/--dynamic/--fp16/--checkpoint/"
