@@ -584,13 +584,16 @@ def precision_report(variants: Dict[str, Path], videos: Path, weights: Path, por
     portraits: SAD (thousands, alpha 0..1) of INT8 and of the noisy FP32 against FP32 on the P3M photos,
     and against the ground truth of the lemur photo; ms/frame through Matter (all cores).
     """
+    import temporal
+
     import edgematte
     from edgematte.export.int8 import _frames, _session, rvm_parity
 
     os.environ.setdefault("EDGEMATTE_WEIGHTS", str(weights))
-    originals = {"selfie": "selfie", "rvm": weights / "rvm_mobilenetv3" / "rvm_mobilenetv3_from_tfjs_uint8_fp32.onnx"}
-    clips = sorted(p for p in videos.iterdir() if p.suffix in (".mkv", ".mp4", ".gif", ".avi"))
-    decoded = {p.name: read_clip(p) for p in clips}
+    originals = {"selfie": "selfie", "rvm": weights / temporal.RVM_WEIGHTS}
+    clips = temporal.clips(videos)
+    decoded = {p.name: temporal.read_clip(p) for p in clips}
+    motion = {name: temporal.picture_motion(frames) for name, frames in decoded.items()}
     rng = np.random.default_rng(0)
     noisy = {n: [np.clip(f.astype(np.int16) + rng.integers(-1, 2, f.shape), 0, 255).astype(np.uint8) for f in fs]
              for n, fs in decoded.items()}
@@ -604,7 +607,9 @@ def precision_report(variants: Dict[str, Path], videos: Path, weights: Path, por
             with edgematte.Matter(model, backend="ort-cpu") as matter:
                 alphas = _clip_alphas(matter, decoded)
                 seconds = time.perf_counter() - start
-                pairs = [p for name, frames in decoded.items() for p in flicker_pairs(frames, alphas[name])]
+                figures = temporal.Figures()
+                for name in decoded:
+                    figures += temporal.clip_figures(alphas[name], motion[name])
                 stills = []
                 for photo in photos + [None]:
                     matter.reset()
@@ -619,9 +624,8 @@ def precision_report(variants: Dict[str, Path], videos: Path, weights: Path, por
                         image = cv2_read(photo)
                         floor_stills.append(matter.process(np.clip(image.astype(np.int16) + rng.integers(
                             -1, 2, image.shape), 0, 255).astype(np.uint8)).alpha.astype(np.float32) / 255)
-            total, count = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
             results[label] = dict(alphas=alphas, stills=stills, floor=floor, floor_stills=floor_stills,
-                                  flicker=total / max(count, 1), pops=100 * np.mean([p[2] for p in pairs]),
+                                  flicker=figures.flicker, pops=100 * figures.pops,
                                   ms=1e3 * seconds / sum(len(f) for f in decoded.values()))
         fp, q = results["FP32"], results["INT8"]
 
