@@ -24,9 +24,11 @@ def counting_rvm(
     dtypes: Optional[Dict[str, int]] = None,
     state_rank: int = 4,
     static: Optional[Tuple[int, int]] = None,
+    follow_frame: bool = False,
 ) -> Path:
     """Write the counting RVM graph to ``path``; the keyword arguments make almost-RVM variants, and ``static``
-    (h, w) the form of `edgematte export rvm`: every shape fixed (states [1,2,h/2,w/2]), the ratio a constant 1."""
+    (h, w) the form of `edgematte export rvm`: every shape fixed (states [1,2,h/2,w/2]), the ratio a constant 1.
+    ``follow_frame``: r1o takes the frame's shape [b,1,H,W] (still counting), as RVM's states follow its size."""
     dtypes = dtypes or {}
     state_dims = DYN4[:state_rank] if static is None else [1, 2, static[0] // 2, static[1] // 2]
 
@@ -40,7 +42,7 @@ def counting_rvm(
     outputs = [value("fgr", frame), value("pha", frame[:1] + [1] + frame[2:])]
     outputs += [value(f"r{i}o", state_dims) for i in range(1, 5)]
     nodes = [
-        helper.make_node("Add", ["r1i", "one"], ["r1o"]),
+        helper.make_node("Add", ["blank", "frames"] if follow_frame else ["r1i", "one"], ["r1o"]),
         helper.make_node("ReduceMax", ["r1i"], ["count"], keepdims=0),
         helper.make_node("ReduceMean", ["src"], ["grey"], axes=[1], keepdims=1),
         helper.make_node("Mul", ["grey", "zero"], ["blank"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -62,11 +62,13 @@ class OrtCpuBackend:
     ``True`` leaves them spinning between runs too (can help a model-only loop).
 
     Recurrent state: ``carry_state({"r1i": "r1o", ...})`` (input name -> output name), or the
-    ``recurrent`` argument, makes the backend own those inputs. Each output is kept as an ONNX Runtime OrtValue and bound as the
-    matching input of the next ``infer``, with no host copy; the feed omits them and the result
-    leaves them out. They start as zeros of the input's shape where it is static (RVM's static export), else
-    of ``initial_state_shape`` ([1,1,1,1], RVM's first
-    frame) and :meth:`reset_state` returns them there. Calls must come in frame order.
+    ``recurrent`` argument, makes the backend own those inputs. Each pair has two OrtValues this backend
+    allocates: one is bound as the input, the other as the output, and they swap after each run, so a frame's
+    output state is the next frame's input with no copy (as :class:`~edgematte.runtime.trt.TrtBackend` does with
+    device buffers). The feed omits them and the result leaves them out. They start as zeros of the input's
+    shape where it is static (RVM's static export), else of ``initial_state_shape`` ([1,1,1,1], RVM's first
+    frame), and :meth:`reset_state` returns them there. The output of a first frame (or of one whose state
+    shape changed) is left to ONNX Runtime and copied once into a new pair. Calls must come in frame order.
     """
 
     def __init__(
@@ -86,13 +88,16 @@ class OrtCpuBackend:
         self.inter_op_threads = int(inter_op_threads)
         self.spin = bool(spin)
         self._session: Any = None
+        self._ort: Any = None
         self._binding: Any = None
         self._inputs: Tuple[TensorSpec, ...] = ()
         self._outputs: Tuple[TensorSpec, ...] = ()
         self._static_out: Dict[str, np.ndarray] = {}
         self.recurrent: Dict[str, str] = dict(recurrent or {})
         self._initial_state = np.zeros(initial_state_shape, np.float32)
-        self._state: Dict[str, Any] = {}  # input name -> OrtValue from the previous call
+        self._static_zeros: Dict[str, np.ndarray] = {}
+        # input name -> [OrtValue bound as the input, OrtValue bound as the output]; absent: a first frame
+        self._state: Dict[str, List[Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> "OrtCpuBackend":
@@ -119,7 +124,7 @@ class OrtCpuBackend:
             session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own untyped errors (Fail, InvalidGraph, ...)
             raise ModelError(f"ONNX Runtime could not load {str(self.path)!r}: {exc}; expected a valid ONNX model") from exc
-        self._session = session
+        self._session, self._ort = session, ort
         self._inputs = tuple(_spec(n) for n in session.get_inputs())
         self._outputs = tuple(_spec(n) for n in session.get_outputs())
         self._binding = session.io_binding()
@@ -188,37 +193,69 @@ class OrtCpuBackend:
         if validate:
             fed = [spec for spec in self._inputs if spec.name not in self.recurrent]
             check_feed(feed, tuple(fed))
+        try:
+            return self._run(feed, bool(self._state))
+        except Exception:  # ORT's untyped errors: a carried state whose shape changed fails on its output
+            if not self._state:
+                raise
+            log.debug("%s: the recurrent state changed shape; its outputs are allocated anew", self.path)
+            return self._run(feed, False)
+
+    def _run(self, feed: Mapping[str, Any], pinned: bool) -> Dict[str, np.ndarray]:
+        """One run. ``pinned``: the states' outputs go into this backend's OrtValues, of the input state's shape;
+        else (a first frame, a changed shape) ONNX Runtime allocates them and they are copied into a new pair,
+        before the binding is run again (its outputs live only until then: older releases free them)."""
         binding = self._binding
         binding.clear_binding_inputs()
         binding.clear_binding_outputs()
         for name, array in feed.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(array))
-        for name in self.recurrent:
-            state = self._state.get(name)
-            if state is None:
-                spec = next(s for s in self._inputs if s.name == name)
-                binding.bind_cpu_input(name, self._initial_state if spec.is_dynamic else np.zeros(spec.shape, spec.dtype))
+        for name_in, name_out in self.recurrent.items():
+            pair = self._state.get(name_in)
+            if pair is None:
+                spec = next(s for s in self._inputs if s.name == name_in)
+                binding.bind_cpu_input(name_in, self._initial_state if spec.is_dynamic else self._zeros(spec))
             else:
-                binding.bind_ortvalue_input(name, state)
-        for spec in self._outputs:
+                binding.bind_ortvalue_input(name_in, pair[0])
+        carried = {name_out: name_in for name_in, name_out in self.recurrent.items()}
+        for spec in self._outputs:  # in the session's order: get_outputs() follows the binding's
             buffer = self._static_out.get(spec.name)
-            if buffer is None:
+            if spec.name in carried and pinned:
+                binding.bind_ortvalue_output(spec.name, self._state[carried[spec.name]][1])
+            elif buffer is None:
                 binding.bind_output(spec.name, "cpu")
             else:
                 binding.bind_output(
                     spec.name, "cpu", 0, buffer.dtype, buffer.shape, buffer.__array_interface__["data"][0]
                 )
         self._session.run_with_iobinding(binding)
-        if len(self._static_out) == len(self._outputs):
+        if pinned:
+            for pair in self._state.values():
+                pair.reverse()  # this frame's output is the next frame's input
+        if len(self._static_out) + len(carried) == len(self._outputs) and pinned:
             return dict(self._static_out)
         values = dict(zip((spec.name for spec in self._outputs), binding.get_outputs()))
-        for name_in, name_out in self.recurrent.items():
-            self._state[name_in] = values.pop(name_out)  # stays an OrtValue: no host copy
         result = {}
         for name, value in values.items():
+            if name in carried:
+                continue
             buffer = self._static_out.get(name)
             result[name] = buffer if buffer is not None else value.numpy()
+        if not pinned:
+            ort, state = self._ort, {}
+            for name_in, name_out in self.recurrent.items():
+                made = np.array(values[name_out].numpy(), copy=True)  # ours: the binding's copy dies with the next run
+                state[name_in] = [ort.OrtValue.ortvalue_from_numpy(made),
+                                  ort.OrtValue.ortvalue_from_numpy(np.empty_like(made))]
+            self._state = state
         return result
+
+    def _zeros(self, spec: TensorSpec) -> np.ndarray:
+        """Zeros of a static state input (allocated once per name)."""
+        zeros = self._static_zeros.get(spec.name)
+        if zeros is None:
+            zeros = self._static_zeros[spec.name] = np.zeros(spec.shape, spec.dtype)
+        return zeros
 
     def _require_open(self) -> None:
         if self._session is None:

@@ -74,9 +74,25 @@ def test_states_are_carried_as_ortvalues_and_reset(counting):
         model = Pipeline(backend, downsample_ratio=0.5)
         counts = [int(model.process(_frame()).alpha[0, 0]) for _ in range(3)]
         assert counts == [1, 2, 3]  # r1o came back as r1i each frame
-        assert all(isinstance(v, ort.OrtValue) for v in backend._state.values()) and len(backend._state) == 4
+        pairs = {name: list(pair) for name, pair in backend._state.items()}
+        assert len(pairs) == 4 and all(isinstance(v, ort.OrtValue) for pair in pairs.values() for v in pair)
+        assert int(model.process(_frame()).alpha[0, 0]) == 4
+        for name, (held, made) in backend._state.items():  # the same two OrtValues, swapped: nothing allocated
+            assert held is pairs[name][1] and made is pairs[name][0]
         model.reset()
         assert int(model.process(_frame()).alpha[0, 0]) == 1
+
+
+def test_a_state_that_changes_shape_is_carried_on(tmp_path):
+    """Without a reset (the backend alone), a state whose shape follows the frame still carries over a new size."""
+    path = counting_rvm(tmp_path / "follow.onnx", follow_frame=True)
+    ratio = np.ones(1, np.float32)
+    with open_backend("ort-cpu", path) as backend:
+        backend.carry_state({f"r{i}i": f"r{i}o" for i in range(1, 5)})
+        counts = [backend.infer({"src": np.zeros((1, 3) + hw, np.float32), "downsample_ratio": ratio})["pha"]
+                  for hw in ((4, 6), (4, 6), (6, 8), (6, 8), (4, 6))]
+        assert [round(float(c.max()) * 255) for c in counts] == [1, 2, 3, 4, 5]
+        assert [c.shape[2:] for c in counts] == [(4, 6), (4, 6), (6, 8), (6, 8), (4, 6)]
 
 
 def test_foreground_is_bgr_and_ratio_is_fed(counting):
