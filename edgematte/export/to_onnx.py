@@ -193,11 +193,17 @@ def make_fp16(source: PathLike, destination: PathLike) -> Path:
     The input normalisation runs in FP16: ``src`` is cast to FP16 at the graph input anyway
     (spacing <= 2**-11 on 0..1, an eighth of an 8-bit step) and scaling by mean/std keeps
     that relative precision, so an FP32 island there would buy nothing.
+
+    Every converter the dependencies allow gives a valid graph: each node is named uniquely first (older
+    converters name their Casts after the node), and the identical Casts that some releases insert once per
+    consumer (two nodes of one name making one tensor: not SSA) are merged. ExportError, naming the
+    onnxruntime version, when the result still is not valid ONNX.
     """
     import onnx
-    from onnxruntime.transformers import float16
 
+    float16 = _float16_converter()
     model = onnx.load(os.fspath(source))
+    _name_nodes(model.graph)
     try:
         half = float16.convert_float_to_float16(
             model,
@@ -206,9 +212,88 @@ def make_fp16(source: PathLike, destination: PathLike) -> Path:
         )
     except (ValueError, RuntimeError) as exc:
         raise ExportError(f"FP16 conversion of {source} failed: {exc}") from exc
+    _merge_repeated_nodes(half.graph)
     _sort_nodes(half.graph)  # the converter appends its input Casts at the end
+    try:
+        onnx.checker.check_model(half)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(
+            f"the FP16 converter of onnxruntime {_ort_version()} made an invalid graph from {source} "
+            f"({str(exc).splitlines()[0]}); expected a valid one: try another onnxruntime release"
+        ) from exc
     onnx.save(half, os.fspath(destination))
     return Path(destination)
+
+
+def _ort_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("onnxruntime")
+    except Exception:  # PackageNotFoundError, or a build without metadata
+        return "(unknown version)"
+
+
+def _float16_converter():
+    """onnxruntime's ``transformers/float16.py``, loaded from its file: the module needs only onnx, numpy
+    and packaging, while its package's ``__init__`` pulls Hugging Face ``transformers`` in some releases (1.15)."""
+    import importlib.util
+    import sys
+
+    name = "edgematte._onnxruntime_float16"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("onnxruntime")
+    path = Path(spec.origin).parent / "transformers" / "float16.py" if spec and spec.origin else None
+    if path is not None and path.is_file():
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except ImportError:  # a release whose converter imports its siblings: the package's own import
+            module = None
+        if module is not None and hasattr(module, "convert_float_to_float16"):
+            module.logger = logging.getLogger("onnxruntime.transformers.float16")  # its own name, quieted as before
+            sys.modules[name] = module
+            return module
+    try:
+        from onnxruntime.transformers import float16
+    except ImportError as exc:
+        raise ExportError(
+            f"onnxruntime {_ort_version()} has no usable FP16 converter (onnxruntime.transformers.float16: {exc}); "
+            "expected onnxruntime with it, or export without --fp16"
+        ) from exc
+    return float16
+
+
+def _name_nodes(graph) -> None:
+    """Give each unnamed node, and each repeat of a name, a name of its own (``<op>_<index>``)."""
+    seen = set()
+    for index, node in enumerate(graph.node):
+        if not node.name or node.name in seen:
+            base = node.name or node.op_type
+            candidate = f"{base}_{index}"
+            while candidate in seen:
+                candidate += "_"
+            node.name = candidate
+        seen.add(node.name)
+
+
+def _merge_repeated_nodes(graph) -> None:
+    """Drop a node that repeats an earlier one exactly (op, inputs, outputs, attributes, name): some converters
+    insert one Cast per consumer of a tensor, each of the same name and output."""
+    seen, kept = set(), []
+    for node in graph.node:
+        key = node.SerializeToString(deterministic=True)
+        if key not in seen:
+            seen.add(key)
+            kept.append(node)
+    if len(kept) < len(graph.node):
+        copies = [type(n)() for n in kept]
+        for copy, node in zip(copies, kept):
+            copy.CopyFrom(node)
+        del graph.node[:]
+        graph.node.extend(copies)
 
 
 def _sort_nodes(graph) -> None:
