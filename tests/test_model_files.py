@@ -192,6 +192,29 @@ def test_a_damaged_split_record_does_not_verify(split_cache, record, tmp_path):
     assert _verified_names(graph, names) is None
 
 
+def test_the_split_graph_states_the_shape_of_a_and_b(split_cache):
+    """onnx 1.14's shape inference leaves them without one; ONNX Runtime then reports rank 0."""
+    import onnx
+
+    _, graph, names = split_cache
+    outputs = {o.name: o.type.tensor_type for o in onnx.load(str(graph)).graph.output}
+    for key in ("a", "b"):
+        assert outputs[names[key]].HasField("shape")
+        dims = outputs[names[key]].shape.dim
+        assert len(dims) == 4 and dims[1].dim_value == 4
+
+
+def test_a_split_record_of_an_older_format_does_not_verify(split_cache, tmp_path):
+    from edgematte.models.rvm import _verified_names
+
+    _, graph, names = split_cache
+    record = json.loads(graph.with_suffix(".json").read_text())
+    assert _verified_names(graph, graph.with_suffix(".json")) == names
+    del record["format"]  # a graph made before A and b had their shape
+    (tmp_path / "names.json").write_text(json.dumps(record))
+    assert _verified_names(graph, tmp_path / "names.json") is None
+
+
 @pytest.mark.parametrize("damage", ["record", "graph"])
 def test_a_damaged_split_cache_is_made_again(split_cache, rvm_onnx, tmp_path, monkeypatch, damage, caplog):
     from edgematte.models.rvm import _split_path

@@ -227,6 +227,14 @@ def split_refiner(model) -> Optional[Tuple[Any, str, str, str]]:
     except Exception as exc:  # the extractor raises plain errors when a tensor is unreachable
         log.debug("RVM graph not split (%s); the whole graph runs", exc)
         return None
+    for output in cut.graph.output:  # onnx before 1.15 infers no shape for A and b: say [N,4,h,w]
+        if output.name in (a_name, b_name) and not output.type.tensor_type.HasField("shape"):
+            dims = output.type.tensor_type.shape.dim
+            for dim in ("batch", 4, "small_height", "small_width"):
+                if isinstance(dim, int):
+                    dims.add().dim_value = dim
+                else:
+                    dims.add().dim_param = dim
     return cut, small, a_name, b_name
 
 
@@ -257,7 +265,7 @@ def _split_path(path: Path) -> Optional[Tuple[Path, Dict[str, str]]]:
     with atomic_path(graph_path) as tmp:
         onnx.save(cut, str(tmp))
     with atomic_path(names_path) as tmp:
-        tmp.write_text(json.dumps({**names, "sha256": sha256_of(graph_path)}))
+        tmp.write_text(json.dumps({**names, "sha256": sha256_of(graph_path), "format": _SPLIT_FORMAT}))
     return graph_path, names
 
 
@@ -269,7 +277,7 @@ def _verified_names(graph_path: Path, names_path: Path) -> Optional[Dict[str, st
         record = json.loads(names_path.read_bytes())
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in _SPLIT_RECORD):
             return None
-        if sha256_of(graph_path) != record["sha256"]:
+        if record.get("format") != _SPLIT_FORMAT or sha256_of(graph_path) != record["sha256"]:
             return None
     except (OSError, ValueError, RecursionError):  # absent or unreadable; not UTF-8 or not JSON (ValueErrors)
         return None
@@ -277,6 +285,8 @@ def _verified_names(graph_path: Path, names_path: Path) -> Optional[Dict[str, st
 
 
 _SPLIT_RECORD = ("small", "a", "b", "sha256")
+#: 2: A and b carry their shape [N,4,h,w] (format 1 graphs made with onnx 1.14 had none)
+_SPLIT_FORMAT = 2
 
 
 def open_split(backend: Any) -> Tuple[Any, Optional[Dict[str, str]]]:

@@ -54,7 +54,8 @@ class OrtCpuBackend:
 
     Output buffers: outputs whose shape is fully static are written into arrays this
     backend allocates once and **reuses on every call** (copy them to keep them past the
-    next ``infer``). Outputs with a dynamic dimension are fresh arrays each call.
+    next ``infer``). Outputs with a dynamic dimension are fresh arrays each call, and so are
+    rank-0 ones: ONNX Runtime reports an output of unknown shape as rank 0 too.
 
     ``threads`` (intra-op) defaults to :func:`available_cpus`; ``inter_op_threads`` to 1.
     ``spin=False`` lets ORT's threads busy-wait for work only while a run lasts and stops
@@ -134,7 +135,7 @@ class OrtCpuBackend:
         for spec in self._outputs:
             if spec.name in self.recurrent.values():
                 continue  # kept as OrtValues, never copied to a host buffer
-            if not spec.is_dynamic and spec.dtype in _ORT_DTYPES.values():
+            if spec.shape and not spec.is_dynamic and spec.dtype in _ORT_DTYPES.values():
                 buffer = np.empty(spec.shape, dtype=spec.dtype)
                 self._static_out[spec.name] = buffer
         log.debug("opened %s on ONNX Runtime CPU with %d threads", self.path, self.threads)

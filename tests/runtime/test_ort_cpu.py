@@ -120,3 +120,23 @@ def test_carry_state_refuses_unknown_names(tiny_onnx):
     with OrtCpuBackend(tiny_onnx) as backend:
         with pytest.raises(InputError, match="recurrent pair 'r1i' -> 'r1o'"):
             backend.carry_state({"r1i": "r1o"})
+
+
+def test_an_output_of_unknown_shape_is_a_fresh_array(tmp_path):
+    """ONNX Runtime reports an output of unknown rank as rank 0 (as it did RVM's split A and b made with onnx 1.14):
+    it must not be bound to a preallocated scalar (ORT: "OrtValue shape verification failed")."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Reshape", ["src", "shape"], ["out"])], "unknown",
+                              [helper.make_tensor_value_info("src", TensorProto.FLOAT, [1, 2]),
+                               helper.make_tensor_value_info("shape", TensorProto.INT64, ["n"])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "unknown.onnx"))
+    with OrtCpuBackend(tmp_path / "unknown.onnx") as backend:
+        assert backend.outputs[0].shape == ()
+        for value, shape in ((1.0, [2]), (2.0, [2, 1])):
+            out = backend.infer({"src": np.full((1, 2), value, np.float32), "shape": np.array(shape, np.int64)})["out"]
+            np.testing.assert_array_equal(out, np.full(shape, value, np.float32))
