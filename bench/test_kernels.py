@@ -10,6 +10,9 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
   uint8 with ``scale=1/255`` vs ``edgematte.composite`` with an image background.
 - ``*-f32``: the same with float32 input (mask or alpha in [0, 1]); the baselines convert or
   broadcast the float input the way OpenCV code would.
+- ``unit-to-u8-*``: float32 0..1 -> uint8 at 720x3840 (RVM's 720p pha and fgr planes side by side), one thread:
+  ``cv2.convertScaleAbs(x, scale=255)`` (baseline; it rounds alike in 0..1 but leaves NaN and infinities to the
+  OpenCV release) vs ``Trusted.unit_to_u8``, edgematte's rule (NaN -> 0, clamped, round half to even).
 - ``copy-*``: ``np.copyto`` of as many bytes as composite reads (image + background + alpha,
   7 bytes per pixel; the copy writes as many) vs ``edgematte.composite``. Ratio >= 0.5 means
   within 2x of a plain memory copy.
@@ -199,6 +202,33 @@ def test_composite_f32_edgematte(benchmark, frame, threads):
     image, mask, background = frame
     out = np.empty_like(image)
     benchmark(edgematte.composite, image, mask.astype(np.float32) / 255, background, out=out, threads=threads)
+
+
+@pytest.fixture(scope="module")
+def unit_planes():
+    values = np.random.default_rng(1).random((720, 3840), dtype=np.float32)
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield values, np.empty(values.shape, np.uint8)
+    cv2.setNumThreads(previous)
+
+
+def test_unit_to_u8_convert_scale_abs(benchmark, unit_planes):
+    benchmark.group = "unit-to-u8-720x3840-t1"
+    benchmark.extra_info.update(threads=1, size="3840x720", role="baseline")
+    values, out = unit_planes
+    benchmark(cv2.convertScaleAbs, values, out, 255.0)
+
+
+def test_unit_to_u8_edgematte(benchmark, unit_planes):
+    from edgematte.kernels import trusted
+
+    benchmark.group = "unit-to-u8-720x3840-t1"
+    benchmark.extra_info.update(threads=1, size="3840x720")
+    values, out = unit_planes
+    kernel = trusted("cpu")
+    np.testing.assert_array_equal(kernel.unit_to_u8(values, out), np.rint(values * np.float32(255)))
+    benchmark(kernel.unit_to_u8, values, out)
 
 
 def test_copy_same_bytes(benchmark, threads):
