@@ -16,6 +16,7 @@ End of stream ends the iteration.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -269,12 +270,14 @@ class VideoFile:
         url, options = ffmpeg_input(path)
         try:
             self.container = av.open(url, options=options)
-        except av.error.ArgumentError:  # EINVAL: above all, a demuxer off the allow-list (tty for .txt, concat, hls)
-            raise InputError(
-                f"received {self.name!r}, which FFmpeg does not read as a video or an image; expected a video file "
-                f"({', '.join(VIDEO_SUFFIXES)}, ...), an image, or a stream URL"
-            ) from None
         except (av.error.FFmpegError, OSError) as exc:
+            # EINVAL (PyAV 12's av.error.ValueError, ArgumentError since): above all, a demuxer off the allow-list
+            # (tty for .txt, concat, hls)
+            if isinstance(exc, av.error.FFmpegError) and exc.errno == errno.EINVAL:
+                raise InputError(
+                    f"received {self.name!r}, which FFmpeg does not read as a video or an image; expected a video "
+                    f"file ({', '.join(VIDEO_SUFFIXES)}, ...), an image, or a stream URL"
+                ) from None
             raise InputError(f"could not open {self.name!r} as a video ({_cause(exc)}); expected a file FFmpeg reads")
         if not self.container.streams.video:
             self.container.close()
