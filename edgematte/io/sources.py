@@ -350,6 +350,7 @@ class VideoFile:
         streams = [self.stream] + ([self.audio] if self.audio is not None and self.on_audio else [])
         video, audio = _Monotonic(), _Monotonic()  # timestamps that go back are re-stamped to run on
         step = max(1, round(1 / (self.fps * self.time_base))) if self.fps and self.time_base else 1
+        frames = 0
         try:
             for packet in self.container.demux(*streams):
                 if packet.stream is not self.stream:
@@ -364,8 +365,15 @@ class VideoFile:
                     pts = None if frame.pts is None else video(frame.pts, step)
                     seconds = None if pts is None else float(pts * self.time_base)
                     self._warn_restamped(video, seconds)
+                    frames += 1
                     yield "video", frame.to_ndarray(format=layout), pts, seconds
         except av.error.FFmpegError as exc:
+            # PyAV 12 to 14 (FFmpeg 6 and 7.1) report a cut mp4's end as invalid data where PyAV 18 ends the
+            # stream: after frames, short of those announced, it is that end (__iter__ then warns with both counts)
+            announced = self.frame_count
+            if isinstance(exc, av.error.InvalidDataError) and 0 < frames and announced and frames < announced:
+                log.debug("%r: %s after %d frames, taken as its end", self.name, _cause(exc), frames)
+                return
             raise InputError(f"could not decode {self.name!r} ({_cause(exc)}); expected an undamaged video") from None
 
     def _warn_restamped(self, stamps: "_Monotonic", seconds: Optional[float]) -> None:
