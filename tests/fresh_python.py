@@ -31,7 +31,12 @@ def signal_when_ready(args, *, cwd, ready, sig, timeout: float = 60.0):
     ``ready()`` is true; returns (exit code, stderr). Fails if it ends before that or ``ready`` takes too long."""
     import time
 
-    argv, kwargs = fresh_python(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import signal
+
+    # as from a terminal: a shell starts background jobs (and nohup its command) with SIGINT ignored, and a
+    # Python started that way rightly keeps ignoring it; the child gets the default disposition of ``sig``
+    default = (lambda: signal.signal(sig, signal.SIG_DFL)) if sig != signal.SIGKILL else None
+    argv, kwargs = fresh_python(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default)
     proc = subprocess.Popen(argv, **kwargs)
     try:
         deadline = time.monotonic() + timeout
