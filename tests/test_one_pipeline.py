@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 from cuda_on_cpu import DeviceArray, cpu_cuda_space, fake_cupy
 from rvm_graphs import counting_rvm
 

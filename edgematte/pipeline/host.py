@@ -170,7 +170,6 @@ class HostSpace:
         """"full": the trimap's band solved by closed-form matting with ``prior`` (uint8, the "fast" alpha) as soft
         prior, at 1/2 resolution then guided-upsampled (``FULL``), into ``b.alpha``; with ``foreground``, the
         blur-fusion foreground. (Both return new frame-sized arrays: this mode's only per-frame allocations.)"""
-        import cv2
 
         from ..refine import estimate_foreground, solve_band
 
