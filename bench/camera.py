@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -34,11 +35,13 @@ def model_path() -> Path:
     return Path(onnx_for("selfie", progress=False))
 
 
-def interleaved(calls: dict, rounds: int) -> dict:
-    """name -> per-round seconds, the calls run back to back in a rotating order each round."""
+def interleaved(calls: dict, rounds: int, setups: Optional[dict] = None) -> dict:
+    """name -> per-round seconds, the calls run back to back in a rotating order each round (``setups[name]()``
+    first, untimed, where given)."""
     names, times = list(calls), {name: [] for name in calls}
     for i in range(rounds):
         for name in names[i % len(names):] + names[: i % len(names)]:
+            (setups or {}).get(name, lambda: None)()
             start = time.perf_counter()
             calls[name]()
             times[name].append(time.perf_counter() - start)
@@ -58,15 +61,16 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     import edgematte
 
     model, frames = model_path(), load_frames()
-    raw = work / "frames.bgr"
-    frames.tofile(raw)
-    play, _ = element_player(model, raw)
+    player = element_player(model, frames)
     matters = {n: edgematte.Matter(model, backend="ort-cpu", refine="fast", every=n) for n in (1, 2, 3)}
-    for call in [play] + [lambda m=m: loop(m, frames) for m in matters.values()]:
+    player.queue()
+    for call in [player.play] + [lambda m=m: loop(m, frames) for m in matters.values()]:
         call()  # warm-up
     print(f"# {os.cpu_count()} cpus, {FRAMES} frames 1280x720 per round, {args.rounds} interleaved rounds, "
           f"load average {os.getloadavg()[0]:.1f}")
-    t = interleaved({"loop": lambda: loop(matters[1], frames), "element": play}, args.rounds)
+    t = interleaved({"loop": lambda: loop(matters[1], frames), "element": player.play}, args.rounds,
+                    {"element": player.queue})
+    player.stop()
     print(f"loop {FRAMES / np.median(t['loop']):.1f} FPS, element {FRAMES / np.median(t['element']):.1f} FPS, "
           f"element throughput / loop's: {np.median(t['loop'] / t['element']):.3f}")
     t = interleaved({n: (lambda m=m: loop(m, frames)) for n, m in matters.items()}, args.rounds)

@@ -136,7 +136,7 @@ class PreviousFast(Pipeline):
     uint8, bilinear upsampling, make_trimap (7x7 ellipse, 3 iterations) at full resolution, the known-region
     clamp in four OpenCV passes and the composite with the frame's own colours."""
 
-    def _fast(self, frame, alpha, b, background, keep_foreground=True, *, restart=False):
+    def _fast(self, frame, alpha, b, background, keep_foreground=True, *, restart=False, out=None):
         import cv2
 
         from edgematte.kernels import trusted
@@ -156,7 +156,7 @@ class PreviousFast(Pipeline):
         cv2.min(b.alpha, b.scratch, dst=b.alpha)
         if background is NO_COMPOSITE:
             return b.alpha, None, None
-        out = b.out4 if background is None else b.out3
+        out = out if out is not None else b.out4 if background is None else b.out3
         return b.alpha, None, kernels.composite(frame, b.alpha, background, out, self.threads)
 
 

@@ -1220,9 +1220,10 @@ int em_guided_apply(const float *coef, const float *blurs, int height, int width
                         if (fg) memcpy(fg + 3 * (size_t)x0, I + 3 * (size_t)x0, 3 * (size_t)len);
                         if (comp && (background || colour)) {
                             uint8_t *o = comp + 3 * (size_t)x0;
-                            if (k == 2)
-                                memcpy(o, I + 3 * (size_t)x0, 3 * (size_t)len);
-                            else if (B)
+                            if (k == 2) {
+                                if (o != I + 3 * (size_t)x0) /* the composite may be written over the frame */
+                                    memcpy(o, I + 3 * (size_t)x0, 3 * (size_t)len);
+                            } else if (B)
                                 memcpy(o, B + 3 * (size_t)x0, 3 * (size_t)len);
                             else
                                 for (j = 0; j < len; j += 512) /* the colour, 512 pixels at a time */

@@ -77,7 +77,8 @@ int em_guided_fit(const uint8_t *small_image, const float *small_alpha, int heig
  * foreground: NULL or [H,W,3] uint8 out (needs blurs).
  * composite: NULL or [H,W,3] uint8 out: round(F a + B (1 - a)) (F = I without blurs), B = background
  *   ([H,W,3] uint8) or, when background is NULL, colour (3 values; NULL: composite is [H,W,4] BGRA,
- *   F plus alpha). Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM.
+ *   F plus alpha); a [H,W,3] composite may be the image itself (each pixel is read before it is written).
+ *   Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM.
  */
 int em_guided_apply(const float *coef, const float *blurs, int height, int width, const uint8_t *image,
                     ptrdiff_t image_stride, int out_height, int out_width, uint8_t *alpha, uint8_t *foreground,

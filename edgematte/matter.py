@@ -12,6 +12,7 @@ smoothing assumes one stream of frames: give each video stream its own Matter.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from .edges import EdgeConfig
 from .io.frames import CHANNEL_ORDERS
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 from .temporal import STRENGTH
+from .validate import check_composite_out, is_device_array
 
 __all__ = ["Matter", "DEFAULT_MODEL", "LIVE_DEFAULTS"]
 
@@ -123,7 +125,8 @@ class Matter:
         )
         self._backgrounds = Backgrounds()  # the last background value and its parse (a video advances per call)
 
-    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, keep_foreground: bool = True) -> Result:
+    def process(self, frame: np.ndarray, background: Any = NO_COMPOSITE, *, keep_foreground: bool = True,
+                out: Optional[np.ndarray] = None) -> Result:
         """``frame`` uint8 HxWx3 BGR -> Result(alpha uint8 HxW, trimap, foreground, composite, timings ms).
 
         With ``background`` (anything :func:`edgematte.background.parse_background` takes: a
@@ -131,18 +134,34 @@ class Matter:
         BGRA) the Result holds the composite too; without it, no composite is made.
         ``keep_foreground=False``: only the composite (and its timings) are wanted, as in
         :meth:`replace_background`, so the foreground need not be written (it may be None).
+        ``out``: a writable C-contiguous uint8 HxWx3 array (HxWx4 for BGRA) that receives the composite, which
+        is then ``Result.composite``: no copy for a caller that has its own output buffer (``frame`` itself may
+        be given: it is overwritten by its composite).
         """
-        return self._process(frame, background, keep_foreground=keep_foreground)
+        return self._process(frame, background, keep_foreground=keep_foreground, out=out)
 
     def replace_background(self, frame: np.ndarray, background: Any) -> np.ndarray:
         """``frame`` over ``background`` -> uint8 HxWx3 BGR, or HxWx4 BGRA when background is None."""
         return self._process(frame, background, keep_foreground=False).composite
 
-    def _process(self, frame: np.ndarray, background: Any, *, keep_foreground: bool) -> Result:
+    def _process(self, frame: np.ndarray, background: Any, *, keep_foreground: bool, out: Any = None) -> Result:
+        shape = getattr(frame, "shape", ())
         frame, input_alpha = self.pipeline.check_frame(frame, channels=self.channels)  # the one check, in its space
         if background is not NO_COMPOSITE:
             background = self._backgrounds(background)
-        return self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=keep_foreground)
+        if out is not None:
+            if background is NO_COMPOSITE:
+                raise InputError("received out= without a background; expected a background to composite into out")
+            check_composite_out(out, shape, 4 if background is None else 3)
+            if self.pipeline.space.device:  # the composite is made on the device: copied into out once delivered
+                if is_device_array(frame):
+                    raise InputError("received out= with a device frame, whose composite stays on the device; "
+                                     "expected a host frame, or no out")
+                result = self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=False)
+                np.copyto(out, result.composite)
+                return dataclasses.replace(result, composite=out)
+        return self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=keep_foreground,
+                                     out=out)
 
     def reset(self) -> None:
         """Restart temporal smoothing and recurrent model state (between unrelated clips)."""

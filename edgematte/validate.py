@@ -203,6 +203,19 @@ def check_frame(frame: Any) -> np.ndarray:
     return check_array("frame", frame, 3, (np.dtype(np.uint8),), "HxWx3 uint8 BGR", channels=3, c_contiguous=True)
 
 
+def check_composite_out(out: Any, frame_shape: Tuple[int, ...], channels: int) -> np.ndarray:
+    """The caller's composite array: uint8 HxWx``channels`` of the frame's size, C-contiguous and writable."""
+    layout = f"a writable C-contiguous uint8 array of shape {tuple(frame_shape[:2]) + (channels,)}"
+    if not isinstance(out, np.ndarray):
+        raise InputError(f"out is {describe(out)}; expected {layout}")
+    if out.dtype != np.uint8 or out.shape != tuple(frame_shape[:2]) + (channels,):
+        raise InputError(f"out has dtype {out.dtype} and shape {out.shape}; expected {layout}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise InputError(f"out ({describe(out)}, strides {out.strides}) is not writable and C-contiguous; "
+                         f"expected {layout}")
+    return out
+
+
 def check_same_hw(name: str, shape: Tuple[int, ...], other: str, other_shape: Tuple[int, ...]) -> None:
     """``shape`` starts with the height and width of ``other_shape``."""
     if tuple(shape[:2]) != tuple(other_shape[:2]):

@@ -145,6 +145,7 @@ class EdgematteFilter(GstBase.BaseTransform):
         self._worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._log_handler: Optional[logging.Handler] = None
         self._in = self._out = None  # GstVideo.VideoInfo of the negotiated caps
+        self._formats = ("", "")  # their formats (in, out)
         self._scratch: Optional[np.ndarray] = None
         self._stats_lock = threading.Lock()
         self._reset_stats()
@@ -243,8 +244,9 @@ class EdgematteFilter(GstBase.BaseTransform):
 
     def do_set_caps(self, incaps: Any, outcaps: Any) -> bool:
         self._in, self._out = video_info(incaps), video_info(outcaps)
+        self._formats = self._format(self._in), self._format(self._out)  # read per buffer: kept as text
         self._rejected = None
-        same_layout = FORMATS[self._format(self._in)][0] == FORMATS[self._format(self._out)][0]
+        same_layout = FORMATS[self._formats[0]][0] == FORMATS[self._formats[1]][0]
         self.set_in_place(same_layout)
         if self._latency_ns == 0:
             fps = self._in.fps_n / self._in.fps_d if self._in.fps_n and self._in.fps_d else 30.0
@@ -301,8 +303,8 @@ class EdgematteFilter(GstBase.BaseTransform):
         import cv2
 
         to_matter, from_matter = _cv2_codes()
-        fmt_in, fmt_out = self._format(self._in), self._format(self._out)
-        frame = _view(data, self._in)
+        fmt_in, fmt_out = self._formats
+        frame = _view(data, self._in, fmt_in)
         if fmt_in == "BGR" and frame.flags.c_contiguous:
             bgr = frame
         else:  # Matter's frame: contiguous BGR, or BGRA when the input carries alpha
@@ -314,14 +316,17 @@ class EdgematteFilter(GstBase.BaseTransform):
                 bgr = cv2.cvtColor(frame, code, dst=self._scratch)
             else:  # BGR with padded rows, or BGRA
                 bgr = frame if frame.flags.c_contiguous else _copy(frame, self._scratch)
-        result = self._matter.process(bgr, self._background(), keep_foreground=False)
-        composite = result.composite
-        target = _view(out, self._out)
-        code = from_matter[(composite.shape[2], fmt_out)]
-        if code is None:
-            np.copyto(target, composite)
-        else:
-            cv2.cvtColor(composite, code, dst=target)
+        background = self._background()
+        target = _view(out, self._out, fmt_out)
+        code = from_matter[(4 if background is None else 3, fmt_out)]
+        direct = code is None and target.flags.c_contiguous  # Matter writes the composite into the buffer
+        result = self._matter.process(bgr, background, keep_foreground=False, out=target if direct else None)
+        if not direct:
+            composite = result.composite
+            if code is None:
+                np.copyto(target, composite)
+            else:
+                cv2.cvtColor(composite, code, dst=target)
         with self._stats_lock:
             for stage, ms in result.timings.items():
                 self._stages.setdefault(stage, deque(maxlen=_STATS_WINDOW)).append(ms)
@@ -415,9 +420,9 @@ class _mapped:
         self.buffer.unmap(self.info)
 
 
-def _view(data: memoryview, info: Any) -> np.ndarray:
-    """The frame in ``data`` as uint8 HxWxC, rows ``info.stride[0]`` bytes apart (no copy)."""
-    channels = FORMATS[GstVideo.VideoFormat.to_string(info.finfo.format)][0]
+def _view(data: memoryview, info: Any, fmt: str) -> np.ndarray:
+    """The frame of format ``fmt`` in ``data`` as uint8 HxWxC, rows ``info.stride[0]`` bytes apart (no copy)."""
+    channels = FORMATS[fmt][0]
     return np.ndarray((info.height, info.width, channels), np.uint8, buffer=data, offset=info.offset[0],
                       strides=(info.stride[0], channels, 1))
 

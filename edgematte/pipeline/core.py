@@ -201,21 +201,21 @@ class Pipeline:
         self.step.close()
 
     def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Any = None,
-                keep_foreground: bool = True) -> Result:
+                keep_foreground: bool = True, out: Any = None) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
-        ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3 BGR image
-        (resized to cover, cached while the same array object is passed), a (B, G, R) colour, ``"blur"``,
-        or None for BGRA with the alpha as 4th channel. The default, :data:`NO_COMPOSITE`, stops after the
-        alpha. ``input_alpha`` (uint8 HxW, the frame's own transparency) multiplies into the alpha.
-        ``keep_foreground=False``: only the composite is wanted ("fast" then does not write
-        ``Result.foreground``; the composite is the same).
+        ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3 BGR image (resized
+        to cover, cached while the same array object is passed), a (B, G, R) colour, ``"blur"``, or None for BGRA
+        with the alpha as 4th channel. The default, :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha``
+        (uint8 HxW, the frame's own transparency) multiplies into the alpha. ``keep_foreground=False``: only the
+        composite is wanted ("fast" then does not write ``Result.foreground``; the composite is the same). ``out``:
+        the composite's array (checked by the caller: uint8 HxWx3 or HxWx4, C-contiguous; may be ``frame`` itself).
         """
         with self._lock:
-            return self._process(frame, background, input_alpha, keep_foreground)
+            return self._process(frame, background, input_alpha, keep_foreground, out)
 
     # -- the hot path --------------------------------------------------------------------------------
-    def _process(self, frame: Any, background: Any, input_alpha: Any, keep_foreground: bool) -> Result:
+    def _process(self, frame: Any, background: Any, input_alpha: Any, keep_foreground: bool, out: Any) -> Result:
         s, step = self.space, self.step
         clock = s.clock()
         b = self._buffers_for(tuple(frame.shape[:2]))
@@ -248,7 +248,8 @@ class Pipeline:
         elif self.refine == "fast" and input_alpha is None and not self.edges.active:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
             bg = background if background is NO_COMPOSITE else self._background(frame, background, b)
-            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground, restart=restart)
+            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground, restart=restart,
+                                                      out=out)
             clock.lap("refine")
         elif self.refine == "off":
             s.to_u8(outputs[0][None], b.small_alpha)  # rounds and saturates to 0..255
@@ -271,7 +272,7 @@ class Pipeline:
             final = s.multiply(final, input_alpha, b.alpha)
         if background is not NO_COMPOSITE and composite is None:
             bg = self._background(frame, background, b)
-            out = b.out4 if bg is None else b.out3
+            out = out if out is not None else b.out4 if bg is None else b.out3
             composite = s.composite(frame if foreground is None else foreground, final, bg, out, self.threads)
             clock.lap("composite")
         fields = dict(alpha=final, trimap=trimap, foreground=foreground, composite=composite)
@@ -279,7 +280,7 @@ class Pipeline:
         return Result(timings=clock.finish(), cut=cut, **fields)
 
     # -- stages ------------------------------------------------------------------------------------
-    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground: bool = True, restart=False):
+    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground=True, *, restart=False, out=None):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
         The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size
@@ -297,7 +298,7 @@ class Pipeline:
             return s.apply(frame, b, b.alpha, None, NO_COMPOSITE, None, self.threads), None, None
         if isinstance(background, str):  # "foreground"
             return s.apply(frame, b, b.alpha, b.foreground, NO_COMPOSITE, None, self.threads), b.foreground, None
-        out = b.out4 if background is None else b.out3
+        out = out if out is not None else b.out4 if background is None else b.out3
         foreground = b.foreground if keep_foreground else None
         return s.apply(frame, b, b.alpha, foreground, background, out, self.threads), foreground, out
 
