@@ -136,7 +136,7 @@ class PreviousFast(Pipeline):
     uint8, bilinear upsampling, make_trimap (7x7 ellipse, 3 iterations) at full resolution, the known-region
     clamp in four OpenCV passes and the composite with the frame's own colours."""
 
-    def _fast(self, frame, alpha, b, background, keep_foreground=True, *, restart=False, out=None):
+    def _fast(self, frame, alpha, b, background, keep_foreground=True, restart=False, out=None):
         import cv2
 
         from edgematte.kernels import trusted

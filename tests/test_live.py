@@ -210,3 +210,22 @@ def test_a_file_read_unpaced_loses_no_frame(clip):
     with live.Live(clip, pace=False, **OPTIONS) as stream:
         indices = [out.frame.index for out in stream]
     assert indices == list(range(20)) and stream.stats.summary()["dropped"] == 0
+
+
+def test_a_missing_camera_is_an_error_not_an_abort_after_gstreamer_started(tmp_path):
+    """OpenCV 5.1's FFmpeg camera backend throws for a missing index; with GStreamer's C++ runtime loaded in the
+    process that exception used to abort Python. Cameras open through V4L2 only on Linux."""
+    import subprocess
+
+    from fresh_python import fresh_python
+    from gst_support import gst_missing
+
+    if gst_missing():
+        pytest.skip(gst_missing())
+    code = ("from edgematte.gst import import_gst\nimport_gst().Gst.init(None)\nfrom edgematte import live\n"
+            "from edgematte.errors import InputError\ntry:\n    live.open_camera('57')\n"
+            "except InputError as exc:\n    print('InputError:', exc)\n")
+    argv, kwargs = fresh_python(["-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv, **kwargs)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "InputError: camera 57 could not be opened" in done.stdout

@@ -10,8 +10,9 @@ the matte, as in Matter). Out: the same format with the composite, in place; wit
 the rows of :data:`PROPERTIES`: the Matter ones are handed to ``Matter(...)`` by name (``-`` for
 ``_``) when the element starts (READY -> PAUSED), ``background`` and ``qos`` also while playing.
 
-Matter runs on one Python thread the element owns: a thread GStreamer creates loses Python's
-thread-local state between calls, and with it the pipeline's buffers and temporal state.
+Matter runs on the streaming thread, with one set of buffers and temporal state whatever the thread
+(:meth:`~edgematte.pipeline.Pipeline.share_state`: Python drops a GStreamer thread's thread-local state
+after each call).
 Statistics are the ``stats`` property and an ``edgematte-stats`` element message at EOS. Errors
 are element errors carrying edgematte's one-line message (the Python traceback of a bug goes to
 the GStreamer debug log, category ``python``, not to stderr).
@@ -19,7 +20,6 @@ the GStreamer debug log, category ``python``, not to stderr).
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import logging
 import threading
@@ -141,8 +141,8 @@ class EdgematteFilter(GstBase.BaseTransform):
         self._settings: Dict[str, Any] = {p.name: p.default for p in PROPERTIES}
         self._matter: Any = None
         self._held: Dict[str, Any] = {}  # the Matter kept between runs ("matter") and its options ("key")
+        weakref.finalize(self, _release, self._held)
         self._backgrounds: Any = None
-        self._worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._log_handler: Optional[logging.Handler] = None
         self._in = self._out = None  # GstVideo.VideoInfo of the negotiated caps
         self._formats = ("", "")  # their formats (in, out)
@@ -152,7 +152,6 @@ class EdgematteFilter(GstBase.BaseTransform):
         self._latency_ns = 0
         self._rejected: Optional[str] = None  # the last caps refused, reported once
         self.set_qos_enabled(True)
-        self.sinkpad.add_probe(Gst.PadProbeType.BUFFER, self._count_arrival)
         self.srcpad.add_probe(Gst.PadProbeType.QUERY_UPSTREAM | Gst.PadProbeType.PULL, self._add_latency)
 
     # -- properties -----------------------------------------------------------------------------
@@ -168,9 +167,6 @@ class EdgematteFilter(GstBase.BaseTransform):
 
     # -- lifetime -------------------------------------------------------------------------------
     def do_start(self) -> bool:
-        if self._worker is None:  # one thread for the element's life, and the Matter it holds
-            self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="edgematte-gst")
-            weakref.finalize(self, _release, self._worker, self._held)
         self._log_handler = _PostingHandler(self)
         logging.getLogger("edgematte").addHandler(self._log_handler)
         self._reset_stats()
@@ -179,18 +175,18 @@ class EdgematteFilter(GstBase.BaseTransform):
 
     def _open(self) -> bool:
         """The Matter for the current properties: kept from the last run when they are the same (a restart
-        does not reload the model), else made on the element's thread. Then the background is parsed."""
+        does not reload the model), else made anew. Then the background is parsed."""
         from ..background import Backgrounds
 
         options = {p.name.replace("-", "_"): (p.to_matter or (lambda v: v))(self._settings[p.name])
                    for p in PROPERTIES if p.matter}
         key = repr(sorted(options.items()))
         if self._held.get("key") != key:
-            self._worker.submit(_release, None, self._held).result()
-            self._held["matter"] = self._worker.submit(_make_matter, options).result()
+            _release(self._held)
+            self._held["matter"] = _make_matter(options)
             self._held["key"] = key
         else:
-            self._worker.submit(self._held["matter"].reset).result()
+            self._held["matter"].reset()
         self._matter = self._held["matter"]
         self._backgrounds = Backgrounds("background")
         self._background()  # a bad background is a start-up error, not a first-frame one
@@ -260,7 +256,7 @@ class EdgematteFilter(GstBase.BaseTransform):
     # -- events and queries ---------------------------------------------------------------------
     def do_sink_event(self, event: Any) -> bool:
         if event.type in (Gst.EventType.FLUSH_STOP, Gst.EventType.STREAM_START) and self._matter is not None:
-            self._worker.submit(self._matter.reset).result()  # a seek or a new stream: forget the past
+            self._matter.reset()  # a seek or a new stream: forget the past
         if event.type == Gst.EventType.EOS:
             self.post_message(Gst.Message.new_element(self, self._stats_structure()))
         return GstBase.BaseTransform.do_sink_event(self, event)
@@ -283,10 +279,9 @@ class EdgematteFilter(GstBase.BaseTransform):
         return self._run(inbuf, outbuf)
 
     def _run(self, inbuf: Any, outbuf: Any) -> Any:
-        """One buffer through Matter on the element's thread; an error becomes an element error."""
+        """One buffer through Matter; an error becomes an element error."""
         started = time.perf_counter()
-        flow = self._worker.submit(self._guarded, self._matte, Gst.StreamError.FAILED, Gst.FlowReturn.ERROR,
-                                   inbuf, outbuf).result()
+        flow = self._guarded(self._matte, Gst.StreamError.FAILED, Gst.FlowReturn.ERROR, inbuf, outbuf)
         if flow == Gst.FlowReturn.OK:
             self._record(time.perf_counter() - started)
         return flow
@@ -338,14 +333,17 @@ class EdgematteFilter(GstBase.BaseTransform):
         return None if value.strip().lower() == "none" else self._backgrounds(value)
 
     # -- statistics and latency -----------------------------------------------------------------
-    def _count_arrival(self, pad: Any, info: Any) -> Any:
-        with self._stats_lock:
-            self._arrived += 1
-        return Gst.PadProbeReturn.OK
+    def do_post_message(self, message: Any) -> bool:
+        """BaseTransform's QoS message for a buffer it dropped carries its count of drops since the start."""
+        if message.type == Gst.MessageType.QOS and message.src is self:
+            _, _, dropped = message.parse_qos_stats()
+            with self._stats_lock:
+                self._dropped = dropped
+        return Gst.Element.do_post_message(self, message)
 
     def _reset_stats(self) -> None:
         with self._stats_lock:
-            self._arrived = self._frames = self._model_runs = 0
+            self._dropped = self._frames = self._model_runs = 0
             self._stages: Dict[str, deque] = {}
             self._element_ms: deque = deque(maxlen=_STATS_WINDOW)
 
@@ -362,7 +360,7 @@ class EdgematteFilter(GstBase.BaseTransform):
 
     def _stats_structure(self) -> Any:
         with self._stats_lock:
-            fields = [f"frames=(guint64){self._frames}", f"dropped=(guint64){max(0, self._arrived - self._frames)}",
+            fields = [f"frames=(guint64){self._frames}", f"dropped=(guint64){self._dropped}",
                       f"model-runs=(guint64){self._model_runs}"]
             stages = dict(self._stages, element=self._element_ms)
             fields += [f"{stage}-ms=(double){float(np.median(v)):.3f}" for stage, v in stages.items() if v]
@@ -390,17 +388,17 @@ class EdgematteFilter(GstBase.BaseTransform):
 def _make_matter(options: Dict[str, Any]) -> Any:
     from ..matter import Matter
 
-    return Matter(**options)
+    matter = Matter(**options)
+    matter.pipeline.share_state()  # called from whichever streaming thread runs, one call at a time
+    return matter
 
 
-def _release(worker: Optional[concurrent.futures.ThreadPoolExecutor], held: Dict[str, Any]) -> None:
-    """Close the kept Matter; with ``worker``, also end the element's thread (the element is gone)."""
+def _release(held: Dict[str, Any]) -> None:
+    """Close the kept Matter (at a change of its options, or when the element is gone)."""
     matter = held.pop("matter", None)
     held.pop("key", None)
     if matter is not None:
         matter.close()
-    if worker is not None:
-        worker.shutdown(wait=False)
 
 
 # -- buffers as arrays -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import errno
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
@@ -410,7 +411,10 @@ class Camera:
         import cv2
 
         self.name = f"camera {device}"
-        self._capture = cv2.VideoCapture(device)
+        # Linux cameras are V4L2 devices: no fallback to FFmpeg's, which throws for a missing index, and where another
+        # C++ runtime is loaded (GStreamer's in the same process) that exception aborts the process
+        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        self._capture = cv2.VideoCapture(device, api)
         if not self._capture.isOpened():
             self._capture.release()
             raise InputError(_unopened(self.name))

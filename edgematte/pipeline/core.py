@@ -191,14 +191,17 @@ class Pipeline:
 
     def reset(self) -> None:
         """Forget the calling thread's temporal state and the model's recurrent state (between unrelated clips)."""
-        b = getattr(self._local, "buffers", None)
-        if b is not None:
-            b.has_previous = False
+        if getattr(self._local, "buffers", None) is not None:
+            self._local.buffers.has_previous = False
         self.step.reset()
 
     def close(self) -> None:
         """Release what the step opened (RVM's split graph); the backend is the caller's."""
         self.step.close()
+
+    def share_state(self) -> None:
+        """One state for all threads: for serialised calls from threads Python drops the locals of (GStreamer's)."""
+        self._local = SimpleNamespace()
 
     def process(self, frame: Any, background: Any = NO_COMPOSITE, *, input_alpha: Any = None,
                 keep_foreground: bool = True, out: Any = None) -> Result:
@@ -248,8 +251,7 @@ class Pipeline:
         elif self.refine == "fast" and input_alpha is None and not self.edges.active:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
             bg = background if background is NO_COMPOSITE else self._background(frame, background, b)
-            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground, restart=restart,
-                                                      out=out)
+            final, foreground, composite = self._fast(frame, outputs[0], b, bg, keep_foreground, restart, out)
             clock.lap("refine")
         elif self.refine == "off":
             s.to_u8(outputs[0][None], b.small_alpha)  # rounds and saturates to 0..255
@@ -280,7 +282,7 @@ class Pipeline:
         return Result(timings=clock.finish(), cut=cut, **fields)
 
     # -- stages ------------------------------------------------------------------------------------
-    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground=True, *, restart=False, out=None):
+    def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground=True, restart=False, out=None):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
         The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size
@@ -343,8 +345,7 @@ class Pipeline:
         if self.refine == "full":
             plan.update(trimap=((h, w), u8))
         s = self.space
-        arrays = {k: [s.empty(*v) for v in spec] if isinstance(spec, list) else s.empty(*spec)
-                  for k, spec in plan.items()}
+        arrays = {k: [s.empty(*x) for x in v] if isinstance(v, list) else s.empty(*v) for k, v in plan.items()}
         # the previous size's result stays valid: "cut" on a new size is the restart of a stream in progress
         return SimpleNamespace(frame_hw=frame_hw, model_hw=model_hw, has_previous=False, temporal=None, outputs=None,
                                since_model=0, background_key=None, background_source=None, resized=previous, **arrays)

@@ -57,10 +57,9 @@ class HostSpace:
         from ..io.frames import split_alpha
 
         if is_device_array(frame):
-            raise InputError(
-                f"received a device frame ({describe(frame)}) but this pipeline runs its stages on the CPU; "
-                "expected a NumPy uint8 HxWx3 frame, or a TensorRT backend with CuPy installed for device frames"
-            )
+            raise InputError(f"received a device frame ({describe(frame)}) but this pipeline runs its stages on the "
+                             "CPU; expected a NumPy uint8 HxWx3 frame, or a TensorRT backend with CuPy installed for "
+                             "device frames")
         return split_alpha(frame, channels=channels)
 
     def take(self, frame: np.ndarray, b: Any, clock: HostClock) -> np.ndarray:
