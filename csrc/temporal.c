@@ -10,15 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One thread: the grid is model-sized (0.02-0.1 MP), a pass takes ~0.1 ms, less than waking a sleeping OpenMP
+/* One thread: the grid is model-sized (0.02-0.1 MP), a pass takes ~0.05 ms, less than waking a sleeping OpenMP
  * worker can take on a busy CPU. */
 
+/* d: 3 w bytes of scratch: the byte differences first (one vectorised loop), then their sums per pixel */
 EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *restrict p, uint16_t *restrict sum,
-                                     uint16_t *restrict across, int w) {
-    for (int x = 0; x < w; x++) {
-        int d0 = g[3 * x] - p[3 * x], d1 = g[3 * x + 1] - p[3 * x + 1], d2 = g[3 * x + 2] - p[3 * x + 2];
-        sum[x] = (uint16_t)((d0 < 0 ? -d0 : d0) + (d1 < 0 ? -d1 : d1) + (d2 < 0 ? -d2 : d2));
-    }
+                                     uint16_t *restrict across, uint8_t *restrict d, int w) {
+    for (int i = 0; i < 3 * w; i++) d[i] = (uint8_t)(g[i] > p[i] ? g[i] - p[i] : p[i] - g[i]);
+    for (int x = 0; x < w; x++) sum[x] = (uint16_t)(d[3 * x] + d[3 * x + 1] + d[3 * x + 2]);
     for (int x = 0; x < w; x++) {
         int l = x > 0 ? x - 1 : 0, r = x + 1 < w ? x + 1 : w - 1;
         across[x] = (uint16_t)(sum[l] + sum[x] + sum[r]);
@@ -43,23 +42,44 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
         return EM_ERR_ARG;
     size_t plane = (size_t)height * (size_t)width;
     uint16_t *work = scratch;
-    if (work == NULL && (work = (uint16_t *)malloc(2 * plane * sizeof(uint16_t))) == NULL)
+    uint8_t *bytes = (uint8_t *)malloc(3 * (size_t)width);
+    if (bytes == NULL || (work == NULL && (work = (uint16_t *)malloc(2 * plane * sizeof(uint16_t))) == NULL)) {
+        free(bytes);
         return EM_ERR_NOMEM;
+    }
     uint16_t *sum = work, *across = work + plane;
     int h = height, w = width;
     float inv_span = 1.0f / (moving - still);
     for (int y = 0; y < h; y++)
         row_difference(guide + 3 * (size_t)y * w, previous + 3 * (size_t)y * w, sum + (size_t)y * w,
-                       across + (size_t)y * w, w);
+                       across + (size_t)y * w, bytes, w);
     for (int y = 0; y < h; y++) {
         int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
         row_weights(across + (size_t)u * w, across + (size_t)y * w, across + (size_t)d * w, weights + (size_t)y * w,
                     w, strength, moving, inv_span);
     }
     memcpy(previous, guide, 3 * plane);
+    free(bytes);
     if (scratch == NULL)
         free(work);
     return EM_OK;
+}
+
+/* the sum of |a - b| over n <= 2^23 bytes (fits 31 bits): GCC makes the loop psadbw */
+EM_CLONES static int sum_abs_difference(const uint8_t *restrict a, const uint8_t *restrict b, int n) {
+    int sum = 0;
+    for (int i = 0; i < n; i++) sum += abs(a[i] - b[i]);
+    return sum;
+}
+
+uint64_t em_difference_keep(const uint8_t *frame, uint8_t *previous, size_t n) {
+    uint64_t total = 0;
+    for (size_t i0 = 0; i0 < n; i0 += 1u << 16) {
+        const int m = (int)(n - i0 < (1u << 16) ? n - i0 : (1u << 16));
+        total += (uint64_t)sum_abs_difference(frame + i0, previous + i0, m);
+        memcpy(previous + i0, frame + i0, (size_t)m); /* while the block is in cache */
+    }
+    return total;
 }
 
 EM_CLONES static void blend_row(const float *restrict wgt, const float *restrict values, float *restrict state, int w) {

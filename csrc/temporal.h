@@ -35,6 +35,9 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
  *   known_tol levels of it, is set to values exactly, so that the full-resolution pass keeps its shortcut for
  *   known regions (a smoothed cell would otherwise stay a hair off exact for good).
  * Returns EM_OK or EM_ERR_ARG. */
+/* The scene-cut detector's pass: returns the sum of |frame - previous| over n bytes, then previous <- frame. */
+uint64_t em_difference_keep(const uint8_t *frame, uint8_t *previous, size_t n);
+
 int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height, int width,
                       const uint8_t *known_guide, float known_tol);
 

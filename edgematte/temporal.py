@@ -61,9 +61,8 @@ class Temporal:
 
     def cut(self, s: Any, small: Any, b: Any) -> bool:
         """Scene cut: mean |small_t - small_{t-1}| / 255 above the threshold; ``small`` becomes the previous."""
-        cut = b.has_previous and s.mean_abs_diff(small, b.previous, b.diff) > self.threshold
-        s.copy(b.previous, small)
-        return bool(cut)
+        difference = s.difference_keep(small, b.previous)
+        return bool(b.has_previous and difference > self.threshold)
 
     def weigh(self, s: Any, guide: Any, b: Any, restart: bool) -> None:
         """This frame's weights from ``guide`` (uint8 [h,w,3] at the grid of the outputs to smooth) and the last

@@ -5,7 +5,7 @@ Arguments are validated by the caller (:class:`edgematte.temporal.Temporal`, thr
 module trusts them. The executable specification is :mod:`edgematte.kernels._temporal_reference`.
 """
 
-from libc.stdint cimport uint8_t, uint16_t
+from libc.stdint cimport uint8_t, uint16_t, uint64_t
 
 from edgematte.kernels._status import raise_for_status as _check
 
@@ -15,6 +15,20 @@ cdef extern from "temporal.h" nogil:
                             float still, float moving, float *weights, uint16_t *scratch) noexcept
     int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height,
                           int width, const uint8_t *known_guide, float known_tol) noexcept
+    uint64_t em_difference_keep(const uint8_t *frame, uint8_t *previous, size_t n) noexcept
+
+
+def difference_keep(const uint8_t[::1] frame not None, uint8_t[::1] previous not None):
+    """The sum of |frame - previous| (uint8, equal lengths: the cut detector's frames, flattened); previous <- frame."""
+    cdef size_t n = frame.shape[0]
+    cdef uint64_t total
+    if previous.shape[0] != n:
+        raise ValueError("difference_keep: frame and previous differ in length")
+    if n == 0:
+        return 0
+    with nogil:
+        total = em_difference_keep(&frame[0], &previous[0], n)
+    return total
 
 
 def temporal_weights(const uint8_t[:, :, ::1] guide not None, uint8_t[:, :, ::1] previous not None,

@@ -44,3 +44,10 @@ def temporal_blend(weights: np.ndarray, values: np.ndarray, state: np.ndarray, k
     alpha = state[0] * guide[0] + state[1] * guide[1] + state[2] * guide[2] + state[3]
     snap = known & (np.abs(alpha - k) < np.float32(known_tol))
     state[:, snap] = values[:, snap]
+
+
+def difference_keep(frame: np.ndarray, previous: np.ndarray) -> int:
+    """The scene-cut detector's pass: the sum of |frame - previous| (uint8 arrays of one shape); previous <- frame."""
+    total = int(np.abs(frame.astype(np.int64) - previous).sum())
+    previous[...] = frame
+    return total

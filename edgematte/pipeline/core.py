@@ -335,7 +335,7 @@ class Pipeline:
         plan.update(alpha=((h, w), u8), out3=((h, w, 3), u8), out4=((h, w, 4), u8), background=((h, w, 3), u8),
                     blur_small=((max(1, h // 8), max(1, w // 8), 3), u8))
         if self.stateful:
-            plan.update(previous=((mh, mw, 3), u8), diff=((mh, mw, 3), u8))
+            plan.update(previous=((mh, mw, 3), u8))
         if self.refine == "off":
             plan.update(small_alpha=((mh, mw), u8), raw_alpha=((h, w), u8))
         elif self.refine in ("fast", "full"):

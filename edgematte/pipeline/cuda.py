@@ -198,8 +198,9 @@ class CudaSpace:
         return out
 
     # -- temporal ----------------------------------------------------------------------------------
-    def mean_abs_diff(self, a: Any, b: Any, scratch: Any) -> float:
-        return float(self.xp.abs(a.astype(np.int16) - b).mean()) / 255.0
+    def difference_keep(self, a: Any, b: Any) -> float:
+        mean, b[...] = float(self.xp.abs(a.astype(np.int16) - b).mean()) / 255.0, a
+        return mean
 
     def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float) -> None:
         h, w = weights.shape

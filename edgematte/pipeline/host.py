@@ -117,12 +117,9 @@ class HostSpace:
         return out
 
     # -- temporal ----------------------------------------------------------------------------------
-    def mean_abs_diff(self, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> float:
-        """mean |a - b| / 255 of two uint8 HxWx3 images."""
-        import cv2
-
-        cv2.absdiff(a, b, dst=scratch)
-        return sum(cv2.mean(scratch)[:3]) / (3 * 255.0)
+    def difference_keep(self, a: np.ndarray, b: np.ndarray) -> float:
+        """mean |a - b| / 255 of two uint8 HxWx3 images, in one pass that then copies a into b."""
+        return self._temporal.difference_keep(a.reshape(-1), b.reshape(-1)) / (a.size * 255.0)
 
     def temporal_weights(self, guide, previous, weights, strength: float, still: float, moving: float) -> None:
         """The temporal filter's weights from the motion between ``previous`` and ``guide``; previous <- guide."""

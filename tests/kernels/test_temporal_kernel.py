@@ -149,3 +149,27 @@ def test_a_known_cell_close_enough_is_made_exact_and_others_are_not():
     np.testing.assert_array_equal(state[:, 0, 2], values[:, 0, 2])  # equal inputs, blended: unchanged
     with pytest.raises(ValueError, match="values \\[4,h,w\\]"):  # the rule is for the four guided-filter planes
         native("_temporal").temporal_blend(weights, values[:3], state[:3].copy(), guide, 0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.one_of(st.integers(0, 300), st.sampled_from([65535, 65536, 65537,
+                                                                                          3 * 65536 + 11])),
+       extreme=st.booleans())
+def test_the_cut_detectors_pass_matches_its_twin(seed, n, extreme):
+    """The sum of |frame - previous| and the copy, exactly, across the 64 KiB blocks and with 0/255 extremes."""
+    rng = np.random.default_rng(seed)
+    if extreme:  # every byte differs by 255: the largest sums a block can hold
+        frame = rng.choice(np.array([0, 255], np.uint8), n)
+        previous = 255 - frame
+    else:
+        frame, previous = rng.integers(0, 256, (2, n), dtype=np.uint8)
+    twin_previous = previous.copy()
+    expected = ref.difference_keep(frame, twin_previous)
+    got = native("_temporal").difference_keep(frame, previous)
+    assert got == expected and (not extreme or got == 255 * n)
+    np.testing.assert_array_equal(previous, frame)
+
+
+def test_the_cut_detectors_pass_refuses_unequal_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        native("_temporal").difference_keep(np.zeros(4, np.uint8), np.zeros(5, np.uint8))
