@@ -26,6 +26,9 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
 
     git worktree add /tmp/prev <commit> && (cd /tmp/prev && python setup.py build_ext --inplace)
     EDGEMATTE_BENCH_PREVIOUS=/tmp/prev pytest bench/test_kernels.py -k previous --benchmark-json ...
+
+  ``previous-rvm-refiner-720p-*``: RobustVideoMatting's refiner step (``kernels._fgf.fgf_apply``) at 1280x720 from
+  320x180 coefficients shaped like a matte's (a soft silhouette in alpha, most of the frame saturated), likewise.
 """
 
 from __future__ import annotations
@@ -261,7 +264,9 @@ def _import_previous(root):
         mask = np.zeros((8, 8), np.uint8)
         previous.make_trimap(mask)
         previous.composite(np.zeros((8, 8, 3), np.uint8), mask, (0, 0, 0))
-        assert previous.__file__.startswith(os.path.abspath(root)), previous.__file__
+        refiner = previous.kernels.native("_fgf")  # then previous.kernels._fgf
+        for module in (previous, refiner):
+            assert module.__file__.startswith(os.path.abspath(root)), module.__file__
         return previous
     finally:
         sys.path.remove(root)
@@ -296,3 +301,26 @@ def test_versus_previous(benchmark, frame, threads, previous, op, build):
     _group(benchmark, f"previous-{op}", threads, "baseline" if build == "previous" else None)
     call = _calls(previous if build == "previous" else edgematte, frame)[op]
     benchmark(call, threads)
+
+
+def _refiner_case():
+    """A 1280x720 frame and RVM-like [4,180,320] coefficients: alpha's b a soft silhouette, small a, colour terms
+    near 0 (so most outputs saturate or pass the frame's colour through, as a real matte's do)."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    silhouette = cv2.resize(_mask(rng), (320, 180), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    a = (rng.standard_normal((4, 180, 320)) * 0.05).astype(np.float32)
+    b = (rng.standard_normal((4, 180, 320)) * 0.02).astype(np.float32)
+    b[3] = silhouette * 1.2 - 0.1
+    return frame, a, b
+
+
+@pytest.mark.parametrize("build", ["previous", "this"])
+def test_rvm_refiner_versus_previous(benchmark, threads, previous, build):
+    benchmark.group = f"previous-rvm-refiner-720p-t{threads}"
+    if build == "previous":
+        benchmark.extra_info["role"] = "baseline"
+    fgf = previous.kernels._fgf if build == "previous" else edgematte.kernels.native("_fgf")
+    frame, a, b = _refiner_case()
+    alpha, foreground = np.empty((720, 1280), np.uint8), np.empty_like(frame)
+    benchmark(fgf.fgf_apply, frame, a, b, alpha, foreground, threads)
