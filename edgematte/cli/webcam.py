@@ -51,7 +51,7 @@ def register(subparsers) -> None:
         "--no-pace", action="store_true", help="a video file as --source: read as fast as possible, not at its fps"
     )
     parser.add_argument(
-        "--every", type=int, default=1, metavar="N",
+        "--every", type=POSITIVE_INT, default=1, metavar="N",
         help="run the model on every Nth frame; the frames between reuse its alpha, refitted to the new frame",
     )
     parser.add_argument("--stats", metavar="FILE", help="write frames, dropped, fps, latency and stage times as JSON")

@@ -80,6 +80,10 @@ def test_an_unknown_source_is_a_clear_error(model_args, capsys):
     assert "expected a camera index, /dev/videoN, csi://N" in capsys.readouterr().err
 
 
-def test_every_must_be_positive(clip, model_args, capsys):
-    assert main(["webcam", "--source", str(clip), "--no-window", "--every", "0"] + model_args) == 1
-    assert "every is 0; expected an int in [1, 65536]" in capsys.readouterr().err
+@pytest.mark.parametrize("value", ["0", "-2", "1.5", "x"])
+def test_every_must_be_positive(clip, model_args, capsys, value):
+    """A usage error (exit 2), before the camera opens, as every other option's."""
+    with pytest.raises(SystemExit) as exc:
+        main(["webcam", "--source", str(clip), "--no-window", "--every", value] + model_args)
+    assert exc.value.code == 2
+    assert f"received {value!r}; expected a whole number >= 1" in capsys.readouterr().err
