@@ -26,7 +26,7 @@ from .edges import EdgeConfig
 from .io.frames import CHANNEL_ORDERS
 from .pipeline import NO_COMPOSITE, Pipeline, Result, TemporalConfig, TrimapConfig
 from .temporal import STRENGTH
-from .validate import check_composite_out, is_device_array
+from .validate import check_composite_out, describe
 
 __all__ = ["Matter", "DEFAULT_MODEL", "LIVE_DEFAULTS"]
 
@@ -145,6 +145,9 @@ class Matter:
         return self._process(frame, background, keep_foreground=False).composite
 
     def _process(self, frame: np.ndarray, background: Any, *, keep_foreground: bool, out: Any = None) -> Result:
+        if out is not None and not isinstance(frame, np.ndarray) and self.pipeline.space.device:
+            raise InputError(f"received out= with a device frame ({describe(frame)}), whose composite stays on the "
+                             "device; expected a host frame, or no out")
         shape = getattr(frame, "shape", ())
         frame, input_alpha = self.pipeline.check_frame(frame, channels=self.channels)  # the one check, in its space
         if background is not NO_COMPOSITE:
@@ -154,10 +157,8 @@ class Matter:
                 raise InputError("received out= without a background; expected a background to composite into out")
             check_composite_out(out, shape, 4 if background is None else 3)
             if self.pipeline.space.device:  # the composite is made on the device: copied into out once delivered
-                if is_device_array(frame):
-                    raise InputError("received out= with a device frame, whose composite stays on the device; "
-                                     "expected a host frame, or no out")
-                result = self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=False)
+                result = self.pipeline.process(frame, background, input_alpha=input_alpha,
+                                               keep_foreground=keep_foreground)
                 np.copyto(out, result.composite)
                 return dataclasses.replace(result, composite=out)
         return self.pipeline.process(frame, background, input_alpha=input_alpha, keep_foreground=keep_foreground,

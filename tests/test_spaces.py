@@ -200,6 +200,15 @@ def test_matter_uses_the_cuda_space_when_it_starts(tiny_onnx, monkeypatch, folde
         got, want = m.process(frame, (0, 255, 0)), cpu.process(frame, (0, 255, 0))
         assert np.abs(got.composite.astype(int) - want.composite).max() <= 1
         assert np.abs(got.alpha.astype(int) - want.alpha).max() <= 2
+        m.reset()
+        expected = m.process(frame, (0, 255, 0)).composite.copy()
+        m.reset()
+        out = np.zeros_like(frame)
+        into = m.process(frame, (0, 255, 0), out=out)  # made on the device, copied into the host array
+        assert into.composite is out and into.foreground is not None
+        np.testing.assert_array_equal(out, expected)
+        with pytest.raises(InputError, match="out= with a device frame"):
+            m.process(CudaArrayLike(), (0, 255, 0), out=out)
 
 
 def test_the_host_space_refuses_device_frames(tiny_onnx):
