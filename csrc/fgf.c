@@ -105,18 +105,18 @@ int em_fgf_apply(const uint8_t *frame, int height, int width, const float *a, co
                 side[8 * i + c] = a[c * plane + i];
                 side[8 * i + 4 + c] = b[c * plane + i];
             }
-        if (!vert) {
-            bad = 1;
-        } else {
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) /* every thread meets it (its barrier), even one without its row scratch */
 #endif
-            for (row = 0; row < H; row++) {
-                const int y0 = xl[W + row], y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-                vertical_row(side + 8 * (size_t)y0 * w, side + 8 * (size_t)y1 * w, xw[W + row], w, vert);
-                fgf_row(frame + 3 * (size_t)row * W, foreground + 3 * (size_t)row * W, alpha + (size_t)row * W, vert,
-                        xl, xw, W, w);
+        for (row = 0; row < H; row++) {
+            const int y0 = xl[W + row], y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+            if (!vert) {
+                bad = 1;
+                continue;
             }
+            vertical_row(side + 8 * (size_t)y0 * w, side + 8 * (size_t)y1 * w, xw[W + row], w, vert);
+            fgf_row(frame + 3 * (size_t)row * W, foreground + 3 * (size_t)row * W, alpha + (size_t)row * W, vert, xl,
+                    xw, W, w);
         }
         free(vert);
     }
