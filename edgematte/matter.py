@@ -67,8 +67,9 @@ class Matter:
     ``reset()`` between clips (scene cuts and frame-size changes reset it by themselves).
     ``channels``: the order of colour arrays passed in, "bgr" (OpenCV, the default) or "rgb"
     (PIL, imageio, torchvision); it is never guessed. Outputs are BGR(A) either way. ``every``: run
-    the model on every Nth frame only; the frames between reuse its last alpha, refitted to the new
-    frame by ``refine`` (segmentation models; a live stream at a fraction of the model's cost).
+    the model on every Nth frame only; the frames between reuse its last output (with ``refine="fast"``
+    its guided-filter fit, evaluated on the new frame; segmentation models; a live stream at a fraction of
+    the model's cost).
 
     Frames: uint8 HxWx3; HxWx4 (BGRA/RGBA) whose alpha multiplies into the matte (a transparent
     input pixel stays transparent); HxW grey (expanded); uint16 (scaled to 8 bits with a

@@ -1,4 +1,5 @@
-"""``every``: the model runs on every Nth frame; the frames between reuse its alpha, refitted to the new frame."""
+"""``every``: the model runs on every Nth frame; the frames between reuse its output: "off"
+its alpha, "fast" its fit, evaluated on the new frame."""
 
 from __future__ import annotations
 
@@ -50,24 +51,46 @@ def stand_in():
     return gpu_check.StandInBackend(np)
 
 
-@pytest.mark.parametrize("space", ["host", "cuda"], ids=["host", "cuda-space-on-the-cpu"])
-@pytest.mark.parametrize("refine", ["fast", "off", "full"])
-def test_frames_between_reuse_the_last_model_alpha_refitted_to_the_new_frame(space, refine, tmp_path):
-    def make(backend, **kwargs):
-        return Pipeline(backend, space=cpu_cuda_space(tmp_path) if space == "cuda" else None, **kwargs)
+def host(array):
+    return array.get() if hasattr(array, "get") else array  # the CUDA space on the CPU: fake CuPy arrays
 
+
+@pytest.mark.parametrize("space", ["host", "cuda"], ids=["host", "cuda-space-on-the-cpu"])
+def test_frames_between_reuse_the_last_model_alpha(space, tmp_path):
+    """refine "off": the frames between upsample the last model alpha as it is."""
     frames = [moving_disc(i) for i in range(2)]
-    every = Counting(stand_in())
-    replay = Counting(stand_in(), replay=True)
-    skipping = make(every, refine=refine, every=2)
-    reference = make(replay, refine=refine)  # every frame runs, but the model answers frame 0's alpha
+    every, replay = Counting(stand_in()), Counting(stand_in(), replay=True)
+    skipping = Pipeline(every, refine="off", every=2, space=cpu_cuda_space(tmp_path) if space == "cuda" else None)
+    reference = Pipeline(replay, refine="off")  # every frame runs, but the model answers frame 0's alpha
     for frame in frames:
-        got = skipping.process(frame, GREEN)
-        want = reference.process(frame, GREEN)
-        np.testing.assert_array_equal(got.alpha, want.alpha)
-        np.testing.assert_array_equal(got.composite, want.composite)
+        got, want = skipping.process(frame, GREEN), reference.process(frame, GREEN)
+        np.testing.assert_array_equal(host(got.alpha), want.alpha)
+        np.testing.assert_array_equal(host(got.composite), want.composite)
     assert every.runs == 1 and replay.runs == 2
     assert "model" not in got.timings and "total" in got.timings
+
+
+@pytest.mark.parametrize("space", ["host", "cuda"], ids=["host", "cuda-space-on-the-cpu"])
+@pytest.mark.parametrize("temporal", [None, TemporalConfig()], ids=["temporal-off", "temporal-default"])
+def test_frames_between_evaluate_the_last_fit_on_the_new_frame(space, temporal, tmp_path):
+    """refine "fast": the frames between apply the last model frame's coefficients and foreground blurs (after
+    the temporal stage) to their own pixels, against the NumPy twin of that pass; nothing is refitted."""
+    from edgematte.kernels import _guided_reference as ref
+
+    backend = Counting(stand_in())
+    pipeline = Pipeline(backend, refine="fast", every=2, temporal=temporal,
+                        space=cpu_cuda_space(tmp_path) if space == "cuda" else None)
+    pipeline.process(moving_disc(0))  # the alpha alone: the blurs are fitted for the frames between all the same
+    b = pipeline._buffers_for((120, 160))
+    coef, blurs = host(b.coef).copy(), host(b.blurs).copy()
+    frame = moving_disc(1)
+    got = pipeline.process(frame, GREEN)
+    assert backend.runs == 1
+    np.testing.assert_array_equal(host(b.coef), coef)
+    want_alpha, want_fg, want_comp = ref.guided_apply(coef, blurs, frame, None, GREEN)
+    assert np.abs(host(got.alpha).astype(int) - want_alpha).max() <= 1
+    assert np.abs(host(got.foreground).astype(int) - want_fg).max() <= 2
+    assert np.abs(host(got.composite).astype(int) - want_comp).max() <= 2
 
 
 def test_the_edge_follows_the_picture_between_model_runs():

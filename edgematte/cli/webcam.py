@@ -52,7 +52,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--every", type=POSITIVE_INT, default=1, metavar="N",
-        help="run the model on every Nth frame; the frames between reuse its alpha, refitted to the new frame",
+        help="run the model on every Nth frame; the frames between evaluate its last fit on the new frame",
     )
     parser.add_argument("--stats", metavar="FILE", help="write frames, dropped, fps, latency and stage times as JSON")
     add_video_arguments(parser)

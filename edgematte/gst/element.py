@@ -102,7 +102,7 @@ PROPERTIES = (
              0.0, 1.0, to_matter=_zero_is_none),
     Property("threads", int, 0, "CPU threads; 0: the CPUs this process may use", 0, 4096, to_matter=_zero_is_none),
     Property("every", int, _live_default("every", 1), "run the model on every Nth frame; the frames between reuse "
-             "its alpha, refitted to the new frame", 1, 65536),
+             "its fit, evaluated on the new frame", 1, 65536),
 )
 
 

@@ -137,7 +137,7 @@ class Pipeline:
     ``step``: a model step made for that space (default: the backend's, as above). ``every`` N > 1: the model
     runs on every Nth frame of the calling thread (and on the first after :meth:`reset`, a new frame size or a
     scene cut); the frames between reuse its last model-size output and run the rest of the stages ("fast": the
-    guided filter fitted and applied on the new frame, so the edge follows the picture). Recurrent models refuse
+    last fit's coefficients evaluated on the new frame, so the edge follows the picture). Recurrent models refuse
     it: their state must see every frame.
     """
 
@@ -292,10 +292,11 @@ class Pipeline:
         ``keep_foreground`` the composite still uses the foreground colours, but Result.foreground is None.
         """
         s = self.space
-        s.fit(b.small, alpha, b, self.threads, foreground=background is not NO_COMPOSITE)
-        if self.temporal.config is not None:
-            self.temporal.weigh(s, b.fit_image, b, restart)
-            s.copy(b.coef, self.temporal.smooth(s, "coef", b.coef, b, known=True))
+        if not b.since_model:  # every N: the frames between evaluate the last fit (b.coef, b.blurs) on themselves
+            s.fit(b.small, alpha, b, self.threads, foreground=self.every > 1 or background is not NO_COMPOSITE)
+            if self.temporal.config is not None:
+                self.temporal.weigh(s, b.fit_image, b, restart)
+                s.copy(b.coef, self.temporal.smooth(s, "coef", b.coef, b, known=True))
         if background is NO_COMPOSITE:
             return s.apply(frame, b, b.alpha, None, NO_COMPOSITE, None, self.threads), None, None
         if isinstance(background, str):  # "foreground"
