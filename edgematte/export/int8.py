@@ -7,14 +7,16 @@ to opset 17 (per-channel QDQ needs 13) and prepared by ``quant_pre_process``.
 
 - **selfie**: the whole graph (``src`` [1,3,H,W] RGB 0..1 -> ``alpha``), calibrated on frames of the
   clips scaled to the model's size.
-- **RobustVideoMatting**: only its recurrent decoder and output head are quantized (every node that
-  depends on a recurrent state), where most of its time goes at the small size's full resolution. The
-  encoder, which sees only the frame, stays float: quantized, it cost most of the accuracy (alpha p99
-  one step 14 -> 3 levels on the shared clips for the same 1.5x). The fast guided filter's statistics at
-  the small size (its box-filter convolutions, ``A`` and ``b``) and the full-resolution refiner stay float
-  too, so :class:`~edgematte.models.rvm.RvmModel` still cuts the graph
+- **RobustVideoMatting**: only the convolutions of its recurrent decoder and output head are quantized,
+  where most of its time goes at the small size's full resolution, less two (:func:`rvm_network_nodes`).
+  The encoder, which sees only the frame, stays float: quantized, it cost most of the accuracy (alpha p99
+  one step 14 -> 3 levels on the shared clips for the same 1.5x). So do the decoder's element-wise nodes
+  (GRU gates, concatenations: quantized, they cost accuracy and no time), the fast guided filter's
+  statistics at the small size (its box-filter convolutions, ``A`` and ``b``) and the full-resolution
+  refiner, so :class:`~edgematte.models.rvm.RvmModel` still cuts the graph
   (:func:`~edgematte.models.rvm.split_refiner`) and runs the refiner natively. Calibrated at the clips' own
-  size and automatic ratio, the states carried through each clip from zeros, as in use.
+  size and automatic ratio, the states carried through each clip from zeros, as in use; the ranges are the
+  mean of the frames' minima and maxima (ONNX Runtime's ``CalibMovingAverage``), not the extremes.
 
 Every second frame calibrates; the others check the INT8 graph against the FP32 one (alpha difference
 in levels of 255: 99th percentile and maximum). Both graphs are also timed side by side on this CPU,
@@ -167,7 +169,7 @@ def _prepare(onnx_in: PathLike, folder: str) -> str:
 
 
 def _quantize_static(prepared: str, output: PathLike, feeds: Iterator[Dict[str, np.ndarray]],
-                     nodes: Optional[Set[str]]) -> None:
+                     nodes: Optional[Set[str]], moving_average: bool = False) -> None:
     import onnxruntime
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -180,7 +182,8 @@ def _quantize_static(prepared: str, output: PathLike, feeds: Iterator[Dict[str, 
         quantize_static(prepared, os.fspath(output), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        nodes_to_quantize=sorted(nodes) if nodes is not None else None)
+                        nodes_to_quantize=sorted(nodes) if nodes is not None else None,
+                        extra_options={"CalibMovingAverage": moving_average})
     except Exception as exc:  # onnxruntime.quantization raises plain errors on graphs it cannot handle
         raise ExportError(f"onnxruntime {onnxruntime.__version__} could not quantize the graph ({type(exc).__name__}: "
                           f"{exc}); expected onnxruntime >= {CHECKED_ONNXRUNTIME}, the oldest this export is checked "
@@ -233,10 +236,14 @@ def quantize_selfie(onnx_in: PathLike, output: PathLike, calibration: Sequence[P
 
 
 def rvm_network_nodes(model) -> Set[str]:
-    """Names of the nodes INT8 quantizes in RVM's graph ``model`` (onnx.ModelProto): its recurrent decoder
-    and output head, i.e. the nodes that depend on a recurrent state input (``r1i`` .. ``r4i``) and feed the
-    recurrent outputs or the decoder's small-size output (the ``Split`` into foreground and alpha that the
-    fast guided filter starts from). ExportError when the graph does not have RVM's refiner structure.
+    """Names of the nodes INT8 quantizes in RVM's graph ``model`` (onnx.ModelProto): the convolutions of its
+    recurrent decoder and output head (nodes that depend on a recurrent state input, ``r1i`` .. ``r4i``, and
+    feed the recurrent outputs or the decoder's small-size output, the ``Split`` into foreground and alpha that
+    the fast guided filter starts from), less two that stay float. Measured one at a time on the shared clips,
+    the first convolution of the highest-resolution block (the one whose state is ``r1``) cost 2.1 levels of
+    alpha p99 one step alone, as much as the other thirteen together; the 1x1 projection onto foreground and
+    alpha costs the most of the rest (0.7) for next to no time. ExportError when the graph does not have RVM's
+    refiner structure.
     """
     from ..models.rvm import STATES, split_refiner
 
@@ -269,7 +276,14 @@ def rvm_network_nodes(model) -> Set[str]:
         if fed & set(node.input):
             fed.update(node.output)
             stateful.add(node.name)
-    return network & stateful
+    convs = [n for n in graph.node if n.name in network & stateful and n.op_type == "Conv"]  # topological order
+    r1, r2 = ancestors([STATES["r1i"]]), ancestors([STATES["r2i"]])
+    first_block = [n.name for n in convs if n.name in r1 - r2]  # its input convolution first, then its GRU's
+    projection = producer.get(starts[0].input[0])
+    if not first_block or projection is None or projection.op_type != "Conv":
+        raise ExportError("RVM's highest-resolution decoder block or output projection was not found; expected "
+                          "the official graph")
+    return {n.name for n in convs} - {first_block[0], projection.name}
 
 
 def _rvm_clip(session, frames: Sequence[np.ndarray]) -> List[tuple]:
@@ -319,7 +333,8 @@ def quantize_rvm(onnx_in: PathLike, output: PathLike, calibration: Sequence[Path
         fp32 = _session(prepared, 1)
         runs = [_rvm_clip(fp32, frames) for frames in clips]  # even frames calibrate, odd ones check
         quantized = os.path.join(tmp, "int8.onnx")
-        _quantize_static(prepared, quantized, iter(feed for run in runs for feed, _ in run[::2]), nodes)
+        _quantize_static(prepared, quantized, iter(feed for run in runs for feed, _ in run[::2]), nodes,
+                         moving_average=True)
         int8 = _session(quantized, 1)
         steps, carried = rvm_parity(fp32, int8, clips, runs)
         check = runs[0][1][0]

@@ -68,7 +68,7 @@ def test_int8_refuses_a_path_with_no_video(tmp_path):
         int8.quantize_selfie(tmp_path / "any.onnx", tmp_path / "out.onnx", [tmp_path])
 
 
-def test_rvm_network_nodes_are_the_recurrent_decoder_and_head(rvm_onnx):
+def test_rvm_network_nodes_are_the_recurrent_decoder_and_head_convolutions(rvm_onnx):
     from onnx import version_converter
 
     from edgematte.models.rvm import STATES, split_refiner
@@ -77,18 +77,36 @@ def test_rvm_network_nodes_are_the_recurrent_decoder_and_head(rvm_onnx):
     nodes = int8.rvm_network_nodes(model)
     by_name = {node.name: node for node in model.graph.node}
     _, small, a_name, b_name = split_refiner(model)
-    producers = {out: node.name for node in model.graph.node for out in node.output}
+    producers = {out: by_name[node.name] for node in model.graph.node for out in node.output}
     consumers = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node.name)
-    assert producers[a_name] not in nodes and producers[b_name] not in nodes  # the guided filter's A and b
+
+    def ancestors(name):
+        seen, stack = set(), [name]
+        while stack:
+            node = producers.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    assert {by_name[n].op_type for n in nodes} == {"Conv"}  # gates, concatenations and resizes stay float
+    assert producers[a_name].name not in nodes and producers[b_name].name not in nodes  # the guided filter's A, b
     encoder = [n for n in consumers[small] if by_name[n].op_type in ("Sub", "AveragePool")]
-    assert encoder and not set(encoder) & nodes  # the encoder, which sees only the frame, stays float
-    for state in STATES:  # the recurrent decoder is quantized ...
-        assert set(consumers[state]) & nodes, state
-    convs = [n for n in nodes if by_name[n].op_type == "Conv"]
-    assert 10 <= len(convs) < 30  # ... and the head (o1, o2, proj) with it; not the encoder's ~50
+    assert encoder and not set().union(*(ancestors(o) for n in encoder for o in by_name[n].output)) & nodes
+    for state in STATES.values():  # every recurrent block has quantized convolutions ...
+        assert ancestors(state) & nodes, state
+    first = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name in ancestors("r1o") - ancestors("r2o")]
+    assert len(first) == 3 and first[0] not in nodes and set(first[1:]) <= nodes  # ... the r1 block's input conv not
+    split = next(n for n in model.graph.node if n.op_type == "Split" and consumers.get(n.output[0]) and
+                 producers[n.input[0]].op_type == "Conv" and n.name in ancestors(a_name))
+    projection = producers[split.input[0]]
+    assert projection.name not in nodes  # the 1x1 projection stays float
+    head = ancestors(projection.input[0]) - set().union(*(ancestors(s) for s in STATES.values()))
+    assert {n for n in head if by_name[n].op_type == "Conv"} <= nodes  # the output block's two 3x3 convs
+    assert 10 <= len(nodes) < 30
     box_filters = [n for n in by_name.values() if n.op_type == "Conv" and n.name not in nodes]
     assert len(box_filters) > 50
 
@@ -100,7 +118,7 @@ def test_rvm_int8_keeps_the_split_and_stays_close_to_fp32(rvm_onnx, asl_book, tm
 
     out = tmp_path / "rvm_int8.onnx"
     report = int8.quantize_rvm(rvm_onnx, out, [asl_book], frames_per_clip=8)
-    assert report.alpha_levels[0] < 8 and report.check_frames == 4  # one step from the same states
+    assert report.alpha_levels[0] < 4 and report.check_frames == 4  # one step from the same states
     with edgematte.Matter(out, backend="ort-cpu") as matter:
         assert matter.pipeline.step.native_refiner  # the refiner is still cut off and runs natively
         import av
