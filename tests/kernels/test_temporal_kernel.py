@@ -48,6 +48,21 @@ def test_native_matches_the_reference(shape):
     np.testing.assert_allclose(s1, s2, rtol=0, atol=1e-6)
 
 
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 6), w=st.integers(1, 70), change=st.integers(0, 255), seed=st.integers(0, 2**16))
+def test_weights_and_blend_equal_the_twin_bit_for_bit(h, w, change, seed):
+    """The border columns (apart from the vectorised interior) and every width the vector loops split."""
+    rng = np.random.default_rng(seed)
+    guide, previous, values, state = _case(rng, h, w, 4, change)
+    p1, p2 = previous.copy(), previous.copy()
+    w1, w2 = _weights(guide, p1), ref.temporal_weights(guide, p2, STRENGTH, STILL, MOVING)
+    np.testing.assert_array_equal(w1, w2)
+    s1, s2 = state.copy(), state.copy()
+    _blend(w1, values, s1)
+    ref.temporal_blend(w1, values, s2)
+    np.testing.assert_array_equal(s1, s2)
+
+
 def test_scratch_gives_the_same_weights():
     rng = np.random.default_rng(1)
     guide, previous, _, _ = _case(rng, 20, 30, 1)
