@@ -29,6 +29,8 @@ Groups (``t1`` = one thread on both sides, ``tN`` = all cores on both sides):
 
   ``previous-rvm-refiner-720p-*``: RobustVideoMatting's refiner step (``kernels._fgf.fgf_apply``) at 1280x720 from
   320x180 coefficients shaped like a matte's (a soft silhouette in alpha, most of the frame saturated), likewise.
+  ``previous-temporal-*``: the temporal stage's two kernels (``kernels._temporal``) on the selfie ``fast`` pass's
+  128x128 coefficient grid: the motion weights, and the blend with the rule for known cells.
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def _import_previous(root):
         previous.make_trimap(mask)
         previous.composite(np.zeros((8, 8, 3), np.uint8), mask, (0, 0, 0))
         refiner = previous.kernels.native("_fgf")  # then previous.kernels._fgf
-        for module in (previous, refiner):
+        smoothing = previous.kernels.native("_temporal")  # then previous.kernels._temporal
+        for module in (previous, refiner, smoothing):
             assert module.__file__.startswith(os.path.abspath(root)), module.__file__
         return previous
     finally:
@@ -324,3 +327,34 @@ def test_rvm_refiner_versus_previous(benchmark, threads, previous, build):
     frame, a, b = _refiner_case()
     alpha, foreground = np.empty((720, 1280), np.uint8), np.empty_like(frame)
     benchmark(fgf.fgf_apply, frame, a, b, alpha, foreground, threads)
+
+
+def _temporal_case():
+    """A 128x128 guide and the last one (most pixels still, some moving), and guided-filter coefficients shaped like a
+    matte's: known cells (a = 0, 255 b in {0, 255}) but for an edge band, the state a hair off them."""
+    rng = np.random.default_rng(5)
+    previous = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    guide = previous.copy()
+    guide[40:80] = np.clip(guide[40:80].astype(int) + rng.integers(-6, 7, guide[40:80].shape), 0, 255)
+    values = np.zeros((4, 128, 128), np.float32)
+    values[3, :, 64:] = 255
+    values[:, :, 56:72] = rng.random((4, 128, 16), dtype=np.float32)
+    state = values + rng.normal(0, 1e-3, values.shape).astype(np.float32)
+    return guide, previous, values, state
+
+
+@pytest.mark.parametrize("op", ["weights", "blend-known"])
+@pytest.mark.parametrize("build", ["previous", "this"])
+def test_temporal_versus_previous(benchmark, previous, op, build):
+    benchmark.group = f"previous-temporal-{op}-128x128"
+    if build == "previous":
+        benchmark.extra_info["role"] = "baseline"
+    kernels = previous.kernels._temporal if build == "previous" else edgematte.kernels.native("_temporal")
+    guide, last, values, state = _temporal_case()
+    weights = np.empty((128, 128), np.float32)
+    kernels.temporal_weights(guide, last.copy(), weights, 0.95, 1.0, 3.0)
+    if op == "weights":  # the last frame afresh each round (the kernel overwrites it with the guide)
+        benchmark.pedantic(kernels.temporal_weights, setup=lambda: ((guide, last.copy(), weights, 0.95, 1.0, 3.0), {}),
+                           rounds=2000, warmup_rounds=10)
+    else:
+        benchmark(kernels.temporal_blend, weights, values, state, guide, 0.5)

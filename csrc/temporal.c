@@ -7,8 +7,9 @@
  */
 #include "temporal.h"
 
-/* Float compares in selects may be if-converted into vector compares and blends (GCC keeps them as branches while
- * a compare could trap): no floating-point trap is enabled here, and the results are the same bits. */
+/* Loop indices are ptrdiff_t: with -fwrapv (in Python's default CFLAGS) GCC does not vectorise int-indexed loops
+ * that read 3 * x. Float compares in selects may be if-converted into vector compares and blends (GCC keeps them as
+ * branches while a compare could trap): no floating-point trap is enabled here, and the results are the same bits. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
@@ -23,14 +24,14 @@
  * horizontal 3-tap sum with the clamped borders apart, so that the interior is one vectorised loop */
 EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *restrict p, uint16_t *restrict sum,
                                      uint16_t *restrict across, uint8_t *restrict d, int w) {
-    for (int i = 0; i < 3 * w; i++) d[i] = (uint8_t)(g[i] > p[i] ? g[i] - p[i] : p[i] - g[i]);
-    for (int x = 0; x < w; x++) sum[x] = (uint16_t)(d[3 * x] + d[3 * x + 1] + d[3 * x + 2]);
+    for (ptrdiff_t i = 0; i < 3 * (ptrdiff_t)w; i++) d[i] = (uint8_t)(g[i] > p[i] ? g[i] - p[i] : p[i] - g[i]);
+    for (ptrdiff_t x = 0; x < w; x++) sum[x] = (uint16_t)(d[3 * x] + d[3 * x + 1] + d[3 * x + 2]);
     if (w == 1) {
         across[0] = (uint16_t)(3 * sum[0]);
         return;
     }
     across[0] = (uint16_t)(2 * sum[0] + sum[1]);
-    for (int x = 1; x < w - 1; x++) across[x] = (uint16_t)(sum[x - 1] + sum[x] + sum[x + 1]);
+    for (ptrdiff_t x = 1; x < w - 1; x++) across[x] = (uint16_t)(sum[x - 1] + sum[x] + sum[x + 1]);
     across[w - 1] = (uint16_t)(sum[w - 2] + 2 * sum[w - 1]);
 }
 
@@ -38,7 +39,7 @@ EM_CLONES static void row_difference(const uint8_t *restrict g, const uint8_t *r
 EM_CLONES static void row_weights(const uint16_t *restrict up, const uint16_t *restrict mid,
                                   const uint16_t *restrict down, float *restrict weights, int w, float strength,
                                   float moving, float inv_span) {
-    for (int x = 0; x < w; x++) {
+    for (ptrdiff_t x = 0; x < w; x++) {
         float d = (float)(up[x] + mid[x] + down[x]) * (1.0f / 27.0f);
         float t = (moving - d) * inv_span;
         t = t > 0.0f ? t : 0.0f;
@@ -105,7 +106,7 @@ EM_CLONES static void blend_known_row(const float *restrict wgt, const float *re
                                       size_t plane, const uint8_t *restrict guide, float tol, int w) {
     const float *v0 = values, *v1 = values + plane, *v2 = values + 2 * plane, *v3 = values + 3 * plane;
     float *s0 = state, *s1 = state + plane, *s2 = state + 2 * plane, *s3 = state + 3 * plane;
-    for (int x = 0; x < w; x++) {
+    for (ptrdiff_t x = 0; x < w; x++) {
         float u = 1.0f - wgt[x], k = v3[x];
         float n0 = wgt[x] * s0[x] + u * v0[x], n1 = wgt[x] * s1[x] + u * v1[x];
         float n2 = wgt[x] * s2[x] + u * v2[x], n3 = wgt[x] * s3[x] + u * k;
