@@ -318,12 +318,18 @@ def _refiner_case():
     return frame, a, b
 
 
-@pytest.mark.parametrize("build", ["previous", "this"])
-def test_rvm_refiner_versus_previous(benchmark, threads, previous, build):
-    benchmark.group = f"previous-rvm-refiner-720p-t{threads}"
+def _kernels_of(build, previous, benchmark, group, module):
+    """The native ``module`` of the build compared, its benchmark in ``group`` (the earlier build the baseline)."""
+    benchmark.group = group
     if build == "previous":
         benchmark.extra_info["role"] = "baseline"
-    fgf = previous.kernels._fgf if build == "previous" else edgematte.kernels.native("_fgf")
+        return getattr(previous.kernels, module)
+    return edgematte.kernels.native(module)
+
+
+@pytest.mark.parametrize("build", ["previous", "this"])
+def test_rvm_refiner_versus_previous(benchmark, threads, previous, build):
+    fgf = _kernels_of(build, previous, benchmark, f"previous-rvm-refiner-720p-t{threads}", "_fgf")
     frame, a, b = _refiner_case()
     alpha, foreground = np.empty((720, 1280), np.uint8), np.empty_like(frame)
     benchmark(fgf.fgf_apply, frame, a, b, alpha, foreground, threads)
@@ -346,10 +352,7 @@ def _temporal_case():
 @pytest.mark.parametrize("op", ["weights", "blend-known"])
 @pytest.mark.parametrize("build", ["previous", "this"])
 def test_temporal_versus_previous(benchmark, previous, op, build):
-    benchmark.group = f"previous-temporal-{op}-128x128"
-    if build == "previous":
-        benchmark.extra_info["role"] = "baseline"
-    kernels = previous.kernels._temporal if build == "previous" else edgematte.kernels.native("_temporal")
+    kernels = _kernels_of(build, previous, benchmark, f"previous-temporal-{op}-128x128", "_temporal")
     guide, last, values, state = _temporal_case()
     weights = np.empty((128, 128), np.float32)
     kernels.temporal_weights(guide, last.copy(), weights, 0.95, 1.0, 3.0)
