@@ -6,6 +6,7 @@
  * after every read of previous.
  */
 #include "temporal.h"
+#include "em_linalg.h"
 
 /* Loop indices are ptrdiff_t: with -fwrapv (in Python's default CFLAGS) GCC does not vectorise int-indexed loops
  * that read 3 * x. Float compares in selects may be if-converted into vector compares and blends (GCC keeps them as
@@ -136,5 +137,63 @@ int em_temporal_blend(const float *weights, const float *values, float *state, i
         for (int c = 0; c < channels; c++)
             blend_row(weights + row, values + c * plane + row, state + c * plane + row, w);
     }
+    return EM_OK;
+}
+
+/* one output row: the weight between the two horizontally upsampled weight rows, the blend, the rounding (adding and
+ * subtracting 1.5 * 2^23 rounds a float in 0..2^22 half to even, as rintf does, in a loop that vectorises) */
+EM_CLONES static void alpha_row(const float *restrict top, const float *restrict bottom, float fy,
+                                uint8_t *restrict alpha, float *restrict state, int width) {
+    const float magic = 12582912.0f;
+    for (ptrdiff_t x = 0; x < width; x++) {
+        float wgt = top[x] * (1.0f - fy) + bottom[x] * fy;
+        float v = wgt * state[x] + (1.0f - wgt) * (float)alpha[x];
+        state[x] = v;
+        alpha[x] = (uint8_t)(int)((v + magic) - magic);
+    }
+}
+
+/* source row y of the weights upsampled to width columns */
+static void upsample_row(const float *row, const int *xa, const int *xb, const float *fx, float *out, int width) {
+    for (int x = 0; x < width; x++) out[x] = row[xa[x]] * (1.0f - fx[x]) + row[xb[x]] * fx[x];
+}
+
+int em_temporal_alpha(const float *weights, int h, int w, uint8_t *alpha, float *state, int height, int width) {
+    if (height < 1 || width < 1 || alpha == NULL || state == NULL || (weights != NULL && (h < 1 || w < 1)))
+        return EM_ERR_ARG;
+    size_t n = (size_t)height * (size_t)width;
+    if (weights == NULL) {
+        for (size_t i = 0; i < n; i++) state[i] = (float)alpha[i];
+        return EM_OK;
+    }
+    int *xa = (int *)malloc(2 * (size_t)width * sizeof(int));
+    float *fx = (float *)malloc(3 * (size_t)width * sizeof(float));
+    if (xa == NULL || fx == NULL) {
+        free(xa);
+        free(fx);
+        return EM_ERR_NOMEM;
+    }
+    int *xb = xa + width, held[2] = {-1, -1};
+    float *rows[2] = {fx + width, fx + 2 * (size_t)width};
+    for (int x = 0; x < width; x++) {
+        double f;
+        em_linear_coord(x, (double)w / width, w, xa + x, xb + x, &f);
+        fx[x] = (float)f;
+    }
+    for (int y = 0; y < height; y++) {
+        int ya, yb;
+        double f;
+        em_linear_coord(y, (double)h / height, h, &ya, &yb, &f);
+        for (int k = 0; k < 2; k++) { /* each source row upsampled once, kept in the slot of its parity */
+            int sy = k ? yb : ya;
+            if (held[sy & 1] != sy) {
+                upsample_row(weights + (size_t)sy * w, xa, xb, fx, rows[sy & 1], width);
+                held[sy & 1] = sy;
+            }
+        }
+        alpha_row(rows[ya & 1], rows[yb & 1], (float)f, alpha + (size_t)y * width, state + (size_t)y * width, width);
+    }
+    free(xa);
+    free(fx);
     return EM_OK;
 }

@@ -35,6 +35,13 @@ int em_temporal_weights(const uint8_t *guide, uint8_t *previous, int height, int
  *   known_tol levels of it, is set to values exactly, so that the full-resolution pass keeps its shortcut for
  *   known regions (a smoothed cell would otherwise stay a hair off exact for good).
  * Returns EM_OK or EM_ERR_ARG. */
+/* The full-resolution alpha of a model whose alpha is A * I + b at that resolution (RVM): where the picture held
+ * still, the frame's own per-pixel noise passes into it through A, which no smoothing of A and b removes.
+ * weights: [h,w] float32 from em_temporal_weights, upsampled bilinearly (pixel centres aligned, edges clamped: each
+ * row first, then between rows); alpha: [height,width] uint8, in: this frame's, out: round-half-even(state);
+ * state: [height,width] float32, in: the last smoothed alpha, out: w * state + (1 - w) * alpha. weights NULL (the
+ * first frame since a restart): state <- alpha. Returns EM_OK, EM_ERR_ARG or EM_ERR_NOMEM. */
+int em_temporal_alpha(const float *weights, int h, int w, uint8_t *alpha, float *state, int height, int width);
 /* The scene-cut detector's pass: returns the sum of |frame - previous| over n bytes, then previous <- frame. */
 uint64_t em_difference_keep(const uint8_t *frame, uint8_t *previous, size_t n);
 

@@ -14,6 +14,10 @@ restart (the first frame, a scene cut, a new size) the strength ramps up as a ru
 min(strength, n / (n + 1)) on the n-th frame since, so the first frame's output is not held longer
 than any other's.
 
+RobustVideoMatting's alpha is A * I + b at full resolution: where A is large (an unsure matte), the frame's own
+per-pixel noise passes into it, which smoothing A and b cannot remove. So its full-resolution alpha is smoothed
+too, with the same weights upsampled (:meth:`Temporal.smooth_alpha`; ``bench/rvm_alpha_prototype.py`` measured it).
+
 The stage is :class:`Temporal`, one for every model step and array space (the space runs the kernels).
 Chosen on ``bench/temporal.py``'s tuning clips against smoothing the model alpha, both, per-block weights
 and a hysteresis gate (``bench/results/temporal.md``); the motion levels and the strength are the tuning's.
@@ -99,3 +103,15 @@ class Temporal:
         s.temporal_blend(t.weights, planes.reshape(-1, h, w), state.reshape(-1, h, w),
                          t.previous if known else None, KNOWN_TOLERANCE)
         return state
+
+    def smooth_alpha(self, s: Any, alpha: Any, b: Any) -> Any:
+        """A full-resolution alpha (uint8 [H,W], smoothed in place and returned) with this frame's weights upsampled,
+        against its own float32 state: for RVM, whose alpha is A * I + b at full resolution, so that where A is large
+        the frame's own per-pixel noise passes into it, which smoothing A and b cannot remove."""
+        t = b.temporal
+        state = t.states.get("alpha")
+        fresh = state is None or state.shape != alpha.shape
+        if fresh:
+            state = t.states["alpha"] = s.empty(alpha.shape, np.float32)
+        s.temporal_alpha(None if fresh or t.frames == 1 else t.weights, alpha, state)
+        return alpha

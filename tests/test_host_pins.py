@@ -42,7 +42,9 @@ CHANGES = {
         "RVM's temporal smoothing is the pipeline's one EMA at the model's resolution: on the split graph's "
         "guided-filter coefficients A and b (1/4 of 1280x720 per side at the automatic ratio) before the "
         "full-resolution pass, instead of on the full-size uint8 alpha after it (the foreground is smoothed with "
-        "the alpha now); RVM without temporal smoothing is unchanged. Then " + _MOTION_WEIGHTED + "on A and b still"
+        "the alpha now); RVM without temporal smoothing is unchanged. Then " + _MOTION_WEIGHTED + "on A and b still; "
+        "and then its full-resolution alpha too, with the same weights upsampled against a float state "
+        "(Temporal.smooth_alpha: A * I + b passes the frame's own noise on where A is large)"
     ),
     "selfie/refine=fast/temporal=0.5/": _MOTION_WEIGHTED + "on the fast guided filter's coefficients at the fitting "
     "level (known cells kept exact) instead of the model alpha",

@@ -191,3 +191,27 @@ def test_edge_controls_shape_the_alpha_the_composite_uses(refine, background):
     np.testing.assert_array_equal(shaped.alpha, expected_alpha)
     source = plain.foreground if plain.foreground is not None else frame
     np.testing.assert_array_equal(shaped.composite, edgematte.composite(source, expected_alpha, background))
+
+
+def test_rvm_full_resolution_alpha_is_smoothed_where_still(rvm_onnx, asl_book, monkeypatch):
+    """RVM's split graph: its small-size coefficients are smoothed, and its full-resolution alpha A * I + b too (the
+    frame's own noise passes into it through A). A real frame held still with +-2 levels of noise per pixel: the
+    alpha changes less from frame to frame than with the full-resolution stage taken out, and temporal=0 is
+    unsmoothed."""
+    import av
+
+    with av.open(str(asl_book)) as container:
+        base = next(container.decode(video=0)).to_ndarray(format="bgr24")[::2, ::2].copy()  # 320x240
+    rng = np.random.default_rng(0)
+    frames = [np.clip(base.astype(int) + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(10)]
+
+    def flicker(**kwargs):
+        with edgematte.Matter(rvm_onnx, backend="ort-cpu", **kwargs) as matter:
+            assert matter.pipeline.step.native_refiner  # split: the outputs are small-size coefficients
+            alphas = [matter.process(f).alpha.astype(int) for f in frames]
+        return np.mean([np.abs(a - b).mean() for a, b in zip(alphas[5:], alphas[6:])])
+
+    default, off = flicker(), flicker(temporal=0)
+    monkeypatch.setattr(Temporal, "smooth_alpha", lambda self, s, alpha, b: alpha)
+    coefficients_only = flicker()
+    assert default < coefficients_only < off

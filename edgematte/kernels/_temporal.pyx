@@ -16,6 +16,8 @@ cdef extern from "temporal.h" nogil:
     int em_temporal_blend(const float *weights, const float *values, float *state, int channels, int height,
                           int width, const uint8_t *known_guide, float known_tol) noexcept
     uint64_t em_difference_keep(const uint8_t *frame, uint8_t *previous, size_t n) noexcept
+    int em_temporal_alpha(const float *weights, int h, int w, uint8_t *alpha, float *state, int height,
+                          int width) noexcept
 
 
 def difference_keep(const uint8_t[::1] frame not None, uint8_t[::1] previous not None):
@@ -69,3 +71,21 @@ def temporal_blend(const float[:, ::1] weights not None, const float[:, :, ::1] 
     with nogil:
         status = em_temporal_blend(&weights[0, 0], &values[0, 0, 0], &state[0, 0, 0], c, h, w, gp, known_tol)
     _check(status, "em_temporal_blend")
+
+
+def temporal_alpha(weights, uint8_t[:, ::1] alpha not None, float[:, ::1] state not None):
+    """alpha [H,W] uint8 and state [H,W] float32, in place: the full-resolution alpha smoothed with ``weights``
+    ([h,w] float32, upsampled; None: the first frame, state <- alpha) (see temporal.h)."""
+    cdef const float[:, ::1] wv
+    cdef const float *wp = NULL
+    cdef int h = 0, w = 0, status
+    if state.shape[0] != alpha.shape[0] or state.shape[1] != alpha.shape[1]:
+        raise ValueError("temporal_alpha: shapes of alpha and state disagree")
+    if weights is not None:
+        wv = weights
+        if wv.shape[0] < 1 or wv.shape[1] < 1:
+            raise ValueError("temporal_alpha: weights is empty")
+        h, w, wp = wv.shape[0], wv.shape[1], &wv[0, 0]
+    with nogil:
+        status = em_temporal_alpha(wp, h, w, &alpha[0, 0], &state[0, 0], alpha.shape[0], alpha.shape[1])
+    _check(status, "em_temporal_alpha")

@@ -46,6 +46,25 @@ def temporal_blend(weights: np.ndarray, values: np.ndarray, state: np.ndarray, k
     state[:, snap] = values[:, snap]
 
 
+def temporal_alpha(weights: np.ndarray, alpha: np.ndarray, state: np.ndarray) -> None:
+    """In place, at full resolution: ``state`` (float32 [H,W]) <- w * state + (1 - w) * alpha, w = ``weights``
+    (float32 [h,w]) upsampled bilinearly (guided.c's lerp: pixel centres aligned, edges clamped; each row first,
+    top = w[ya, xa] (1 - fx) + w[ya, xb] fx, then top (1 - fy) + bottom fy), in float32; ``alpha`` (uint8
+    [H,W]) <- round-half-even(state). ``weights`` None (the first frame): state <- alpha."""
+    if weights is None:
+        state[...] = alpha
+        return
+    from ._guided_reference import lerp_table
+
+    one = np.float32(1)
+    ya, yb, fy = lerp_table(*alpha.shape[:1], weights.shape[0])
+    xa, xb, fx = lerp_table(alpha.shape[1], weights.shape[1])
+    rows = weights[:, xa] * (one - fx) + weights[:, xb] * fx  # [h, W]
+    wgt = rows[ya] * (one - fy[:, None]) + rows[yb] * fy[:, None]
+    state[...] = wgt * state + (one - wgt) * alpha.astype(np.float32)
+    alpha[...] = np.rint(state)  # a convex mix of 0..255 values
+
+
 def difference_keep(frame: np.ndarray, previous: np.ndarray) -> int:
     """The scene-cut detector's pass: the sum of |frame - previous| (uint8 arrays of one shape); previous <- frame."""
     total = int(np.abs(frame.astype(np.int64) - previous).sum())

@@ -1,16 +1,15 @@
 """The one pipeline: a model step and the stages around it, written once against an array space.
 
-:meth:`Pipeline.process` takes a checked frame through every stage and returns a finished :class:`Result`:
-take -> model step -> temporal -> refine (off / fast / full, or the step's own) -> input alpha -> composite
--> deliver. Where the arrays live and which kernels run is the space's business (``host.HostSpace``: NumPy,
-OpenCV and the CPU kernels; ``cuda.CudaSpace``: CuPy and the CUDA kernels); what the network takes and gives
-is the step's (``steps.SegmentStep``, ``steps.RvmStep``). Every array a stage writes is a buffer made once
-per frame size and calling thread and reused: the arrays in a Result are **overwritten by the same thread's
-next call** (copy them to keep them).
+:meth:`Pipeline.process` takes a checked frame through every stage and returns a finished :class:`Result`: take -> model
+step -> temporal -> refine (off / fast / full, or the step's own) -> input alpha -> composite -> deliver. Where the
+arrays live and which kernels run is the space's business (``host.HostSpace``: NumPy, OpenCV and the CPU kernels;
+``cuda.CudaSpace``: CuPy and the CUDA kernels); what the network takes and gives is the step's (``steps.SegmentStep``,
+``steps.RvmStep``). Every array a stage writes is a buffer made once per frame size and calling thread and reused: the
+arrays in a Result are **overwritten by the same thread's next call** (copy them to keep them).
 
-Threads: a Pipeline serves one call at a time (a lock; a second thread waits). Each thread has its own
-buffers and temporal state, so a result is never overwritten by another thread; a recurrent model's
-state (RVM) is the backend's, shared by every thread: give each stream its own Pipeline.
+Threads: a Pipeline serves one call at a time (a lock; a second thread waits). Each thread has its own buffers and
+temporal state, so a result is never overwritten by another thread; a recurrent model's state (RVM) is the backend's,
+shared by every thread: give each stream its own Pipeline.
 """
 
 from __future__ import annotations
@@ -47,9 +46,9 @@ NO_COMPOSITE = "no-composite"
 
 @dataclass(frozen=True)
 class TrimapConfig:
-    """refine="full": ``make_trimap`` parameters that turn the "fast" alpha (uint8 0..255) into the
-    band that closed-form matting solves (default: 2 pixels either side of the edge; measured
-    best of 2..5 on bench/quality.py's low-resolution-segmenter benchmark)."""
+    """refine="full": ``make_trimap`` parameters that turn the "fast" alpha (uint8 0..255) into the band that
+    closed-form matting solves (default: 2 pixels either side of the edge; measured best of 2..5 on bench/quality.py's
+    low-resolution-segmenter benchmark)."""
 
     kernel_size: int = 5
     iterations: int = 1
@@ -78,17 +77,16 @@ class TemporalConfig:
 
 @dataclass(frozen=True)
 class Result:
-    """One processed frame, complete when returned. Arrays are the pipeline's buffers, valid
-    until the same thread's next call; they live where the space delivers them (NumPy for host
-    frames, CuPy for device frames in the CUDA space).
+    """One processed frame, complete when returned. Arrays are the pipeline's buffers, valid until the same thread's
+    next call; they live where the space delivers them (NumPy for host frames, CuPy for device frames in the CUDA
+    space).
 
-    ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models
-    with refine="full", else None; ``foreground`` uint8 HxWx3 BGR, the colour to composite under
-    the alpha with the old background's colour removed from the edge, when the pipeline
-    estimates one (a background given with refine "fast" or "full", or RVM; else None: the
-    frame is used); ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a
-    background was given; ``timings`` milliseconds per stage plus ``total``; ``cut`` True when
-    the temporal state (EMA, recurrent state) restarted on this frame: a scene cut or a new frame size.
+    ``alpha`` uint8 HxW 0..255; ``trimap`` uint8 HxW {0,128,255} for segmentation models with refine="full", else None;
+    ``foreground`` uint8 HxWx3 BGR, the colour to composite under the alpha with the old background's colour removed
+    from the edge, when the pipeline estimates one (a background given with refine "fast" or "full", or RVM; else None:
+    the frame is used); ``composite`` uint8 HxWx3 BGR (HxWx4 BGRA for a None background) when a background was given;
+    ``timings`` milliseconds per stage plus ``total``; ``cut`` True when the temporal state (EMA, recurrent state)
+    restarted on this frame: a scene cut or a new frame size.
     """
 
     alpha: Any
@@ -128,35 +126,23 @@ class Pipeline:
     """A model step and the classic stages, in one array space, with reused buffers.
 
     ``backend``: an opened :class:`~edgematte.runtime.base.Backend`. A RobustVideoMatting graph
-    (:func:`edgematte.models.rvm.is_rvm`) runs as :class:`~edgematte.pipeline.steps.RvmStep` (alpha and
-    foreground from the model, its recurrent state carried by the backend, ``downsample_ratio`` None for
-    automatic or in (0, 1]); any other as :class:`~edgematte.pipeline.steps.SegmentStep` (``src`` [1,3,h,w]
-    RGB float 0..1 -> ``alpha`` [1,1,h,w] float 0..1; ``input_size`` (h, w) only for dynamic inputs).
-    ``task`` "segmentation" refines the model alpha (``refine``: one of :data:`REFINE_MODES`, or True
-    "full" / False "off"); "matting" uses it as is. ``space``: default :func:`space_for` the backend;
-    ``step``: a model step made for that space (default: the backend's, as above). ``every`` N > 1: the model
-    runs on every Nth frame of the calling thread (and on the first after :meth:`reset`, a new frame size or a
-    scene cut); the frames between reuse its last model-size output and run the rest of the stages ("fast": the
-    last fit's coefficients evaluated on the new frame, so the edge follows the picture). Recurrent models refuse
-    it: their state must see every frame.
+    (:func:`edgematte.models.rvm.is_rvm`) runs as :class:`~edgematte.pipeline.steps.RvmStep` (alpha and foreground from
+    the model, its recurrent state carried by the backend, ``downsample_ratio`` None for automatic or in (0, 1]); any
+    other as :class:`~edgematte.pipeline.steps.SegmentStep` (``src`` [1,3,h,w] RGB float 0..1 -> ``alpha`` [1,1,h,w]
+    float 0..1; ``input_size`` (h, w) only for dynamic inputs). ``task`` "segmentation" refines the model alpha
+    (``refine``: one of :data:`REFINE_MODES`, or True "full" / False "off"); "matting" uses it as is. ``space``: default
+    :func:`space_for` the backend; ``step``: a model step made for that space (default: the backend's, as above).
+    ``every`` N > 1: the model runs on every Nth frame of the calling thread (and on the first after :meth:`reset`, a
+    new frame size or a scene cut); the frames between reuse its last model-size output and run the rest of the stages
+    ("fast": the last fit's coefficients evaluated on the new frame, so the edge follows the picture). Recurrent models
+    refuse it: their state must see every frame.
     """
 
-    def __init__(
-        self,
-        backend: Backend,
-        *,
-        task: str = "segmentation",
-        refine: Union[bool, str] = True,
-        trimap: Optional[TrimapConfig] = None,
-        temporal: Optional[TemporalConfig] = None,
-        input_size: Optional[Tuple[int, int]] = None,
-        threads: Optional[int] = None,
-        downsample_ratio: Optional[float] = None,
-        space: Any = None,
-        step: Any = None,
-        every: int = 1,
-        edges: Optional[EdgeConfig] = None,
-    ) -> None:
+    def __init__(self, backend: Backend, *, task: str = "segmentation", refine: Union[bool, str] = True,
+                 trimap: Optional[TrimapConfig] = None, temporal: Optional[TemporalConfig] = None,
+                 input_size: Optional[Tuple[int, int]] = None, threads: Optional[int] = None,
+                 downsample_ratio: Optional[float] = None, space: Any = None, step: Any = None, every: int = 1,
+                 edges: Optional[EdgeConfig] = None) -> None:
         from .steps import make_step
 
         if task not in ("segmentation", "matting"):
@@ -207,12 +193,12 @@ class Pipeline:
                 keep_foreground: bool = True, out: Any = None) -> Result:
         """Every stage for one checked uint8 HxWx3 BGR frame -> a finished Result.
 
-        ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3 BGR image (resized
-        to cover, cached while the same array object is passed), a (B, G, R) colour, ``"blur"``, or None for BGRA
-        with the alpha as 4th channel. The default, :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha``
-        (uint8 HxW, the frame's own transparency) multiplies into the alpha. ``keep_foreground=False``: only the
-        composite is wanted ("fast" then does not write ``Result.foreground``; the composite is the same). ``out``:
-        the composite's array (checked by the caller: uint8 HxWx3 or HxWx4, C-contiguous; may be ``frame`` itself).
+        ``background`` (parsed by :func:`edgematte.background.parse_background`): a uint8 HxWx3 BGR image (resized to
+        cover, cached while the same array object is passed), a (B, G, R) colour, ``"blur"``, or None for BGRA with the
+        alpha as 4th channel. The default, :data:`NO_COMPOSITE`, stops after the alpha. ``input_alpha`` (uint8 HxW, the
+        frame's own transparency) multiplies into the alpha. ``keep_foreground=False``: only the composite is wanted
+        ("fast" then does not write ``Result.foreground``; the composite is the same). ``out``: the composite's array
+        (checked by the caller: uint8 HxWx3 or HxWx4, C-contiguous; may be ``frame`` itself).
         """
         with self._lock:
             return self._process(frame, background, input_alpha, keep_foreground, out)
@@ -247,6 +233,8 @@ class Pipeline:
         trimap = foreground = composite = None
         if self.refine is None:  # the step's own full-resolution pass (RVM's guided filter)
             final, foreground = step.refine(s, frame, outputs, b)
+            if self.temporal.config is not None and step.native_refiner:  # coefficients smoothed: A * I + b too
+                final = self.temporal.smooth_alpha(s, final, b)
             clock.lap("refine")
         elif self.refine == "fast" and input_alpha is None and not self.edges.active:
             # one full-resolution pass: upsample, refine, known-region clamp, foreground, composite
@@ -285,11 +273,11 @@ class Pipeline:
     def _fast(self, frame: Any, alpha: Any, b: Any, background: Any, keep_foreground=True, restart=False, out=None):
         """"fast": (alpha, foreground or None, composite or None) from the model-size alpha.
 
-        The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size
-        frame), its coefficients smoothed (the temporal stage), and evaluated at the frame's in one pass that also
-        makes known regions exactly 0/255 and, with a background, removes the old background's colour from the
-        edge and composites. ``background`` "foreground": the foreground without a composite. Without
-        ``keep_foreground`` the composite still uses the foreground colours, but Result.foreground is None.
+        The fast guided filter is fitted at 1/FAST.scale of the model's resolution (guide: the model-size frame), its
+        coefficients smoothed (the temporal stage), and evaluated at the frame's in one pass that also makes known
+        regions exactly 0/255 and, with a background, removes the old background's colour from the edge and composites.
+        ``background`` "foreground": the foreground without a composite. Without ``keep_foreground`` the composite still
+        uses the foreground colours, but Result.foreground is None.
         """
         s = self.space
         if not b.since_model:  # every N: the frames between evaluate the last fit (b.coef, b.blurs) on themselves

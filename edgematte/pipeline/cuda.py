@@ -74,8 +74,8 @@ def _import_cupy() -> Any:
 class CudaSpace:
     """CuPy arrays and the CUDA kernels, on the current CuPy device and stream (see the module docstring).
 
-    ``cupy`` and ``runtime`` (the kernel launcher, default ``edgematte.kernels.cuda._runtime.runtime``) are
-    injectable: the tests run this space's code on the CPU with NumPy and the kernels compiled as C++.
+    ``cupy`` and ``runtime`` (the kernel launcher, default ``edgematte.kernels.cuda._runtime.runtime``) are injectable:
+    the tests run this space's code on the CPU with NumPy and the kernels compiled as C++.
     """
 
     name = "cuda"
@@ -213,6 +213,10 @@ class CudaSpace:
         values = self.xp.ascontiguousarray(values)
         self._launch("em_k_temporal_blend", w, h, self._ptr(weights), self._ptr(values), self._ptr(state), w, h,
                      state.shape[0], self._ptr(known_guide), tolerance)
+
+    def temporal_alpha(self, weights, alpha, state) -> None:
+        (h, w), grid = alpha.shape, weights.shape if weights is not None else (0, 0)
+        self._launch("em_k_temporal_alpha", w, h, self._ptr(weights), *grid, self._ptr(alpha), self._ptr(state), w, h)
 
     # -- refinement --------------------------------------------------------------------------------
     def fit(self, small: Any, alpha: Any, b: Any, threads: Optional[int], *, foreground: bool) -> None:

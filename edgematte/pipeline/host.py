@@ -129,6 +129,9 @@ class HostSpace:
         """state = weights * state + (1 - weights) * values, with the rule for known cells (``csrc/temporal.h``)."""
         self._temporal.temporal_blend(weights, values, state, known_guide, tolerance)
 
+    def temporal_alpha(self, weights, alpha, state) -> None:  # RVM's full-resolution alpha, in place (temporal.h)
+        self._temporal.temporal_alpha(weights, alpha, state)
+
     # -- refinement --------------------------------------------------------------------------------
     def fit(self, small: np.ndarray, alpha: np.ndarray, b: Any, threads: Optional[int], *, foreground: bool) -> None:
         """The "fast" fit: ``small`` (uint8 mh x mw x 3) and the model ``alpha`` (float32 mh x mw) area-averaged

@@ -113,13 +113,12 @@ class SegmentStep:
 class RvmStep:
     """RobustVideoMatting: the frame's alpha and foreground, in stream order.
 
-    ``downsample_ratio``: None picks :func:`~edgematte.models.rvm.auto_downsample_ratio` per frame size, a
-    float in (0, 1] fixes it; a static graph (``edgematte export rvm``, its engines) has its ratio folded in
-    and takes frames of its own size. The model-size frame is the frame at the ratio, as the graph's bilinear
-    Resize makes it. Where the graph's structure allows and the backend is ONNX Runtime
-    (:func:`~edgematte.models.rvm.split_refiner`), the graph runs cut after its small-size guided-filter
-    coefficients ``A``, ``b``, which are the step's outputs, and the full-resolution step runs natively from
-    the uint8 frame; otherwise the whole graph runs and its ``pha``, ``fgr`` are the outputs.
+    ``downsample_ratio``: None picks :func:`~edgematte.models.rvm.auto_downsample_ratio` per frame size, a float in (0,
+    1] fixes it; a static graph (``edgematte export rvm``, its engines) has its ratio folded in and takes frames of its
+    own size. The model-size frame is the frame at the ratio, as the graph's bilinear Resize makes it. Where the graph's
+    structure allows and the backend is ONNX Runtime (:func:`~edgematte.models.rvm.split_refiner`), the graph runs cut
+    after its small-size guided-filter coefficients ``A``, ``b``, which are the step's outputs, and the full-resolution
+    step runs natively from the uint8 frame; otherwise the whole graph runs and its ``pha``, ``fgr`` are the outputs.
     """
 
     recurrent = True

@@ -209,6 +209,21 @@ def test_temporal_weights_and_blend_match_the_twin(k, h, w, c):
         assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("h, w, H, W", [(1, 1, 1, 1), (3, 2, 5, 7), (45, 80, 180, 320), (60, 40, 37, 53)])
+def test_temporal_alpha_matches_the_twin(k, h, w, H, W):
+    from edgematte.kernels import _temporal_reference as tref
+
+    rng = np.random.default_rng(H * W)
+    weights = (rng.random((h, w), dtype=np.float32) * np.float32(0.95)).astype(np.float32)
+    alpha, state = rng.integers(0, 256, (H, W), dtype=np.uint8), rng.random((H, W), dtype=np.float32) * 255
+    got_alpha, got_state, want_alpha, want_state = alpha.copy(), state.copy(), alpha.copy(), state.copy()
+    k.em_k_temporal_alpha(ptr(weights), h, w, ptr(got_alpha), ptr(got_state), W, H)
+    tref.temporal_alpha(weights, want_alpha, want_state)
+    assert np.array_equal(got_state, want_state) and np.array_equal(got_alpha, want_alpha)
+    k.em_k_temporal_alpha(0, 0, 0, ptr(got_alpha), ptr(got_state), W, H)  # the first frame: state <- alpha
+    assert np.array_equal(got_state, got_alpha.astype(np.float32))
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (37, 70), (120, 161)])
 @pytest.mark.parametrize("shift, feather, threshold", [(0, 0, 128), (3, 0, 0), (-5, 0, 0), (0, 4, 0), (-2, 3, 100),
                                                        (40, 0, 0)])

@@ -63,6 +63,38 @@ def test_weights_and_blend_equal_the_twin_bit_for_bit(h, w, change, seed):
     np.testing.assert_array_equal(s1, s2)
 
 
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), height=st.integers(1, 40), width=st.integers(1, 70),
+       seed=st.integers(0, 2**16))
+def test_full_resolution_alpha_equals_the_twin_bit_for_bit(h, w, height, width, seed):
+    rng = np.random.default_rng(seed)
+    weights = (rng.random((h, w), dtype=np.float32) * np.float32(0.95)).astype(np.float32)
+    alpha = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    state = (rng.random((height, width), dtype=np.float32) * 255).astype(np.float32)
+    a1, s1, a2, s2 = alpha.copy(), state.copy(), alpha.copy(), state.copy()
+    native("_temporal").temporal_alpha(weights, a1, s1)
+    ref.temporal_alpha(weights, a2, s2)
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_array_equal(a1, a2)
+    assert np.array_equal(a1, np.rint(s1))  # the alpha is the state rounded half to even
+
+
+def test_full_resolution_alpha_first_frame_still_and_moving():
+    t = native("_temporal")
+    alpha, state = np.full((6, 8), 200, np.uint8), np.zeros((6, 8), np.float32)
+    t.temporal_alpha(None, alpha, state)  # the first frame: state <- alpha, alpha unchanged
+    assert (state == 200).all() and (alpha == 200).all()
+    weights = np.zeros((3, 4), np.float32)
+    weights[:, :2] = 0.9  # the left half held still, the right half moved
+    new = np.full((6, 8), 100, np.uint8)
+    t.temporal_alpha(weights, new, state)
+    assert (new[:, :3] == 190).all() and (new[:, 5:] == 100).all()  # 0.9 * 200 + 0.1 * 100; this frame's
+    with pytest.raises(ValueError, match="shapes of alpha and state"):
+        t.temporal_alpha(weights, new, np.zeros((6, 7), np.float32))
+    with pytest.raises(ValueError, match="weights is empty"):
+        t.temporal_alpha(np.zeros((0, 4), np.float32), new, state)
+
+
 def test_scratch_gives_the_same_weights():
     rng = np.random.default_rng(1)
     guide, previous, _, _ = _case(rng, 20, 30, 1)

@@ -56,6 +56,7 @@ KERNELS: Dict[str, Tuple[str, str]] = {
     "em_k_temporal_weights": ("stages", "PPPiifff"),
     "em_k_temporal_keep": ("stages", "PPii"),
     "em_k_temporal_blend": ("stages", "PPPiiiPf"),
+    "em_k_temporal_alpha": ("stages", "PiiPPii"),
     "em_k_edges_h": ("stages", "PqPiiii"),
     "em_k_edges_v": ("stages", "PPqiiiii"),
     "em_k_edges_cut": ("stages", "Pqiii"),

@@ -8,7 +8,8 @@
  *   em_k_fit_coef         ... averaged over the mean window, known regions exactly 0/255: the coefficients
  *   em_k_fit_blur         one blur-fusion pass (foreground and background colour estimates)
  *   em_k_guided_apply     the "fast" full-resolution pass: alpha, and the foreground (csrc/guided.c's twin)
- *   em_k_temporal_*       motion-weighted temporal smoothing of the model step's outputs (csrc/temporal.c's twin)
+ *   em_k_temporal_*       motion-weighted temporal smoothing of the model step's outputs, and of RVM's full-resolution
+ *                         alpha (csrc/temporal.c's twin)
  *   em_k_edges_*          edge controls on the finished alpha: grow/shrink, feather, hard cut (csrc/edges.c's twin)
  *
  * Every kernel body sits in an EM_FOR_PIXELS block: on the GPU it guards the thread's pixel, compiled as
@@ -499,6 +500,32 @@ extern "C" __global__ void em_k_temporal_blend(const float *weights, const float
                 state[i] = state[plane + i] = state[2 * plane + i] = 0.0f;
                 state[3 * plane + i] = k;
             }
+        }
+    }
+}
+
+/* the full-resolution alpha smoothed with the weights upsampled (csrc/temporal.c's em_temporal_alpha): each weight
+ * row lerped first, then between the rows; weights NULL: state <- alpha */
+extern "C" __global__ void em_k_temporal_alpha(const float *weights, int h, int w, unsigned char *alpha, float *state,
+                                               int width, int height)
+{
+    EM_FOR_PIXELS(width, height)
+    {
+        const long long i = (long long)y * width + x;
+        if (!weights) {
+            state[i] = (float)alpha[i];
+        } else {
+            int xa, xb, ya, yb;
+            float fx, fy;
+            em_lerp(x, (double)w / width, w, &xa, &xb, &fx);
+            em_lerp(y, (double)h / height, h, &ya, &yb, &fy);
+            const float *ra = weights + (long long)ya * w, *rb = weights + (long long)yb * w;
+            const float top = EM_RN_ADD(EM_RN_MUL(ra[xa], EM_RN_SUB(1.0f, fx)), EM_RN_MUL(ra[xb], fx));
+            const float bot = EM_RN_ADD(EM_RN_MUL(rb[xa], EM_RN_SUB(1.0f, fx)), EM_RN_MUL(rb[xb], fx));
+            const float wgt = EM_RN_ADD(EM_RN_MUL(top, EM_RN_SUB(1.0f, fy)), EM_RN_MUL(bot, fy));
+            const float v = EM_RN_ADD(EM_RN_MUL(wgt, state[i]), EM_RN_MUL(EM_RN_SUB(1.0f, wgt), (float)alpha[i]));
+            state[i] = v;
+            alpha[i] = (unsigned char)__float2int_rn(v);
         }
     }
 }
