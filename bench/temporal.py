@@ -381,6 +381,9 @@ def plug(matter: Any, candidate: Candidate) -> None:
         def smooth(self, s: Any, name: str, values: Any, b: Any, known: bool = False) -> Any:
             return candidate.smooth(name, np.asarray(values, np.float32), known=known)
 
+        def smooth_alpha(self, s: Any, alpha: Any, b: Any) -> Any:  # a candidate smooths the step's outputs only
+            return alpha
+
     matter.pipeline.temporal = Stage(matter.pipeline.temporal.config)
 
 
@@ -443,7 +446,8 @@ def configs(weights: Path, candidates: bool = True) -> List[Config]:
         rows.append(matter_config(rvm_off, rvm, temporal=0))
         if candidates:
             rows.append(candidate_config("RVM, EMA 0.5 of the coefficients", rvm, rvm_off, coef=Ema(0.5)))
-        rows.append(matter_config(f"**RVM, default (motion-weighted {s}, coefficients)**", rvm, rvm_off))
+        label = f"**RVM, default (motion-weighted {s}, coefficients and full-resolution alpha)**"
+        rows.append(matter_config(label, rvm, rvm_off))
     return rows
 
 
