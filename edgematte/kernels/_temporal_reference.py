@@ -57,7 +57,7 @@ def temporal_alpha(weights: np.ndarray, alpha: np.ndarray, state: np.ndarray) ->
     from ._guided_reference import lerp_table
 
     one = np.float32(1)
-    ya, yb, fy = lerp_table(*alpha.shape[:1], weights.shape[0])
+    ya, yb, fy = lerp_table(alpha.shape[0], weights.shape[0])
     xa, xb, fx = lerp_table(alpha.shape[1], weights.shape[1])
     rows = weights[:, xa] * (one - fx) + weights[:, xb] * fx  # [h, W]
     wgt = rows[ya] * (one - fy[:, None]) + rows[yb] * fy[:, None]
