@@ -704,6 +704,8 @@ def temporal_main(args) -> int:
     videos = SHARED / "data" / "videos"
     if args.rvm_ratios:
         report = temporal.ratio_report(videos, weights, args.limit or 45) + "\n" + temporal.ratio_timing(videos, weights)
+    elif args.per_clip:
+        report = temporal.clip_report(videos, weights, args.limit)
     else:
         report = temporal.report(videos, weights, temporal.configs(weights), args.limit)
         if args.picture is not None and not args.portraits:
@@ -712,7 +714,8 @@ def temporal_main(args) -> int:
         report += "\n" + portraits_report(SHARED / "data" / "portraits" / "p3m", weights, args.picture)
     report += "\nCommand: `python bench/quality.py " + " ".join(sys.argv[1:]) + "`\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / ("rvm_ratios.md" if args.rvm_ratios else "temporal.md")).write_text(report)
+    name = "rvm_ratios.md" if args.rvm_ratios else "temporal_clips.md" if args.per_clip else "temporal.md"
+    (args.out / name).write_text(report)
     print(report)
     return 0
 
@@ -749,6 +752,9 @@ def main(argv=None) -> int:
     parser.add_argument("--temporal", action="store_true", help="only the temporal table (flicker, pops, lag) on ../shared/data/videos")
     parser.add_argument("--rvm-ratios", action="store_true",
                         help="with --temporal: RVM's network input size against flicker, SAD and time (rvm_ratios.md)")
+    parser.add_argument("--per-clip", action="store_true",
+                        help="with --temporal: the defaults clip by clip, and RVM's worst held-out clip at other "
+                             "ratios (temporal_clips.md)")
     parser.add_argument("--portraits", action="store_true", help="with --temporal: model agreement on the P3M photos")
     parser.add_argument("--picture", type=Path, default=None,
                         help="with --portraits: write a comparison picture here; with --temporal alone: three frames "

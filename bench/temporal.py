@@ -149,6 +149,17 @@ def clip_figures(alphas: Sequence[np.ndarray], motion: PictureMotion,
     return out
 
 
+def still_drift(alphas: Sequence[np.ndarray], motion: PictureMotion) -> float:
+    """How far the matte wandered where the picture never moved: the mean |alpha_last - alpha_first| (levels)
+    over the pixels still in every pair of the clip and in the edge band of the first or the last alpha (uint8
+    HxW). A flicker that smoothing only spreads over more frames (0.0 when no pixel qualifies)."""
+    if len(alphas) < 2:
+        return 0.0
+    region = np.logical_and.reduce(motion.still) & edge_band(alphas[0], alphas[-1])
+    change = np.abs(alphas[-1].astype(np.int16) - alphas[0])[region]
+    return float(change.mean()) if change.size else 0.0
+
+
 def read_clip(path: Path, limit: int = 0) -> List[np.ndarray]:
     """Every frame of a video or GIF as uint8 HxWx3 BGR (the first ``limit`` when > 0)."""
     import av
@@ -485,6 +496,64 @@ def report(videos: Path, weights: Path, rows: Sequence[Config], limit: int = 0) 
         "",
         table(header + ["ms/frame"], lines),
     ]) + "\n"
+
+
+def clip_report(videos: Path, weights: Path, limit: int = 0,
+                ratios: Sequence[float] = (0.4, 0.5, 0.6, 0.8, 1.0)) -> str:
+    """Markdown: the defaults' figures clip by clip (the pooled table weighs each clip by its still edge-band
+    pixels, so one clip can carry a row), then RVM on the held-out clip with the most of its flicker at other
+    network input sizes. A diagnosis, not a choice: the automatic ratio was chosen on the tuning clips."""
+    from quality import git_sha, table
+
+    from edgematte.models.rvm import auto_downsample_ratio
+
+    defaults = [c for c in configs(weights, candidates=False) if c.label.startswith("**")]
+    offs = {c.reference for c in defaults}
+    rows = [c for c in configs(weights, candidates=False) if c.label in offs] + defaults
+    tuning, held_out = split(clips(videos))
+    lines, worst = [], {}
+    for name, paths in (("tuning", tuning), ("held-out", held_out)):
+        per_clip = {p: measure(rows, [p], limit, log=lambda line: None) for p in paths}
+        for config in defaults:
+            total = sum(per_clip[p][config.label][0].flicker_count for p in paths)
+            flicker = {p: per_clip[p][config.label][0] for p in paths}
+            worst[(name, config.label)] = max(paths, key=lambda p: flicker[p].flicker_sum)
+            for p in paths:
+                f = flicker[p]
+                lines.append([config.label.strip("*").split(",")[0], name, p.name, f"{f.flicker:.2f}",
+                              f"{100 * f.pops:.1f}%", f"{f.lag:.2f}", f"{100 * f.flicker_count / max(total, 1):.0f}%",
+                              f"{100 * f.flicker_sum / max(sum(x.flicker_sum for x in flicker.values()), 1e-9):.0f}%"])
+    out = [
+        "## Temporal stability clip by clip (the defaults)",
+        "",
+        f"git {git_sha()}. Figures as in temporal.md, per clip. **still band**: the clip's share of its half's still "
+        "edge-band pixels (what the pooled flicker averages over); **flicker share**: its share of the half's "
+        "summed flicker.",
+        "",
+        table(["default", "half", "clip", "flicker", "pops", "lag", "still band", "flicker share"], lines),
+    ]
+    rvm = [c for c in defaults if c.label.startswith("**RVM")]
+    if rvm:
+        clip = worst[("held-out", rvm[0].label)]
+        frames = read_clip(clip, limit)
+        motion = picture_motion(frames)
+        cells = []
+        for ratio in ratios:
+            config = matter_config(f"ratio {ratio:g}", weights / RVM_WEIGHTS, downsample_ratio=ratio)
+            matter = config.make()
+            try:
+                alphas = run_clip(matter, frames)[0]
+            finally:
+                matter.close()
+            f = clip_figures(alphas, motion)
+            cells.append([f"{ratio:g}", f"{f.flicker:.2f}", f"{100 * f.pops:.1f}%", f"{still_drift(alphas, motion):.1f}"])
+        h, w = frames[0].shape[:2]
+        out += ["", f"RVM default on {clip.name} ({w}x{h}; the automatic ratio there is "
+                f"{auto_downsample_ratio(h, w):g}) at other downsample ratios. **drift**: the mean |last - first "
+                "alpha| where the picture never moved in the whole clip (`still_drift`): the network changing its "
+                "mind, which a filter that follows it can only spread over more frames.", "",
+                table(["downsample ratio", "flicker", "pops", "drift"], cells)]
+    return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------- RVM's downsample ratio

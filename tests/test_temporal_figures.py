@@ -122,3 +122,16 @@ def test_split_keeps_one_gif_on_each_side():
     tuning, held_out = temporal.split(Path(n) for n in names)
     assert len(tuning) == len(held_out) == 8 and not set(tuning) & set(held_out)
     assert sum(p.suffix == ".gif" for p in tuning) == sum(p.suffix == ".gif" for p in held_out) == 1
+
+
+def test_still_drift_is_the_first_to_last_change_where_nothing_ever_moved():
+    frames = _still_frames(6)
+    alphas = [_alpha(100 + 20 * t) for t in range(6)]  # columns 16..47 wander 100 -> 200 while nothing moves
+    motion = temporal.picture_motion(frames)
+    assert temporal.still_drift(alphas, motion) == pytest.approx(100 * 32 / 40)  # band: 4 still columns either side
+    frames[3][:, :32] = 200  # columns 0..31 moved once; blurred 5x5 (to 33) and eroded 7x7, still from 37
+    # the band's columns 37..51 remain, of which 37..47 wandered
+    assert temporal.still_drift(alphas, temporal.picture_motion(frames)) == pytest.approx(100 * 11 / 15)
+    assert temporal.still_drift(alphas[:1], motion) == 0.0
+    assert temporal.still_drift([_alpha(0)] * 3, temporal.picture_motion(frames[:3])) == 0.0  # no band
+
