@@ -215,4 +215,5 @@ def test_fast_colour_conversion_matches_the_encoders_own(tmp_path):
         sink.write(frame.to_ndarray(format="bgr24"))
     slow = frame.reformat(format="yuv420p")
     assert fast.format.name == "yuv420p"
-    assert all(bytes(a) == bytes(b) for a, b in zip(fast.planes, slow.planes))
+    # the pictures, not the planes' bytes: those include each row's padding, which PyAV 18.1.1 leaves uninitialised
+    np.testing.assert_array_equal(fast.to_ndarray(), slow.to_ndarray())
