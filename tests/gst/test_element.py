@@ -61,8 +61,13 @@ def test_without_edgematte_on_the_path_the_loader_says_one_line(gst_env, tmp_pat
 
     venv = str(Path(sys.executable).parent)  # on PATH, an environment's python3 is what the loader's Python adopts
     path = os.pathsep.join(p for p in gst_env["PATH"].split(os.pathsep) if p != venv)
-    env = dict(gst_env, PYTHONPATH="", PATH=path, GST_REGISTRY=str(tmp_path / "registry.bin"))
-    done = subprocess.run(["gst-inspect-1.0", "edgematte"], env=env, capture_output=True, text=True, timeout=300)
+    for attempt in range(2):  # a fresh registry: every plugin is scanned again
+        env = dict(gst_env, PYTHONPATH="", PATH=path, GST_REGISTRY=str(tmp_path / f"registry{attempt}.bin"))
+        done = subprocess.run(["gst-inspect-1.0", "edgematte"], env=env, capture_output=True, text=True, timeout=300)
+        # seen once in CI (not reproduced in 25 runs alone nor after the tests before it): the system's PyGObject
+        # failing to start in gst-python's scanner, before any edgematte file is read; once more, then it fails
+        if "pygobject initialization failed" not in done.stderr:
+            break
     assert done.returncode != 0
     assert "edgematte: the GStreamer element is not registered: ModuleNotFoundError" in done.stderr
     assert "Traceback" not in done.stderr
