@@ -507,22 +507,22 @@ def clip_report(videos: Path, weights: Path, limit: int = 0,
 
     from edgematte.models.rvm import auto_downsample_ratio
 
-    defaults = [c for c in configs(weights, candidates=False) if c.label.startswith("**")]
-    offs = {c.reference for c in defaults}
-    rows = [c for c in configs(weights, candidates=False) if c.label in offs] + defaults
+    rows = configs(weights, candidates=False)
+    defaults = [c for c in rows if c.label.startswith("**")]
+    rows = [c for c in rows if c.label in {d.reference for d in defaults}] + defaults  # each default and its off
     tuning, held_out = split(clips(videos))
     lines, worst = [], {}
     for name, paths in (("tuning", tuning), ("held-out", held_out)):
         per_clip = {p: measure(rows, [p], limit, log=lambda line: None) for p in paths}
         for config in defaults:
-            total = sum(per_clip[p][config.label][0].flicker_count for p in paths)
-            flicker = {p: per_clip[p][config.label][0] for p in paths}
-            worst[(name, config.label)] = max(paths, key=lambda p: flicker[p].flicker_sum)
-            for p in paths:
-                f = flicker[p]
+            figures = {p: per_clip[p][config.label][0] for p in paths}
+            count = max(sum(f.flicker_count for f in figures.values()), 1)
+            summed = max(sum(f.flicker_sum for f in figures.values()), 1e-9)
+            worst[(name, config.label)] = max(paths, key=lambda p: figures[p].flicker_sum)
+            for p, f in figures.items():
                 lines.append([config.label.strip("*").split(",")[0], name, p.name, f"{f.flicker:.2f}",
-                              f"{100 * f.pops:.1f}%", f"{f.lag:.2f}", f"{100 * f.flicker_count / max(total, 1):.0f}%",
-                              f"{100 * f.flicker_sum / max(sum(x.flicker_sum for x in flicker.values()), 1e-9):.0f}%"])
+                              f"{100 * f.pops:.1f}%", f"{f.lag:.2f}", f"{100 * f.flicker_count / count:.0f}%",
+                              f"{100 * f.flicker_sum / summed:.0f}%"])
     out = [
         "## Temporal stability clip by clip (the defaults)",
         "",
@@ -546,7 +546,8 @@ def clip_report(videos: Path, weights: Path, limit: int = 0,
             finally:
                 matter.close()
             f = clip_figures(alphas, motion)
-            cells.append([f"{ratio:g}", f"{f.flicker:.2f}", f"{100 * f.pops:.1f}%", f"{still_drift(alphas, motion):.1f}"])
+            drift = still_drift(alphas, motion)
+            cells.append([f"{ratio:g}", f"{f.flicker:.2f}", f"{100 * f.pops:.1f}%", f"{drift:.1f}"])
         h, w = frames[0].shape[:2]
         out += ["", f"RVM default on {clip.name} ({w}x{h}; the automatic ratio there is "
                 f"{auto_downsample_ratio(h, w):g}) at other downsample ratios. **drift**: the mean |last - first "

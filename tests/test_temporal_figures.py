@@ -134,4 +134,3 @@ def test_still_drift_is_the_first_to_last_change_where_nothing_ever_moved():
     assert temporal.still_drift(alphas, temporal.picture_motion(frames)) == pytest.approx(100 * 11 / 15)
     assert temporal.still_drift(alphas[:1], motion) == 0.0
     assert temporal.still_drift([_alpha(0)] * 3, temporal.picture_motion(frames[:3])) == 0.0  # no band
-
